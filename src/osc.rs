@@ -1,0 +1,595 @@
+//! The OSC tenant-secrets client.
+//!
+//! Every request goes through [`OscClient::send`], which sets the auth header
+//! (marked sensitive), the user agent and the timeouts, retries what is safe to
+//! retry, and maps status codes to [`OscError`]. The public methods are a few
+//! lines each. The client never reads a secret value: there is no method for
+//! `GET /mytenantsecrets/:key`.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER, USER_AGENT};
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::redact;
+use crate::validate::Key;
+
+/// The environments OSC runs, each with its own API host.
+pub fn environment_url(env: &str) -> Option<String> {
+    matches!(env, "prod" | "dev" | "stage").then(|| format!("https://deploy.svc.{env}.osaas.io"))
+}
+
+/// Path segments keep letters, digits, `-`, `_` and `.`; everything else is encoded.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.');
+
+fn segment(raw: &str) -> impl std::fmt::Display + '_ {
+    utf8_percent_encode(raw, SEGMENT)
+}
+
+/// When and how often a failed request is tried again.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// First backoff; doubled on each retry, with full jitter.
+    pub base_delay: Duration,
+    /// Longest single wait, including a `Retry-After` the server asks for.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 3,
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Everything the client needs; the base URL is an argument so tests and the
+/// sandbox point it at the emulator.
+pub struct OscConfig {
+    pub base_url: String,
+    pub token: SecretString,
+    pub request_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+/// One key as OSC lists it. Never carries a value: the list parser reads only
+/// these fields, whatever else the answer holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretEntry {
+    pub key: String,
+    pub prefix: Option<String>,
+    pub updated_at: Option<String>,
+}
+
+/// What a write did, as far as OSC said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// OSC answered 201, or the request could only create.
+    Created,
+    /// OSC answered with a 2xx that does not say whether the key existed.
+    Written,
+}
+
+/// The answer to a materialize call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Materialized {
+    pub reference: String,
+    /// False when OSC's answer held no usable reference and the documented
+    /// `{{secrets.NAME}}` form was built instead.
+    pub from_osc: bool,
+}
+
+/// Why a request failed, in terms the tool layer turns into advice.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum OscError {
+    #[error("OSC rejected the access token (401)")]
+    Unauthorized { detail: String },
+    #[error("OSC refused the request (403)")]
+    Forbidden { detail: String },
+    #[error("OSC has no such item (404)")]
+    NotFound { detail: String },
+    #[error("the key already exists (409)")]
+    Conflict { detail: String },
+    #[error("OSC rejected the request as malformed ({status})")]
+    BadRequest { status: u16, detail: String },
+    #[error("OSC is rate limiting requests (429)")]
+    RateLimited {
+        retry_after: Option<Duration>,
+        attempts: u32,
+    },
+    #[error("OSC is unavailable ({status}) after {attempts} attempt(s)")]
+    Unavailable {
+        status: u16,
+        attempts: u32,
+        detail: String,
+    },
+    #[error("OSC did not answer within the timeout after {attempts} attempt(s)")]
+    Timeout { attempts: u32 },
+    #[error("OSC could not be reached after {attempts} attempt(s)")]
+    Unreachable { attempts: u32 },
+    #[error("OSC answered with unexpected status {status}")]
+    Unexpected { status: u16, detail: String },
+    #[error("OSC's answer could not be read: {what}")]
+    Decode { what: String },
+    #[error("the HTTP client could not be set up: {what}")]
+    Setup { what: String },
+}
+
+/// The body of a request, kept as references until the bytes are built so the
+/// value stays a `SecretString` until the last moment.
+enum Body<'a> {
+    Value(&'a SecretString),
+    Materialize {
+        service_id: &'a str,
+        secret_name: &'a str,
+    },
+}
+
+impl Body<'_> {
+    fn to_bytes(&self) -> Vec<u8> {
+        let json = match self {
+            Body::Value(v) => serde_json::json!({ "value": v.expose_secret() }),
+            Body::Materialize {
+                service_id,
+                secret_name,
+            } => serde_json::json!({ "serviceId": service_id, "secretName": secret_name }),
+        };
+        json.to_string().into_bytes()
+    }
+
+    fn value(&self) -> Option<&SecretString> {
+        match self {
+            Body::Value(v) => Some(v),
+            Body::Materialize { .. } => None,
+        }
+    }
+}
+
+struct Request<'a> {
+    method: Method,
+    path: String,
+    body: Option<Body<'a>>,
+    /// Safe to send again after a failure that may have reached OSC.
+    idempotent: bool,
+}
+
+struct Answer {
+    status: StatusCode,
+    body: Vec<u8>,
+}
+
+pub struct OscClient {
+    base_url: String,
+    token: SecretString,
+    request_timeout: Duration,
+    connect_timeout: Duration,
+    retry: RetryPolicy,
+    /// Built on first use: loading TLS roots costs milliseconds that start-up
+    /// should not pay.
+    http: OnceLock<reqwest::Client>,
+}
+
+impl OscClient {
+    /// Checks the base URL; makes no request.
+    pub fn new(config: OscConfig) -> Result<Self, OscError> {
+        let base_url = config.base_url.trim().trim_end_matches('/').to_owned();
+        match reqwest::Url::parse(&base_url) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
+            _ => {
+                return Err(OscError::Setup {
+                    what: format!(
+                        "the OSC API URL {} is not an http(s) URL; set OSC_API_URL or OSC_ENVIRONMENT",
+                        crate::validate::quoted(&base_url)
+                    ),
+                });
+            }
+        }
+        Ok(OscClient {
+            base_url,
+            token: config.token,
+            request_timeout: config.request_timeout,
+            connect_timeout: config.connect_timeout,
+            retry: config.retry,
+            http: OnceLock::new(),
+        })
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// `GET /mytenantsecrets`: every key, never a value.
+    pub async fn list(&self) -> Result<Vec<SecretEntry>, OscError> {
+        let answer = self
+            .send(Request {
+                method: Method::GET,
+                path: "/mytenantsecrets".to_owned(),
+                body: None,
+                idempotent: true,
+            })
+            .await?;
+        parse_list(&answer.body)
+    }
+
+    /// `POST /mytenantsecrets/:key`: creates, fails with `Conflict` if the key exists.
+    pub async fn create(&self, key: &Key, value: &SecretString) -> Result<WriteOutcome, OscError> {
+        self.send(Request {
+            method: Method::POST,
+            path: format!("/mytenantsecrets/{}", segment(key.as_str())),
+            body: Some(Body::Value(value)),
+            idempotent: false,
+        })
+        .await
+        .map(|_| WriteOutcome::Created)
+    }
+
+    /// `PUT /mytenantsecrets/:key`: creates or replaces.
+    pub async fn upsert(&self, key: &Key, value: &SecretString) -> Result<WriteOutcome, OscError> {
+        let answer = self
+            .send(Request {
+                method: Method::PUT,
+                path: format!("/mytenantsecrets/{}", segment(key.as_str())),
+                body: Some(Body::Value(value)),
+                idempotent: true,
+            })
+            .await?;
+        Ok(if answer.status == StatusCode::CREATED {
+            WriteOutcome::Created
+        } else {
+            WriteOutcome::Written
+        })
+    }
+
+    /// `DELETE /mytenantsecrets/:key`.
+    pub async fn delete(&self, key: &Key) -> Result<(), OscError> {
+        self.send(Request {
+            method: Method::DELETE,
+            path: format!("/mytenantsecrets/{}", segment(key.as_str())),
+            body: None,
+            idempotent: true,
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// `POST /mytenantsecrets/:key/materialize`: copies the value, server side,
+    /// into a service secret. Repeating it replaces the copy with the same
+    /// value, so it is retried like an idempotent request.
+    pub async fn materialize(
+        &self,
+        key: &Key,
+        service_id: &str,
+        secret_name: &str,
+    ) -> Result<Materialized, OscError> {
+        let answer = self
+            .send(Request {
+                method: Method::POST,
+                path: format!("/mytenantsecrets/{}/materialize", segment(key.as_str())),
+                body: Some(Body::Materialize {
+                    service_id,
+                    secret_name,
+                }),
+                idempotent: true,
+            })
+            .await?;
+        Ok(parse_reference(&answer.body, secret_name))
+    }
+
+    fn http(&self) -> Result<&reqwest::Client, OscError> {
+        if let Some(client) = self.http.get() {
+            return Ok(client);
+        }
+        // reqwest is built without a bundled crypto provider; ring is the
+        // lighter one to compile and link. Installing twice is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = reqwest::Client::builder();
+        if self.base_url.starts_with("http://") {
+            // Plain HTTP (the emulator, a local proxy) with redirects off can
+            // never need TLS: skip loading the system's root certificates,
+            // which costs milliseconds and about 2 MiB.
+            builder = builder.tls_certs_only([]);
+        }
+        let client = builder
+            .connect_timeout(self.connect_timeout)
+            .timeout(self.request_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| OscError::Setup {
+                what: e.without_url().to_string(),
+            })?;
+        Ok(self.http.get_or_init(|| client))
+    }
+
+    /// The one choke point: every OSC request passes here.
+    async fn send(&self, request: Request<'_>) -> Result<Answer, OscError> {
+        let http = self.http()?;
+        let url = format!("{}{}", self.base_url, request.path);
+        let mut auth = HeaderValue::try_from(format!("Bearer {}", self.token.expose_secret()))
+            .map_err(|_| OscError::Setup {
+                what: "the access token contains characters that cannot go in an HTTP header"
+                    .to_owned(),
+            })?;
+        auth.set_sensitive(true);
+        let user_agent = HeaderValue::from_static(concat!(
+            env!("CARGO_PKG_NAME"),
+            "/",
+            env!("CARGO_PKG_VERSION")
+        ));
+
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let mut builder = http
+                .request(request.method.clone(), &url)
+                .header("x-pat-jwt", auth.clone())
+                .header(USER_AGENT, user_agent.clone());
+            // Fastify answers 400 to a JSON content type with an empty body,
+            // so the header goes only with a body.
+            if let Some(body) = &request.body {
+                builder = builder
+                    .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+                    .body(body.to_bytes());
+            }
+            tracing::debug!(method = %request.method, path = %request.path, attempt, "osc request");
+            let retries_left = attempt <= self.retry.max_retries;
+
+            let response = match builder.send().await {
+                Ok(response) => response,
+                Err(e) => {
+                    let e = e.without_url();
+                    // A refused connection never reached OSC, so even a create
+                    // may be sent again; a timeout may have.
+                    let may_retry = e.is_connect() || (request.idempotent && !e.is_builder());
+                    tracing::debug!(error = %e, attempt, "osc request failed");
+                    if may_retry && retries_left {
+                        tokio::time::sleep(self.backoff(attempt)).await;
+                        continue;
+                    }
+                    return Err(if e.is_timeout() {
+                        OscError::Timeout { attempts: attempt }
+                    } else {
+                        OscError::Unreachable { attempts: attempt }
+                    });
+                }
+            };
+
+            let status = response.status();
+            let retry_after = response
+                .headers()
+                .get(RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let body = match response.bytes().await {
+                Ok(bytes) => bytes.to_vec(),
+                Err(e) if status.is_success() => {
+                    return Err(if e.is_timeout() {
+                        OscError::Timeout { attempts: attempt }
+                    } else {
+                        OscError::Decode {
+                            what: "the answer ended early".to_owned(),
+                        }
+                    });
+                }
+                Err(_) => Vec::new(),
+            };
+            tracing::debug!(status = status.as_u16(), attempt, "osc answer");
+
+            let transient = matches!(status.as_u16(), 429 | 502 | 503 | 504);
+            if transient && request.idempotent && retries_left {
+                match retry_after {
+                    Some(wait) if wait > self.retry.max_delay => {}
+                    Some(wait) => {
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    None => {
+                        tokio::time::sleep(self.backoff(attempt)).await;
+                        continue;
+                    }
+                }
+            }
+            if status.is_success() {
+                return Ok(Answer { status, body });
+            }
+            // OSC's own words are relayed only where the one value involved
+            // is the one this request sent, which can be scrubbed. A list or
+            // materialize error could echo a stored value this server has
+            // never seen and so cannot recognise: its text is dropped.
+            let detail = match request.body.as_ref().and_then(Body::value) {
+                Some(value) => error_detail(&body, &self.token, value),
+                None => String::new(),
+            };
+            return Err(match status.as_u16() {
+                400 | 413 | 422 => OscError::BadRequest {
+                    status: status.as_u16(),
+                    detail,
+                },
+                401 => OscError::Unauthorized { detail },
+                403 => OscError::Forbidden { detail },
+                404 => OscError::NotFound { detail },
+                409 => OscError::Conflict { detail },
+                429 => OscError::RateLimited {
+                    retry_after,
+                    attempts: attempt,
+                },
+                s @ 500..=599 => OscError::Unavailable {
+                    status: s,
+                    attempts: attempt,
+                    detail,
+                },
+                s => OscError::Unexpected { status: s, detail },
+            });
+        }
+    }
+
+    /// Exponential backoff with full jitter, capped.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self
+            .retry
+            .base_delay
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+        let cap = exp.min(self.retry.max_delay);
+        let millis = u64::try_from(cap.as_millis()).unwrap_or(u64::MAX);
+        Duration::from_millis(rand::random_range(0..=millis))
+    }
+}
+
+/// Reads an upstream error body tolerantly (`message`, then `reason`, then the
+/// raw text) and scrubs it of the token and the value sent.
+fn error_detail(body: &[u8], token: &SecretString, value: &SecretString) -> String {
+    #[derive(Deserialize)]
+    struct ErrorBody {
+        message: Option<serde_json::Value>,
+        reason: Option<serde_json::Value>,
+    }
+    let text = match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(ErrorBody {
+            message: Some(serde_json::Value::String(m)),
+            ..
+        }) => m,
+        Ok(ErrorBody {
+            reason: Some(serde_json::Value::String(r)),
+            ..
+        }) => r,
+        _ => String::from_utf8_lossy(body).into_owned(),
+    };
+    redact::scrub(&text, &[token, value])
+}
+
+fn parse_list(body: &[u8]) -> Result<Vec<SecretEntry>, OscError> {
+    // Only these fields are read, so a value in the answer is never kept.
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Item {
+        key: Option<serde_json::Value>,
+        prefix: Option<serde_json::Value>,
+        updated_at: Option<serde_json::Value>,
+    }
+    let decode = |what: &str| OscError::Decode {
+        what: what.to_owned(),
+    };
+    let root: serde_json::Value =
+        serde_json::from_slice(body).map_err(|_| decode("the key list is not JSON"))?;
+    let items = match root {
+        serde_json::Value::Array(items) => items,
+        serde_json::Value::Object(mut map) => ["secrets", "items", "data", "keys"]
+            .iter()
+            .find_map(|name| match map.remove(*name) {
+                Some(serde_json::Value::Array(items)) => Some(items),
+                _ => None,
+            })
+            .ok_or_else(|| decode("the key list holds no array of keys"))?,
+        _ => return Err(decode("the key list is neither an array nor an object")),
+    };
+    let text = |v: Option<serde_json::Value>| match v {
+        Some(serde_json::Value::String(s)) => Some(s),
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    Ok(items
+        .into_iter()
+        .filter_map(|item| {
+            let item: Item = match item {
+                serde_json::Value::String(key) => Item {
+                    key: Some(serde_json::Value::String(key)),
+                    prefix: None,
+                    updated_at: None,
+                },
+                other => serde_json::from_value(other).ok()?,
+            };
+            Some(SecretEntry {
+                key: text(item.key)?,
+                prefix: text(item.prefix),
+                updated_at: text(item.updated_at),
+            })
+        })
+        .collect())
+}
+
+fn parse_reference(body: &[u8], secret_name: &str) -> Materialized {
+    #[derive(Deserialize)]
+    struct Reply {
+        reference: Option<String>,
+    }
+    let documented = format!("{{{{secrets.{secret_name}}}}}");
+    match serde_json::from_slice::<Reply>(body) {
+        Ok(Reply {
+            reference: Some(reference),
+        }) if reference.starts_with("{{secrets.")
+            && reference.ends_with("}}")
+            && reference.len() <= documented.len() + 64 =>
+        {
+            Materialized {
+                reference,
+                from_osc: true,
+            }
+        }
+        _ => Materialized {
+            reference: documented,
+            from_osc: false,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_is_parsed_tolerantly_and_never_keeps_values() {
+        let body =
+            br#"[{"key":"user.a","prefix":"user","updatedAt":"2026-01-01T00:00:00Z","value":"v"},
+            {"prefix":"user"}, "user.b", {"key":"user.c","updatedAt":1700000000}]"#;
+        let entries = parse_list(body).unwrap_or_default();
+        assert_eq!(
+            entries.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(),
+            ["user.a", "user.b", "user.c"]
+        );
+        assert_eq!(entries[2].updated_at.as_deref(), Some("1700000000"));
+        let wrapped = br#"{"secrets":[{"key":"user.a"}]}"#;
+        assert_eq!(parse_list(wrapped).map(|e| e.len()), Ok(1));
+        assert!(parse_list(b"<html>").is_err());
+    }
+
+    #[test]
+    fn reference_falls_back_to_the_documented_form() {
+        let got = parse_reference(br#"{"reference":"{{secrets.apikey}}"}"#, "apikey");
+        assert!(got.from_osc);
+        let got = parse_reference(b"", "apikey");
+        assert_eq!(got.reference, "{{secrets.apikey}}");
+        assert!(!got.from_osc);
+    }
+
+    #[test]
+    fn error_detail_prefers_message_and_scrubs() {
+        let token = SecretString::from("tok-123456");
+        let value = SecretString::from("val-abcdef");
+        let body =
+            br#"{"statusCode":400,"error":"Bad Request","message":"bad val-abcdef tok-123456"}"#;
+        assert_eq!(
+            error_detail(body, &token, &value),
+            "bad [redacted] [redacted]"
+        );
+        assert_eq!(
+            error_detail(br#"{"reason":"nope"}"#, &token, &value),
+            "nope"
+        );
+        assert_eq!(error_detail(b"plain text", &token, &value), "plain text");
+    }
+
+    #[test]
+    fn segments_are_encoded() {
+        assert_eq!(segment("user.a-b_c").to_string(), "user.a-b_c");
+        assert_eq!(segment("a/b c").to_string(), "a%2Fb%20c");
+    }
+}
