@@ -1,0 +1,62 @@
+//! Logging on stderr (stdout carries the protocol), a panic hook that never
+//! prints a payload, and the shutdown signal.
+
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::LevelFilter;
+
+/// Logs this crate at `level` and every dependency at `warn` at most: rmcp
+/// records whole requests (tool arguments, and so values) at debug level, so
+/// its verbose levels must never be switched on.
+pub fn init(level: LevelFilter) {
+    let dependencies = level.min(LevelFilter::WARN);
+    let filter = EnvFilter::new(format!(
+        "{dependencies},{crate}={level}",
+        crate = env!("CARGO_CRATE_NAME")
+    ));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .try_init();
+}
+
+/// A panic's payload could hold anything it was formatted from; print only
+/// where it happened.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| eprintln!("{}", panic_report(info))));
+}
+
+/// What the panic hook prints: the place, never the payload.
+pub fn panic_report(info: &std::panic::PanicHookInfo<'_>) -> String {
+    let place = info
+        .location()
+        .map(|l| format!(" at {}:{}", l.file(), l.line()))
+        .unwrap_or_default();
+    format!(
+        "osc-secrets-mcp: internal error{place}; the message is withheld because it could hold a secret"
+    )
+}
+
+/// Resolves on Ctrl-C or, on Unix, SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
