@@ -1,23 +1,25 @@
 //! Logging on stderr (stdout carries the protocol), a panic hook that never
 //! prints a payload, and the shutdown signal.
 
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// Logs this crate at `level` and every dependency at `warn` at most: rmcp
 /// records whole requests (tool arguments, and so values) at debug level, so
-/// its verbose levels must never be switched on.
+/// its verbose levels must never be switched on. A fixed target list, not an
+/// env filter: no directive syntax to get wrong, and no regex engine to load.
 pub fn init(level: LevelFilter) {
-    let dependencies = level.min(LevelFilter::WARN);
-    let filter = EnvFilter::new(format!(
-        "{dependencies},{crate}={level}",
-        crate = env!("CARGO_CRATE_NAME")
-    ));
+    let filter = Targets::new()
+        .with_default(level.min(LevelFilter::WARN))
+        .with_target(env!("CARGO_CRATE_NAME"), level);
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .with_target(false)
+        .with_max_level(level)
+        .finish()
+        .with(filter)
         .try_init();
 }
 
