@@ -1,0 +1,332 @@
+//! The legacy HTTP+SSE transport (MCP 2024-11-05), for clients that speak
+//! nothing newer. rmcp 3 no longer ships it, so it is built here on rmcp's
+//! generic [`Transport`] trait: two channels per session, served by the same
+//! [`SecretsServer`] as every other transport.
+//!
+//! `GET /sse` opens a session: its first event, `endpoint`, names
+//! `/messages?sessionId=ID`; every server message follows as a `message`
+//! event. `POST /messages?sessionId=ID` carries one client message and is
+//! answered `202 Accepted`. A session ends when its stream closes, when it
+//! has been idle too long, or at shutdown. The guard in [`crate::http`] has
+//! already checked Host, Origin, the token and `Content-Length`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::stream::{self, Stream, StreamExt};
+use rmcp::model::{ClientJsonRpcMessage, RequestId, ServerJsonRpcMessage};
+use rmcp::transport::Transport;
+use rmcp::{RoleServer, ServiceExt};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::http::{
+    Inflight, MESSAGES_PATH, Permit, SSE_KEEP_ALIVE, SessionBudget, SessionSlot, body_too_large,
+    error_response, lock, too_many_requests, too_many_sessions,
+};
+use crate::tools::SecretsServer;
+
+/// Client messages that may wait for the handler, per session.
+const INBOUND_QUEUE: usize = 64;
+/// Server messages that may wait for the client to read its stream.
+const OUTBOUND_QUEUE: usize = 64;
+
+/// Every open legacy session, and what opening one needs.
+pub(crate) struct LegacySse {
+    server: SecretsServer,
+    sessions: Mutex<HashMap<String, Arc<Session>>>,
+    budget: Arc<SessionBudget>,
+    inflight: Arc<Inflight>,
+    idle: Duration,
+    max_body_bytes: usize,
+    /// Cancelled at shutdown; every session's token is a child of it.
+    cancel: CancellationToken,
+}
+
+/// One open session. No `Debug`: its queues carry tool arguments.
+struct Session {
+    inbound: mpsc::Sender<ClientJsonRpcMessage>,
+    /// A permit per request the handler has not answered yet.
+    pending: Arc<Mutex<HashMap<RequestId, Permit>>>,
+    last_seen: Mutex<Instant>,
+    cancel: CancellationToken,
+    _slot: SessionSlot,
+}
+
+impl Session {
+    fn touch(&self) {
+        *lock(&self.last_seen) = Instant::now();
+    }
+}
+
+impl LegacySse {
+    pub(crate) fn new(
+        server: SecretsServer,
+        budget: Arc<SessionBudget>,
+        inflight: Arc<Inflight>,
+        idle: Duration,
+        max_body_bytes: usize,
+        cancel: CancellationToken,
+    ) -> Self {
+        LegacySse {
+            server,
+            sessions: Mutex::new(HashMap::new()),
+            budget,
+            inflight,
+            idle,
+            max_body_bytes,
+            cancel,
+        }
+    }
+
+    fn session(&self, id: &str) -> Option<Arc<Session>> {
+        lock(&self.sessions).get(id).cloned()
+    }
+
+    /// Runs one session's handler until the client goes away, the session
+    /// idles out or the server shuts down; then forgets the session.
+    async fn run(self: Arc<Self>, id: String, session: Arc<Session>, transport: ChannelTransport) {
+        let cancel = session.cancel.clone();
+        let serve = async {
+            match self
+                .server
+                .clone()
+                .serve_with_ct(transport, cancel.clone())
+                .await
+            {
+                Ok(running) => {
+                    let _ = running.waiting().await;
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "legacy SSE session ended before initialization")
+                }
+            }
+        };
+        tokio::select! {
+            () = serve => {}
+            () = cancel.cancelled() => {}
+            () = idle_expiry(&session, self.idle) => {
+                tracing::info!(idle_secs = self.idle.as_secs(), "legacy SSE session closed after being idle");
+            }
+        }
+        cancel.cancel();
+        lock(&self.sessions).remove(&id);
+        tracing::debug!("legacy SSE session closed");
+    }
+}
+
+/// Resolves once `session` has seen no traffic for `idle`.
+async fn idle_expiry(session: &Session, idle: Duration) {
+    loop {
+        let deadline = *lock(&session.last_seen) + idle;
+        if Instant::now() >= deadline {
+            return;
+        }
+        tokio::time::sleep_until(deadline).await;
+    }
+}
+
+/// `GET /sse`: opens a session and streams its events.
+pub(crate) async fn connect(State(sse): State<Arc<LegacySse>>) -> Response {
+    let Some(slot) = sse.budget.try_acquire() else {
+        return too_many_sessions(sse.budget.cap());
+    };
+    let id = format!("{:032x}", rand::random::<u128>());
+    let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
+    let (outbound_tx, outbound_rx) = mpsc::channel(OUTBOUND_QUEUE);
+    let pending = Arc::new(Mutex::new(HashMap::new()));
+    let session = Arc::new(Session {
+        inbound: inbound_tx,
+        pending: Arc::clone(&pending),
+        last_seen: Mutex::new(Instant::now()),
+        cancel: sse.cancel.child_token(),
+        _slot: slot,
+    });
+    lock(&sse.sessions).insert(id.clone(), Arc::clone(&session));
+    let transport = ChannelTransport {
+        inbound: inbound_rx,
+        outbound: outbound_tx,
+        pending,
+        session: Arc::downgrade(&session),
+    };
+    let events = events(&id, outbound_rx, session.cancel.clone());
+    tokio::spawn(Arc::clone(&sse).run(id, session, transport));
+    tracing::debug!("legacy SSE session opened");
+    Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(SSE_KEEP_ALIVE))
+        .into_response()
+}
+
+/// The `endpoint` event, then one `message` event per server message. Ends
+/// when the session is cancelled (after sending what is queued); dropping it
+/// (the client went away) cancels the session.
+fn events(
+    id: &str,
+    outbound: mpsc::Receiver<ServerJsonRpcMessage>,
+    cancel: CancellationToken,
+) -> impl Stream<Item = Result<Event, axum::Error>> + Send + 'static {
+    let endpoint = Event::default()
+        .event("endpoint")
+        .data(format!("{MESSAGES_PATH}?sessionId={id}"));
+    let guard = cancel.clone().drop_guard();
+    let messages = stream::unfold(
+        (outbound, cancel, guard),
+        |(mut outbound, cancel, guard)| async move {
+            let message = tokio::select! {
+                biased;
+                message = outbound.recv() => message,
+                () = cancel.cancelled() => None,
+            }?;
+            let event = Event::default().event("message").json_data(&message);
+            Some((event, (outbound, cancel, guard)))
+        },
+    );
+    stream::once(async move { Ok(endpoint) }).chain(messages)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct MessagesQuery {
+    #[serde(rename = "sessionId")]
+    session_id: Option<String>,
+}
+
+/// `POST /messages?sessionId=ID`: hands one client message to the session.
+pub(crate) async fn message(
+    State(sse): State<Arc<LegacySse>>,
+    query: Result<Query<MessagesQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Some(id) = query
+        .ok()
+        .and_then(|Query(q)| q.session_id)
+        .filter(|id| !id.is_empty())
+    else {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "session_required",
+            "POST messages to the endpoint that GET /sse announced: /messages?sessionId=<id>.",
+        );
+    };
+    let Some(session) = sse.session(&id) else {
+        return error_response(
+            StatusCode::NOT_FOUND,
+            "session_not_found",
+            "No such session: it was closed or expired. Open a new one with GET /sse.",
+        );
+    };
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return error_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_body",
+            "The body must be one JSON-RPC message, sent with `Content-Type: application/json`.",
+        );
+    }
+    let Ok(bytes) = to_bytes(body, sse.max_body_bytes).await else {
+        return body_too_large(sse.max_body_bytes);
+    };
+    // The parser's message could quote the body; report only where it failed.
+    let message: ClientJsonRpcMessage = match serde_json::from_slice(&bytes) {
+        Ok(message) => message,
+        Err(e) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "invalid_message",
+                format!(
+                    "The body is not a JSON-RPC message this server understands (at line {}, column {}).",
+                    e.line(),
+                    e.column()
+                ),
+            );
+        }
+    };
+    session.touch();
+    if let ClientJsonRpcMessage::Request(request) = &message {
+        let Some(permit) = sse.inflight.try_acquire(format!("sse:{id}")) else {
+            return too_many_requests(sse.inflight.max_per_client());
+        };
+        lock(&session.pending).insert(request.id.clone(), permit);
+    }
+    let request_id = match &message {
+        ClientJsonRpcMessage::Request(request) => Some(request.id.clone()),
+        _ => None,
+    };
+    match session.inbound.try_send(message) {
+        Ok(()) => (StatusCode::ACCEPTED, "Accepted").into_response(),
+        Err(error) => {
+            if let Some(request_id) = request_id {
+                lock(&session.pending).remove(&request_id);
+            }
+            match error {
+                mpsc::error::TrySendError::Full(_) => too_many_requests(INBOUND_QUEUE),
+                mpsc::error::TrySendError::Closed(_) => error_response(
+                    StatusCode::NOT_FOUND,
+                    "session_not_found",
+                    "No such session: it was closed or expired. Open a new one with GET /sse.",
+                ),
+            }
+        }
+    }
+}
+
+/// One session's end of the two channels, as rmcp's service loop sees it.
+struct ChannelTransport {
+    inbound: mpsc::Receiver<ClientJsonRpcMessage>,
+    outbound: mpsc::Sender<ServerJsonRpcMessage>,
+    pending: Arc<Mutex<HashMap<RequestId, Permit>>>,
+    session: std::sync::Weak<Session>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the SSE stream of this session is closed")]
+pub(crate) struct StreamClosed;
+
+impl Transport<RoleServer> for ChannelTransport {
+    type Error = StreamClosed;
+
+    fn send(
+        &mut self,
+        item: ServerJsonRpcMessage,
+    ) -> impl Future<Output = Result<(), StreamClosed>> + Send + 'static {
+        let outbound = self.outbound.clone();
+        let pending = Arc::clone(&self.pending);
+        let session = self.session.clone();
+        async move {
+            let answered = match &item {
+                ServerJsonRpcMessage::Response(response) => Some(response.id.clone()),
+                ServerJsonRpcMessage::Error(error) => error.id.clone(),
+                _ => None,
+            };
+            let sent = outbound.send(item).await.map_err(|_| StreamClosed);
+            if let Some(id) = answered {
+                lock(&pending).remove(&id);
+            }
+            if let Some(session) = session.upgrade() {
+                session.touch();
+            }
+            sent
+        }
+    }
+
+    fn receive(&mut self) -> impl Future<Output = Option<ClientJsonRpcMessage>> + Send {
+        self.inbound.recv()
+    }
+
+    async fn close(&mut self) -> Result<(), StreamClosed> {
+        self.inbound.close();
+        Ok(())
+    }
+}
