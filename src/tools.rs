@@ -183,6 +183,7 @@ pub struct KeyInfo {
 #[serde(rename_all = "camelCase")]
 pub struct ListOutput {
     /// How many keys are listed.
+    #[schemars(schema_with = "count_schema")]
     pub count: u32,
     /// The keys, sorted. Values are never included.
     pub secrets: Vec<KeyInfo>,
@@ -227,6 +228,12 @@ pub struct MaterializeOutput {
     pub reference_from_osc: bool,
     /// One sentence on how to use the reference.
     pub instruction: String,
+}
+
+/// A plain non-negative integer: the `uint32` format schemars would add is
+/// unknown to several clients' validators, which warn about it.
+fn count_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "type": "integer", "minimum": 0 })
 }
 
 /// The tool handler. Cheap to clone: every transport session gets a clone.
