@@ -266,7 +266,7 @@ impl SecretsServer {
         title = "List tenant secrets",
         description = "List the keys of the tenant's OSC secrets, with owner (`user` or `system`) and last update time. \
 Use it to find the key to materialize into a service, or to check whether a key exists before writing. \
-Never returns values: no tool of this server can read a secret value.",
+Never returns values: no tool of this server can read a secret value, so secrets never enter your context; services get them through references (see materialize_tenant_secret).",
         annotations(
             title = "List tenant secrets",
             read_only_hint = true,
