@@ -196,17 +196,7 @@ fn write_tool(md: &mut String, tool: &Tool) {
             md,
             "| argument | type | required | description |\n|---|---|---|---|"
         );
-        for f in &args {
-            let _ = writeln!(
-                md,
-                "| `{}` | {} | {} | {} |",
-                f.path,
-                cell(&f.ty),
-                if f.required { "yes" } else { "no" },
-                cell(&f.description)
-            );
-        }
-        let _ = writeln!(md);
+        field_rows(md, &args);
     }
 
     let _ = writeln!(md, "### Result\n");
@@ -217,17 +207,7 @@ fn write_tool(md: &mut String, tool: &Tool) {
                 "`structuredContent` (and the same JSON as text) with these fields:\n\n\
                  | field | type | always | description |\n|---|---|---|---|"
             );
-            for f in fields(&Value::Object((**schema).clone())) {
-                let _ = writeln!(
-                    md,
-                    "| `{}` | {} | {} | {} |",
-                    f.path,
-                    cell(&f.ty),
-                    if f.required { "yes" } else { "no" },
-                    cell(&f.description)
-                );
-            }
-            let _ = writeln!(md);
+            field_rows(md, &fields(&Value::Object((**schema).clone())));
         }
         None => {
             let _ = writeln!(
@@ -246,6 +226,21 @@ fn title(tool: &Tool) -> &str {
 }
 
 /// One row of an argument or result table.
+/// One table row per field (path, type, required, description), then a blank line.
+fn field_rows(md: &mut String, fields: &[Field]) {
+    for f in fields {
+        let _ = writeln!(
+            md,
+            "| `{}` | {} | {} | {} |",
+            f.path,
+            cell(&f.ty),
+            if f.required { "yes" } else { "no" },
+            cell(&f.description)
+        );
+    }
+    let _ = writeln!(md);
+}
+
 struct Field {
     path: String,
     ty: String,
