@@ -198,7 +198,7 @@ pub async fn serve(
             return Err(HttpError::Stopped(match ended {
                 Ok(Ok(())) => "the accept loop ended".to_owned(),
                 Ok(Err(e)) => e.to_string(),
-                Err(e) => e.to_string(),
+                Err(e) => crate::redact::task_failure(&e).to_owned(),
             }));
         }
     }
@@ -218,7 +218,10 @@ pub async fn serve(
     match tokio::time::timeout(CLOSE_WAIT, serving).await {
         Ok(Ok(Ok(()))) | Err(_) => {}
         Ok(Ok(Err(e))) => tracing::warn!(error = %e, "the HTTP server stopped with an error"),
-        Ok(Err(e)) => tracing::warn!(error = %e, "the HTTP server task failed"),
+        Ok(Err(e)) => tracing::warn!(
+            reason = crate::redact::task_failure(&e),
+            "the HTTP server task failed"
+        ),
     }
     tracing::info!("stopped");
     Ok(())

@@ -5,13 +5,16 @@ use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-/// Logs this crate at `level` and every dependency at `warn` at most: rmcp
-/// records whole requests (tool arguments, and so values) at debug level, so
-/// its verbose levels must never be switched on. A fixed target list, not an
-/// env filter: no directive syntax to get wrong, and no regex engine to load.
+/// Logs this crate at `level` and every other dependency at `warn` at most.
+/// rmcp is silenced entirely: at debug it records whole requests (tool
+/// arguments, and so values), and at warn and error some of its messages quote
+/// a protocol message whole (a failed handshake, a failed send). What it would
+/// report, this crate reports itself in its own words. A fixed target list,
+/// not an env filter: no directive syntax to get wrong, no regex engine to load.
 pub fn init(level: LevelFilter) {
     let filter = Targets::new()
         .with_default(level.min(LevelFilter::WARN))
+        .with_target("rmcp", LevelFilter::OFF)
         .with_target(env!("CARGO_CRATE_NAME"), level);
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

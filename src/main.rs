@@ -14,7 +14,7 @@ use osc_secrets_mcp::emulator::{Emulator, EmulatorOptions, ListShape};
 use osc_secrets_mcp::http::{self, HttpConfig};
 use osc_secrets_mcp::osc::{OscClient, OscConfig};
 use osc_secrets_mcp::tools::SecretsServer;
-use osc_secrets_mcp::{docs, logging};
+use osc_secrets_mcp::{docs, logging, redact};
 
 fn main() -> ExitCode {
     logging::install_panic_hook();
@@ -86,11 +86,16 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             let running = server
                 .serve(rmcp::transport::stdio_pipes())
                 .await
-                .map_err(|e| format!("MCP initialization over stdio failed: {e}"))?;
+                .map_err(|e| {
+                    format!(
+                        "MCP initialization over stdio failed: {}",
+                        redact::handshake_failure(&e)
+                    )
+                })?;
             running
                 .waiting()
                 .await
-                .map_err(|e| format!("the stdio session ended with an error: {e}"))?;
+                .map_err(|e| format!("the stdio session ended: {}", redact::task_failure(&e)))?;
             Ok(())
         }
         Transport::Http => {
@@ -123,10 +128,12 @@ fn http_config(args: &ServeArgs) -> Result<HttpConfig, String> {
 }
 
 async fn emulator(args: EmulatorArgs) -> Result<(), String> {
+    let token = config::token_from_env();
+    let token_set = token.is_some();
     let emulator = Emulator::start(
         ([127, 0, 0, 1], args.port).into(),
         EmulatorOptions {
-            token: config::token_from_env(),
+            token,
             seed: !args.empty,
             list_shape: if args.wrapped_list {
                 ListShape::Wrapped
@@ -140,7 +147,7 @@ async fn emulator(args: EmulatorArgs) -> Result<(), String> {
     eprintln!(
         "osc-secrets-mcp: OSC emulator listening at {} ({}). Point the server at it with OSC_API_URL={}. Ctrl-C stops it.",
         emulator.base_url(),
-        if config::token_from_env().is_some() {
+        if token_set {
             "accepting only the token in OSC_ACCESS_TOKEN/OSC_PAT_JWT"
         } else {
             "accepting any bearer token"

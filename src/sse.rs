@@ -105,9 +105,10 @@ impl LegacySse {
                 Ok(running) => {
                     let _ = running.waiting().await;
                 }
-                Err(error) => {
-                    tracing::debug!(%error, "legacy SSE session ended before initialization")
-                }
+                Err(error) => tracing::debug!(
+                    reason = %crate::redact::handshake_failure(&error),
+                    "legacy SSE session ended before initialization"
+                ),
             }
         };
         tokio::select! {

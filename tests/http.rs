@@ -1075,6 +1075,66 @@ async fn legacy_sse_sessions_open_answer_and_close() {
     assert_clean("the server log", &server.log());
 }
 
+/// rmcp's handshake error quotes the offending message in full; a call and a
+/// stray response sent before `initialize` must not put a value in the log.
+#[tokio::test]
+async fn a_legacy_sse_call_before_initialize_leaks_nothing() {
+    let emu = emulator().await;
+    let server = Server::start(&emu, &[], Some(MCP_TOKEN)).await;
+    let client = http();
+    let mut stream = client
+        .get(server.url("/sse"))
+        .header("authorization", bearer(MCP_TOKEN))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    let mut buffer = String::new();
+    let endpoint = read_events(&mut stream, &mut buffer, 1).await[0].1.clone();
+    let early = call(
+        1,
+        "set_tenant_secret",
+        json!({ "key": "user.early", "value": CANARY }),
+    );
+    let response = client
+        .post(server.url(&endpoint))
+        .header("authorization", bearer(MCP_TOKEN))
+        .header("content-type", "application/json")
+        .body(early.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    // A stray response carrying the value: not a request, so the handshake
+    // fails on it and rmcp's error would quote it.
+    let stray = json!({ "jsonrpc": "2.0", "id": 7, "result": { "value": CANARY } });
+    let response = client
+        .post(server.url(&endpoint))
+        .header("authorization", bearer(MCP_TOKEN))
+        .header("content-type", "application/json")
+        .body(stray.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let deadline = Instant::now() + WAIT;
+    while !server.log().contains("ended before initialization") {
+        assert!(
+            Instant::now() < deadline,
+            "no handshake failure was logged: {}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        server.log().contains("was not `initialize`"),
+        "{}",
+        server.log()
+    );
+    assert_clean("the server log", &server.log());
+    assert!(emu.requests().is_empty());
+}
+
 #[tokio::test]
 async fn graceful_shutdown_finishes_in_flight_calls() {
     let emu = emulator().await;

@@ -283,3 +283,51 @@ async fn no_canary_leaves_the_server() {
             .all(|r| !(r.method == "GET" && r.path.starts_with("/mytenantsecrets/")))
     );
 }
+
+/// A client that sends a call and then a stray response before `initialize`:
+/// rmcp's handshake error quotes the offending message whole, so the server
+/// must not print it.
+#[tokio::test]
+async fn a_call_before_initialize_leaks_nothing() {
+    let emu = emulator_with(EmulatorOptions {
+        token: Some(SecretString::from(CANARY_TOKEN)),
+        ..EmulatorOptions::default()
+    })
+    .await;
+    let url = emu.base_url();
+    let mut server = StdioServer::spawn(
+        &[],
+        &[
+            ("OSC_API_URL", &url),
+            ("OSC_ACCESS_TOKEN", CANARY_TOKEN),
+            ("OSC_MCP_LOG", "trace"),
+        ],
+    );
+    server
+        .send(&json!({
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": "set_tenant_secret", "arguments": {"key": "user.early", "value": CANARY_VALUE}}
+        }))
+        .await;
+    // A response to a request never made, carrying the value: not a request,
+    // so the handshake fails on it.
+    server
+        .send(&json!({"jsonrpc": "2.0", "id": 7, "result": {"value": CANARY_VALUE}}))
+        .await;
+    let (ok, stdout, stderr) = server.finish().await;
+    assert!(!ok, "the handshake failed");
+    assert!(stderr.contains("was not `initialize`"), "{stderr}");
+    for canary in [CANARY_TOKEN, CANARY_VALUE] {
+        assert!(
+            !stdout.contains(canary),
+            "{canary} leaked on stdout: {stdout}"
+        );
+        assert!(
+            !stderr.contains(canary),
+            "{canary} leaked on stderr: {stderr}"
+        );
+    }
+    assert!(emu.requests().is_empty());
+}
