@@ -14,7 +14,6 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
-use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -51,21 +50,6 @@ pub enum ListShape {
     Array,
     /// `{"secrets": [...]}`.
     Wrapped,
-}
-
-impl FromStr for ListShape {
-    type Err = String;
-
-    /// Accepts `array` or `wrapped` (any case), so a CLI flag can map onto it.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.eq_ignore_ascii_case("array") {
-            Ok(Self::Array)
-        } else if s.eq_ignore_ascii_case("wrapped") {
-            Ok(Self::Wrapped)
-        } else {
-            Err("list shape must be `array` or `wrapped`".to_owned())
-        }
-    }
 }
 
 /// How to start an [`Emulator`]. No `Debug`: it holds the token.
@@ -1001,13 +985,6 @@ mod tests {
         for bad in ["user.", "system.", "user", "other.a", "", ".user.a"] {
             assert!(check_key(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn list_shape_parses() {
-        assert_eq!("Wrapped".parse(), Ok(ListShape::Wrapped));
-        assert_eq!("array".parse(), Ok(ListShape::Array));
-        assert!("object".parse::<ListShape>().is_err());
     }
 
     #[test]

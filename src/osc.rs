@@ -203,10 +203,6 @@ impl OscClient {
         })
     }
 
-    pub fn base_url(&self) -> &str {
-        &self.base_url
-    }
-
     /// `GET /mytenantsecrets`: every key, never a value.
     pub async fn list(&self) -> Result<Vec<SecretEntry>, OscError> {
         let answer = self
