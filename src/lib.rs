@@ -1,14 +1,23 @@
 //! osc-secrets-mcp: an MCP server that manages Eyevinn Open Source Cloud tenant
 //! secrets by reference. Agents list, set, delete and materialize secrets; no
 //! tool ever returns a value.
+//!
+//! The layout follows what each folder holds: `config` (flags and
+//! environment), `domain` (keys, names, values, safe text), `osc` (the
+//! client), `server` (the MCP handler and its tool table), `tools` (one file
+//! per tool), `web` (HTTP rules shared by every listener), `transport` (stdio
+//! and HTTP adapters), `emulator` (the offline OSC, apart from the product
+//! path), and `app` (the composition root).
 
+pub mod app;
 pub mod config;
-pub mod docs;
+pub mod domain;
 pub mod emulator;
-pub mod http;
 pub mod logging;
 pub mod osc;
 pub mod redact;
-pub mod sse;
+pub mod server;
+pub(crate) mod sync;
 pub mod tools;
-pub mod validate;
+pub mod transport;
+pub mod web;

@@ -1,15 +1,15 @@
 //! The OSC client against the emulator: every status code, every retry path.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+mod support;
 
 use std::time::{Duration, Instant};
 
-use common::{TOKEN, client_for, emulator, emulator_with, fast_retry};
+use osc_secrets_mcp::domain::Key;
 use osc_secrets_mcp::emulator::{EmulatorOptions, Fault, ListShape};
 use osc_secrets_mcp::osc::{OscClient, OscConfig, OscError, RetryPolicy, WriteOutcome};
-use osc_secrets_mcp::validate::Key;
 use secrecy::{ExposeSecret, SecretString};
+use support::{TOKEN, client_for, emulator, emulator_with, fast_retry};
 
 fn key(k: &str) -> Key {
     Key::parse(k).unwrap()

@@ -4,12 +4,12 @@
 //! results, errors, notifications (all of stdout) and logs (all of stderr).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+mod support;
 
-use common::{StdioServer, emulator_with};
 use osc_secrets_mcp::emulator::{EmulatorOptions, Fault};
 use secrecy::SecretString;
 use serde_json::{Value, json};
+use support::{StdioServer, emulator_with};
 
 const CANARY_TOKEN: &str = "CANARYTOKEN-7f3a9c-eyJhbGciOiJIUzI1NiJ9.Y2FuYXJ5.c2ln";
 const CANARY_VALUE: &str = "CANARYVALUE-51d2e8-do-not-leak";

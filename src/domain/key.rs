@@ -1,48 +1,14 @@
-//! Input rules, checked before any request is sent to OSC.
-//!
-//! Every refusal names the rule that was broken so the model can correct its
-//! call. Keys, service ids and secret names are not secret, so they may be
-//! echoed (escaped); values never are.
+//! Tenant-secret keys and their owners.
 
 use std::fmt;
 
-use secrecy::{ExposeSecret, SecretString};
+use super::error::{InputError, refuse};
+use super::text::{describe_char, quoted};
 
 /// Longest tenant-secret key accepted, in bytes.
 pub const MAX_KEY_LEN: usize = 200;
-/// Longest service id accepted.
-pub const MAX_SERVICE_ID_LEN: usize = 128;
-/// Longest service secret name accepted (one OSC client caps names at 48).
-pub const MAX_SECRET_NAME_LEN: usize = 48;
-/// Largest secret value accepted, in bytes.
-pub const MAX_VALUE_LEN: usize = 64 * 1024;
 /// Longest `contains` filter accepted.
 pub const MAX_FILTER_LEN: usize = 200;
-
-/// A broken input rule, phrased for the model.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InputError {
-    /// Which argument was wrong.
-    pub field: &'static str,
-    /// What rule it broke and how to fix it.
-    pub message: String,
-}
-
-impl fmt::Display for InputError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid `{}`: {}", self.field, self.message)
-    }
-}
-
-impl std::error::Error for InputError {}
-
-fn refuse(field: &'static str, message: impl Into<String>) -> InputError {
-    InputError {
-        field,
-        message: message.into(),
-    }
-}
-
 /// Who owns a key, from its prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -179,81 +145,6 @@ impl fmt::Display for Key {
 fn is_key_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')
 }
-
-/// An OSC service id, such as `eyevinn-my-service`.
-pub fn service_id(raw: &str) -> Result<&str, InputError> {
-    const F: &str = "serviceId";
-    if raw.is_empty() {
-        return Err(refuse(
-            F,
-            "is empty; give the id of the service instance, such as `eyevinn-my-service`",
-        ));
-    }
-    if raw.len() > MAX_SERVICE_ID_LEN {
-        return Err(refuse(
-            F,
-            format!(
-                "is {} bytes long; the limit is {MAX_SERVICE_ID_LEN}",
-                raw.len()
-            ),
-        ));
-    }
-    if let Some(c) = raw
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
-    {
-        return Err(refuse(
-            F,
-            format!(
-                "{} contains {}; service ids use lowercase letters, digits and `-` (for example `eyevinn-my-service`)",
-                quoted(raw),
-                describe_char(c)
-            ),
-        ));
-    }
-    if raw.starts_with('-') || raw.ends_with('-') {
-        return Err(refuse(
-            F,
-            format!("{} must not start or end with `-`", quoted(raw)),
-        ));
-    }
-    Ok(raw)
-}
-
-/// A service secret name, the `NAME` of the reference `{{secrets.NAME}}`.
-pub fn secret_name(raw: &str) -> Result<&str, InputError> {
-    const F: &str = "secretName";
-    if raw.is_empty() {
-        return Err(refuse(
-            F,
-            "is empty; give a short lowercase name such as `apikey`; the service will refer to it as `{{secrets.apikey}}`",
-        ));
-    }
-    if raw.len() > MAX_SECRET_NAME_LEN {
-        return Err(refuse(
-            F,
-            format!(
-                "is {} characters long; the limit is {MAX_SECRET_NAME_LEN}",
-                raw.len()
-            ),
-        ));
-    }
-    if let Some(c) = raw
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit()))
-    {
-        return Err(refuse(
-            F,
-            format!(
-                "{} contains {}; OSC service secret names are lowercase letters and digits only (for example `apikey`)",
-                quoted(raw),
-                describe_char(c)
-            ),
-        ));
-    }
-    Ok(raw)
-}
-
 /// The `contains` filter of `list_tenant_secrets`.
 pub fn filter(raw: &str) -> Result<&str, InputError> {
     if raw.len() > MAX_FILTER_LEN {
@@ -272,58 +163,6 @@ pub fn filter(raw: &str) -> Result<&str, InputError> {
         ));
     }
     Ok(raw)
-}
-
-/// Checks a secret value without ever putting it into the message.
-pub fn value(value: &SecretString) -> Result<(), InputError> {
-    let text = value.expose_secret();
-    if text.is_empty() {
-        return Err(refuse(
-            "value",
-            "is empty; OSC stores non-empty values. To remove a secret, use delete_tenant_secret",
-        ));
-    }
-    if text.len() > MAX_VALUE_LEN {
-        return Err(refuse(
-            "value",
-            format!(
-                "is {} bytes; the limit is {MAX_VALUE_LEN} bytes",
-                text.len()
-            ),
-        ));
-    }
-    if text.contains('\0') {
-        return Err(refuse(
-            "value",
-            "contains a NUL character, which OSC cannot store",
-        ));
-    }
-    Ok(())
-}
-
-/// Quotes a non-secret input for an error message, escaping anything unprintable.
-pub fn quoted(raw: &str) -> String {
-    const SHOWN: usize = 80;
-    let mut out = String::from("`");
-    for (i, c) in raw.chars().enumerate() {
-        if i == SHOWN {
-            out.push('…');
-            break;
-        }
-        out.extend(c.escape_debug());
-    }
-    out.push('`');
-    out
-}
-
-fn describe_char(c: char) -> String {
-    match c {
-        '/' => "a slash".to_owned(),
-        c if c.is_whitespace() => format!("whitespace (U+{:04X})", c as u32),
-        c if c.is_control() => format!("a control character (U+{:04X})", c as u32),
-        c if c.is_ascii() => format!("`{c}`"),
-        c => format!("the non-ASCII character U+{:04X}", c as u32),
-    }
 }
 
 #[cfg(test)]
@@ -369,26 +208,5 @@ mod tests {
             .unwrap_or_default();
         assert!(err.contains("materialize"), "{err}");
         assert!(Key::parse("user.x").and_then(|k| k.writable("set")).is_ok());
-    }
-
-    #[test]
-    fn service_shapes() {
-        assert!(service_id("eyevinn-my-service").is_ok());
-        assert!(service_id("Eyevinn").is_err());
-        assert!(service_id("-x").is_err());
-        assert!(secret_name("apikey").is_ok());
-        assert!(secret_name("api-key").is_err());
-        assert!(secret_name(&"a".repeat(49)).is_err());
-    }
-
-    #[test]
-    fn value_errors_never_echo_the_value() {
-        let canary = format!("canary{}", "x".repeat(MAX_VALUE_LEN));
-        let err = value(&SecretString::from(canary))
-            .err()
-            .map(|e| e.to_string());
-        assert!(err.as_deref().is_some_and(|e| !e.contains("canary")));
-        assert!(value(&SecretString::from("ok")).is_ok());
-        assert!(value(&SecretString::from("")).is_err());
     }
 }

@@ -13,10 +13,17 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER, USER_AGENT};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
 
-use crate::redact;
-use crate::validate::Key;
+mod error;
+mod parse;
+mod retry;
+
+pub use error::OscError;
+pub use parse::{Materialized, SecretEntry, WriteOutcome};
+pub use retry::RetryPolicy;
+
+use crate::domain::Key;
+use parse::{error_detail, parse_list, parse_reference};
 
 /// The environments OSC runs, each with its own API host.
 pub fn environment_url(env: &str) -> Option<String> {
@@ -30,27 +37,6 @@ fn segment(raw: &str) -> impl std::fmt::Display + '_ {
     utf8_percent_encode(raw, SEGMENT)
 }
 
-/// When and how often a failed request is tried again.
-#[derive(Debug, Clone)]
-pub struct RetryPolicy {
-    /// Retries after the first attempt.
-    pub max_retries: u32,
-    /// First backoff; doubled on each retry, with full jitter.
-    pub base_delay: Duration,
-    /// Longest single wait, including a `Retry-After` the server asks for.
-    pub max_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_retries: 3,
-            base_delay: Duration::from_millis(250),
-            max_delay: Duration::from_secs(10),
-        }
-    }
-}
-
 /// Everything the client needs; the base URL is an argument so tests and the
 /// sandbox point it at the emulator.
 pub struct OscConfig {
@@ -60,70 +46,6 @@ pub struct OscConfig {
     pub connect_timeout: Duration,
     pub retry: RetryPolicy,
 }
-
-/// One key as OSC lists it. Never carries a value: the list parser reads only
-/// these fields, whatever else the answer holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SecretEntry {
-    pub key: String,
-    pub prefix: Option<String>,
-    pub updated_at: Option<String>,
-}
-
-/// What a write did, as far as OSC said.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WriteOutcome {
-    /// OSC answered 201, or the request could only create.
-    Created,
-    /// OSC answered with a 2xx that does not say whether the key existed.
-    Written,
-}
-
-/// The answer to a materialize call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Materialized {
-    pub reference: String,
-    /// False when OSC's answer held no usable reference and the documented
-    /// `{{secrets.NAME}}` form was built instead.
-    pub from_osc: bool,
-}
-
-/// Why a request failed, in terms the tool layer turns into advice.
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-pub enum OscError {
-    #[error("OSC rejected the access token (401)")]
-    Unauthorized { detail: String },
-    #[error("OSC refused the request (403)")]
-    Forbidden { detail: String },
-    #[error("OSC has no such item (404)")]
-    NotFound { detail: String },
-    #[error("the key already exists (409)")]
-    Conflict { detail: String },
-    #[error("OSC rejected the request as malformed ({status})")]
-    BadRequest { status: u16, detail: String },
-    #[error("OSC is rate limiting requests (429)")]
-    RateLimited {
-        retry_after: Option<Duration>,
-        attempts: u32,
-    },
-    #[error("OSC is unavailable ({status}) after {attempts} attempt(s)")]
-    Unavailable {
-        status: u16,
-        attempts: u32,
-        detail: String,
-    },
-    #[error("OSC did not answer within the timeout after {attempts} attempt(s)")]
-    Timeout { attempts: u32 },
-    #[error("OSC could not be reached after {attempts} attempt(s)")]
-    Unreachable { attempts: u32 },
-    #[error("OSC answered with unexpected status {status}")]
-    Unexpected { status: u16, detail: String },
-    #[error("OSC's answer could not be read: {what}")]
-    Decode { what: String },
-    #[error("the HTTP client could not be set up: {what}")]
-    Setup { what: String },
-}
-
 /// The body of a request, kept as references until the bytes are built so the
 /// value stays a `SecretString` until the last moment.
 enum Body<'a> {
@@ -188,7 +110,7 @@ impl OscClient {
                 return Err(OscError::Setup {
                     what: format!(
                         "the OSC API URL {} is not an http(s) URL; set OSC_API_URL or OSC_ENVIRONMENT",
-                        crate::validate::quoted(&base_url)
+                        crate::domain::quoted(&base_url)
                     ),
                 });
             }
@@ -439,149 +361,9 @@ impl OscClient {
         Duration::from_millis(rand::random_range(0..=millis))
     }
 }
-
-/// Reads an upstream error body tolerantly (`message`, then `reason`, then the
-/// raw text) and scrubs it of the token and the value sent.
-fn error_detail(body: &[u8], token: &SecretString, value: &SecretString) -> String {
-    #[derive(Deserialize)]
-    struct ErrorBody {
-        message: Option<serde_json::Value>,
-        reason: Option<serde_json::Value>,
-    }
-    let text = match serde_json::from_slice::<ErrorBody>(body) {
-        Ok(ErrorBody {
-            message: Some(serde_json::Value::String(m)),
-            ..
-        }) => m,
-        Ok(ErrorBody {
-            reason: Some(serde_json::Value::String(r)),
-            ..
-        }) => r,
-        _ => String::from_utf8_lossy(body).into_owned(),
-    };
-    redact::scrub(&text, &[token, value])
-}
-
-fn parse_list(body: &[u8]) -> Result<Vec<SecretEntry>, OscError> {
-    // Only these fields are read, so a value in the answer is never kept.
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Item {
-        key: Option<serde_json::Value>,
-        prefix: Option<serde_json::Value>,
-        updated_at: Option<serde_json::Value>,
-    }
-    let decode = |what: &str| OscError::Decode {
-        what: what.to_owned(),
-    };
-    let root: serde_json::Value =
-        serde_json::from_slice(body).map_err(|_| decode("the key list is not JSON"))?;
-    let items = match root {
-        serde_json::Value::Array(items) => items,
-        serde_json::Value::Object(mut map) => ["secrets", "items", "data", "keys"]
-            .iter()
-            .find_map(|name| match map.remove(*name) {
-                Some(serde_json::Value::Array(items)) => Some(items),
-                _ => None,
-            })
-            .ok_or_else(|| decode("the key list holds no array of keys"))?,
-        _ => return Err(decode("the key list is neither an array nor an object")),
-    };
-    let text = |v: Option<serde_json::Value>| match v {
-        Some(serde_json::Value::String(s)) => Some(s),
-        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
-        _ => None,
-    };
-    Ok(items
-        .into_iter()
-        .filter_map(|item| {
-            let item: Item = match item {
-                serde_json::Value::String(key) => Item {
-                    key: Some(serde_json::Value::String(key)),
-                    prefix: None,
-                    updated_at: None,
-                },
-                other => serde_json::from_value(other).ok()?,
-            };
-            Some(SecretEntry {
-                key: text(item.key)?,
-                prefix: text(item.prefix),
-                updated_at: text(item.updated_at),
-            })
-        })
-        .collect())
-}
-
-fn parse_reference(body: &[u8], secret_name: &str) -> Materialized {
-    #[derive(Deserialize)]
-    struct Reply {
-        reference: Option<String>,
-    }
-    let documented = format!("{{{{secrets.{secret_name}}}}}");
-    match serde_json::from_slice::<Reply>(body) {
-        Ok(Reply {
-            reference: Some(reference),
-        }) if reference.starts_with("{{secrets.")
-            && reference.ends_with("}}")
-            && reference.len() <= documented.len() + 64 =>
-        {
-            Materialized {
-                reference,
-                from_osc: true,
-            }
-        }
-        _ => Materialized {
-            reference: documented,
-            from_osc: false,
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn list_is_parsed_tolerantly_and_never_keeps_values() {
-        let body =
-            br#"[{"key":"user.a","prefix":"user","updatedAt":"2026-01-01T00:00:00Z","value":"v"},
-            {"prefix":"user"}, "user.b", {"key":"user.c","updatedAt":1700000000}]"#;
-        let entries = parse_list(body).unwrap_or_default();
-        assert_eq!(
-            entries.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(),
-            ["user.a", "user.b", "user.c"]
-        );
-        assert_eq!(entries[2].updated_at.as_deref(), Some("1700000000"));
-        let wrapped = br#"{"secrets":[{"key":"user.a"}]}"#;
-        assert_eq!(parse_list(wrapped).map(|e| e.len()), Ok(1));
-        assert!(parse_list(b"<html>").is_err());
-    }
-
-    #[test]
-    fn reference_falls_back_to_the_documented_form() {
-        let got = parse_reference(br#"{"reference":"{{secrets.apikey}}"}"#, "apikey");
-        assert!(got.from_osc);
-        let got = parse_reference(b"", "apikey");
-        assert_eq!(got.reference, "{{secrets.apikey}}");
-        assert!(!got.from_osc);
-    }
-
-    #[test]
-    fn error_detail_prefers_message_and_scrubs() {
-        let token = SecretString::from("tok-123456");
-        let value = SecretString::from("val-abcdef");
-        let body =
-            br#"{"statusCode":400,"error":"Bad Request","message":"bad val-abcdef tok-123456"}"#;
-        assert_eq!(
-            error_detail(body, &token, &value),
-            "bad [redacted] [redacted]"
-        );
-        assert_eq!(
-            error_detail(br#"{"reason":"nope"}"#, &token, &value),
-            "nope"
-        );
-        assert_eq!(error_detail(b"plain text", &token, &value), "plain text");
-    }
 
     #[test]
     fn segments_are_encoded() {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use osc_secrets_mcp::emulator::{Emulator, EmulatorOptions};
 use osc_secrets_mcp::osc::{OscClient, OscConfig, RetryPolicy};
-use osc_secrets_mcp::tools::SecretsServer;
+use osc_secrets_mcp::server::SecretsServer;
 use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::service::RunningService;
 use rmcp::{RoleClient, ServiceExt};

@@ -7,7 +7,7 @@
 //! `/messages?sessionId=ID`; every server message follows as a `message`
 //! event. `POST /messages?sessionId=ID` carries one client message and is
 //! answered `202 Accepted`. A session ends when its stream closes, when it
-//! has been idle too long, or at shutdown. The guard in [`crate::http`] has
+//! has been idle too long, or at shutdown. The guard in [`super::guard`] has
 //! already checked Host, Origin, the token and `Content-Length`.
 
 use std::collections::HashMap;
@@ -28,11 +28,12 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::http::{
-    Inflight, MESSAGES_PATH, Permit, SSE_KEEP_ALIVE, SessionBudget, SessionSlot, body_too_large,
-    error_response, lock, too_many_requests, too_many_sessions,
-};
-use crate::tools::SecretsServer;
+use super::guard::{too_many_requests, too_many_sessions};
+use super::limits::{Inflight, Permit, SessionBudget, SessionSlot};
+use super::paths::{MESSAGES_PATH, SSE_KEEP_ALIVE};
+use crate::server::SecretsServer;
+use crate::sync::lock;
+use crate::web::{body_too_large, error_response};
 
 /// Client messages that may wait for the handler, per session.
 const INBOUND_QUEUE: usize = 64;

@@ -1,0 +1,145 @@
+//! The composition root: configuration, then the OSC client, then the
+//! handler, then the transport. `main` only parses and reports.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use crate::config::{self, ConfigError, EmulatorArgs, ServeArgs, Transport};
+use crate::emulator::{Emulator, EmulatorOptions, ListShape};
+use crate::logging;
+use crate::osc::{OscClient, OscConfig, OscError};
+use crate::server::SecretsServer;
+use crate::transport::http::{self, HttpConfig, HttpError};
+use crate::transport::stdio::{self, StdioError};
+
+/// Why the server could not start or stopped badly. Each message is written
+/// for the operator and never holds a token.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{}", config::missing_token_message())]
+    MissingToken,
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("cannot start the sandbox emulator: {0}")]
+    Sandbox(std::io::Error),
+    #[error("cannot start the emulator on port {port}: {source}")]
+    Emulator { port: u16, source: std::io::Error },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Osc(#[from] OscError),
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    #[error(transparent)]
+    Stdio(#[from] StdioError),
+}
+
+/// stdio serves one client, so one thread is enough and starts fastest.
+pub fn runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, AppError> {
+    let mut builder = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    builder.enable_all().build().map_err(AppError::Runtime)
+}
+
+/// Serves MCP as `args` say, until the client goes away or a signal stops it.
+pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
+    let (token, base_url, _emulator) = if args.sandbox {
+        let token = SecretString::from(format!("sandbox-{:032x}", rand::random::<u128>()));
+        let emulator = Emulator::start(
+            ([127, 0, 0, 1], 0).into(),
+            EmulatorOptions {
+                token: Some(token.clone()),
+                seed: true,
+                ..EmulatorOptions::default()
+            },
+        )
+        .await
+        .map_err(AppError::Sandbox)?;
+        eprintln!(
+            "osc-secrets-mcp: SANDBOX mode. Serving against an offline OSC emulator at {} with sample keys; \
+             nothing reaches Open Source Cloud and nothing is kept after exit.",
+            emulator.base_url()
+        );
+        (token, emulator.base_url(), Some(emulator))
+    } else {
+        let token = config::token_from_env().ok_or(AppError::MissingToken)?;
+        (token, args.base_url(), None)
+    };
+    let upstream_token = token.clone();
+    let osc = OscClient::new(OscConfig {
+        base_url,
+        token,
+        request_timeout: args.request_timeout(),
+        connect_timeout: args.connect_timeout(),
+        retry: args.retry(),
+    })?;
+    let server = SecretsServer::new(Arc::new(osc));
+    match args.transport {
+        Transport::Stdio => Ok(stdio::serve(server).await?),
+        Transport::Http => {
+            let config = http_config(&args)?;
+            for warning in config.check(&upstream_token)? {
+                eprintln!("osc-secrets-mcp: warning: {warning}");
+            }
+            Ok(http::serve(server, config, logging::shutdown_signal()).await?)
+        }
+    }
+}
+
+fn http_config(args: &ServeArgs) -> Result<HttpConfig, ConfigError> {
+    let http = &args.http;
+    let size = |value: u64| usize::try_from(value).unwrap_or(usize::MAX);
+    Ok(HttpConfig {
+        listen: args.listen,
+        auth_token: http.auth_token()?,
+        allowed_hosts: http.allowed_hosts.clone(),
+        allowed_origins: http.allowed_origins.clone(),
+        stateless: http.stateless,
+        max_body_bytes: size(http.max_body_bytes),
+        max_sessions: size(u64::from(http.max_sessions)),
+        session_idle: Duration::from_secs(http.session_idle_secs),
+        max_concurrent_per_client: size(u64::from(http.max_concurrent_per_client)),
+        shutdown_grace: Duration::from_secs(http.shutdown_grace_secs),
+    })
+}
+
+/// `osc-secrets-mcp emulator`: the offline OSC on its own, until a signal.
+pub async fn emulator(args: EmulatorArgs) -> Result<(), AppError> {
+    let token = config::token_from_env();
+    let token_set = token.is_some();
+    let emulator = Emulator::start(
+        ([127, 0, 0, 1], args.port).into(),
+        EmulatorOptions {
+            token,
+            seed: !args.empty,
+            list_shape: if args.wrapped_list {
+                ListShape::Wrapped
+            } else {
+                ListShape::Array
+            },
+        },
+    )
+    .await
+    .map_err(|source| AppError::Emulator {
+        port: args.port,
+        source,
+    })?;
+    eprintln!(
+        "osc-secrets-mcp: OSC emulator listening at {} ({}). Point the server at it with OSC_API_URL={}. Ctrl-C stops it.",
+        emulator.base_url(),
+        if token_set {
+            "accepting only the token in OSC_ACCESS_TOKEN/OSC_PAT_JWT"
+        } else {
+            "accepting any bearer token"
+        },
+        emulator.base_url()
+    );
+    logging::shutdown_signal().await;
+    emulator.shutdown();
+    Ok(())
+}

@@ -1,0 +1,131 @@
+//! What to serve, against which OSC API, and how patiently.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use secrecy::SecretString;
+
+use super::http::HttpArgs;
+use crate::osc::{RetryPolicy, environment_url};
+
+/// Environment variables that may hold the OSC personal access token, in the
+/// order they are read: OSC's own tools use the first, its API docs the second.
+pub const TOKEN_VARS: [&str; 2] = ["OSC_ACCESS_TOKEN", "OSC_PAT_JWT"];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Transport {
+    Stdio,
+    Http,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Environment {
+    Prod,
+    Dev,
+    Stage,
+}
+
+impl Environment {
+    fn as_str(self) -> &'static str {
+        match self {
+            Environment::Prod => "prod",
+            Environment::Dev => "dev",
+            Environment::Stage => "stage",
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Serve against a built-in offline OSC emulator on an ephemeral loopback port; no token needed.
+    #[arg(long, env = "OSC_MCP_SANDBOX", value_parser = clap::builder::BoolishValueParser::new())]
+    pub sandbox: bool,
+
+    /// OSC environment whose API to use.
+    #[arg(long, env = "OSC_ENVIRONMENT", value_enum, default_value = "prod")]
+    pub environment: Environment,
+
+    /// Base URL of the OSC API; overrides --environment (for proxies, the emulator and tests).
+    #[arg(long, env = "OSC_API_URL")]
+    pub api_url: Option<String>,
+
+    /// Seconds a whole OSC request may take.
+    #[arg(long, env = "OSC_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub timeout_secs: u64,
+
+    /// Seconds to wait for a connection to OSC.
+    #[arg(long, env = "OSC_CONNECT_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=120))]
+    pub connect_timeout_secs: u64,
+
+    /// Retries of a failed request that is safe to repeat (0 disables retries).
+    #[arg(long, env = "OSC_MAX_RETRIES", default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=10))]
+    pub max_retries: u32,
+
+    /// First retry backoff in milliseconds; doubled on each retry, with jitter.
+    #[arg(long, env = "OSC_RETRY_BASE_MS", default_value_t = 250)]
+    pub retry_base_ms: u64,
+
+    /// Longest wait before one retry, in seconds; a longer Retry-After is reported instead of waited for.
+    #[arg(long, env = "OSC_RETRY_MAX_WAIT_SECS", default_value_t = 10)]
+    pub retry_max_wait_secs: u64,
+
+    /// Log level on stderr: off, error, warn, info, debug or trace. Logs never hold tool arguments, results or values.
+    #[arg(long, env = "OSC_MCP_LOG", default_value = "info")]
+    pub log_level: tracing_subscriber::filter::LevelFilter,
+
+    /// Transport to serve MCP on.
+    #[arg(long, env = "MCP_TRANSPORT", value_enum, default_value = "stdio")]
+    pub transport: Transport,
+
+    /// Address to listen on with --transport http. Any address other than loopback needs MCP_AUTH_TOKEN.
+    #[arg(long, env = "MCP_LISTEN", default_value = "127.0.0.1:8765")]
+    pub listen: SocketAddr,
+
+    #[command(flatten)]
+    pub http: HttpArgs,
+}
+impl ServeArgs {
+    /// The OSC API base URL these settings select.
+    pub fn base_url(&self) -> String {
+        self.api_url
+            .clone()
+            .filter(|u| !u.trim().is_empty())
+            .or_else(|| environment_url(self.environment.as_str()))
+            .unwrap_or_default()
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_secs)
+    }
+
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_secs(self.connect_timeout_secs)
+    }
+
+    pub fn retry(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_retries: self.max_retries,
+            base_delay: Duration::from_millis(self.retry_base_ms),
+            max_delay: Duration::from_secs(self.retry_max_wait_secs),
+        }
+    }
+}
+
+/// Reads the OSC token from the first of [`TOKEN_VARS`] that is set and not blank.
+pub fn token_from_env() -> Option<SecretString> {
+    TOKEN_VARS.iter().find_map(|name| {
+        let raw = std::env::var(name).ok()?;
+        let trimmed = raw.trim();
+        (!trimmed.is_empty()).then(|| SecretString::from(trimmed.to_owned()))
+    })
+}
+
+/// The start-up error for a missing token.
+pub fn missing_token_message() -> String {
+    format!(
+        "no OSC personal access token: set {} (or {}) to the token from the OSC web console (Settings, API), \
+         or run with --sandbox to try the server against the built-in emulator",
+        TOKEN_VARS[0], TOKEN_VARS[1]
+    )
+}

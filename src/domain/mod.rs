@@ -1,0 +1,21 @@
+//! The vocabulary, pure and unit-tested: keys and their owners, service ids
+//! and secret names, secret values and their limits, and the one place that
+//! makes text from outside safe to show.
+//!
+//! Every refusal names the rule that was broken so the model can correct its
+//! call. Keys, service ids and secret names are not secret, so they may be
+//! echoed (escaped); values never are.
+
+mod error;
+mod key;
+mod mode;
+mod service;
+pub mod text;
+mod value;
+
+pub use error::InputError;
+pub use key::{Key, MAX_FILTER_LEN, MAX_KEY_LEN, Owner, filter};
+pub use mode::WriteMode;
+pub use service::{MAX_SECRET_NAME_LEN, MAX_SERVICE_ID_LEN, secret_name, service_id};
+pub use text::quoted;
+pub use value::{MAX_VALUE_LEN, SecretArg, value};

@@ -1,0 +1,80 @@
+//! The one table of tools: each tool's name, its kind, and the router that
+//! serves it. Listing, the generated docs, the manifest and the tests all read
+//! this table; read-only mode and allow/deny lists will filter it.
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::model::Tool;
+
+use crate::server::SecretsServer;
+
+/// What a tool does to the tenant's secrets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Changes nothing.
+    Read,
+    /// Writes a value or a copy of one; what was there before is replaced.
+    Write,
+    /// Removes something that cannot be brought back.
+    Destroy,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Read => "read",
+            Kind::Write => "write",
+            Kind::Destroy => "destroy",
+        }
+    }
+}
+
+/// One row of the table.
+pub struct Entry {
+    pub name: &'static str,
+    pub kind: Kind,
+    router: fn() -> ToolRouter<SecretsServer>,
+}
+
+/// Every tool, sorted by name (the order `tools/list` shows them in).
+pub const TOOLS: &[Entry] = &[
+    Entry {
+        name: "delete_tenant_secret",
+        kind: Kind::Destroy,
+        router: SecretsServer::delete_router,
+    },
+    Entry {
+        name: "list_tenant_secrets",
+        kind: Kind::Read,
+        router: SecretsServer::list_router,
+    },
+    Entry {
+        name: "materialize_tenant_secret",
+        kind: Kind::Write,
+        router: SecretsServer::materialize_router,
+    },
+    Entry {
+        name: "set_tenant_secret",
+        kind: Kind::Write,
+        router: SecretsServer::set_router,
+    },
+];
+
+/// The router of every tool in [`TOOLS`].
+pub fn router() -> ToolRouter<SecretsServer> {
+    TOOLS
+        .iter()
+        .fold(ToolRouter::new(), |all, entry| all + (entry.router)())
+}
+
+/// The tool definitions a client receives from `tools/list`, in table order.
+/// Needs no OSC client.
+pub fn definitions() -> Vec<Tool> {
+    let mut tools = router().list_all();
+    tools.sort_by(|a, b| a.name.cmp(&b.name));
+    tools
+}
+
+/// The kind of the tool called `name`, if there is one.
+pub fn kind_of(name: &str) -> Option<Kind> {
+    TOOLS.iter().find(|e| e.name == name).map(|e| e.kind)
+}

@@ -1,0 +1,62 @@
+//! `delete_tenant_secret`: remove a `user.*` key.
+
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::{Json, tool, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::Key;
+use crate::server::SecretsServer;
+use crate::server::advice::{Op, advise, refused};
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteArgs {
+    /// The `user.*` key to delete. `system.*` keys cannot be deleted.
+    pub key: String,
+}
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteOutput {
+    /// The key that was deleted.
+    pub key: String,
+    /// True: OSC confirmed the delete.
+    pub deleted: bool,
+    /// Copies already materialized into services stay in place.
+    pub note: String,
+}
+
+#[tool_router(router = delete_router, vis = "pub(crate)")]
+impl SecretsServer {
+    #[tool(
+        title = "Delete a tenant secret",
+        description = "Delete a `user.*` key from the tenant's OSC secrets. \
+Copies already materialized into services stay in place; the services keep working with them. \
+`system.*` keys belong to the platform and are refused. Returns the key, never a value.",
+        annotations(
+            title = "Delete a tenant secret",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    async fn delete_tenant_secret(
+        &self,
+        Parameters(args): Parameters<DeleteArgs>,
+    ) -> Result<Json<DeleteOutput>, String> {
+        let key = Key::parse(&args.key)
+            .and_then(|k| k.writable("delete"))
+            .map_err(refused)?;
+        self.osc
+            .delete(&key)
+            .await
+            .map_err(|e| advise(e, Op::Delete { key: &key }))?;
+        tracing::info!(key = %key, "tenant secret deleted");
+        Ok(Json(DeleteOutput {
+            key: key.to_string(),
+            deleted: true,
+            note: "Copies already materialized into services stay in place until those services' secrets are replaced or removed.".to_owned(),
+        }))
+    }
+}

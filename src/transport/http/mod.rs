@@ -1,0 +1,378 @@
+//! `--transport http`: one listener serving the tool handler over Streamable
+//! HTTP (`/mcp`), the legacy HTTP+SSE transport (`/sse` and `/messages`, see
+//! [`crate::sse`]) and a health check (`/healthz`).
+//!
+//! Every request passes one guard before it reaches a transport: Host and
+//! Origin validation (DNS-rebinding protection), refusal of credentials in
+//! the query string, the server's own bearer token, the body size limit, a
+//! cap on concurrent sessions and a per-client cap on requests in flight.
+//! None of the transports knows what a secret is, and nothing here ever
+//! reads, forwards or logs a token or a tool argument.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::middleware::{self};
+use axum::routing::{get, post};
+use rmcp::transport::streamable_http_server::session::local::{LocalSessionManager, SessionConfig};
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
+use tokio_util::sync::CancellationToken;
+
+mod guard;
+mod limits;
+mod paths;
+mod sessions;
+pub(crate) mod sse;
+
+use crate::server::SecretsServer;
+use crate::web::{HostRules, OriginRules};
+use guard::Guard;
+use limits::{Inflight, SessionBudget};
+use paths::SSE_KEEP_ALIVE;
+pub use paths::{HEALTH_PATH, MCP_PATH, MESSAGES_PATH, SSE_PATH};
+use sessions::CappedSessions;
+use sse::LegacySse;
+
+/// How long to wait for connections after in-flight calls drained or the grace period ended.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+/// Everything `--transport http` needs besides the handler. No `Debug`: it
+/// holds the token.
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+    /// The bearer token clients must present; None serves without
+    /// authentication, which [`HttpConfig::check`] allows on loopback only.
+    pub auth_token: Option<SecretString>,
+    /// Extra Host names (or host:port) besides loopback; `*` accepts any.
+    pub allowed_hosts: Vec<String>,
+    /// Extra browser origins besides loopback ones.
+    pub allowed_origins: Vec<String>,
+    pub stateless: bool,
+    pub max_body_bytes: usize,
+    pub max_sessions: usize,
+    pub session_idle: Duration,
+    pub max_concurrent_per_client: usize,
+    pub shutdown_grace: Duration,
+}
+
+impl HttpConfig {
+    /// Start-up checks. Returns warnings to print, or the reason not to start.
+    /// `osc_token` is the upstream token: the clients' token must differ.
+    pub fn check(&self, osc_token: &SecretString) -> Result<Vec<String>, HttpError> {
+        let mut warnings = Vec::new();
+        let loopback = self.listen.ip().is_loopback();
+        match &self.auth_token {
+            Some(token) => {
+                if bool::from(
+                    token
+                        .expose_secret()
+                        .as_bytes()
+                        .ct_eq(osc_token.expose_secret().as_bytes()),
+                ) {
+                    return Err(HttpError::Config(
+                        "MCP_AUTH_TOKEN must differ from the OSC personal access token: every HTTP client would hold \
+                         the tenant's most powerful credential. Generate a separate one, for example with `openssl rand -hex 32`"
+                            .to_owned(),
+                    ));
+                }
+            }
+            None if !loopback => {
+                return Err(HttpError::Config(format!(
+                    "refusing to listen on {} without authentication: anyone who can reach that address could list, \
+                     overwrite and delete the tenant's OSC secrets. Set MCP_AUTH_TOKEN (or --auth-token-file) to a long \
+                     random token that clients send as `Authorization: Bearer <token>`, or listen on 127.0.0.1",
+                    self.listen
+                )));
+            }
+            None => warnings.push(format!(
+                "serving on {} WITHOUT authentication: every local process and user can manage the tenant's OSC \
+                 secrets through this server. Set MCP_AUTH_TOKEN to require a bearer token",
+                self.listen
+            )),
+        }
+        let hosts =
+            HostRules::parse(&self.allowed_hosts, self.listen).map_err(HttpError::Config)?;
+        if hosts.any && self.auth_token.is_none() {
+            return Err(HttpError::Config(
+                "MCP_ALLOWED_HOSTS=* turns off DNS-rebinding protection, which a server without MCP_AUTH_TOKEN relies on: \
+                 list the host names clients use instead, or set MCP_AUTH_TOKEN"
+                    .to_owned(),
+            ));
+        }
+        if hosts.any {
+            warnings.push("Host checking is off (MCP_ALLOWED_HOSTS=*); Origin checking and the bearer token still apply".to_owned());
+        } else if self.listen.ip().is_unspecified() && self.allowed_hosts.is_empty() {
+            warnings.push(format!(
+                "the server binds {} but answers only requests addressed to localhost, 127.0.0.1 or ::1; set MCP_ALLOWED_HOSTS \
+                 to the host names clients use to reach it",
+                self.listen
+            ));
+        }
+        OriginRules::parse(&self.allowed_origins).map_err(HttpError::Config)?;
+        Ok(warnings)
+    }
+}
+
+/// Why the HTTP server could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Config(String),
+    #[error("the HTTP server stopped unexpectedly: {0}")]
+    Stopped(String),
+}
+
+/// Serves until `shutdown` resolves, then stops accepting connections, gives
+/// in-flight calls up to `shutdown_grace` to finish, closes every session and
+/// returns. Prints `listening on http://ADDR` to stderr once the socket is bound.
+pub async fn serve(
+    server: SecretsServer,
+    config: HttpConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), HttpError> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| HttpError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let local = listener.local_addr().map_err(|source| HttpError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let app = App::new(server, &config, local).map_err(HttpError::Config)?;
+    eprintln!(
+        "osc-secrets-mcp: listening on http://{local} (Streamable HTTP at {MCP_PATH}{}, legacy SSE at {SSE_PATH}, health at {HEALTH_PATH}; {})",
+        if config.stateless { ", stateless" } else { "" },
+        if config.auth_token.is_some() {
+            "bearer token required"
+        } else {
+            "NO authentication"
+        }
+    );
+    let stop_accepting = CancellationToken::new();
+    let mut serving = {
+        let stop = stop_accepting.clone();
+        let router = app.router.clone();
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await
+        })
+    };
+    tokio::select! {
+        () = shutdown => {}
+        // axum's accept loop retries on errors, so this is not expected.
+        ended = &mut serving => {
+            app.cancel.cancel();
+            return Err(HttpError::Stopped(match ended {
+                Ok(Ok(())) => "the accept loop ended".to_owned(),
+                Ok(Err(e)) => e.to_string(),
+                Err(e) => crate::redact::task_failure(&e).to_owned(),
+            }));
+        }
+    }
+    tracing::info!("shutting down: no new connections, waiting for in-flight calls");
+    app.guard.shutting_down.store(true, Ordering::SeqCst);
+    stop_accepting.cancel();
+    if tokio::time::timeout(config.shutdown_grace, app.guard.inflight.drained())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            grace_secs = config.shutdown_grace.as_secs(),
+            "in-flight calls did not finish within the shutdown grace period; closing them"
+        );
+    }
+    app.cancel.cancel();
+    match tokio::time::timeout(CLOSE_WAIT, serving).await {
+        Ok(Ok(Ok(()))) | Err(_) => {}
+        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "the HTTP server stopped with an error"),
+        Ok(Err(e)) => tracing::warn!(
+            reason = crate::redact::task_failure(&e),
+            "the HTTP server task failed"
+        ),
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The assembled service: router, the guard's shared state, and the token
+/// that closes every session and stream.
+struct App {
+    router: Router,
+    guard: Arc<Guard>,
+    cancel: CancellationToken,
+}
+
+impl App {
+    fn new(server: SecretsServer, config: &HttpConfig, local: SocketAddr) -> Result<Self, String> {
+        // [`HttpConfig::check`] says so at start-up; this holds even if it was skipped.
+        if config.auth_token.is_none() && !local.ip().is_loopback() {
+            return Err(format!(
+                "refusing to serve on {local} without MCP_AUTH_TOKEN"
+            ));
+        }
+        let hosts = HostRules::parse(&config.allowed_hosts, local)?;
+        let origins = OriginRules::parse(&config.allowed_origins)?;
+        let cancel = CancellationToken::new();
+        let budget = Arc::new(SessionBudget::new(config.max_sessions));
+        let inflight = Arc::new(Inflight::new(config.max_concurrent_per_client));
+
+        let mut rmcp_config = StreamableHttpServerConfig::default()
+            .with_legacy_session_mode(!config.stateless)
+            .with_json_response(config.stateless)
+            .with_sse_keep_alive(Some(SSE_KEEP_ALIVE))
+            .with_cancellation_token(cancel.child_token())
+            .with_max_request_body_bytes(config.max_body_bytes)
+            .with_allowed_origins(origins.for_rmcp())
+            .enforce_origin_validation();
+        rmcp_config = if hosts.any {
+            rmcp_config.disable_allowed_hosts()
+        } else {
+            rmcp_config.with_allowed_hosts(hosts.for_rmcp())
+        };
+
+        let factory = {
+            let server = server.clone();
+            move || Ok(server.clone())
+        };
+        let mcp = if config.stateless {
+            Router::new().route_service(
+                MCP_PATH,
+                StreamableHttpService::new(
+                    factory,
+                    Arc::new(NeverSessionManager::default()),
+                    rmcp_config,
+                ),
+            )
+        } else {
+            let mut sessions = LocalSessionManager::default();
+            let mut session_config = SessionConfig::default();
+            session_config.keep_alive = Some(config.session_idle);
+            sessions.session_config = session_config;
+            let sessions = CappedSessions {
+                inner: sessions,
+                budget: Arc::clone(&budget),
+                slots: Mutex::new(HashMap::new()),
+            };
+            Router::new().route_service(
+                MCP_PATH,
+                StreamableHttpService::new(factory, Arc::new(sessions), rmcp_config),
+            )
+        };
+
+        let legacy = Arc::new(LegacySse::new(
+            server,
+            Arc::clone(&budget),
+            Arc::clone(&inflight),
+            config.session_idle,
+            config.max_body_bytes,
+            cancel.child_token(),
+        ));
+        let guard = Arc::new(Guard {
+            token: config.auth_token.clone(),
+            hosts,
+            origins,
+            max_body_bytes: config.max_body_bytes,
+            budget,
+            inflight,
+            stateless: config.stateless,
+            shutting_down: AtomicBool::new(false),
+        });
+        let router = Router::new()
+            .route(HEALTH_PATH, get(guard::healthz))
+            .route(SSE_PATH, get(sse::connect))
+            .route(MESSAGES_PATH, post(sse::message))
+            .with_state(legacy)
+            .merge(mcp)
+            .fallback(guard::not_found)
+            .layer(middleware::from_fn_with_state(
+                Arc::clone(&guard),
+                guard::guard_layer,
+            ));
+        Ok(App {
+            router,
+            guard,
+            cancel,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(listen: &str, token: Option<&str>) -> HttpConfig {
+        HttpConfig {
+            listen: listen.parse().unwrap(),
+            auth_token: token.map(|t| SecretString::from(t.to_owned())),
+            allowed_hosts: vec![],
+            allowed_origins: vec![],
+            stateless: false,
+            max_body_bytes: 1024,
+            max_sessions: 2,
+            session_idle: Duration::from_secs(60),
+            max_concurrent_per_client: 2,
+            shutdown_grace: Duration::from_secs(1),
+        }
+    }
+
+    fn osc() -> SecretString {
+        SecretString::from("osc-token-0123456789abcdef".to_owned())
+    }
+
+    #[test]
+    fn public_address_without_token_is_refused() {
+        let err = config("0.0.0.0:8765", None)
+            .check(&osc())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("without authentication"), "{err}");
+        assert!(err.contains("MCP_AUTH_TOKEN"), "{err}");
+    }
+
+    #[test]
+    fn loopback_without_token_warns() {
+        let warnings = config("127.0.0.1:8765", None).check(&osc()).unwrap();
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("WITHOUT authentication"))
+        );
+    }
+
+    #[test]
+    fn token_equal_to_osc_token_is_refused() {
+        let err = config("127.0.0.1:8765", Some("osc-token-0123456789abcdef"))
+            .check(&osc())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("must differ"), "{err}");
+        assert!(!err.contains("osc-token-0123456789abcdef"));
+    }
+
+    #[test]
+    fn wildcard_host_needs_a_token() {
+        let mut c = config("127.0.0.1:8765", None);
+        c.allowed_hosts = vec!["*".to_owned()];
+        assert!(c.check(&osc()).is_err());
+        c.auth_token = Some(SecretString::from("client-token-0123456789".to_owned()));
+        assert!(c.check(&osc()).is_ok());
+    }
+}

@@ -1,0 +1,29 @@
+//! stdio: one client on stdin and stdout; logs go to stderr.
+
+use rmcp::ServiceExt;
+
+use crate::redact;
+use crate::server::SecretsServer;
+
+/// Why serving over stdio ended badly, in the server's own words (rmcp's
+/// would quote the client's messages).
+#[derive(Debug, thiserror::Error)]
+pub enum StdioError {
+    #[error("MCP initialization over stdio failed: {0}")]
+    Handshake(String),
+    #[error("the stdio session ended: {0}")]
+    Ended(&'static str),
+}
+
+/// Serves `server` until the client closes stdin.
+pub async fn serve(server: SecretsServer) -> Result<(), StdioError> {
+    let running = server
+        .serve(rmcp::transport::stdio_pipes())
+        .await
+        .map_err(|e| StdioError::Handshake(redact::handshake_failure(&e)))?;
+    running
+        .waiting()
+        .await
+        .map_err(|e| StdioError::Ended(redact::task_failure(&e)))?;
+    Ok(())
+}

@@ -1,0 +1,20 @@
+//! HTTP pieces shared by every listener of the server (the MCP endpoint, and
+//! the one-time value page to come): Host and Origin rules, fixed JSON
+//! refusals.
+
+pub mod hosts;
+pub mod refusal;
+
+pub use hosts::{HostRules, OriginRules};
+pub use refusal::{Refusal, body_too_large, error_response};
+
+/// A header map from name and value pairs, for unit tests of the rules.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn test_headers(pairs: &[(&'static str, &str)]) -> axum::http::HeaderMap {
+    let mut map = axum::http::HeaderMap::new();
+    for (name, value) in pairs {
+        map.append(*name, axum::http::HeaderValue::from_str(value).unwrap());
+    }
+    map
+}
