@@ -2,6 +2,8 @@
 //! a line-level JSON-RPC driver for the spawned binary.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod http;
+
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;

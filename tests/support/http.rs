@@ -1,0 +1,362 @@
+//! The built binary served with `--transport http`, spawned as a child
+//! process against an in-test OSC emulator, and the raw HTTP and JSON-RPC
+//! helpers the HTTP tests share.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use osc_secrets_mcp::emulator::{Emulator, EmulatorOptions};
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, HeaderValue};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_osc-secrets-mcp");
+pub const OSC_TOKEN: &str = "osc-pat-http-tests-eyJhbGciOiJIUzI1NiJ9.e30.sig";
+pub const MCP_TOKEN: &str = "mcp-client-token-http-tests-4b1d0c9a7e";
+pub const CANARY: &str = "canary-value-7f3c9d1e-must-never-be-printed";
+pub const PROTOCOL: &str = "2025-06-18";
+/// Bound on every wait for the server; never a sleep to let it get ready.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+// ---------------------------------------------------------------------------
+// Harness
+
+pub async fn emulator() -> Emulator {
+    Emulator::start(
+        ([127, 0, 0, 1], 0).into(),
+        EmulatorOptions {
+            token: Some(SecretString::from(OSC_TOKEN)),
+            seed: true,
+            ..EmulatorOptions::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+/// The binary with `--transport http` on an ephemeral loopback port, the
+/// emulator as its OSC API and `token` (if any) as its own bearer token.
+/// Only the child's environment is set; settings inherited from the
+/// developer's shell are removed.
+pub fn command(emulator: &Emulator, args: &[&str], token: Option<&str>) -> Command {
+    let mut cmd = Command::new(BIN);
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("OSC_") || name.starts_with("MCP_") {
+            cmd.env_remove(name.as_ref());
+        }
+    }
+    cmd.args(["--transport", "http"]);
+    if !args.contains(&"--listen") {
+        cmd.args(["--listen", "127.0.0.1:0"]);
+    }
+    cmd.args(args)
+        .env("OSC_API_URL", emulator.base_url())
+        .env("OSC_ACCESS_TOKEN", OSC_TOKEN)
+        .env("OSC_MCP_LOG", "debug")
+        .env("OSC_MAX_RETRIES", "0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(token) = token {
+        cmd.env("MCP_AUTH_TOKEN", token);
+    }
+    cmd
+}
+
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+    log: Arc<Mutex<String>>,
+    /// Ends when the child's stderr closes.
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    /// Spawns the server and waits for the `listening on http://ADDR` line.
+    pub async fn start(emulator: &Emulator, args: &[&str], token: Option<&str>) -> Server {
+        Self::start_command(command(emulator, args, token)).await
+    }
+
+    pub async fn start_command(mut cmd: Command) -> Server {
+        let mut child = cmd.spawn().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let stderr = child.stderr.take().unwrap();
+        let sink = Arc::clone(&log);
+        let reader = tokio::spawn(async move {
+            let mut ready = Some(ready_tx);
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(rest) = line.split("listening on http://").nth(1)
+                    && let Some(tx) = ready.take()
+                {
+                    let addr = rest
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
+                    let _ = tx.send(addr);
+                }
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let addr = match tokio::time::timeout(WAIT, ready_rx).await {
+            Ok(Ok(addr)) => addr.parse().unwrap(),
+            _ => panic!(
+                "the server did not start; its stderr:\n{}",
+                log.lock().unwrap()
+            ),
+        };
+        Server {
+            child,
+            addr,
+            log,
+            reader,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().unwrap()
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit.
+    pub async fn terminate(mut self) -> (ExitStatus, String) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .expect("the server exits after SIGTERM")
+            .unwrap();
+        // The stderr reader ends at EOF, right after the exit.
+        let _ = tokio::time::timeout(WAIT, &mut self.reader).await;
+        let log = self.log();
+        (exit, log)
+    }
+}
+
+/// Runs the binary to its exit (it is expected to refuse to start).
+pub async fn run_to_exit(mut cmd: Command) -> (ExitStatus, String) {
+    let output = tokio::time::timeout(WAIT, cmd.output())
+        .await
+        .expect("the server exits")
+        .unwrap();
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+pub fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(WAIT)
+        .build()
+        .unwrap()
+}
+
+pub fn bearer(token: &str) -> HeaderValue {
+    HeaderValue::from_str(&format!("Bearer {token}")).unwrap()
+}
+
+/// Nothing a client or an operator's log sees may hold a token or a value.
+pub fn assert_clean(what: &str, text: &str) {
+    for secret in [OSC_TOKEN, MCP_TOKEN, CANARY] {
+        assert!(!text.contains(secret), "{what} holds a secret:\n{text}");
+    }
+}
+
+pub fn rpc(id: u64, method: &str, params: Value) -> Value {
+    json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params })
+}
+
+pub fn initialize_request() -> Value {
+    rpc(
+        1,
+        "initialize",
+        json!({
+            "protocolVersion": PROTOCOL,
+            "capabilities": {},
+            "clientInfo": { "name": "http-tests", "version": "1" }
+        }),
+    )
+}
+
+pub fn call(id: u64, tool: &str, arguments: Value) -> Value {
+    rpc(
+        id,
+        "tools/call",
+        json!({ "name": tool, "arguments": arguments }),
+    )
+}
+
+/// A POST to /mcp as a Streamable HTTP client sends it.
+pub fn post_mcp(
+    server: &Server,
+    token: Option<&str>,
+    session: Option<&str>,
+    body: &Value,
+) -> reqwest::RequestBuilder {
+    post_mcp_at(server, "/mcp", token, session, body)
+}
+
+pub fn post_mcp_at(
+    server: &Server,
+    path: &str,
+    token: Option<&str>,
+    session: Option<&str>,
+    body: &Value,
+) -> reqwest::RequestBuilder {
+    let mut request = http()
+        .post(server.url(path))
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", PROTOCOL)
+        .body(body.to_string());
+    if let Some(token) = token {
+        request = request.header("authorization", bearer(token));
+    }
+    if let Some(session) = session {
+        request = request.header("mcp-session-id", session);
+    }
+    request
+}
+
+/// The JSON-RPC message in a response body, whether sent as JSON or as SSE.
+pub fn message_in(body: &str) -> Value {
+    if let Ok(value) = serde_json::from_str::<Value>(body) {
+        return value;
+    }
+    body.lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .map(str::trim)
+        .filter(|data| !data.is_empty())
+        .find_map(|data| serde_json::from_str::<Value>(data).ok())
+        .unwrap_or_else(|| panic!("no JSON-RPC message in:\n{body}"))
+}
+
+/// Opens a Streamable HTTP session (initialize + initialized) and returns its id.
+pub async fn open_session(server: &Server, token: Option<&str>) -> String {
+    let response = post_mcp(server, token, None, &initialize_request())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let session = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let init = message_in(&response.text().await.unwrap());
+    assert_eq!(init["result"]["serverInfo"]["name"], "osc-secrets-mcp");
+    let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
+    let response = post_mcp(server, token, Some(&session), &initialized)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    session
+}
+
+pub async fn error_of(response: reqwest::Response) -> (StatusCode, HeaderMap, Value, String) {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    (status, headers, body, text)
+}
+
+/// Waits, bounded, until the emulator has seen `count` contract requests.
+pub async fn emulator_saw(emulator: &Emulator, count: usize) {
+    let deadline = Instant::now() + WAIT;
+    while emulator.requests().len() < count {
+        assert!(
+            Instant::now() < deadline,
+            "the emulator never saw the request"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// An external tool named by `var`; None (after saying why) when unset
+/// outside CI. CI must run everything, so there it fails instead.
+pub fn external(var: &str, what: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(value) if !value.trim().is_empty() => Some(value),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{var} is not set, but CI must run {what}: .ci/run installs it and exports {var}"
+            );
+            eprintln!("skipped: set {var} to run {what}");
+            None
+        }
+    }
+}
+
+pub fn repo_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// A fresh directory under the target directory, removed first if left over.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Reads SSE events (`event`, `data`) from a streaming response until `want` have arrived.
+pub async fn read_events(
+    response: &mut reqwest::Response,
+    buffer: &mut String,
+    want: usize,
+) -> Vec<(String, String)> {
+    let mut events = Vec::new();
+    loop {
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let mut event = "message".to_owned();
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(name) = line.strip_prefix("event:") {
+                    event = name.trim().to_owned();
+                } else if let Some(value) = line.strip_prefix("data:") {
+                    data.push_str(value.trim_start());
+                }
+            }
+            if !data.is_empty() {
+                events.push((event, data));
+            }
+            if events.len() == want {
+                return events;
+            }
+        }
+        let chunk = tokio::time::timeout(WAIT, response.chunk())
+            .await
+            .expect("an SSE event arrives")
+            .unwrap()
+            .expect("the stream stays open");
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
