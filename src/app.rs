@@ -77,7 +77,8 @@ pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
         request_timeout: args.request_timeout(),
         connect_timeout: args.connect_timeout(),
         retry: args.retry(),
-    })?;
+    })?
+    .with_limits(args.limits());
     let server = SecretsServer::new(Arc::new(osc));
     match args.transport {
         Transport::Stdio => Ok(stdio::serve(server).await?),

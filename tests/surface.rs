@@ -199,7 +199,11 @@ fn every_tool_declares_an_object_output_schema() {
 #[test]
 fn tool_and_argument_names_are_fixed() {
     let expected: [(&str, &[&str], &[&str]); 4] = [
-        ("list_tenant_secrets", &["prefix", "contains"], &[]),
+        (
+            "list_tenant_secrets",
+            &["prefix", "contains", "limit", "after"],
+            &[],
+        ),
         (
             "set_tenant_secret",
             &["key", "value", "mode"],

@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 use secrecy::SecretString;
 
 use super::http::HttpArgs;
-use crate::osc::{RetryPolicy, environment_url};
+use crate::osc::{Limits, RetryPolicy, environment_url};
 
 /// Environment variables that may hold the OSC personal access token, in the
 /// order they are read: OSC's own tools use the first, its API docs the second.
@@ -50,9 +50,17 @@ pub struct ServeArgs {
     #[arg(long, env = "OSC_API_URL")]
     pub api_url: Option<String>,
 
-    /// Seconds a whole OSC request may take.
+    /// Seconds one attempt of an OSC request may take; every attempt also ends by the call deadline.
     #[arg(long, env = "OSC_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub timeout_secs: u64,
+
+    /// Overall deadline of one tool call, in seconds: every attempt, retry and backoff wait fits inside it, and a Retry-After past it is reported instead of waited for. Keep it under the ~60 s clients wait for a result.
+    #[arg(long, env = "OSC_CALL_DEADLINE_SECS", default_value_t = 25, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub call_deadline_secs: u64,
+
+    /// Most bytes read from one OSC answer; a longer answer is an error, and no more of it is read.
+    #[arg(long, env = "OSC_MAX_ANSWER_BYTES", default_value_t = 4 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=1024 * 1024 * 1024))]
+    pub max_answer_bytes: u64,
 
     /// Seconds to wait for a connection to OSC.
     #[arg(long, env = "OSC_CONNECT_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=120))]
@@ -101,6 +109,14 @@ impl ServeArgs {
 
     pub fn connect_timeout(&self) -> Duration {
         Duration::from_secs(self.connect_timeout_secs)
+    }
+
+    /// The call deadline and the answer cap.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            call_deadline: Duration::from_secs(self.call_deadline_secs),
+            max_answer_bytes: usize::try_from(self.max_answer_bytes).unwrap_or(usize::MAX),
+        }
     }
 
     pub fn retry(&self) -> RetryPolicy {

@@ -50,64 +50,111 @@ pub struct Key {
     owner: Owner,
 }
 
+/// Which key rule a text breaks, without the text itself: the list tool
+/// counts OSC's unusable keys by this and never echoes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum KeyFault {
+    Empty,
+    TooLong,
+    BadChar,
+    NoPrefix,
+    NoName,
+    EmptySegment,
+}
+
+impl KeyFault {
+    /// A short phrase, for "N keys left out: PHRASE".
+    pub fn describe(self) -> &'static str {
+        match self {
+            KeyFault::Empty => "empty key",
+            KeyFault::TooLong => "longer than 200 bytes",
+            KeyFault::BadChar => "characters other than letters, digits, `.`, `-` and `_`",
+            KeyFault::NoPrefix => "no `user.` or `system.` prefix",
+            KeyFault::NoName => "no name after the prefix",
+            KeyFault::EmptySegment => "an empty segment",
+        }
+    }
+}
+
 impl Key {
-    pub fn parse(raw: &str) -> Result<Self, InputError> {
-        const F: &str = "key";
+    /// Checks every key rule and says which one broke, quoting nothing.
+    /// Rules run cheapest first: a 10 KB name is refused on its length.
+    pub fn check(raw: &str) -> Result<Self, KeyFault> {
         if raw.is_empty() {
-            return Err(refuse(F, "is empty; give a key such as `user.my-api-key`"));
+            return Err(KeyFault::Empty);
         }
         if raw.len() > MAX_KEY_LEN {
-            return Err(refuse(
-                F,
-                format!("is {} bytes long; the limit is {MAX_KEY_LEN}", raw.len()),
-            ));
+            return Err(KeyFault::TooLong);
         }
-        if let Some(c) = raw.chars().find(|c| !is_key_char(*c)) {
-            return Err(refuse(
-                F,
-                format!(
-                    "{} contains {}, which is not allowed; keys use only letters, digits, `.`, `-` and `_`",
-                    quoted(raw),
-                    describe_char(c)
-                ),
-            ));
+        if !raw.chars().all(is_key_char) {
+            return Err(KeyFault::BadChar);
         }
         let (owner, name) = if let Some(name) = raw.strip_prefix("user.") {
             (Owner::User, name)
         } else if let Some(name) = raw.strip_prefix("system.") {
             (Owner::System, name)
         } else {
-            return Err(refuse(
+            return Err(KeyFault::NoPrefix);
+        };
+        if name.is_empty() {
+            return Err(KeyFault::NoName);
+        }
+        if name.contains("..") || name.starts_with('.') || name.ends_with('.') {
+            return Err(KeyFault::EmptySegment);
+        }
+        Ok(Key {
+            text: raw.to_owned(),
+            owner,
+        })
+    }
+
+    /// [`Key::check`], with a refusal that says how to fix the input.
+    pub fn parse(raw: &str) -> Result<Self, InputError> {
+        const F: &str = "key";
+        let fault = match Key::check(raw) {
+            Ok(key) => return Ok(key),
+            Err(fault) => fault,
+        };
+        Err(match fault {
+            KeyFault::Empty => refuse(F, "is empty; give a key such as `user.my-api-key`"),
+            KeyFault::TooLong => refuse(
+                F,
+                format!("is {} bytes long; the limit is {MAX_KEY_LEN}", raw.len()),
+            ),
+            KeyFault::BadChar => {
+                let c = raw.chars().find(|c| !is_key_char(*c)).unwrap_or('?');
+                refuse(
+                    F,
+                    format!(
+                        "{} contains {}, which is not allowed; keys use only letters, digits, `.`, `-` and `_`",
+                        quoted(raw),
+                        describe_char(c)
+                    ),
+                )
+            }
+            KeyFault::NoPrefix => refuse(
                 F,
                 format!(
                     "{} must start with `user.` (your keys) or `system.` (platform keys), for example `user.{}`",
                     quoted(raw),
                     raw.trim_start_matches('.')
                 ),
-            ));
-        };
-        if name.is_empty() {
-            return Err(refuse(
+            ),
+            KeyFault::NoName => refuse(
                 F,
                 format!(
                     "{} has no name after the prefix; use for example `{}my-api-key`",
                     quoted(raw),
-                    &raw[..raw.len() - name.len()]
+                    raw
                 ),
-            ));
-        }
-        if name.contains("..") || name.starts_with('.') || name.ends_with('.') {
-            return Err(refuse(
+            ),
+            KeyFault::EmptySegment => refuse(
                 F,
                 format!(
                     "{} has an empty segment (`..`, or a leading or trailing `.`); dots separate non-empty parts",
                     quoted(raw)
                 ),
-            ));
-        }
-        Ok(Key {
-            text: raw.to_owned(),
-            owner,
+            ),
         })
     }
 
@@ -165,6 +212,30 @@ pub fn filter(raw: &str) -> Result<&str, InputError> {
     Ok(raw)
 }
 
+/// The `after` cursor of `list_tenant_secrets`: the last key of the previous
+/// page. It need not exist any more, but it can only hold key characters.
+pub fn cursor(raw: &str) -> Result<&str, InputError> {
+    if raw.len() > MAX_KEY_LEN {
+        return Err(refuse(
+            "after",
+            format!(
+                "is {} bytes long; give the last key of the previous page (`nextAfter`), at most {MAX_KEY_LEN} bytes",
+                raw.len()
+            ),
+        ));
+    }
+    if let Some(c) = raw.chars().find(|c| !is_key_char(*c)) {
+        return Err(refuse(
+            "after",
+            format!(
+                "contains {}; give the last key of the previous page, exactly as `nextAfter` said",
+                describe_char(c)
+            ),
+        ));
+    }
+    Ok(raw)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,6 +268,20 @@ mod tests {
             assert!(Key::parse(bad).is_err(), "{bad:?} should be refused");
         }
         assert!(Key::parse(&format!("user.{}", "a".repeat(MAX_KEY_LEN))).is_err());
+    }
+
+    #[test]
+    fn check_names_the_rule_without_the_text() {
+        assert_eq!(Key::check(""), Err(KeyFault::Empty));
+        assert_eq!(Key::check(&"u".repeat(10_000)), Err(KeyFault::TooLong));
+        assert_eq!(Key::check("user.a\u{202e}b"), Err(KeyFault::BadChar));
+        assert_eq!(Key::check("user.a\u{1b}[31m"), Err(KeyFault::BadChar));
+        assert_eq!(Key::check("admin.x"), Err(KeyFault::NoPrefix));
+        assert_eq!(Key::check("system."), Err(KeyFault::NoName));
+        assert_eq!(Key::check("user.a..b"), Err(KeyFault::EmptySegment));
+        assert!(Key::check("user.ok").is_ok());
+        assert!(cursor("user.a-b").is_ok());
+        assert!(cursor("user.a\nb").is_err());
     }
 
     #[test]

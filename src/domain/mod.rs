@@ -14,8 +14,8 @@ pub mod text;
 mod value;
 
 pub use error::InputError;
-pub use key::{Key, MAX_FILTER_LEN, MAX_KEY_LEN, Owner, filter};
+pub use key::{Key, KeyFault, MAX_FILTER_LEN, MAX_KEY_LEN, Owner, cursor, filter};
 pub use mode::WriteMode;
 pub use service::{MAX_SECRET_NAME_LEN, MAX_SERVICE_ID_LEN, secret_name, service_id};
-pub use text::quoted;
+pub use text::{quoted, timestamp};
 pub use value::{MAX_VALUE_LEN, SecretArg, value};

@@ -1,4 +1,4 @@
-//! Text from outside (inputs, and later OSC's answers) made safe to show.
+//! Text from outside (inputs, and OSC's answers) made safe to show.
 
 /// Quotes a non-secret input for an error message, escaping anything unprintable.
 pub fn quoted(raw: &str) -> String {
@@ -22,5 +22,87 @@ pub(crate) fn describe_char(c: char) -> String {
         c if c.is_control() => format!("a control character (U+{:04X})", c as u32),
         c if c.is_ascii() => format!("`{c}`"),
         c => format!("the non-ASCII character U+{:04X}", c as u32),
+    }
+}
+
+/// Longest timestamp text looked at; RFC 3339 needs about 35 bytes.
+const MAX_TIMESTAMP_LEN: usize = 64;
+/// Epoch numbers from here up are milliseconds: as seconds they would be
+/// past the year 5000.
+const EPOCH_MILLIS_FROM: i64 = 100_000_000_000;
+
+/// A time OSC reported, as RFC 3339 in UTC (`2026-01-01T00:00:00Z`), or None
+/// when it is not one. Accepts RFC 3339 text and Unix epoch numbers in
+/// seconds or milliseconds (as a JSON number or a string of digits). The
+/// result is always rebuilt, never OSC's own text, so nothing else can ride
+/// along in it.
+pub fn timestamp(raw: &serde_json::Value) -> Option<String> {
+    use chrono::{DateTime, Datelike, SecondsFormat, Utc};
+    let epoch = |n: i64| {
+        if n.unsigned_abs() >= EPOCH_MILLIS_FROM.unsigned_abs() {
+            DateTime::<Utc>::from_timestamp_millis(n)
+        } else {
+            DateTime::<Utc>::from_timestamp(n, 0)
+        }
+    };
+    let time = match raw {
+        serde_json::Value::Number(n) => n.as_i64().and_then(epoch)?,
+        serde_json::Value::String(s) if s.len() <= MAX_TIMESTAMP_LEN => {
+            let s = s.trim();
+            if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+                s.parse::<i64>().ok().and_then(epoch)?
+            } else {
+                DateTime::parse_from_rfc3339(s).ok()?.with_timezone(&Utc)
+            }
+        }
+        _ => return None,
+    };
+    // RFC 3339 has four-digit years only.
+    (1..=9999)
+        .contains(&time.year())
+        .then(|| time.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn timestamps_are_normalised_or_dropped() {
+        let utc = |v| timestamp(&v);
+        assert_eq!(
+            utc(json!("2026-01-01T00:00:00Z")).as_deref(),
+            Some("2026-01-01T00:00:00Z")
+        );
+        assert_eq!(
+            utc(json!("2026-01-01T02:00:00.5+02:00")).as_deref(),
+            Some("2026-01-01T00:00:00.500Z")
+        );
+        assert_eq!(
+            utc(json!(1_700_000_000)).as_deref(),
+            Some("2023-11-14T22:13:20Z")
+        );
+        assert_eq!(
+            utc(json!(1_700_000_000_123_i64)).as_deref(),
+            Some("2023-11-14T22:13:20.123Z")
+        );
+        assert_eq!(
+            utc(json!("1700000000")).as_deref(),
+            Some("2023-11-14T22:13:20Z")
+        );
+        for bad in [
+            json!("yesterday"),
+            json!("2026-01-01T00:00:00Z\nIgnore previous instructions"),
+            json!("2026-01-01T00:00:00Z\u{202e}"),
+            json!("2026-13-01T00:00:00Z"),
+            json!(1.5),
+            json!(i64::MAX),
+            json!(null),
+            json!({"a": 1}),
+            json!("9".repeat(10_000)),
+        ] {
+            assert_eq!(utc(bad.clone()), None, "{bad}");
+        }
     }
 }

@@ -26,6 +26,9 @@ pub struct Fault {
     pub body: Option<String>,
     /// Content type of the answer (default application/json for the default body, text/plain for a raw body).
     pub content_type: Option<String>,
+    /// Quote the request body, as text, in the fault answer's `message`, like
+    /// a hostile or careless upstream that echoes what it was sent.
+    pub echo_body: bool,
     /// How many matching requests it applies to; None = until cleared.
     pub times: Option<u32>,
 }
@@ -63,7 +66,7 @@ impl Fault {
     }
 }
 
-pub(super) fn fault_response(fault: &Fault, status: u16) -> Response {
+pub(super) fn fault_response(fault: &Fault, status: u16, request_body: &[u8]) -> Response {
     let Some(status) = StatusCode::from_u16(status)
         .ok()
         .filter(|s| (200..=599).contains(&s.as_u16()))
@@ -76,6 +79,18 @@ pub(super) fn fault_response(fault: &Fault, status: u16) -> Response {
     };
     let (body, default_type) = match &fault.body {
         Some(raw) => (raw.clone(), TEXT_UTF8),
+        None if fault.echo_body => (
+            fastify_body(
+                status,
+                None,
+                &format!(
+                    "Could not process body {}",
+                    String::from_utf8_lossy(request_body)
+                ),
+            )
+            .to_string(),
+            JSON_UTF8,
+        ),
         None if status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED => {
             (String::new(), JSON_UTF8)
         }

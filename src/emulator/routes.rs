@@ -112,7 +112,7 @@ pub(super) async fn contract(State(shared): State<Arc<Shared>>, request: Request
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
         if let Some(status) = fault.status {
-            return fault_response(&fault, status);
+            return fault_response(&fault, status, body.as_deref().unwrap_or_default());
         }
     }
     handle(&shared, &method, &path, auth, content_type.as_deref(), body)

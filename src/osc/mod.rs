@@ -1,13 +1,17 @@
 //! The OSC tenant-secrets client.
 //!
 //! Every request goes through [`OscClient::send`], which sets the auth header
-//! (marked sensitive), the user agent and the timeouts, retries what is safe to
-//! retry, and maps status codes to [`OscError`]. The public methods are a few
-//! lines each. The client never reads a secret value: there is no method for
-//! `GET /mytenantsecrets/:key`.
+//! (marked sensitive), the user agent and the timeouts, keeps the whole call
+//! within one deadline, retries what is safe to retry, reads at most
+//! [`Limits::max_answer_bytes`] of an answer, and maps status codes to
+//! [`OscError`]. OSC's error bodies are never read. The public methods are a
+//! few lines each. The client never reads a secret value: there is no method
+//! for `GET /mytenantsecrets/:key`.
 
 use std::sync::OnceLock;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER, USER_AGENT};
@@ -19,11 +23,11 @@ mod parse;
 mod retry;
 
 pub use error::OscError;
-pub use parse::{Materialized, SecretEntry, WriteOutcome};
+pub use parse::{Listing, Materialized, Omission, SecretEntry, WriteOutcome};
 pub use retry::RetryPolicy;
 
 use crate::domain::Key;
-use parse::{error_detail, parse_list, parse_reference};
+use parse::{parse_list, parse_reference};
 
 /// The environments OSC runs, each with its own API host.
 pub fn environment_url(env: &str) -> Option<String> {
@@ -46,6 +50,30 @@ pub struct OscConfig {
     pub connect_timeout: Duration,
     pub retry: RetryPolicy,
 }
+
+/// How long one call may take, and how much of an answer is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The whole call, every attempt and every wait between them included.
+    pub call_deadline: Duration,
+    /// The most bytes read from one answer; a longer answer is an error.
+    pub max_answer_bytes: usize,
+}
+
+impl Limits {
+    pub const DEFAULT_CALL_DEADLINE: Duration = Duration::from_secs(25);
+    pub const DEFAULT_MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            call_deadline: Self::DEFAULT_CALL_DEADLINE,
+            max_answer_bytes: Self::DEFAULT_MAX_ANSWER_BYTES,
+        }
+    }
+}
+
 /// The body of a request, kept as references until the bytes are built so the
 /// value stays a `SecretString` until the last moment.
 enum Body<'a> {
@@ -67,13 +95,6 @@ impl Body<'_> {
         };
         json.to_string().into_bytes()
     }
-
-    fn value(&self) -> Option<&SecretString> {
-        match self {
-            Body::Value(v) => Some(v),
-            Body::Materialize { .. } => None,
-        }
-    }
 }
 
 struct Request<'a> {
@@ -82,6 +103,8 @@ struct Request<'a> {
     body: Option<Body<'a>>,
     /// Safe to send again after a failure that may have reached OSC.
     idempotent: bool,
+    /// The caller reads the answer's body; writes need only the status.
+    read_body: bool,
 }
 
 struct Answer {
@@ -95,6 +118,7 @@ pub struct OscClient {
     request_timeout: Duration,
     connect_timeout: Duration,
     retry: RetryPolicy,
+    limits: Limits,
     /// Built on first use: loading TLS roots costs milliseconds that start-up
     /// should not pay.
     http: OnceLock<reqwest::Client>,
@@ -121,18 +145,27 @@ impl OscClient {
             request_timeout: config.request_timeout,
             connect_timeout: config.connect_timeout,
             retry: config.retry,
+            limits: Limits::default(),
             http: OnceLock::new(),
         })
     }
 
+    /// Replaces the default [`Limits`].
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// `GET /mytenantsecrets`: every key, never a value.
-    pub async fn list(&self) -> Result<Vec<SecretEntry>, OscError> {
+    /// Entries that break the key rules are left out and counted.
+    pub async fn list(&self) -> Result<Listing, OscError> {
         let answer = self
             .send(Request {
                 method: Method::GET,
                 path: "/mytenantsecrets".to_owned(),
                 body: None,
                 idempotent: true,
+                read_body: true,
             })
             .await?;
         parse_list(&answer.body)
@@ -145,6 +178,7 @@ impl OscClient {
             path: format!("/mytenantsecrets/{}", segment(key.as_str())),
             body: Some(Body::Value(value)),
             idempotent: false,
+            read_body: false,
         })
         .await
         .map(|_| WriteOutcome::Created)
@@ -158,6 +192,7 @@ impl OscClient {
                 path: format!("/mytenantsecrets/{}", segment(key.as_str())),
                 body: Some(Body::Value(value)),
                 idempotent: true,
+                read_body: false,
             })
             .await?;
         Ok(if answer.status == StatusCode::CREATED {
@@ -174,6 +209,7 @@ impl OscClient {
             path: format!("/mytenantsecrets/{}", segment(key.as_str())),
             body: None,
             idempotent: true,
+            read_body: false,
         })
         .await
         .map(|_| ())
@@ -197,6 +233,7 @@ impl OscClient {
                     secret_name,
                 }),
                 idempotent: true,
+                read_body: true,
             })
             .await?;
         Ok(parse_reference(&answer.body, secret_name))
@@ -228,8 +265,18 @@ impl OscClient {
     }
 
     /// The one choke point: every OSC request passes here.
+    ///
+    /// The whole call, every attempt and every wait between them, ends by one
+    /// deadline. Only a refused connection counts as "not reached": any other
+    /// failure after connecting may have delivered the request, so a create is
+    /// never sent again after one. Error bodies are never read: OSC's words
+    /// could echo a value, and the status says all the advice needs.
     async fn send(&self, request: Request<'_>) -> Result<Answer, OscError> {
         let http = self.http()?;
+        let started = Instant::now();
+        let deadline = started
+            .checked_add(self.limits.call_deadline)
+            .unwrap_or(started);
         let url = format!("{}{}", self.base_url, request.path);
         let mut auth = HeaderValue::try_from(format!("Bearer {}", self.token.expose_secret()))
             .map_err(|_| OscError::Setup {
@@ -260,82 +307,64 @@ impl OscClient {
             tracing::debug!(method = %request.method, path = %request.path, attempt, "osc request");
             let retries_left = attempt <= self.retry.max_retries;
 
-            let response = match builder.send().await {
-                Ok(response) => response,
-                Err(e) => {
-                    let e = e.without_url();
-                    // A refused connection never reached OSC, so even a create
-                    // may be sent again; a timeout may have.
-                    let may_retry = e.is_connect() || (request.idempotent && !e.is_builder());
-                    tracing::debug!(error = %e, attempt, "osc request failed");
-                    if may_retry && retries_left {
-                        tokio::time::sleep(self.backoff(attempt)).await;
+            let attempted = tokio::time::timeout_at(
+                deadline,
+                attempt_once(builder, request.read_body, self.limits.max_answer_bytes),
+            )
+            .await;
+            let Ok(outcome) = attempted else {
+                tracing::debug!(attempt, "osc call deadline passed");
+                return Err(OscError::Deadline {
+                    attempts: attempt,
+                    deadline: self.limits.call_deadline,
+                });
+            };
+            let (status, retry_after, body) = match outcome {
+                Ok(answer) => answer,
+                Err(failure) => {
+                    // The kind only: reqwest's and hyper's wording can quote
+                    // what the other side sent.
+                    tracing::debug!(failure = failure.as_str(), attempt, "osc request failed");
+                    let may_retry = match failure {
+                        // A refused connection never reached OSC, so even a
+                        // create may be sent again.
+                        Failure::Refused => true,
+                        Failure::Timeout | Failure::Interrupted => request.idempotent,
+                        Failure::TooLarge | Failure::Setup => false,
+                    };
+                    if may_retry && retries_left && wait(self.backoff(attempt), deadline).await {
                         continue;
                     }
-                    return Err(if e.is_timeout() {
-                        OscError::Timeout { attempts: attempt }
-                    } else {
-                        OscError::Unreachable { attempts: attempt }
-                    });
+                    return Err(failure.into_error(attempt, self.limits.max_answer_bytes));
                 }
             };
-
-            let status = response.status();
-            let retry_after = response
-                .headers()
-                .get(RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
-            let body = match response.bytes().await {
-                Ok(bytes) => bytes.to_vec(),
-                Err(e) if status.is_success() => {
-                    return Err(if e.is_timeout() {
-                        OscError::Timeout { attempts: attempt }
-                    } else {
-                        OscError::Decode {
-                            what: "the answer ended early".to_owned(),
-                        }
-                    });
-                }
-                Err(_) => Vec::new(),
-            };
-            tracing::debug!(status = status.as_u16(), attempt, "osc answer");
 
             let transient = matches!(status.as_u16(), 429 | 502 | 503 | 504);
             if transient && request.idempotent && retries_left {
-                match retry_after {
-                    Some(wait) if wait > self.retry.max_delay => {}
-                    Some(wait) => {
-                        tokio::time::sleep(wait).await;
-                        continue;
-                    }
-                    None => {
-                        tokio::time::sleep(self.backoff(attempt)).await;
-                        continue;
-                    }
+                // A Retry-After longer than the longest wait, or past the
+                // deadline, is reported instead of waited for.
+                let pause = match retry_after {
+                    Some(asked) if asked > self.retry.max_delay => None,
+                    Some(asked) => Some(asked),
+                    None => Some(self.backoff(attempt)),
+                };
+                if let Some(pause) = pause
+                    && wait(pause, deadline).await
+                {
+                    continue;
                 }
             }
             if status.is_success() {
                 return Ok(Answer { status, body });
             }
-            // OSC's own words are relayed only where the one value involved
-            // is the one this request sent, which can be scrubbed. A list or
-            // materialize error could echo a stored value this server has
-            // never seen and so cannot recognise: its text is dropped.
-            let detail = match request.body.as_ref().and_then(Body::value) {
-                Some(value) => error_detail(&body, &self.token, value),
-                None => String::new(),
-            };
             return Err(match status.as_u16() {
                 400 | 413 | 422 => OscError::BadRequest {
                     status: status.as_u16(),
-                    detail,
                 },
-                401 => OscError::Unauthorized { detail },
-                403 => OscError::Forbidden { detail },
-                404 => OscError::NotFound { detail },
-                409 => OscError::Conflict { detail },
+                401 => OscError::Unauthorized,
+                403 => OscError::Forbidden,
+                404 => OscError::NotFound,
+                409 => OscError::Conflict,
                 429 => OscError::RateLimited {
                     retry_after,
                     attempts: attempt,
@@ -343,9 +372,9 @@ impl OscClient {
                 s @ 500..=599 => OscError::Unavailable {
                     status: s,
                     attempts: attempt,
-                    detail,
+                    retry_after,
                 },
-                s => OscError::Unexpected { status: s, detail },
+                s => OscError::Unexpected { status: s },
             });
         }
     }
@@ -360,6 +389,115 @@ impl OscClient {
         let millis = u64::try_from(cap.as_millis()).unwrap_or(u64::MAX);
         Duration::from_millis(rand::random_range(0..=millis))
     }
+}
+
+/// How one attempt failed before a status could be acted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    /// The connection was never made: the request did not arrive.
+    Refused,
+    /// No answer, or no whole answer, in time: the request may have arrived.
+    Timeout,
+    /// Connected, then reset, closed or answered with something that is not
+    /// HTTP: the request may have arrived.
+    Interrupted,
+    /// The answer is longer than the cap.
+    TooLarge,
+    /// The request could not be built.
+    Setup,
+}
+
+impl Failure {
+    fn of(error: &reqwest::Error) -> Failure {
+        if error.is_builder() {
+            Failure::Setup
+        } else if error.is_connect() {
+            Failure::Refused
+        } else if error.is_timeout() {
+            Failure::Timeout
+        } else {
+            Failure::Interrupted
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Failure::Refused => "connection refused",
+            Failure::Timeout => "timeout",
+            Failure::Interrupted => "connection broke after connecting",
+            Failure::TooLarge => "answer over the size limit",
+            Failure::Setup => "request could not be built",
+        }
+    }
+
+    fn into_error(self, attempts: u32, limit: usize) -> OscError {
+        match self {
+            Failure::Refused => OscError::Unreachable { attempts },
+            Failure::Timeout => OscError::Timeout { attempts },
+            Failure::Interrupted => OscError::Interrupted { attempts },
+            Failure::TooLarge => OscError::TooLarge { limit },
+            Failure::Setup => OscError::Setup {
+                what: "the request could not be built".to_owned(),
+            },
+        }
+    }
+}
+
+/// Sends one attempt and, for a 2xx the caller reads, reads at most `limit`
+/// bytes of its body. Any other body is left unread.
+async fn attempt_once(
+    builder: reqwest::RequestBuilder,
+    read_body: bool,
+    limit: usize,
+) -> Result<(StatusCode, Option<Duration>, Vec<u8>), Failure> {
+    let mut response = builder.send().await.map_err(|e| Failure::of(&e))?;
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    tracing::debug!(status = status.as_u16(), "osc answer");
+    let body = if read_body && status.is_success() {
+        read_capped(&mut response, limit).await?
+    } else {
+        Vec::new()
+    };
+    Ok((status, retry_after, body))
+}
+
+/// Streams a body, stopping as soon as it would pass `limit` bytes, so an
+/// endless or huge answer costs at most `limit` bytes of memory.
+async fn read_capped(response: &mut reqwest::Response, limit: usize) -> Result<Vec<u8>, Failure> {
+    let declared = response.content_length();
+    if declared.is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX)) {
+        return Err(Failure::TooLarge);
+    }
+    let first = declared
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(0)
+        .min(limit)
+        .min(64 * 1024);
+    let mut body = Vec::with_capacity(first);
+    while let Some(chunk) = response.chunk().await.map_err(|e| Failure::of(&e))? {
+        if chunk.len() > limit.saturating_sub(body.len()) {
+            return Err(Failure::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Sleeps for `pause` and says true, or, when that would end at or past the
+/// deadline, says false at once.
+async fn wait(pause: Duration, deadline: Instant) -> bool {
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    if pause >= remaining {
+        return false;
+    }
+    tokio::time::sleep(pause).await;
+    true
 }
 #[cfg(test)]
 mod tests {

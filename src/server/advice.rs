@@ -18,55 +18,46 @@ pub(crate) fn refused(e: InputError) -> String {
 }
 
 /// Turns an upstream failure into a sentence that says what to do next.
+/// Nothing OSC said is in it: the status and the kind of failure are enough,
+/// and OSC's text could echo a value.
 pub(crate) fn advise(error: OscError, op: Op<'_>) -> String {
     tracing::warn!(error = %error, "osc request failed");
-    let upstream = |detail: &str| {
-        if detail.is_empty() {
-            String::new()
-        } else {
-            format!(" OSC said: \"{detail}\".")
-        }
-    };
     match error {
-        OscError::Unauthorized { .. } => "OSC rejected the personal access token (401): it is invalid or has expired. \
+        OscError::Unauthorized => "OSC rejected the personal access token (401): it is invalid or has expired. \
             Ask the operator to create a new token in the OSC web console (Settings, API) and restart this server with it in OSC_ACCESS_TOKEN. \
             Retrying will not help."
             .to_owned(),
-        OscError::Forbidden { detail } => format!(
-            "OSC refused the request (403): the token is not allowed to do this{}.{} \
+        OscError::Forbidden => format!(
+            "OSC refused the request (403): the token is not allowed to do this{}. \
              `system.*` keys can only be materialized; if this is a `user.*` key, check the token's permissions.",
             match op {
                 Op::List => " (list keys)".to_owned(),
                 Op::Set { key, .. } | Op::Delete { key } | Op::Materialize { key, .. } => format!(" on `{key}`"),
             },
-            upstream(&detail)
         ),
-        OscError::NotFound { detail } => match op {
+        OscError::NotFound => match op {
             Op::Delete { key } => format!(
-                "`{key}` does not exist, so there is nothing to delete.{} Call list_tenant_secrets to see which keys exist.",
-                upstream(&detail)
+                "`{key}` does not exist, so there is nothing to delete. Call list_tenant_secrets to see which keys exist."
             ),
             Op::Materialize { key, service_id } => format!(
-                "OSC found no tenant secret `{key}` (or no service `{service_id}`).{} \
-                 Call list_tenant_secrets to see which keys exist, and check the service id.",
-                upstream(&detail)
+                "OSC found no tenant secret `{key}` (or no service `{service_id}`). \
+                 Call list_tenant_secrets to see which keys exist, and check the service id."
             ),
-            Op::List | Op::Set { .. } => format!(
-                "OSC answered 404 Not Found.{} Check OSC_API_URL or OSC_ENVIRONMENT points at the OSC API.",
-                upstream(&detail)
-            ),
+            Op::List | Op::Set { .. } => "OSC answered 404 Not Found. Check OSC_API_URL or OSC_ENVIRONMENT points at the OSC API.".to_owned(),
         },
-        OscError::Conflict { detail } => match op {
+        OscError::Conflict => match op {
             Op::Set { key, mode: WriteMode::Create } => format!(
-                "`{key}` already exists, and mode `create` never overwrites.{} \
-                 To replace its value, call set_tenant_secret again with mode `upsert`; to keep it, choose another key.",
-                upstream(&detail)
+                "`{key}` already exists, and mode `create` never overwrites it. \
+                 To replace its value, call set_tenant_secret again with mode `upsert`; to keep it, choose another key."
             ),
-            _ => format!("OSC reported a conflict (409).{} Call list_tenant_secrets and try again.", upstream(&detail)),
+            Op::List => "OSC reported a conflict (409) while listing keys. Retry in a moment.".to_owned(),
+            Op::Set { key, .. } | Op::Delete { key } | Op::Materialize { key, .. } => format!(
+                "OSC reported a conflict (409) on `{key}`: another change to it may be in progress. \
+                 Call list_tenant_secrets to see whether `{key}` exists, then retry."
+            ),
         },
-        OscError::BadRequest { status, detail } => format!(
-            "OSC rejected the request as invalid ({status}).{} Check the arguments against the tool's description.",
-            upstream(&detail)
+        OscError::BadRequest { status } => format!(
+            "OSC rejected the request as invalid ({status}). Check the arguments against the tool's description."
         ),
         OscError::RateLimited { retry_after, attempts } => match retry_after {
             Some(wait) => format!(
@@ -77,23 +68,45 @@ pub(crate) fn advise(error: OscError, op: Op<'_>) -> String {
                 "OSC is rate limiting requests (429, after {attempts} attempt(s)). Wait a little, then retry."
             ),
         },
-        OscError::Unavailable { status, attempts, detail } => format!(
-            "OSC is unavailable ({status}) after {attempts} attempt(s).{} {}",
-            upstream(&detail),
+        OscError::Unavailable { status, attempts, retry_after } => format!(
+            "OSC is unavailable ({status}) after {attempts} attempt(s){}. {}",
+            retry_after.map_or_else(String::new, |wait| format!(
+                "; it asked for {} s before the next try",
+                wait.as_secs()
+            )),
             unsure(&op)
         ),
         OscError::Timeout { attempts } => format!(
             "OSC did not answer in time after {attempts} attempt(s). {}",
             unsure(&op)
         ),
+        OscError::Deadline { attempts, deadline } => format!(
+            "OSC did not finish answering within this call's deadline of {} s ({attempts} attempt(s)). {}",
+            deadline.as_secs(),
+            unsure(&op)
+        ),
+        OscError::Interrupted { attempts } => format!(
+            "The connection to OSC broke after the request may have reached it, or OSC answered with something that is not HTTP ({attempts} attempt(s)). {}",
+            unsure(&op)
+        ),
         OscError::Unreachable { attempts } => format!(
             "OSC could not be reached after {attempts} attempt(s): check the network and OSC_API_URL or OSC_ENVIRONMENT, then retry."
         ),
-        OscError::Unexpected { status, detail } => format!(
-            "OSC answered with an unexpected status {status}.{} {}",
-            upstream(&detail),
+        OscError::Unexpected { status } => format!(
+            "OSC answered with an unexpected status {status}. {}",
             unsure(&op)
         ),
+        OscError::TooLarge { limit } => match op {
+            Op::List => format!(
+                "OSC's key list is larger than the {limit} bytes this server reads from one answer, so it was not read. \
+                 Filtering with `prefix` or `contains` will not help, since the whole list is read first: \
+                 ask the operator to raise OSC_MAX_ANSWER_BYTES."
+            ),
+            _ => format!(
+                "OSC's answer is larger than the {limit} bytes this server reads from one answer. {}",
+                unsure(&op)
+            ),
+        },
         OscError::Decode { what } => format!(
             "OSC answered, but {what}. {}",
             unsure(&op)
@@ -102,7 +115,8 @@ pub(crate) fn advise(error: OscError, op: Op<'_>) -> String {
     }
 }
 
-/// After an ambiguous failure, a write may or may not have happened.
+/// After an ambiguous failure (the request may have reached OSC), a write
+/// may or may not have happened: say how to find out.
 fn unsure(op: &Op<'_>) -> String {
     match op {
         Op::List => "Retry in a moment.".to_owned(),

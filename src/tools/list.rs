@@ -1,32 +1,50 @@
-//! `list_tenant_secrets`: keys and their metadata, never a value.
+//! `list_tenant_secrets`: keys and their metadata, never a value, in pages.
+//!
+//! Every key comes from OSC, so every key passes the same rules as the
+//! model's own input before it is shown; one that does not is left out and
+//! counted, never echoed. A page is capped in keys and in bytes.
 
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::{Json, tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{self, Owner};
+use crate::domain::{self, InputError, Owner};
+use crate::osc::Listing;
 use crate::server::SecretsServer;
 use crate::server::advice::{Op, advise, refused};
+
+/// Most keys on one page, and the default.
+pub const MAX_PAGE_KEYS: u32 = 200;
+/// Most bytes of keys and times on one page (as JSON), about 32 KiB.
+pub const MAX_PAGE_BYTES: usize = 32 * 1024;
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListArgs {
     /// Only keys with this owner: `user` (your keys) or `system` (platform keys). Omit for both.
     #[serde(default)]
+    #[schemars(schema_with = "prefix_schema")]
     pub prefix: Option<String>,
     /// Only keys that contain this text, for example `gitcred` or `api`. Case-insensitive.
     #[serde(default)]
     pub contains: Option<String>,
+    /// Most keys to return, 1 to 200 (default 200). A page also stops at about 32 KiB.
+    #[serde(default)]
+    #[schemars(schema_with = "limit_schema")]
+    pub limit: Option<u64>,
+    /// Return only keys after this one: pass the previous page's `nextAfter` to get the next page. Keys are sorted.
+    #[serde(default)]
+    pub after: Option<String>,
 }
 #[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KeyInfo {
     /// The full key, for example `user.my-api-key`.
     pub key: String,
-    /// `user` or `system`.
-    pub prefix: String,
-    /// When OSC last changed the value, as OSC reports it; absent if OSC did not say.
+    /// `user` or `system`, from the key itself.
+    pub prefix: Owner,
+    /// When OSC last changed the value, as RFC 3339 in UTC; absent if OSC did not say, or said something that is not a time.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
 }
@@ -34,16 +52,46 @@ pub struct KeyInfo {
 #[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ListOutput {
-    /// How many keys are listed.
+    /// How many keys are on this page.
     #[schemars(schema_with = "count_schema")]
     pub count: u32,
     /// The keys, sorted. Values are never included.
     pub secrets: Vec<KeyInfo>,
+    /// True when more keys match than this page holds: call again with `after` set to `nextAfter`, or narrow with `prefix` or `contains`.
+    pub truncated: bool,
+    /// When truncated: the last key of this page, to pass as `after`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<String>,
+    /// Entries of OSC's answer left out (before any filter) because they are not valid keys; they are never shown.
+    #[schemars(schema_with = "count_schema")]
+    pub omitted: u32,
+    /// Why entries were left out, one line per reason with its count.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub omitted_reasons: Vec<String>,
 }
 /// A plain non-negative integer: the `uint32` format schemars would add is
 /// unknown to several clients' validators, which warn about it.
 fn count_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({ "type": "integer", "minimum": 0 })
+}
+
+/// An enum in the schema; read as text so a wrong value gets the tool's own
+/// refusal, which says what to do, instead of a deserialization error.
+fn prefix_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "string",
+        "enum": ["user", "system"],
+        "description": "Only keys with this owner: `user` (your keys) or `system` (platform keys). Omit for both."
+    })
+}
+
+fn limit_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "integer",
+        "minimum": 1,
+        "maximum": MAX_PAGE_KEYS,
+        "description": "Most keys to return, 1 to 200 (default 200). A page also stops at about 32 KiB."
+    })
 }
 
 #[tool_router(router = list_router, vis = "pub(crate)")]
@@ -52,6 +100,7 @@ impl SecretsServer {
         title = "List tenant secrets",
         description = "List the keys of the tenant's OSC secrets, with owner (`user` or `system`) and last update time. \
 Use it to find the key to materialize into a service, or to check whether a key exists before writing. \
+Results come in sorted pages of at most 200 keys: when `truncated` is true, call again with `after` set to `nextAfter`, or narrow with `prefix` or `contains`. \
 Never returns values: no tool of this server can read a secret value, so secrets never enter your context; services get them through references (see materialize_tenant_secret).",
         annotations(
             title = "List tenant secrets",
@@ -79,31 +128,91 @@ Never returns values: no tool of this server can read a secret value, so secrets
             .transpose()
             .map_err(refused)?
             .map(str::to_ascii_lowercase);
-        let entries = self.osc.list().await.map_err(|e| advise(e, Op::List))?;
-        let mut secrets: Vec<KeyInfo> = entries
-            .into_iter()
-            .filter_map(|e| {
-                let prefix = e
-                    .prefix
-                    .filter(|p| !p.is_empty())
-                    .map(|p| p.trim_end_matches('.').to_owned())
-                    .or_else(|| e.key.split('.').next().map(str::to_owned))
-                    .unwrap_or_default();
-                let keep = owner.is_none_or(|o| o.as_str() == prefix)
-                    && contains
-                        .as_deref()
-                        .is_none_or(|c| e.key.to_ascii_lowercase().contains(c));
-                keep.then_some(KeyInfo {
-                    key: e.key,
-                    prefix,
-                    updated_at: e.updated_at,
-                })
-            })
-            .collect();
-        secrets.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(Json(ListOutput {
-            count: u32::try_from(secrets.len()).unwrap_or(u32::MAX),
-            secrets,
-        }))
+        let after = args
+            .after
+            .as_deref()
+            .filter(|a| !a.is_empty())
+            .map(domain::cursor)
+            .transpose()
+            .map_err(refused)?;
+        let limit = match args.limit {
+            None => MAX_PAGE_KEYS,
+            Some(n) if (1..=u64::from(MAX_PAGE_KEYS)).contains(&n) => {
+                u32::try_from(n).unwrap_or(MAX_PAGE_KEYS)
+            }
+            Some(n) => {
+                return Err(refused(InputError {
+                    field: "limit",
+                    message: format!(
+                        "is {n}; give 1 to {MAX_PAGE_KEYS}, and page with `after` for more"
+                    ),
+                }));
+            }
+        };
+        let listing = self.osc.list().await.map_err(|e| advise(e, Op::List))?;
+        Ok(Json(page(
+            listing,
+            &Page {
+                owner,
+                contains: contains.as_deref(),
+                after,
+                limit,
+            },
+        )))
+    }
+}
+
+/// What one call asked for.
+struct Page<'a> {
+    owner: Option<Owner>,
+    contains: Option<&'a str>,
+    after: Option<&'a str>,
+    limit: u32,
+}
+
+/// Filters the checked listing (sorted, unique) and cuts one page from it.
+fn page(listing: Listing, want: &Page<'_>) -> ListOutput {
+    let omitted = listing.omitted_total();
+    let omitted_reasons = listing
+        .omitted
+        .iter()
+        .map(|(why, n)| format!("{} ({n})", why.describe()))
+        .collect();
+    let matching = listing.entries.into_iter().filter(|e| {
+        want.owner.is_none_or(|o| o == e.key.owner())
+            && want
+                .contains
+                .is_none_or(|c| e.key.as_str().to_ascii_lowercase().contains(c))
+            && want.after.is_none_or(|a| e.key.as_str() > a)
+    });
+    let mut secrets = Vec::new();
+    let mut bytes = 0usize;
+    let mut truncated = false;
+    for entry in matching {
+        let info = KeyInfo {
+            key: entry.key.to_string(),
+            prefix: entry.key.owner(),
+            updated_at: entry.updated_at,
+        };
+        // The entry as JSON plus its comma.
+        let size = serde_json::to_vec(&info).map_or(usize::MAX, |v| v.len().saturating_add(1));
+        let full = secrets.len() >= usize::try_from(want.limit).unwrap_or(usize::MAX);
+        if full || bytes.saturating_add(size) > MAX_PAGE_BYTES {
+            truncated = true;
+            break;
+        }
+        bytes = bytes.saturating_add(size);
+        secrets.push(info);
+    }
+    let next_after = truncated
+        .then(|| secrets.last().map(|s: &KeyInfo| s.key.clone()))
+        .flatten();
+    ListOutput {
+        count: u32::try_from(secrets.len()).unwrap_or(u32::MAX),
+        secrets,
+        truncated,
+        next_after,
+        omitted,
+        omitted_reasons,
     }
 }

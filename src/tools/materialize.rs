@@ -32,7 +32,7 @@ pub struct MaterializeOutput {
     pub service_id: String,
     /// The name of the service secret that holds the copy.
     pub secret_name: String,
-    /// False if OSC's answer held no reference and the documented `{{secrets.NAME}}` form was used.
+    /// False if OSC's answer held no reference, or one other than exactly `{{secrets.<secretName>}}`, and that documented form was built instead.
     pub reference_from_osc: bool,
     /// One sentence on how to use the reference.
     pub instruction: String,
