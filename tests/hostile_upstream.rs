@@ -536,6 +536,24 @@ async fn a_trickling_answer_ends_at_the_deadline() {
 
 #[tokio::test]
 async fn a_connection_broken_after_the_request_is_not_called_unreachable() {
+    // The contrast: a refused connection, where nothing was sent, is the one
+    // case that is "could not be reached".
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let refused_url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let client = connect_with(osc(&refused_url, retry(1), Limits::default())).await;
+    let result = bounded_call(
+        &client,
+        "set_tenant_secret",
+        json!({"key": "user.k", "value": "v", "mode": "create"}),
+    )
+    .await;
+    assert!(
+        text(&result).contains("could not be reached"),
+        "{}",
+        text(&result)
+    );
+
     for act in [Act::Close, Act::Reset, Act::Garbage] {
         // create: sent once, and may have happened.
         let upstream = RawUpstream::start(act.clone()).await;
@@ -580,25 +598,6 @@ async fn a_connection_broken_after_the_request_is_not_called_unreachable() {
             assert!(said.contains(expect), "{tool}: {said}");
         }
     }
-}
-
-#[tokio::test]
-async fn only_a_refused_connection_is_not_reached() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base_url = format!("http://{}", listener.local_addr().unwrap());
-    drop(listener);
-    let client = connect_with(osc(&base_url, retry(1), Limits::default())).await;
-    let result = bounded_call(
-        &client,
-        "set_tenant_secret",
-        json!({"key": "user.k", "value": "v", "mode": "create"}),
-    )
-    .await;
-    assert!(
-        text(&result).contains("could not be reached"),
-        "{}",
-        text(&result)
-    );
 }
 
 #[tokio::test]
@@ -822,4 +821,64 @@ async fn the_prefix_argument_is_an_enum_in_the_schema() {
     assert_eq!(props["prefix"]["enum"], json!(["user", "system"]));
     assert_eq!(props["limit"]["maximum"], 200);
     assert!(props.get("after").is_some());
+}
+
+#[tokio::test]
+async fn an_echoing_upstream_leaves_no_trace_in_the_binarys_output_or_logs() {
+    let emu = emulator_with(EmulatorOptions {
+        token: Some(SecretString::from(TOKEN)),
+        ..EmulatorOptions::default()
+    })
+    .await;
+    emu.insert_tenant_secret("user.stored", STORED);
+    for method in ["PUT", "POST", "GET", "DELETE"] {
+        emu.push_fault(Fault {
+            method: Some(method.into()),
+            status: Some(400),
+            echo_body: method != "GET" && method != "DELETE",
+            body: (method == "GET" || method == "DELETE").then(|| format!("stored is {STORED}")),
+            ..Fault::default()
+        });
+    }
+    let base_url = emu.base_url();
+    let mut server = support::StdioServer::spawn(
+        &[],
+        &[
+            ("OSC_API_URL", base_url.as_str()),
+            ("OSC_ACCESS_TOKEN", TOKEN),
+            ("OSC_MCP_LOG", "trace"),
+            ("OSC_MAX_RETRIES", "0"),
+        ],
+    );
+    server.initialize().await;
+    for (tool, args) in [
+        (
+            "set_tenant_secret",
+            json!({"key": "user.pem", "value": PEM}),
+        ),
+        (
+            "set_tenant_secret",
+            json!({"key": "user.pem", "value": SHORT, "mode": "create"}),
+        ),
+        ("list_tenant_secrets", json!({})),
+        ("delete_tenant_secret", json!({"key": "user.stored"})),
+        (
+            "materialize_tenant_secret",
+            json!({"key": "user.stored", "serviceId": "svc", "secretName": "apikey"}),
+        ),
+    ] {
+        let answer = server.call_tool(tool, args).await;
+        assert_eq!(answer["result"]["isError"], true, "{tool}: {answer}");
+    }
+    let (_, stdout, stderr) = tokio::time::timeout(BOUND, server.finish())
+        .await
+        .expect("the server exits");
+    let all = format!("{stdout}\n{stderr}");
+    for secret in [PEM, SHORT, STORED, TOKEN] {
+        for form in forms(secret) {
+            assert!(!all.contains(&form), "{form:?} in the output: {all}");
+        }
+    }
+    assert!(!all.contains("Could not process"), "{all}");
+    assert!(!all.contains("stored is"), "{all}");
 }

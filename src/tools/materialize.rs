@@ -75,7 +75,13 @@ Materializing over an existing service secret of the same name replaces it.",
                     },
                 )
             })?;
-        tracing::info!(key = %key, service_id, secret_name, "tenant secret materialized");
+        tracing::info!(
+            key = %key,
+            service_id,
+            secret_name,
+            reference_from_osc = done.from_osc,
+            "tenant secret materialized"
+        );
         Ok(Json(MaterializeOutput {
             instruction: format!(
                 "Set the service parameter's value to exactly `{}`. Do not add text around it.",
