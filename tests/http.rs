@@ -3,10 +3,11 @@
 //! HTTP for the security checks and limits, real MCP clients (rmcp's, the
 //! official Python SDK's, the official conformance suite) for the protocol.
 //!
-//! The Python SDK and the conformance suite are external: their tests run
-//! when `OSC_MCP_PYTHON` (an interpreter with `mcp` installed) and
-//! `OSC_MCP_CONFORMANCE` (the conformance CLI) are set, fail when `CI` is set
-//! without them, and otherwise print why they skipped.
+//! The Python SDK and the conformance suite are external: their tests are
+//! `#[ignore]`d, so plain `cargo test` reports them as ignored. Run with
+//! `--include-ignored` (`OSC_MCP_INCLUDE_IGNORED=1 scripts/test`, as `.ci/run`
+//! does), they need `OSC_MCP_PYTHON` (an interpreter with `mcp` installed) and
+//! `OSC_MCP_CONFORMANCE` (the conformance CLI), and fail without them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -853,10 +854,9 @@ fn cpu_seconds(pid: &str) -> f64 {
 // Real clients
 
 #[tokio::test]
+#[ignore = "needs the MCP Python SDK: OSC_MCP_PYTHON names a Python with `mcp`; .ci/run installs it"]
 async fn python_sdk_over_streamable_http_and_sse() {
-    let Some(python) = external("OSC_MCP_PYTHON", "the MCP Python SDK client tests") else {
-        return;
-    };
+    let python = external("OSC_MCP_PYTHON", "the MCP Python SDK client tests");
     let emu = emulator().await;
     let server = Server::start(&emu, &[], Some(MCP_TOKEN)).await;
     let stateless = Server::start(&emu, &["--stateless"], Some(MCP_TOKEN)).await;
@@ -983,10 +983,9 @@ async fn python_sdk_over_streamable_http_and_sse() {
 }
 
 #[tokio::test]
+#[ignore = "needs the MCP conformance suite: OSC_MCP_CONFORMANCE names its CLI; .ci/run installs it"]
 async fn conformance_suite_passes() {
-    let Some(conformance) = external("OSC_MCP_CONFORMANCE", "the MCP conformance suite") else {
-        return;
-    };
+    let conformance = external("OSC_MCP_CONFORMANCE", "the MCP conformance suite");
     let emu = emulator().await;
     // The suite cannot send a bearer token, so the server runs without one
     // on loopback (the dns-rebinding scenario needs a localhost URL anyway).
