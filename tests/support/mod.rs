@@ -60,6 +60,20 @@ pub async fn connect(emu: &Emulator) -> RunningService<RoleClient, ()> {
     connect_with(client_for(emu, TOKEN, fast_retry())).await
 }
 
+/// A client whose server has an OSC client for a port nothing listens on
+/// (port 9): for calls that must never reach OSC.
+pub async fn connect_offline() -> RunningService<RoleClient, ()> {
+    let osc = OscClient::new(OscConfig {
+        base_url: "http://127.0.0.1:9".to_owned(),
+        token: SecretString::from(TOKEN),
+        request_timeout: Duration::from_secs(1),
+        connect_timeout: Duration::from_secs(1),
+        retry: RetryPolicy::default(),
+    })
+    .expect("client builds");
+    connect_with(osc).await
+}
+
 pub async fn connect_with(osc: OscClient) -> RunningService<RoleClient, ()> {
     let (server_io, client_io) = tokio::io::duplex(64 * 1024);
     let server = SecretsServer::new(Arc::new(osc));
