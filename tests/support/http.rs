@@ -45,13 +45,7 @@ pub async fn emulator() -> Emulator {
 /// Only the child's environment is set; settings inherited from the
 /// developer's shell are removed.
 pub fn command(emulator: &Emulator, args: &[&str], token: Option<&str>) -> Command {
-    let mut cmd = Command::new(BIN);
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        if name.starts_with("OSC_") || name.starts_with("MCP_") {
-            cmd.env_remove(name.as_ref());
-        }
-    }
+    let mut cmd = super::binary();
     cmd.args(["--transport", "http"]);
     if !args.contains(&"--listen") {
         cmd.args(["--listen", "127.0.0.1:0"]);
