@@ -721,7 +721,10 @@ async fn http_run(emu: &Emulator, mode: Http, timeout_secs: &str, cases: &[Case]
         assert_traced(&format!("{mode:?}"), &log);
     }
     // What was seen holds the answers themselves, so its check means something.
-    assert!(seen.contains("isError"), "{mode:?}: no answers seen:\n{seen}");
+    assert!(
+        seen.contains("isError"),
+        "{mode:?}: no answers seen:\n{seen}"
+    );
     assert_no_canary(&format!("{mode:?}: what the client received"), &seen);
     assert_no_canary(&format!("{mode:?}: the server log"), &log);
     assert_never_read(emu);
