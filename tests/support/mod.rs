@@ -49,11 +49,13 @@ pub fn fast_retry() -> RetryPolicy {
     }
 }
 
+/// An OSC client for `emu`, patient enough that no answer on loopback can
+/// time out however loaded the machine (timeout tests build their own).
 pub fn client_for(emu: &Emulator, token: &str, retry: RetryPolicy) -> OscClient {
     OscClient::new(OscConfig {
         base_url: emu.base_url(),
         token: SecretString::from(token.to_owned()),
-        request_timeout: Duration::from_secs(2),
+        request_timeout: Duration::from_secs(30),
         connect_timeout: Duration::from_secs(1),
         retry,
     })
