@@ -19,7 +19,8 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use support::StdioServer;
 use support::http::{
-    MCP_TOKEN, Server, bearer, call, command, http, message_in, post_mcp, read_events, rpc,
+    MCP_TOKEN, Server, call, command, message_in, open_legacy_sse, post_legacy, post_mcp,
+    read_events, rpc,
 };
 
 const CANARY_TOKEN: &str = "CANARYTOKEN-7f3a9c-eyJhbGciOiJIUzI1NiJ9.Y2FuYXJ5.c2ln";
@@ -598,18 +599,8 @@ impl<'a> HttpClient<'a> {
             seen: String::new(),
         };
         if mode == Http::LegacySse {
-            let stream = http()
-                .get(server.url("/sse"))
-                .header("authorization", bearer(MCP_TOKEN))
-                .header("accept", "text/event-stream")
-                .send()
-                .await
-                .unwrap();
+            let (stream, buffer, endpoint) = open_legacy_sse(server, Some(MCP_TOKEN)).await;
             client.seen.push_str(&head(stream.headers()));
-            let mut buffer = String::new();
-            let mut stream = stream;
-            let (event, endpoint) = read_events(&mut stream, &mut buffer, 1).await.remove(0);
-            assert_eq!(event, "endpoint");
             client.seen.push_str(&endpoint);
             client.endpoint = endpoint;
             client.stream = Some((stream, buffer));
@@ -639,11 +630,12 @@ impl<'a> HttpClient<'a> {
     /// response's body (after adding it and its headers to what was seen).
     async fn post(&mut self, body: &str) -> String {
         let request = if self.mode == Http::LegacySse {
-            http()
-                .post(self.server.url(&self.endpoint))
-                .header("authorization", bearer(MCP_TOKEN))
-                .header("content-type", "application/json")
-                .body(body.to_owned())
+            post_legacy(
+                self.server,
+                Some(MCP_TOKEN),
+                &self.endpoint,
+                body.to_owned(),
+            )
         } else {
             post_mcp(
                 self.server,

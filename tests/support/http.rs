@@ -237,6 +237,43 @@ pub fn post_mcp_at(
     request
 }
 
+/// Opens a legacy SSE stream (GET /sse) and reads its `endpoint` event.
+/// Returns the stream, what was read past that event, and the endpoint.
+pub async fn open_legacy_sse(
+    server: &Server,
+    token: Option<&str>,
+) -> (reqwest::Response, String, String) {
+    let mut request = http()
+        .get(server.url("/sse"))
+        .header("accept", "text/event-stream");
+    if let Some(token) = token {
+        request = request.header("authorization", bearer(token));
+    }
+    let mut stream = request.send().await.unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let mut buffer = String::new();
+    let (event, endpoint) = read_events(&mut stream, &mut buffer, 1).await.remove(0);
+    assert_eq!(event, "endpoint", "{endpoint}");
+    (stream, buffer, endpoint)
+}
+
+/// A POST of `body` to a legacy SSE session's endpoint.
+pub fn post_legacy(
+    server: &Server,
+    token: Option<&str>,
+    endpoint: &str,
+    body: String,
+) -> reqwest::RequestBuilder {
+    let mut request = http()
+        .post(server.url(endpoint))
+        .header("content-type", "application/json")
+        .body(body);
+    if let Some(token) = token {
+        request = request.header("authorization", bearer(token));
+    }
+    request
+}
+
 /// The JSON-RPC message in a response body, whether sent as JSON or as SSE.
 pub fn message_in(body: &str) -> Value {
     if let Ok(value) = serde_json::from_str::<Value>(body) {
