@@ -934,16 +934,27 @@ async fn python_sdk_over_streamable_http_and_sse() {
         ];
         expected.sort_unstable();
         assert_eq!(tools, expected, "{run}");
+        // The hints the Python SDK read, per tool: (read only, destructive,
+        // idempotent, open world).
         for tool in report["tools"].as_array().unwrap() {
             assert_eq!(tool["hasOutputSchema"], true, "{run}: {tool}");
-            for hint in [
-                "readOnlyHint",
-                "destructiveHint",
-                "idempotentHint",
-                "openWorldHint",
-            ] {
-                assert!(tool["annotations"][hint].is_boolean(), "{run}: {tool}");
-            }
+            let read_only = tool["name"] == "list_tenant_secrets";
+            let hints = &tool["annotations"];
+            assert_eq!(
+                [
+                    &hints["readOnlyHint"],
+                    &hints["destructiveHint"],
+                    &hints["idempotentHint"],
+                    &hints["openWorldHint"],
+                ],
+                [
+                    &json!(read_only),
+                    &json!(!read_only),
+                    &json!(true),
+                    &json!(true)
+                ],
+                "{run}: {tool}"
+            );
         }
         let calls = &report["calls"];
         for (name, is_error) in [

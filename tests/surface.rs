@@ -13,7 +13,6 @@ mod support;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use osc_secrets_mcp::config::{AUTH_TOKEN_VAR, TOKEN_VARS};
 use serde_json::{Map, Value, json};
 use support::{StdioServer, TOKEN, call, connect_offline, text};
 
@@ -504,11 +503,11 @@ async fn the_manifest_lists_every_variable_transport_and_tool() {
             .find(|v| v["name"] == name)
             .unwrap_or_else(|| panic!("{name} missing from the manifest"))
     };
-    for token in TOKEN_VARS.into_iter().chain([AUTH_TOKEN_VAR]) {
+    for token in ["OSC_ACCESS_TOKEN", "OSC_PAT_JWT", "MCP_AUTH_TOKEN"] {
         assert_eq!(var(token)["isSecret"], true, "{token}");
         assert!(var(token).get("default").is_none(), "{token}");
     }
-    assert_eq!(var(TOKEN_VARS[0])["isRequired"], true);
+    assert_eq!(var("OSC_ACCESS_TOKEN")["isRequired"], true);
     for name in [
         "OSC_ENVIRONMENT",
         "OSC_API_URL",
