@@ -120,11 +120,15 @@ async fn the_sandbox_needs_no_account() {
         .call_tool("list_tenant_secrets", json!({"prefix": "system"}))
         .await;
     assert_eq!(list["result"]["isError"], false);
-    assert!(
-        list["result"]["structuredContent"]["count"]
-            .as_u64()
-            .unwrap()
-            >= 1
+    // The sandbox's seeded platform keys, exactly.
+    assert_eq!(list["result"]["structuredContent"]["count"], 2, "{list}");
+    assert_eq!(
+        list["result"]["structuredContent"]["secrets"][0]["key"],
+        "system.gitea-admin-token"
+    );
+    assert_eq!(
+        list["result"]["structuredContent"]["secrets"][1]["key"],
+        "system.sdlc-webhook-secret"
     );
     let set = server
         .call_tool(
