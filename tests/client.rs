@@ -11,6 +11,9 @@ use osc_secrets_mcp::osc::{OscClient, OscConfig, OscError, RetryPolicy, WriteOut
 use secrecy::{ExposeSecret, SecretString};
 use support::{TOKEN, client_for, emulator, emulator_with, fast_retry};
 
+/// How long the emulator holds a request on a timeout path: never reached.
+const HOLD_MS: u64 = 10 * 60 * 1000;
+
 fn key(k: &str) -> Key {
     Key::parse(k).unwrap()
 }
@@ -257,14 +260,17 @@ async fn retry_after_is_honoured_within_the_cap() {
     assert_eq!(emu.requests().len(), 1);
 }
 
+/// The emulator holds the slow answers for ten minutes, far beyond the
+/// client's 2 s timeout, so each held attempt times out however slow the
+/// machine; a normal answer on loopback has all of those 2 s.
 #[tokio::test]
 async fn timeouts_are_retried_then_reported() {
     let emu = emulator().await;
     let osc = OscClient::new(OscConfig {
         base_url: emu.base_url(),
         token: SecretString::from(TOKEN),
-        request_timeout: Duration::from_millis(200),
-        connect_timeout: Duration::from_secs(1),
+        request_timeout: Duration::from_secs(2),
+        connect_timeout: Duration::from_secs(2),
         retry: RetryPolicy {
             max_retries: 1,
             base_delay: Duration::from_millis(1),
@@ -272,24 +278,23 @@ async fn timeouts_are_retried_then_reported() {
         },
     })
     .unwrap();
-    emu.push_fault(Fault {
+    let held = |times| Fault {
         method: Some("GET".into()),
-        delay_ms: Some(1_000),
+        delay_ms: Some(HOLD_MS),
+        times,
         ..Fault::default()
-    });
+    };
+    emu.push_fault(held(None));
     assert!(matches!(
         osc.list().await,
         Err(OscError::Timeout { attempts: 2 })
     ));
+    assert_eq!(emu.requests().len(), 2, "the first attempt and one retry");
     emu.clear_faults();
-    // One slow answer, then a normal one: the retry succeeds.
-    emu.push_fault(Fault {
-        method: Some("GET".into()),
-        delay_ms: Some(1_000),
-        times: Some(1),
-        ..Fault::default()
-    });
+    // One held answer, then a normal one: the retry succeeds.
+    emu.push_fault(held(Some(1)));
     assert!(osc.list().await.is_ok());
+    assert_eq!(emu.requests().len(), 4);
 }
 
 #[tokio::test]

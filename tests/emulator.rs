@@ -1,6 +1,8 @@
 //! The emulator against a real HTTP client: it must honour the contract in
 //! `docs/osc-api.md` closely enough that the product's client can trust it.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
 
 use std::time::{Duration, Instant};
 
@@ -12,40 +14,59 @@ use serde_json::{Value, json};
 const TOKEN: &str = "test-pat-7f3c";
 const CANARY: &str = "canary-value-9d41e0";
 
-async fn start(opts: EmulatorOptions) -> (Emulator, Client) {
+/// A real HTTP client bound to one emulator; derefs to the reqwest client
+/// for requests the helpers below do not make.
+struct Api {
+    base: String,
+    client: Client,
+}
+
+impl std::ops::Deref for Api {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl Api {
+    /// An authorized request, with a JSON body when one is given.
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Response {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .header("x-pat-jwt", format!("Bearer {TOKEN}"));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// An authorized write of [`CANARY`] as the value.
+    async fn write(&self, method: Method, path: &str) -> Response {
+        self.call(method, path, Some(json!({ "value": CANARY })))
+            .await
+    }
+}
+
+async fn start(opts: EmulatorOptions) -> (Emulator, Api) {
     // reqwest is built with `rustls-no-provider`; any provider will do for plain HTTP.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let emulator = Emulator::start("127.0.0.1:0".parse().unwrap(), opts)
-        .await
-        .unwrap();
-    (emulator, Client::new())
+    let emulator = support::emulator_with(opts).await;
+    let api = Api {
+        base: emulator.base_url(),
+        client: Client::new(),
+    };
+    (emulator, api)
 }
 
 /// An emulator that only accepts [`TOKEN`].
-async fn start_with_token(seed: bool) -> (Emulator, Client) {
+async fn start_with_token(seed: bool) -> (Emulator, Api) {
     start(EmulatorOptions {
         token: Some(SecretString::from(TOKEN)),
         seed,
         ..EmulatorOptions::default()
     })
     .await
-}
-
-/// An authorized request, with a JSON body when one is given.
-async fn call(
-    emulator: &Emulator,
-    client: &Client,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> Response {
-    let mut request = client
-        .request(method, format!("{}{path}", emulator.base_url()))
-        .header("x-pat-jwt", format!("Bearer {TOKEN}"));
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    request.send().await.unwrap()
 }
 
 async fn json_of(response: Response) -> Value {
@@ -97,7 +118,7 @@ async fn missing_or_wrong_token_gets_401_without_echo() {
     let other_header = client.get(&url).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(other_header.status(), StatusCode::UNAUTHORIZED);
 
-    let ok = call(&emu, &client, Method::GET, "/mytenantsecrets", None).await;
+    let ok = client.call(Method::GET, "/mytenantsecrets", None).await;
     assert_eq!(ok.status(), StatusCode::OK);
 
     let authorized: Vec<bool> = emu.requests().iter().map(|r| r.authorized).collect();
@@ -136,7 +157,7 @@ async fn seeded_list_is_a_sorted_array_without_values() {
         assert!(keys.contains(&key.to_owned()), "{keys:?}");
     }
 
-    let response = call(&emu, &client, Method::GET, "/mytenantsecrets", None).await;
+    let response = client.call(Method::GET, "/mytenantsecrets", None).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(
         response.headers()["content-type"]
@@ -174,7 +195,7 @@ async fn wrapped_list_shape() {
     .await;
     emu.insert_tenant_secret("user.b", CANARY);
     emu.insert_tenant_secret("user.a", CANARY);
-    let body = json_of(call(&emu, &client, Method::GET, "/mytenantsecrets", None).await).await;
+    let body = json_of(client.call(Method::GET, "/mytenantsecrets", None).await).await;
     let keys: Vec<&str> = body["secrets"]
         .as_array()
         .expect("wrapped in `secrets`")
@@ -189,26 +210,14 @@ async fn wrapped_list_shape() {
 async fn post_creates_then_conflicts() {
     let (emu, client) = start_with_token(false).await;
     let path = "/mytenantsecrets/user.my-api-key";
-    let created = call(
-        &emu,
-        &client,
-        Method::POST,
-        path,
-        Some(json!({ "value": CANARY })),
-    )
-    .await;
+    let created = client.write(Method::POST, path).await;
     assert_eq!(created.status(), StatusCode::CREATED);
     assert_eq!(json_of(created).await, json!({ "key": "user.my-api-key" }));
     assert_eq!(value(&emu, "user.my-api-key").as_deref(), Some(CANARY));
 
-    let again = call(
-        &emu,
-        &client,
-        Method::POST,
-        path,
-        Some(json!({ "value": "other" })),
-    )
-    .await;
+    let again = client
+        .call(Method::POST, path, Some(json!({ "value": "other" })))
+        .await;
     assert_eq!(again.status(), StatusCode::CONFLICT);
     let body = again.text().await.unwrap();
     assert!(!body.contains(CANARY) && !body.contains("other"), "{body}");
@@ -225,7 +234,7 @@ async fn post_rejects_missing_or_non_string_values() {
         json!([CANARY]),
         json!({ "val": CANARY }),
     ] {
-        let response = call(&emu, &client, Method::POST, path, Some(body.clone())).await;
+        let response = client.call(Method::POST, path, Some(body.clone())).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
         let text = response.text().await.unwrap();
         assert!(!text.contains(CANARY) && !text.contains("42"), "{text}");
@@ -246,24 +255,14 @@ async fn post_rejects_missing_or_non_string_values() {
 async fn put_creates_with_201_then_replaces_with_200() {
     let (emu, client) = start_with_token(false).await;
     let path = "/mytenantsecrets/user.rotate-me";
-    let first = call(
-        &emu,
-        &client,
-        Method::PUT,
-        path,
-        Some(json!({ "value": "v1" })),
-    )
-    .await;
+    let first = client
+        .call(Method::PUT, path, Some(json!({ "value": "v1" })))
+        .await;
     assert_eq!(first.status(), StatusCode::CREATED);
     assert_eq!(json_of(first).await, json!({ "key": "user.rotate-me" }));
-    let second = call(
-        &emu,
-        &client,
-        Method::PUT,
-        path,
-        Some(json!({ "value": "v2" })),
-    )
-    .await;
+    let second = client
+        .call(Method::PUT, path, Some(json!({ "value": "v2" })))
+        .await;
     assert_eq!(second.status(), StatusCode::OK);
     assert_eq!(json_of(second).await, json!({ "key": "user.rotate-me" }));
     assert_eq!(value(&emu, "user.rotate-me").as_deref(), Some("v2"));
@@ -279,19 +278,14 @@ async fn system_keys_cannot_be_written_or_deleted() {
         (Method::PUT, Some(json!({ "value": CANARY }))),
         (Method::DELETE, None),
     ] {
-        let response = call(&emu, &client, method.clone(), path, body).await;
+        let response = client.call(method.clone(), path, body).await;
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "{method}");
         assert_fastify(&json_of(response).await, 403);
     }
     // A new system key is refused as well.
-    let new = call(
-        &emu,
-        &client,
-        Method::PUT,
-        "/mytenantsecrets/system.new",
-        Some(json!({ "value": CANARY })),
-    )
-    .await;
+    let new = client
+        .write(Method::PUT, "/mytenantsecrets/system.new")
+        .await;
     assert_eq!(new.status(), StatusCode::FORBIDDEN);
     assert_eq!(value(&emu, "system.gitea-admin-token").unwrap(), before);
     assert!(!emu.tenant_keys().contains(&"system.new".to_owned()));
@@ -302,11 +296,11 @@ async fn delete_then_404() {
     let (emu, client) = start_with_token(false).await;
     emu.insert_tenant_secret("user.gone", CANARY);
     let path = "/mytenantsecrets/user.gone";
-    let deleted = call(&emu, &client, Method::DELETE, path, None).await;
+    let deleted = client.call(Method::DELETE, path, None).await;
     assert_eq!(deleted.status(), StatusCode::OK);
     assert_eq!(json_of(deleted).await, json!({ "key": "user.gone" }));
     assert!(emu.tenant_keys().is_empty());
-    let again = call(&emu, &client, Method::DELETE, path, None).await;
+    let again = client.call(Method::DELETE, path, None).await;
     assert_eq!(again.status(), StatusCode::NOT_FOUND);
     assert_fastify(&json_of(again).await, 404);
 }
@@ -316,16 +310,9 @@ async fn invalid_keys_get_400() {
     let (emu, client) = start_with_token(false).await;
     for key in ["user.", "system.", "plain", "users.x", "%20user.x"] {
         let path = format!("/mytenantsecrets/{key}");
-        let response = call(
-            &emu,
-            &client,
-            Method::PUT,
-            &path,
-            Some(json!({ "value": CANARY })),
-        )
-        .await;
+        let response = client.write(Method::PUT, &path).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{key}");
-        let deleted = call(&emu, &client, Method::DELETE, &path, None).await;
+        let deleted = client.call(Method::DELETE, &path, None).await;
         assert_eq!(deleted.status(), StatusCode::BAD_REQUEST, "{key}");
     }
     assert!(emu.tenant_keys().is_empty());
@@ -335,27 +322,19 @@ async fn invalid_keys_get_400() {
 async fn keys_are_percent_decoded_and_logged_raw() {
     let (emu, client) = start_with_token(false).await;
     let path = "/mytenantsecrets/user.gitcred.my%2Fodd%20key";
-    let response = call(
-        &emu,
-        &client,
-        Method::PUT,
-        path,
-        Some(json!({ "value": CANARY })),
-    )
-    .await;
+    let response = client.write(Method::PUT, path).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     assert_eq!(json_of(response).await["key"], "user.gitcred.my/odd key");
     assert_eq!(emu.tenant_keys(), ["user.gitcred.my/odd key"]);
     assert_eq!(emu.requests()[0].path, path);
 
-    let materialize = call(
-        &emu,
-        &client,
-        Method::POST,
-        "/mytenantsecrets/user.gitcred.my%2Fodd%20key/materialize",
-        Some(json!({ "serviceId": "eyevinn-app", "secretName": "gitcred" })),
-    )
-    .await;
+    let materialize = client
+        .call(
+            Method::POST,
+            "/mytenantsecrets/user.gitcred.my%2Fodd%20key/materialize",
+            Some(json!({ "serviceId": "eyevinn-app", "secretName": "gitcred" })),
+        )
+        .await;
     assert_eq!(materialize.status(), StatusCode::OK);
 }
 
@@ -364,14 +343,13 @@ async fn materialize_copies_the_value_and_returns_the_reference() {
     let (emu, client) = start_with_token(true).await;
     emu.insert_tenant_secret("user.my-api-key", CANARY);
     let body = json!({ "serviceId": "eyevinn-my-service", "secretName": "apikey" });
-    let response = call(
-        &emu,
-        &client,
-        Method::POST,
-        "/mytenantsecrets/user.my-api-key/materialize",
-        Some(body.clone()),
-    )
-    .await;
+    let response = client
+        .call(
+            Method::POST,
+            "/mytenantsecrets/user.my-api-key/materialize",
+            Some(body.clone()),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
         json_of(response).await,
@@ -384,39 +362,32 @@ async fn materialize_copies_the_value_and_returns_the_reference() {
     emu.insert_tenant_secret("user.my-api-key", "rotated");
     let copy = emu.service_secret("eyevinn-my-service", "apikey").unwrap();
     assert_eq!(copy.expose_secret(), CANARY);
-    let again = call(
-        &emu,
-        &client,
-        Method::POST,
-        "/mytenantsecrets/user.my-api-key/materialize",
-        Some(body),
-    )
-    .await;
+    let again = client
+        .call(
+            Method::POST,
+            "/mytenantsecrets/user.my-api-key/materialize",
+            Some(body),
+        )
+        .await;
     assert_eq!(again.status(), StatusCode::OK);
     let copy = emu.service_secret("eyevinn-my-service", "apikey").unwrap();
     assert_eq!(copy.expose_secret(), "rotated");
 
     // Deleting the tenant secret leaves the copy in place.
-    let deleted = call(
-        &emu,
-        &client,
-        Method::DELETE,
-        "/mytenantsecrets/user.my-api-key",
-        None,
-    )
-    .await;
+    let deleted = client
+        .call(Method::DELETE, "/mytenantsecrets/user.my-api-key", None)
+        .await;
     assert_eq!(deleted.status(), StatusCode::OK);
     assert!(emu.service_secret("eyevinn-my-service", "apikey").is_some());
 
     // Platform keys may be materialized.
-    let system = call(
-        &emu,
-        &client,
-        Method::POST,
-        "/mytenantsecrets/system.gitea-admin-token/materialize",
-        Some(json!({ "serviceId": "eyevinn-my-service", "secretName": "giteatoken" })),
-    )
-    .await;
+    let system = client
+        .call(
+            Method::POST,
+            "/mytenantsecrets/system.gitea-admin-token/materialize",
+            Some(json!({ "serviceId": "eyevinn-my-service", "secretName": "giteatoken" })),
+        )
+        .await;
     assert_eq!(system.status(), StatusCode::OK);
     assert_eq!(
         emu.service_secret_names("eyevinn-my-service"),
@@ -424,14 +395,9 @@ async fn materialize_copies_the_value_and_returns_the_reference() {
     );
 
     let listed = json_of(
-        call(
-            &emu,
-            &client,
-            Method::GET,
-            "/mysecrets/eyevinn-my-service",
-            None,
-        )
-        .await,
+        client
+            .call(Method::GET, "/mysecrets/eyevinn-my-service", None)
+            .await,
     )
     .await;
     assert_eq!(
@@ -447,14 +413,13 @@ async fn materialize_copies_the_value_and_returns_the_reference() {
 async fn materialize_errors() {
     let (emu, client) = start_with_token(false).await;
     emu.insert_tenant_secret("user.k", CANARY);
-    let unknown = call(
-        &emu,
-        &client,
-        Method::POST,
-        "/mytenantsecrets/user.unknown/materialize",
-        Some(json!({ "serviceId": "svc", "secretName": "name" })),
-    )
-    .await;
+    let unknown = client
+        .call(
+            Method::POST,
+            "/mytenantsecrets/user.unknown/materialize",
+            Some(json!({ "serviceId": "svc", "secretName": "name" })),
+        )
+        .await;
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
     assert_fastify(&json_of(unknown).await, 404);
 
@@ -465,14 +430,13 @@ async fn materialize_errors() {
         json!({ "serviceId": "svc", "secretName": "" }),
         json!({ "serviceId": "svc", "secretName": 7 }),
     ] {
-        let response = call(
-            &emu,
-            &client,
-            Method::POST,
-            "/mytenantsecrets/user.k/materialize",
-            Some(body.clone()),
-        )
-        .await;
+        let response = client
+            .call(
+                Method::POST,
+                "/mytenantsecrets/user.k/materialize",
+                Some(body.clone()),
+            )
+            .await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
         assert_fastify(&json_of(response).await, 400);
     }
@@ -522,20 +486,17 @@ async fn declared_json_with_empty_or_invalid_body_is_400() {
 async fn reading_a_value_works_and_is_logged() {
     let (emu, client) = start_with_token(false).await;
     emu.insert_tenant_secret("user.k", CANARY);
-    let found = call(&emu, &client, Method::GET, "/mytenantsecrets/user.k", None).await;
+    let found = client
+        .call(Method::GET, "/mytenantsecrets/user.k", None)
+        .await;
     assert_eq!(found.status(), StatusCode::OK);
     assert_eq!(
         json_of(found).await,
         json!({ "key": "user.k", "value": CANARY })
     );
-    let missing = call(
-        &emu,
-        &client,
-        Method::GET,
-        "/mytenantsecrets/user.nope",
-        None,
-    )
-    .await;
+    let missing = client
+        .call(Method::GET, "/mytenantsecrets/user.nope", None)
+        .await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 
     let reads: Vec<String> = emu
@@ -553,74 +514,64 @@ async fn reading_a_value_works_and_is_logged() {
 #[tokio::test]
 async fn service_secret_endpoints() {
     let (emu, client) = start_with_token(false).await;
-    let created = call(
-        &emu,
-        &client,
-        Method::POST,
-        "/mysecrets/eyevinn-svc",
-        Some(json!({ "secretName": "osctoken", "secretData": CANARY })),
-    )
-    .await;
+    let created = client
+        .call(
+            Method::POST,
+            "/mysecrets/eyevinn-svc",
+            Some(json!({ "secretName": "osctoken", "secretData": CANARY })),
+        )
+        .await;
     assert_eq!(created.status(), StatusCode::CREATED);
     let text = created.text().await.unwrap();
     assert!(!text.contains(CANARY), "{text}");
-    let conflict = call(
-        &emu,
-        &client,
-        Method::POST,
-        "/mysecrets/eyevinn-svc",
-        Some(json!({ "secretName": "osctoken", "secretData": "x" })),
-    )
-    .await;
+    let conflict = client
+        .call(
+            Method::POST,
+            "/mysecrets/eyevinn-svc",
+            Some(json!({ "secretName": "osctoken", "secretData": "x" })),
+        )
+        .await;
     assert_eq!(conflict.status(), StatusCode::CONFLICT);
 
-    let updated = call(
-        &emu,
-        &client,
-        Method::PUT,
-        "/mysecrets/eyevinn-svc/osctoken",
-        Some(json!({ "secretData": "new" })),
-    )
-    .await;
+    let updated = client
+        .call(
+            Method::PUT,
+            "/mysecrets/eyevinn-svc/osctoken",
+            Some(json!({ "secretData": "new" })),
+        )
+        .await;
     assert_eq!(updated.status(), StatusCode::OK);
     let stored = emu.service_secret("eyevinn-svc", "osctoken").unwrap();
     assert_eq!(stored.expose_secret(), "new");
-    let update_missing = call(
-        &emu,
-        &client,
-        Method::PUT,
-        "/mysecrets/eyevinn-svc/absent",
-        Some(json!({ "secretData": "new" })),
-    )
-    .await;
+    let update_missing = client
+        .call(
+            Method::PUT,
+            "/mysecrets/eyevinn-svc/absent",
+            Some(json!({ "secretData": "new" })),
+        )
+        .await;
     assert_eq!(update_missing.status(), StatusCode::NOT_FOUND);
 
-    let listed =
-        json_of(call(&emu, &client, Method::GET, "/mysecrets/eyevinn-svc", None).await).await;
+    let listed = json_of(
+        client
+            .call(Method::GET, "/mysecrets/eyevinn-svc", None)
+            .await,
+    )
+    .await;
     assert_eq!(
         listed,
         json!([{ "serviceId": "eyevinn-svc", "secretName": "osctoken" }])
     );
-    let empty = json_of(call(&emu, &client, Method::GET, "/mysecrets/other", None).await).await;
+    let empty = json_of(client.call(Method::GET, "/mysecrets/other", None).await).await;
     assert_eq!(empty, json!([]));
 
-    let deleted = call(
-        &emu,
-        &client,
-        Method::DELETE,
-        "/mysecrets/eyevinn-svc/osctoken",
-        None,
-    )
-    .await;
+    let deleted = client
+        .call(Method::DELETE, "/mysecrets/eyevinn-svc/osctoken", None)
+        .await;
     assert_eq!(deleted.status(), StatusCode::OK);
-    let again = call(
-        &emu,
-        &client,
-        Method::DELETE,
-        "/mysecrets/eyevinn-svc/osctoken",
-        None,
-    )
-    .await;
+    let again = client
+        .call(Method::DELETE, "/mysecrets/eyevinn-svc/osctoken", None)
+        .await;
     assert_eq!(again.status(), StatusCode::NOT_FOUND);
     assert!(emu.service_secret("eyevinn-svc", "osctoken").is_none());
 }
@@ -635,7 +586,7 @@ async fn unknown_routes_and_methods_get_fastify_404() {
         (Method::DELETE, "/mytenantsecrets"),
         (Method::GET, "/mytenantsecrets/user.k/materialize"),
     ] {
-        let response = call(&emu, &client, method.clone(), path, None).await;
+        let response = client.call(method.clone(), path, None).await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{method} {path}");
         assert_fastify(&json_of(response).await, 404);
     }
@@ -654,23 +605,16 @@ async fn fault_with_status_retry_after_and_times() {
         ..Fault::default()
     });
     // Other methods are not affected.
-    let put = call(
-        &emu,
-        &client,
-        Method::PUT,
-        "/mytenantsecrets/user.k",
-        Some(json!({ "value": CANARY })),
-    )
-    .await;
+    let put = client.write(Method::PUT, "/mytenantsecrets/user.k").await;
     assert_eq!(put.status(), StatusCode::CREATED);
 
     for _ in 0..2 {
-        let limited = call(&emu, &client, Method::GET, "/mytenantsecrets", None).await;
+        let limited = client.call(Method::GET, "/mytenantsecrets", None).await;
         assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(limited.headers()["retry-after"], "7");
         assert_fastify(&json_of(limited).await, 429);
     }
-    let through = call(&emu, &client, Method::GET, "/mytenantsecrets", None).await;
+    let through = client.call(Method::GET, "/mytenantsecrets", None).await;
     assert_eq!(through.status(), StatusCode::OK);
     assert!(through.headers().get("retry-after").is_none());
     // Every attempt is in the log, faulted ones included.
@@ -711,7 +655,7 @@ async fn delay_fault_then_normal_handling() {
         ..Fault::default()
     });
     let started = Instant::now();
-    let slow = call(&emu, &client, Method::GET, "/mytenantsecrets", None).await;
+    let slow = client.call(Method::GET, "/mytenantsecrets", None).await;
     assert_eq!(slow.status(), StatusCode::OK);
     assert!(started.elapsed() >= Duration::from_millis(150));
 
@@ -748,7 +692,7 @@ async fn raw_fault_bodies_allow_malformed_success() {
         times: Some(1),
         ..Fault::default()
     });
-    let malformed = call(&emu, &client, Method::GET, "/mytenantsecrets", None).await;
+    let malformed = client.call(Method::GET, "/mytenantsecrets", None).await;
     assert_eq!(malformed.status(), StatusCode::OK);
     assert!(
         malformed.headers()["content-type"]
@@ -758,7 +702,7 @@ async fn raw_fault_bodies_allow_malformed_success() {
     );
     assert_eq!(malformed.text().await.unwrap(), "{\"secrets\": [");
 
-    let html = call(&emu, &client, Method::GET, "/mytenantsecrets", None).await;
+    let html = client.call(Method::GET, "/mytenantsecrets", None).await;
     assert_eq!(html.status(), StatusCode::BAD_GATEWAY);
     assert_eq!(html.headers()["content-type"], "text/html");
     assert_eq!(html.text().await.unwrap(), "<html>Bad Gateway</html>");
@@ -768,15 +712,10 @@ async fn raw_fault_bodies_allow_malformed_success() {
 async fn request_log_records_shape_not_content() {
     let (emu, client) = start_with_token(false).await;
     let body = json!({ "value": CANARY });
-    call(
-        &emu,
-        &client,
-        Method::PUT,
-        "/mytenantsecrets/user.k",
-        Some(body.clone()),
-    )
-    .await;
-    call(&emu, &client, Method::GET, "/mytenantsecrets", None).await;
+    client
+        .call(Method::PUT, "/mytenantsecrets/user.k", Some(body.clone()))
+        .await;
+    client.call(Method::GET, "/mytenantsecrets", None).await;
     client
         .get(format!("{}/__emulator/health", emu.base_url()))
         .send()
@@ -837,9 +776,9 @@ async fn admin_endpoints_over_http() {
         .await
         .unwrap();
     assert_eq!(pushed.status(), StatusCode::OK);
-    let faulted = call(&emu, &client, Method::GET, "/mysecrets/svc", None).await;
+    let faulted = client.call(Method::GET, "/mysecrets/svc", None).await;
     assert_eq!(faulted.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    let through = call(&emu, &client, Method::GET, "/mysecrets/svc", None).await;
+    let through = client.call(Method::GET, "/mysecrets/svc", None).await;
     assert_eq!(through.status(), StatusCode::OK);
 
     for bad in [
@@ -864,7 +803,7 @@ async fn admin_endpoints_over_http() {
         .unwrap();
     let cleared = client.delete(admin("faults")).send().await.unwrap();
     assert_eq!(cleared.status(), StatusCode::OK);
-    let after_clear = call(&emu, &client, Method::GET, "/mytenantsecrets", None).await;
+    let after_clear = client.call(Method::GET, "/mytenantsecrets", None).await;
     assert_eq!(after_clear.status(), StatusCode::OK);
 
     let log: Vec<RecordedRequest> = client

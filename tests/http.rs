@@ -3,10 +3,11 @@
 //! HTTP for the security checks and limits, real MCP clients (rmcp's, the
 //! official Python SDK's, the official conformance suite) for the protocol.
 //!
-//! The Python SDK and the conformance suite are external: their tests run
-//! when `OSC_MCP_PYTHON` (an interpreter with `mcp` installed) and
-//! `OSC_MCP_CONFORMANCE` (the conformance CLI) are set, fail when `CI` is set
-//! without them, and otherwise print why they skipped.
+//! The Python SDK and the conformance suite are external: their tests are
+//! `#[ignore]`d, so plain `cargo test` reports them as ignored. Run with
+//! `--include-ignored` (`OSC_MCP_INCLUDE_IGNORED=1 scripts/test`, as `.ci/run`
+//! does), they need `OSC_MCP_PYTHON` (an interpreter with `mcp` installed) and
+//! `OSC_MCP_CONFORMANCE` (the conformance CLI), and fail without them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -468,15 +469,17 @@ async fn session_cap_and_per_client_concurrency() {
     assert!(response.status().is_success(), "{}", response.status());
     let third = open_session(&server, token).await;
 
-    // One request in flight per client: a slow call holds the only permit.
+    // One request in flight per client: a held call has the only permit.
+    // The emulator holds it far longer than the test runs, and the check
+    // waits for the emulator to have it, not for any delay to pass.
     emu.clear_requests();
     emu.push_fault(Fault {
         method: Some("GET".to_owned()),
-        delay_ms: Some(1500),
+        delay_ms: Some(10 * 60 * 1000),
         times: Some(1),
         ..Fault::default()
     });
-    let slow = tokio::spawn(
+    let held = tokio::spawn(
         post_mcp(
             &server,
             token,
@@ -513,22 +516,35 @@ async fn session_cap_and_per_client_concurrency() {
         message_in(&response.text().await.unwrap())["result"]["isError"],
         false
     );
-    let slow = slow.await.unwrap().unwrap();
-    assert_eq!(
-        message_in(&slow.text().await.unwrap())["result"]["isError"],
-        false
-    );
-    // Its permit is back once the response has been read.
-    let response = post_mcp(
-        &server,
-        token,
-        Some(&third),
-        &call(10, "list_tenant_secrets", json!({})),
-    )
-    .send()
-    .await
-    .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    // The client gives up on the held call: its response is dropped with
+    // its connection, and the permit comes back (waited for, bounded).
+    held.abort();
+    let _ = held.await;
+    let deadline = Instant::now() + WAIT;
+    let mut id = 10;
+    loop {
+        let response = post_mcp(
+            &server,
+            token,
+            Some(&third),
+            &call(id, "list_tenant_secrets", json!({})),
+        )
+        .send()
+        .await
+        .unwrap();
+        if response.status() == StatusCode::OK {
+            let result = message_in(&response.text().await.unwrap());
+            assert_eq!(result["result"]["isError"], false, "{result}");
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(
+            Instant::now() < deadline,
+            "the permit of the dropped call never came back"
+        );
+        id += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_clean("the server log", &server.log());
 }
 
@@ -832,9 +848,11 @@ async fn graceful_shutdown_finishes_in_flight_calls() {
     assert_clean("the server log", &log);
 }
 
-/// User plus system CPU time of a process, from /proc (0 where there is none).
-fn cpu_seconds(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+/// User plus system CPU time of a process, from /proc; "?" where there is none.
+fn cpu_seconds(pid: &str) -> String {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return "?".to_owned();
+    };
     // Fields after the command name, which is in parentheses: utime and stime are 14th and 15th overall.
     let fields: Vec<&str> = stat
         .rsplit(')')
@@ -842,21 +860,23 @@ fn cpu_seconds(pid: &str) -> f64 {
         .unwrap_or_default()
         .split_whitespace()
         .collect();
-    let ticks: f64 = [11, 12]
+    let ticks: Option<Vec<f64>> = [11, 12]
         .iter()
-        .filter_map(|i| fields.get(*i).and_then(|f| f.parse::<f64>().ok()))
-        .sum();
-    ticks / 100.0
+        .map(|i| fields.get(*i).and_then(|f| f.parse::<f64>().ok()))
+        .collect();
+    ticks.map_or_else(
+        || "?".to_owned(),
+        |t| format!("{:.2}", t.iter().sum::<f64>() / 100.0),
+    )
 }
 
 // ---------------------------------------------------------------------------
 // Real clients
 
 #[tokio::test]
+#[ignore = "needs the MCP Python SDK: OSC_MCP_PYTHON names a Python with `mcp`; .ci/run installs it"]
 async fn python_sdk_over_streamable_http_and_sse() {
-    let Some(python) = external("OSC_MCP_PYTHON", "the MCP Python SDK client tests") else {
-        return;
-    };
+    let python = external("OSC_MCP_PYTHON", "the MCP Python SDK client tests");
     let emu = emulator().await;
     let server = Server::start(&emu, &[], Some(MCP_TOKEN)).await;
     let stateless = Server::start(&emu, &["--stateless"], Some(MCP_TOKEN)).await;
@@ -914,16 +934,27 @@ async fn python_sdk_over_streamable_http_and_sse() {
         ];
         expected.sort_unstable();
         assert_eq!(tools, expected, "{run}");
+        // The hints the Python SDK read, per tool: (read only, destructive,
+        // idempotent, open world).
         for tool in report["tools"].as_array().unwrap() {
             assert_eq!(tool["hasOutputSchema"], true, "{run}: {tool}");
-            for hint in [
-                "readOnlyHint",
-                "destructiveHint",
-                "idempotentHint",
-                "openWorldHint",
-            ] {
-                assert!(tool["annotations"][hint].is_boolean(), "{run}: {tool}");
-            }
+            let read_only = tool["name"] == "list_tenant_secrets";
+            let hints = &tool["annotations"];
+            assert_eq!(
+                [
+                    &hints["readOnlyHint"],
+                    &hints["destructiveHint"],
+                    &hints["idempotentHint"],
+                    &hints["openWorldHint"],
+                ],
+                [
+                    &json!(read_only),
+                    &json!(!read_only),
+                    &json!(true),
+                    &json!(true)
+                ],
+                "{run}: {tool}"
+            );
         }
         let calls = &report["calls"];
         for (name, is_error) in [
@@ -983,10 +1014,9 @@ async fn python_sdk_over_streamable_http_and_sse() {
 }
 
 #[tokio::test]
+#[ignore = "needs the MCP conformance suite: OSC_MCP_CONFORMANCE names its CLI; .ci/run installs it"]
 async fn conformance_suite_passes() {
-    let Some(conformance) = external("OSC_MCP_CONFORMANCE", "the MCP conformance suite") else {
-        return;
-    };
+    let conformance = external("OSC_MCP_CONFORMANCE", "the MCP conformance suite");
     let emu = emulator().await;
     // The suite cannot send a bearer token, so the server runs without one
     // on loopback (the dns-rebinding scenario needs a localhost URL anyway).
@@ -1025,8 +1055,9 @@ async fn conformance_suite_passes() {
 
 /// Many concurrent rmcp clients making thousands of tool calls over
 /// Streamable HTTP against the emulator, on loopback. Prints throughput and
-/// the server's peak memory; asserts zero failures, never timings. Scale it
-/// with OSC_MCP_LOAD_CLIENTS and OSC_MCP_LOAD_CALLS (calls per client).
+/// the server's peak memory ("?" where it cannot be measured); asserts zero
+/// failures, never timings or sizes. Scale it with OSC_MCP_LOAD_CLIENTS and
+/// OSC_MCP_LOAD_CALLS (calls per client).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn load_many_clients_thousands_of_calls() {
     use rmcp::ServiceExt;
@@ -1096,8 +1127,8 @@ async fn load_many_clients_thousands_of_calls() {
     let total = ok + failed;
     println!(
         "load: {clients} clients x {calls_per_client} calls = {total} tool calls in {:.2} s = {:.0} calls/s; \
-         failures: {failed}; server peak RSS (VmHWM) {} kB, RSS now {} kB; CPU seconds: server {:.2}, \
-         test process (clients and emulator) {:.2}",
+         failures: {failed}; server peak RSS (VmHWM) {} kB, RSS now {} kB; CPU seconds: server {}, \
+         test process (clients and emulator) {}",
         elapsed.as_secs_f64(),
         total as f64 / elapsed.as_secs_f64(),
         field("VmHWM:"),
@@ -1107,10 +1138,8 @@ async fn load_many_clients_thousands_of_calls() {
     );
     assert_eq!(failed, 0, "every call succeeds");
     assert_eq!(ok, clients * calls_per_client);
-    let peak_kb: u64 = field("VmHWM:").parse().unwrap_or(0);
-    assert!(
-        peak_kb < 1024 * 1024,
-        "the server's memory stays bounded (peak {peak_kb} kB)"
-    );
+    // The figures above are reported, not asserted: no absolute bound on
+    // memory or time means anything across machines. "?" says a figure
+    // could not be measured here (no /proc), rather than passing a check.
     assert_clean("the server log", &server.log());
 }

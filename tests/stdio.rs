@@ -86,13 +86,9 @@ async fn serves_every_tool_over_stdio() {
 
 #[tokio::test]
 async fn a_missing_token_stops_start_up_with_both_names() {
-    let mut server = StdioServer::spawn(&[], &[("OSC_API_URL", "http://127.0.0.1:9")]);
-    let status = tokio::time::timeout(std::time::Duration::from_secs(10), server.child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(!status.success());
-    let (_, stdout, stderr) = server.finish().await;
+    let server = StdioServer::spawn(&[], &[("OSC_API_URL", "http://127.0.0.1:9")]);
+    let (ok, stdout, stderr) = server.finish().await;
+    assert!(!ok);
     assert!(stdout.is_empty(), "nothing on stdout: {stdout}");
     assert!(
         stderr.contains("OSC_ACCESS_TOKEN") && stderr.contains("OSC_PAT_JWT"),
@@ -103,16 +99,15 @@ async fn a_missing_token_stops_start_up_with_both_names() {
 
 #[tokio::test]
 async fn a_bad_api_url_stops_start_up() {
-    let mut server = StdioServer::spawn(
+    let server = StdioServer::spawn(
         &[],
         &[
             ("OSC_API_URL", "deploy.svc.prod.osaas.io"),
             ("OSC_ACCESS_TOKEN", TOKEN),
         ],
     );
-    let status = server.child.wait().await.unwrap();
-    assert!(!status.success());
-    let (_, _, stderr) = server.finish().await;
+    let (ok, _, stderr) = server.finish().await;
+    assert!(!ok);
     assert!(stderr.contains("OSC_API_URL"), "{stderr}");
     assert!(!stderr.contains(TOKEN));
 }
@@ -125,11 +120,15 @@ async fn the_sandbox_needs_no_account() {
         .call_tool("list_tenant_secrets", json!({"prefix": "system"}))
         .await;
     assert_eq!(list["result"]["isError"], false);
-    assert!(
-        list["result"]["structuredContent"]["count"]
-            .as_u64()
-            .unwrap()
-            >= 1
+    // The sandbox's seeded platform keys, exactly.
+    assert_eq!(list["result"]["structuredContent"]["count"], 2, "{list}");
+    assert_eq!(
+        list["result"]["structuredContent"]["secrets"][0]["key"],
+        "system.gitea-admin-token"
+    );
+    assert_eq!(
+        list["result"]["structuredContent"]["secrets"][1]["key"],
+        "system.sdlc-webhook-secret"
     );
     let set = server
         .call_tool(
@@ -143,11 +142,112 @@ async fn the_sandbox_needs_no_account() {
     assert!(stderr.contains("SANDBOX"), "{stderr}");
 }
 
+/// Whether a setting's name says it carries the OSC token: `OSC_ACCESS_TOKEN`,
+/// `OSC_PAT_JWT`, or any token other than a token *file*.
+fn names_the_token(name: &str) -> bool {
+    let name = name.to_ascii_uppercase().replace('-', "_");
+    name.contains("JWT") || (name.contains("TOKEN") && !name.ends_with("TOKEN_FILE"))
+}
+
+#[test]
+fn the_word_check_knows_a_token_from_a_token_file() {
+    for carries in [
+        "OSC_ACCESS_TOKEN",
+        "OSC_PAT_JWT",
+        "token",
+        "access-token",
+        "auth_token",
+        "MCP_AUTH_TOKEN",
+        "pat-jwt",
+    ] {
+        assert!(names_the_token(carries), "{carries}");
+    }
+    for not in [
+        "auth-token-file",
+        "MCP_AUTH_TOKEN_FILE",
+        "api-url",
+        "sandbox",
+    ] {
+        assert!(!names_the_token(not), "{not}");
+    }
+}
+
+/// No flag, positional or environment twin of any (sub)command of the real
+/// clap definition can carry the token: it comes from the environment only,
+/// read by name outside clap.
+#[test]
+fn no_argument_of_the_command_line_carries_the_token() {
+    use clap::CommandFactory;
+    let mut pending = vec![osc_secrets_mcp::config::Cli::command()];
+    let mut seen = 0;
+    while let Some(command) = pending.pop() {
+        for arg in command.get_arguments() {
+            seen += 1;
+            let mut names = vec![arg.get_id().to_string()];
+            names.extend(arg.get_long().map(str::to_owned));
+            names.extend(arg.get_short().map(String::from));
+            names.extend(
+                arg.get_all_aliases()
+                    .into_iter()
+                    .flatten()
+                    .map(str::to_owned),
+            );
+            names.extend(arg.get_env().map(|e| e.to_string_lossy().into_owned()));
+            names.extend(
+                arg.get_value_names()
+                    .into_iter()
+                    .flatten()
+                    .map(|v| v.to_string()),
+            );
+            for name in names {
+                assert!(
+                    !names_the_token(&name),
+                    "`{}` has an argument `{name}` that could carry the OSC token",
+                    command.get_name()
+                );
+            }
+        }
+        pending.extend(command.get_subcommands().cloned());
+    }
+    // The walk really saw the command line (a dozen and more settings).
+    assert!(seen > 15, "only {seen} arguments found");
+}
+
+/// A token given as a would-be flag is refused as an unknown argument (clap's
+/// usage error, exit 2) and not echoed, even when everything else needed to
+/// start is in place.
 #[tokio::test]
-async fn the_token_is_never_taken_from_argv() {
-    let mut server = StdioServer::spawn(&["--token", TOKEN], &[]);
-    let status = server.child.wait().await.unwrap();
-    assert!(!status.success());
-    let (_, _, stderr) = server.finish().await;
-    assert!(stderr.contains("--token"), "{stderr}");
+async fn a_token_on_argv_is_refused_as_an_unknown_argument() {
+    let env = [
+        ("OSC_API_URL", "http://127.0.0.1:9"),
+        ("OSC_ACCESS_TOKEN", TOKEN),
+    ];
+    // The same settings without the flag start and serve.
+    let mut server = StdioServer::spawn(&[], &env);
+    let init = server.initialize().await;
+    assert_eq!(init["result"]["serverInfo"]["name"], "osc-secrets-mcp");
+    let (ok, _, _) = server.finish().await;
+    assert!(ok);
+
+    let value = "argv-token-3c1f9e-eyJhbGciOiJub25lIn0";
+    for (args, flag) in [
+        (vec!["--token", value], "--token"),
+        (vec![&*format!("--token={value}")], "--token"),
+        (vec!["--osc-access-token", value], "--osc-access-token"),
+        (vec!["--access-token", value], "--access-token"),
+        (vec!["--pat-jwt", value], "--pat-jwt"),
+    ] {
+        let server = StdioServer::spawn(&args, &env);
+        let (status, stdout, stderr) = server.finish_with_status().await;
+        assert_eq!(status.code(), Some(2), "{args:?}: a usage error; {stderr}");
+        assert!(
+            stderr.contains(&format!("unexpected argument '{flag}' found")),
+            "{args:?}: {stderr}"
+        );
+        assert!(stdout.is_empty(), "{args:?}: {stdout}");
+        assert!(
+            !stderr.contains(value),
+            "{args:?} echoed the token: {stderr}"
+        );
+    }
 }

@@ -1,43 +1,102 @@
 //! The tool surface that clients, manifests and docs depend on: fixed names
 //! and arguments, complete metadata, schemas every client accepts, no way to
 //! read a value, and generated docs that match the code.
+//!
+//! Everything about the tools is checked against what a real client receives:
+//! the built binary's `tools/list` answer over stdio, raw JSON-RPC bytes. The
+//! expected values are written here or committed in `tests/snapshots/`, never
+//! read back from the code under test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
 
-use osc_secrets_mcp::config::{AUTH_TOKEN_VAR, TOKEN_VARS};
-use osc_secrets_mcp::osc::{OscClient, OscConfig, RetryPolicy};
-use osc_secrets_mcp::server::{INSTRUCTIONS, SecretsServer, registry};
+use serde_json::{Map, Value, json};
+use support::{StdioServer, TOKEN, call, connect_offline, text};
 
 #[path = "support/docs.rs"]
 mod docs;
 
-/// The tools, by name, as clients must see them.
+/// The tools, by name, in the order clients see them (rmcp lists by name).
 const TOOL_NAMES: [&str; 4] = [
     "delete_tenant_secret",
     "list_tenant_secrets",
     "materialize_tenant_secret",
     "set_tenant_secret",
 ];
-use rmcp::ServiceExt;
-use rmcp::model::Tool;
-use secrecy::SecretString;
-use serde_json::{Map, Value};
 
-fn tools() -> Vec<Tool> {
-    registry::definitions()
+/// What `tools/list` says about each tool, written down: name, title, and the
+/// four hints (read_only, destructive, idempotent, open_world).
+const ANNOTATIONS: [(&str, &str, bool, bool, bool, bool); 4] = [
+    (
+        "delete_tenant_secret",
+        "Delete a tenant secret",
+        false,
+        true,
+        true,
+        true,
+    ),
+    (
+        "list_tenant_secrets",
+        "List tenant secrets",
+        true,
+        false,
+        true,
+        true,
+    ),
+    (
+        "materialize_tenant_secret",
+        "Materialize a tenant secret into a service",
+        false,
+        true,
+        true,
+        true,
+    ),
+    (
+        "set_tenant_secret",
+        "Set a tenant secret",
+        false,
+        true,
+        true,
+        true,
+    ),
+];
+
+/// The tool definitions exactly as a client receives them: the built binary's
+/// `tools/list` result over stdio. Nothing listens on port 9, and listing
+/// never reaches OSC.
+async fn listed() -> Vec<Value> {
+    let mut server = StdioServer::spawn(
+        &[],
+        &[
+            ("OSC_API_URL", "http://127.0.0.1:9"),
+            ("OSC_ACCESS_TOKEN", TOKEN),
+        ],
+    );
+    server.initialize().await;
+    let answer = server.request("tools/list", json!({})).await;
+    let (ok, _, stderr) = server.finish().await;
+    assert!(ok, "the server exits cleanly: {stderr}");
+    let result = &answer["result"];
+    assert!(
+        result.get("nextCursor").is_none(),
+        "one page holds every tool: {result}"
+    );
+    result["tools"].as_array().expect("a tool list").clone()
 }
 
-fn input(tool: &Tool) -> Value {
-    Value::Object((*tool.input_schema).clone())
+fn name(tool: &Value) -> &str {
+    tool["name"].as_str().expect("a tool name")
 }
 
-fn output(tool: &Tool) -> Option<Value> {
-    tool.output_schema
-        .as_deref()
-        .map(|s| Value::Object(s.clone()))
+fn input(tool: &Value) -> &Value {
+    &tool["inputSchema"]
+}
+
+fn output(tool: &Value) -> Option<&Value> {
+    tool.get("outputSchema")
 }
 
 fn properties(schema: &Value) -> BTreeSet<String> {
@@ -95,64 +154,114 @@ fn formats(schema: &Value) -> Vec<String> {
     found
 }
 
-// (a) metadata
-
-#[test]
-fn every_tool_has_a_title_a_description_and_all_four_annotations() {
-    for tool in tools() {
-        let name = &tool.name;
-        assert!(
-            tool.title.as_deref().is_some_and(|t| !t.trim().is_empty()),
-            "{name}: no title"
-        );
-        assert!(
-            tool.description.as_deref().is_some_and(|d| d.len() >= 80),
-            "{name}: the description must tell the model what the tool does and returns"
-        );
-        let a = tool
-            .annotations
-            .as_ref()
-            .unwrap_or_else(|| panic!("{name}: no annotations"));
-        assert!(a.read_only_hint.is_some(), "{name}: read_only_hint not set");
-        assert!(
-            a.destructive_hint.is_some(),
-            "{name}: destructive_hint not set"
-        );
-        assert!(
-            a.idempotent_hint.is_some(),
-            "{name}: idempotent_hint not set"
-        );
-        assert!(
-            a.open_world_hint.is_some(),
-            "{name}: open_world_hint not set"
-        );
-        assert_eq!(
-            a.title, tool.title,
-            "{name}: annotation title differs from the title"
-        );
-    }
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-#[test]
-fn annotations_say_what_each_tool_does() {
-    for tool in tools() {
-        let a = tool.annotations.clone().unwrap_or_default();
-        let read_only = tool.name == "list_tenant_secrets";
-        assert_eq!(a.read_only_hint, Some(read_only), "{}", tool.name);
-        // Writes replace values or service secrets, or remove keys.
-        assert_eq!(a.destructive_hint, Some(!read_only), "{}", tool.name);
-        // Every tool talks to OSC.
-        assert_eq!(a.open_world_hint, Some(true), "{}", tool.name);
+// (s) snapshots of the whole definition
+
+fn snapshot_dir() -> PathBuf {
+    root().join("tests/snapshots")
+}
+
+/// Every committed snapshot, by tool name.
+fn snapshot_names() -> BTreeSet<String> {
+    std::fs::read_dir(snapshot_dir())
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter_map(|f| f.strip_suffix(".json").map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Each tool's full definition (name, title, description, annotations,
+/// inputSchema, outputSchema) as a client receives it equals its committed
+/// snapshot; there is a snapshot for every tool and for no other.
+#[tokio::test]
+async fn tools_list_matches_the_committed_snapshots() {
+    let tools = listed().await;
+    let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some();
+    let regenerate = docs::REGENERATE;
+    if update {
+        std::fs::create_dir_all(snapshot_dir()).unwrap();
+        for stale in snapshot_names() {
+            if !tools.iter().any(|t| name(t) == stale) {
+                std::fs::remove_file(snapshot_dir().join(format!("{stale}.json"))).unwrap();
+            }
+        }
+    }
+    for tool in &tools {
+        let path = snapshot_dir().join(format!("{}.json", name(tool)));
+        let mut pretty = serde_json::to_string_pretty(tool).unwrap();
+        pretty.push('\n');
+        if update {
+            std::fs::write(&path, &pretty).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+            panic!(
+                "no snapshot {} for the tool {}: run `{regenerate}`, review and commit it",
+                path.display(),
+                name(tool)
+            )
+        });
+        assert!(
+            committed == pretty,
+            "{} differs from what a client receives from tools/list; if the change is \
+             intended run `{regenerate}` and review the diff.\ncommitted:\n{committed}\nlisted:\n{pretty}",
+            path.display()
+        );
+    }
+    let listed: BTreeSet<String> = tools.iter().map(|t| name(t).to_owned()).collect();
+    let orphans: Vec<String> = snapshot_names().difference(&listed).cloned().collect();
+    assert!(
+        orphans.is_empty(),
+        "snapshots for tools that no longer exist: {orphans:?}; run `{regenerate}` to remove them"
+    );
+}
+
+// (a) metadata
+
+/// Names, titles and all four hints, per tool, as written in [`ANNOTATIONS`].
+#[tokio::test]
+async fn tool_names_titles_and_annotations_are_fixed() {
+    let tools = listed().await;
+    let names: Vec<&str> = tools.iter().map(name).collect();
+    assert_eq!(
+        names, TOOL_NAMES,
+        "the tools, in the order clients see them"
+    );
+    for (tool, (expected, title, read_only, destructive, idempotent, open_world)) in
+        tools.iter().zip(ANNOTATIONS)
+    {
+        assert_eq!(name(tool), expected);
+        assert_eq!(tool["title"], title, "{expected}: title");
+        assert_eq!(
+            tool["annotations"],
+            json!({
+                "title": title,
+                "readOnlyHint": read_only,
+                "destructiveHint": destructive,
+                "idempotentHint": idempotent,
+                "openWorldHint": open_world,
+            }),
+            "{expected}: annotations"
+        );
+        assert!(
+            tool["description"].as_str().is_some_and(|d| d.len() >= 80),
+            "{expected}: the description must tell the model what the tool does and returns"
+        );
     }
 }
 
 // (b) schemas clients accept
 
-#[test]
-fn input_schemas_are_plain_objects_clients_accept() {
-    for tool in tools() {
+#[tokio::test]
+async fn input_schemas_are_plain_objects_clients_accept() {
+    for tool in listed().await {
         let schema = input(&tool);
-        let name = &tool.name;
+        let name = name(&tool);
         assert_eq!(
             schema["type"], "object",
             "{name}: the root type must be object"
@@ -163,7 +272,7 @@ fn input_schemas_are_plain_objects_clients_accept() {
                 "{name}: top-level `{combinator}` makes some clients reject the whole tools/list"
             );
         }
-        for format in formats(&schema) {
+        for format in formats(schema) {
             assert!(
                 !format.starts_with("uint") && !format.starts_with("int"),
                 "{name}: input format `{format}` is not JSON Schema; clients warn about it"
@@ -180,60 +289,57 @@ fn input_schemas_are_plain_objects_clients_accept() {
     }
 }
 
-#[test]
-fn every_tool_declares_an_object_output_schema() {
-    for tool in tools() {
-        let schema = output(&tool).unwrap_or_else(|| panic!("{}: no output schema", tool.name));
-        assert_eq!(schema["type"], "object", "{}", tool.name);
+#[tokio::test]
+async fn every_tool_declares_an_object_output_schema() {
+    for tool in listed().await {
+        let name = name(&tool);
+        let schema = output(&tool).unwrap_or_else(|| panic!("{name}: no output schema"));
+        assert_eq!(schema["type"], "object", "{name}");
         // usize becomes `uint`, which clients warn about; use u32 or u64.
         assert!(
-            !formats(&schema).iter().any(|f| f == "uint"),
-            "{}: `uint` format in the output schema",
-            tool.name
+            !formats(schema).iter().any(|f| f == "uint"),
+            "{name}: `uint` format in the output schema"
         );
     }
 }
 
 // (c) fixed names
 
-#[test]
-fn tool_and_argument_names_are_fixed() {
+#[tokio::test]
+async fn tool_and_argument_names_are_fixed() {
     let expected: [(&str, &[&str], &[&str]); 4] = [
+        ("delete_tenant_secret", &["key"], &["key"]),
         (
             "list_tenant_secrets",
             &["prefix", "contains", "limit", "after"],
             &[],
         ),
         (
-            "set_tenant_secret",
-            &["key", "value", "mode"],
-            &["key", "value"],
-        ),
-        ("delete_tenant_secret", &["key"], &["key"]),
-        (
             "materialize_tenant_secret",
             &["key", "serviceId", "secretName"],
             &["key", "serviceId", "secretName"],
         ),
+        (
+            "set_tenant_secret",
+            &["key", "value", "mode"],
+            &["key", "value"],
+        ),
     ];
-    let tools = tools();
-    let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    let tools = listed().await;
+    let names: Vec<&str> = tools.iter().map(name).collect();
     let wanted: Vec<&str> = expected.iter().map(|e| e.0).collect();
-    assert_eq!(set(&names), set(&wanted), "the tool set");
-    // The order clients see (rmcp lists tools by name) is the order documented.
-    assert_eq!(names, TOOL_NAMES);
-    for (name, args, needed) in expected {
-        let tool = tools.iter().find(|t| t.name == name).expect("listed");
+    assert_eq!(names, wanted, "the tool set, in order");
+    for (tool, (name, args, needed)) in tools.iter().zip(expected) {
         let schema = input(tool);
-        assert_eq!(properties(&schema), set(args), "{name}: argument names");
-        assert_eq!(required(&schema), set(needed), "{name}: required arguments");
+        assert_eq!(properties(schema), set(args), "{name}: argument names");
+        assert_eq!(required(schema), set(needed), "{name}: required arguments");
     }
 }
 
 // (e) nothing reads a value
 
-#[test]
-fn no_tool_offers_to_read_or_return_a_value() {
+#[tokio::test]
+async fn no_tool_offers_to_read_or_return_a_value() {
     const READ_WORDS: [&str; 9] = [
         "get", "read", "reveal", "show", "fetch", "export", "value", "decrypt", "dump",
     ];
@@ -246,17 +352,16 @@ fn no_tool_offers_to_read_or_return_a_value() {
         "plaintext",
         "secret",
     ];
-    for tool in tools() {
-        let name = &tool.name;
+    for tool in listed().await {
+        let name = name(&tool);
         for word in name.split('_') {
             assert!(
                 !READ_WORDS.contains(&word),
                 "{name}: a tool name that reads"
             );
         }
-        let description = tool
-            .description
-            .as_deref()
+        let description = tool["description"]
+            .as_str()
             .unwrap_or_default()
             .to_lowercase();
         assert!(
@@ -276,7 +381,7 @@ fn no_tool_offers_to_read_or_return_a_value() {
             );
         }
         if let Some(schema) = output(&tool) {
-            for field in all_property_names(&schema) {
+            for field in all_property_names(schema) {
                 assert!(
                     !VALUE_FIELDS.contains(&field.to_lowercase().as_str()),
                     "{name}: output field `{field}` could carry a value"
@@ -284,23 +389,40 @@ fn no_tool_offers_to_read_or_return_a_value() {
             }
         }
         // Only set_tenant_secret takes a value, and only to write it.
-        let takes_value = properties(&input(&tool)).contains("value");
-        assert_eq!(takes_value, tool.name == "set_tenant_secret", "{name}");
+        let takes_value = properties(input(&tool)).contains("value");
+        assert_eq!(takes_value, name == "set_tenant_secret", "{name}");
     }
-    assert!(INSTRUCTIONS.contains("No tool ever returns a secret value"));
+}
+
+/// What a client is told at `initialize`.
+#[tokio::test]
+async fn the_instructions_say_no_value_is_returned() {
+    let mut server = StdioServer::spawn(
+        &[],
+        &[
+            ("OSC_API_URL", "http://127.0.0.1:9"),
+            ("OSC_ACCESS_TOKEN", TOKEN),
+        ],
+    );
+    let init = server.initialize().await;
+    let (ok, _, stderr) = server.finish().await;
+    assert!(ok, "{stderr}");
+    let instructions = init["result"]["instructions"].as_str().unwrap_or_default();
+    assert!(
+        instructions.contains("No tool ever returns a secret value"),
+        "{instructions}"
+    );
 }
 
 // (d) generated docs match the code
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
 
 #[test]
 fn generated_docs_match_the_code() {
     if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
         docs::generate(root(), false).expect("the generator writes");
     }
+    // Compares every generated file (docs/tools.md, docs/configuration.md,
+    // mcp-manifest.json, the README's tables) byte for byte.
     let stale = docs::drift(root()).expect("the generator runs");
     assert!(
         stale.is_empty(),
@@ -308,40 +430,31 @@ fn generated_docs_match_the_code() {
         stale.join(", "),
         docs::REGENERATE
     );
-    // Each generated piece is in place, not just byte-equal by accident.
-    let readme = std::fs::read_to_string(root().join("README.md")).expect("README");
-    assert!(readme.contains(&docs::readme_tool_table()));
-    assert!(readme.contains(&docs::readme_config_table()));
-    let manifest = std::fs::read_to_string(root().join("mcp-manifest.json")).expect("manifest");
-    assert_eq!(manifest, docs::manifest_json().expect("manifest generates"));
-    let reference = std::fs::read_to_string(root().join("docs/tools.md")).expect("tools.md");
-    for tool in tools() {
-        assert!(reference.contains(&format!("## {}", tool.name)));
-    }
 }
 
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// The generated tool reference has a section for each tool, by the names
+/// written here.
+#[test]
+fn the_tool_reference_has_a_section_per_tool() {
+    let reference = docs::tools_markdown().expect("the reference generates");
+    let headings: Vec<&str> = reference
+        .lines()
+        .filter_map(|l| l.strip_prefix("## "))
+        .filter(|h| h.ends_with("_secret") || h.ends_with("_secrets"))
+        .collect();
+    assert_eq!(headings, TOOL_NAMES, "{reference}");
 }
 
 #[test]
 fn the_drift_check_fails_on_a_stale_copy_and_generation_fixes_it() {
-    let dir = TempDir(std::env::temp_dir().join(format!(
-        "osc-secrets-mcp-surface-{}-{:x}",
-        std::process::id(),
-        rand_suffix()
-    )));
-    std::fs::create_dir_all(dir.0.join("docs")).expect("temp dir");
+    let dir = support::http::scratch_dir("surface-drift");
+    std::fs::create_dir_all(dir.join("docs")).expect("temp dir");
     let readme = "# Title\n\n<!-- tools:start -->\nold\n<!-- tools:end -->\n\n\
                   <!-- config:start -->\n<!-- config:end -->\n\nHand-written.\n";
-    std::fs::write(dir.0.join("README.md"), readme).expect("readme");
-    std::fs::write(dir.0.join("docs/tools.md"), "stale\n").expect("tools.md");
+    std::fs::write(dir.join("README.md"), readme).expect("readme");
+    std::fs::write(dir.join("docs/tools.md"), "stale\n").expect("tools.md");
 
-    let err = docs::generate(&dir.0, true).expect_err("stale files must fail the check");
+    let err = docs::generate(&dir, true).expect_err("stale files must fail the check");
     for path in [
         "docs/tools.md",
         "docs/configuration.md",
@@ -352,30 +465,23 @@ fn the_drift_check_fails_on_a_stale_copy_and_generation_fixes_it() {
     }
     assert!(err.contains(docs::REGENERATE), "{err}");
 
-    docs::generate(&dir.0, false).expect("generation writes");
+    docs::generate(&dir, false).expect("generation writes");
     assert_eq!(
-        docs::drift(&dir.0).expect("generator runs"),
+        docs::drift(&dir).expect("generator runs"),
         Vec::<&str>::new()
     );
-    let written = std::fs::read_to_string(dir.0.join("README.md")).expect("readme");
+    let written = std::fs::read_to_string(dir.join("README.md")).expect("readme");
     assert!(written.starts_with("# Title\n\n<!-- tools:start -->\n| tool |"));
     assert!(written.ends_with("<!-- config:end -->\n\nHand-written.\n"));
     assert!(!written.contains("\nold\n"));
 
     // Any edit inside a generated section is drift again.
     std::fs::write(
-        dir.0.join("README.md"),
+        dir.join("README.md"),
         written.replace("read-only", "harmless"),
     )
     .expect("edit");
-    assert_eq!(docs::drift(&dir.0).expect("generator runs"), ["README.md"]);
-}
-
-fn rand_suffix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos().into())
-        .unwrap_or(0)
+    assert_eq!(docs::drift(&dir).expect("generator runs"), ["README.md"]);
 }
 
 #[test]
@@ -384,8 +490,8 @@ fn a_readme_without_markers_is_an_error() {
     assert!(err.contains("<!-- tools:start -->"), "{err}");
 }
 
-#[test]
-fn the_manifest_lists_every_variable_transport_and_tool() {
+#[tokio::test]
+async fn the_manifest_lists_every_variable_transport_and_tool() {
     let manifest: Value = serde_json::from_str(&docs::manifest_json().expect("manifest generates"))
         .expect("valid JSON");
     assert_eq!(manifest["name"], "osc-secrets-mcp");
@@ -401,11 +507,11 @@ fn the_manifest_lists_every_variable_transport_and_tool() {
             .find(|v| v["name"] == name)
             .unwrap_or_else(|| panic!("{name} missing from the manifest"))
     };
-    for token in TOKEN_VARS.into_iter().chain([AUTH_TOKEN_VAR]) {
+    for token in ["OSC_ACCESS_TOKEN", "OSC_PAT_JWT", "MCP_AUTH_TOKEN"] {
         assert_eq!(var(token)["isSecret"], true, "{token}");
         assert!(var(token).get("default").is_none(), "{token}");
     }
-    assert_eq!(var(TOKEN_VARS[0])["isRequired"], true);
+    assert_eq!(var("OSC_ACCESS_TOKEN")["isRequired"], true);
     for name in [
         "OSC_ENVIRONMENT",
         "OSC_API_URL",
@@ -440,115 +546,50 @@ fn the_manifest_lists_every_variable_transport_and_tool() {
         .collect();
     assert_eq!(transports, ["stdio", "streamable-http", "sse"]);
 
-    let listed: Vec<&str> = manifest["tools"]
-        .as_array()
-        .expect("tools")
-        .iter()
-        .filter_map(|t| t["name"].as_str())
-        .collect();
-    assert_eq!(listed, TOOL_NAMES);
-    for tool in manifest["tools"].as_array().into_iter().flatten() {
-        for field in [
-            "title",
-            "description",
-            "annotations",
-            "inputSchema",
-            "outputSchema",
-        ] {
-            assert!(tool.get(field).is_some(), "{}: no {field}", tool["name"]);
-        }
-    }
-}
-
-async fn in_process_client() -> Result<rmcp::service::RunningService<rmcp::RoleClient, ()>, String>
-{
-    // Nothing listens on port 9: these tests never reach OSC.
-    let osc = OscClient::new(OscConfig {
-        base_url: "http://127.0.0.1:9".to_owned(),
-        token: SecretString::from("unused"),
-        request_timeout: Duration::from_secs(1),
-        connect_timeout: Duration::from_secs(1),
-        retry: RetryPolicy::default(),
-    })
-    .map_err(|e| e.to_string())?;
-    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
-    let server = SecretsServer::new(Arc::new(osc));
-    tokio::spawn(async move {
-        if let Ok(running) = server.serve(server_io).await {
-            let _ = running.waiting().await;
-        }
-    });
-    ().serve(client_io).await.map_err(|e| e.to_string())
-}
-
-/// The docs are generated from `tool_definitions()`; this checks that it is
-/// exactly what a client receives from `tools/list`.
-#[tokio::test]
-async fn tools_list_over_mcp_matches_the_definitions() {
-    let client = in_process_client().await.expect("client initializes");
-    let listed = client.list_all_tools().await.expect("tools/list");
+    // Its tools are what a client receives from tools/list, field for field.
     assert_eq!(
-        serde_json::to_value(&listed).expect("serializes"),
-        serde_json::to_value(tools()).expect("serializes")
+        manifest["tools"],
+        Value::Array(listed().await),
+        "the manifest's tools differ from tools/list"
     );
-    let info = client.peer_info().expect("initialized");
-    assert_eq!(info.instructions.as_deref(), Some(INSTRUCTIONS));
-    let _ = client.cancel().await;
 }
 
 /// The split docs/errors.md describes: only an unknown tool is a JSON-RPC
 /// error; bad arguments and broken rules are tool results.
 #[tokio::test]
 async fn only_unroutable_calls_are_protocol_errors() {
-    let client = in_process_client().await.expect("client initializes");
-    let call = |name: &str, args: Value| {
-        let mut params = rmcp::model::CallToolRequestParams::new(name.to_owned());
-        if let Value::Object(map) = args {
-            params = params.with_arguments(map);
-        }
-        client.call_tool(params)
-    };
-    let text = |result: &rmcp::model::CallToolResult| {
+    let client = connect_offline().await;
+    let unknown = client
+        .call_tool(
+            rmcp::model::CallToolRequestParams::new("get_tenant_secret")
+                .with_arguments(json!({"key": "user.a"}).as_object().unwrap().clone()),
+        )
+        .await;
+    assert!(unknown.is_err(), "{unknown:?}");
+    let failed = |result: &rmcp::model::CallToolResult| {
         assert_eq!(result.is_error, Some(true), "{result:?}");
-        result
-            .content
-            .iter()
-            .filter_map(|c| c.as_text().map(|t| t.text.clone()))
-            .collect::<String>()
+        text(result)
     };
 
+    let missing = call(&client, "set_tenant_secret", json!({"key": "user.a"})).await;
     assert!(
-        call("get_tenant_secret", serde_json::json!({"key": "user.a"}))
-            .await
-            .is_err()
-    );
-
-    let missing = call("set_tenant_secret", serde_json::json!({"key": "user.a"}))
-        .await
-        .expect("routed");
-    assert!(
-        text(&missing).starts_with("failed to deserialize parameters"),
+        failed(&missing).starts_with("failed to deserialize parameters"),
         "{}",
         text(&missing)
     );
 
     let typed = call(
+        &client,
         "set_tenant_secret",
-        serde_json::json!({"key": "user.a", "value": 12345}),
+        json!({"key": "user.a", "value": 12345}),
     )
-    .await
-    .expect("routed");
-    assert!(text(&typed).contains("got a number"), "{}", text(&typed));
+    .await;
+    assert!(failed(&typed).contains("got a number"), "{}", text(&typed));
     assert!(!text(&typed).contains("12345"), "{}", text(&typed));
 
-    let refused = call(
-        "delete_tenant_secret",
-        serde_json::json!({"key": "system.x"}),
-    )
-    .await
-    .expect("routed");
+    let refused = call(&client, "delete_tenant_secret", json!({"key": "system.x"})).await;
     assert!(
-        text(&refused).starts_with("Refused before contacting OSC:"),
+        failed(&refused).starts_with("Refused before contacting OSC:"),
         "{}",
         text(&refused)
     );

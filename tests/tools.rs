@@ -115,6 +115,17 @@ async fn set_list_materialize_delete() {
 
     let system =
         structured(&call(&client, "list_tenant_secrets", json!({"prefix": "system"})).await);
+    // The seeded platform keys, exactly.
+    let keys: Vec<&str> = system["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        ["system.gitea-admin-token", "system.sdlc-webhook-secret"]
+    );
     assert!(
         system["secrets"]
             .as_array()
@@ -122,7 +133,7 @@ async fn set_list_materialize_delete() {
             .iter()
             .all(|s| s["prefix"] == "system")
     );
-    assert!(system["count"].as_u64().unwrap() >= 1);
+    assert_eq!(system["count"], 2);
     let stripe = structured(
         &call(
             &client,

@@ -2,14 +2,14 @@
 
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::answers::{JSON_UTF8, TEXT_UTF8, fastify_body, fastify_error, with_content_type};
 
 /// A scripted misbehaviour, so tests can exercise retries, rate limits, slow
 /// answers and malformed bodies. Faults act before auth, like a proxy or load
 /// balancer in front of the real service would.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct Fault {
     /// Match only this method (case-insensitive); None = any.

@@ -21,17 +21,15 @@ const REQUEST_LOG_CAP: usize = 10_000;
 
 /// Shape of the `GET /mytenantsecrets` answer. The real shape is a guess, so the
 /// product must cope with both and tests run it against both.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub enum ListShape {
     /// A bare JSON array of items.
-    #[default]
     Array,
     /// `{"secrets": [...]}`.
     Wrapped,
 }
 
 /// How to start an [`super::Emulator`]. No `Debug`: it holds the token.
-#[derive(Clone)]
 pub struct EmulatorOptions {
     /// Token accepted in `x-pat-jwt: Bearer <token>`; None accepts any non-empty bearer token.
     pub token: Option<SecretString>,

@@ -19,7 +19,8 @@ use serde_json::Value;
 use osc_secrets_mcp::config::{self, Cli, Transport};
 use osc_secrets_mcp::server::{self, registry};
 
-/// The command that rewrites every generated file.
+/// The command that rewrites every generated file, and the tool snapshots
+/// in `tests/snapshots/`.
 pub const REGENERATE: &str = "UPDATE_SNAPSHOTS=1 cargo test --test surface";
 
 pub const TOOLS_MD: &str = "docs/tools.md";

@@ -4,8 +4,8 @@
 
 pub mod http;
 
-use std::process::Stdio;
-use std::sync::Arc;
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use osc_secrets_mcp::emulator::{Emulator, EmulatorOptions};
@@ -18,8 +18,13 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::task::JoinHandle;
 
 pub const TOKEN: &str = "test-pat-eyJ0eXAiOiJKV1QifQ.payload.signature";
+
+/// Bound on every wait for a child process: an answer, its exit, the end of
+/// its output.
+pub const CHILD_WAIT: Duration = Duration::from_secs(30);
 
 pub async fn emulator() -> Emulator {
     emulator_with(EmulatorOptions {
@@ -44,11 +49,13 @@ pub fn fast_retry() -> RetryPolicy {
     }
 }
 
+/// An OSC client for `emu`, patient enough that no answer on loopback can
+/// time out however loaded the machine (timeout tests build their own).
 pub fn client_for(emu: &Emulator, token: &str, retry: RetryPolicy) -> OscClient {
     OscClient::new(OscConfig {
         base_url: emu.base_url(),
         token: SecretString::from(token.to_owned()),
-        request_timeout: Duration::from_secs(2),
+        request_timeout: Duration::from_secs(30),
         connect_timeout: Duration::from_secs(1),
         retry,
     })
@@ -58,6 +65,20 @@ pub fn client_for(emu: &Emulator, token: &str, retry: RetryPolicy) -> OscClient 
 /// A real rmcp client talking to the handler in-process over a duplex pipe.
 pub async fn connect(emu: &Emulator) -> RunningService<RoleClient, ()> {
     connect_with(client_for(emu, TOKEN, fast_retry())).await
+}
+
+/// A client whose server has an OSC client for a port nothing listens on
+/// (port 9): for calls that must never reach OSC.
+pub async fn connect_offline() -> RunningService<RoleClient, ()> {
+    let osc = OscClient::new(OscConfig {
+        base_url: "http://127.0.0.1:9".to_owned(),
+        token: SecretString::from(TOKEN),
+        request_timeout: Duration::from_secs(1),
+        connect_timeout: Duration::from_secs(1),
+        retry: RetryPolicy::default(),
+    })
+    .expect("client builds");
+    connect_with(osc).await
 }
 
 pub async fn connect_with(osc: OscClient) -> RunningService<RoleClient, ()> {
@@ -99,11 +120,27 @@ pub fn is_error(result: &CallToolResult) -> bool {
     result.is_error == Some(true)
 }
 
-/// The built binary, spoken to over stdio one JSON-RPC line at a time.
+/// The built binary, with none of the settings (`OSC_*`, `MCP_*`) of the
+/// developer's shell: only what the test sets.
+pub fn binary() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_osc-secrets-mcp"));
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("OSC_") || name.starts_with("MCP_") {
+            cmd.env_remove(name.as_ref());
+        }
+    }
+    cmd
+}
+
+/// The built binary, spoken to over stdio one JSON-RPC line at a time. Its
+/// stderr is drained as it is written (a full pipe would stall the server).
 pub struct StdioServer {
     pub child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
+    stderr: Arc<Mutex<String>>,
+    stderr_reader: JoinHandle<()>,
     next_id: u64,
     /// Every byte read from stdout, for leak checks.
     pub transcript: String,
@@ -111,13 +148,8 @@ pub struct StdioServer {
 
 impl StdioServer {
     pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> StdioServer {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_osc-secrets-mcp"));
+        let mut cmd = binary();
         cmd.args(args)
-            .env_remove("OSC_ACCESS_TOKEN")
-            .env_remove("OSC_PAT_JWT")
-            .env_remove("OSC_API_URL")
-            .env_remove("OSC_MCP_LOG")
-            .env_remove("MCP_TRANSPORT")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -128,10 +160,26 @@ impl StdioServer {
         let mut child = cmd.spawn().expect("binary spawns");
         let stdin = child.stdin.take().unwrap();
         let stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut err = child.stderr.take().unwrap();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&stderr);
+        let stderr_reader = tokio::spawn(async move {
+            let mut chunk = vec![0u8; 8192];
+            while let Ok(n) = err.read(&mut chunk).await {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&chunk[..n]));
+            }
+        });
         StdioServer {
             child,
             stdin,
             stdout,
+            stderr,
+            stderr_reader,
             next_id: 1,
             transcript: String::new(),
         }
@@ -153,7 +201,7 @@ impl StdioServer {
             .await;
         loop {
             let mut line = String::new();
-            let n = tokio::time::timeout(Duration::from_secs(20), self.stdout.read_line(&mut line))
+            let n = tokio::time::timeout(CHILD_WAIT, self.stdout.read_line(&mut line))
                 .await
                 .expect("the server answers")
                 .unwrap();
@@ -187,20 +235,31 @@ impl StdioServer {
             .await
     }
 
-    /// Closes stdin, waits for exit, and returns (exit success, rest of stdout, all of stderr).
-    pub async fn finish(mut self) -> (bool, String, String) {
+    /// Closes stdin, waits (bounded) for exit and the end of both outputs,
+    /// and returns (exit success, all of stdout, all of stderr).
+    pub async fn finish(self) -> (bool, String, String) {
+        let (status, stdout, stderr) = self.finish_with_status().await;
+        (status.success(), stdout, stderr)
+    }
+
+    /// [`StdioServer::finish`] with the exit status itself.
+    pub async fn finish_with_status(mut self) -> (ExitStatus, String, String) {
         drop(self.stdin);
         let mut rest = String::new();
-        self.stdout.read_to_string(&mut rest).await.unwrap();
+        tokio::time::timeout(CHILD_WAIT, self.stdout.read_to_string(&mut rest))
+            .await
+            .expect("the server closes stdout")
+            .unwrap();
         self.transcript.push_str(&rest);
-        let mut stderr = String::new();
-        if let Some(mut err) = self.child.stderr.take() {
-            err.read_to_string(&mut stderr).await.unwrap();
-        }
-        let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+        let status = tokio::time::timeout(CHILD_WAIT, self.child.wait())
             .await
             .expect("the server exits when stdin closes")
             .unwrap();
-        (status.success(), self.transcript, stderr)
+        tokio::time::timeout(CHILD_WAIT, self.stderr_reader)
+            .await
+            .expect("the server closes stderr")
+            .unwrap();
+        let stderr = self.stderr.lock().unwrap().clone();
+        (status, self.transcript, stderr)
     }
 }
