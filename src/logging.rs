@@ -73,6 +73,11 @@ pub fn install_panic_hook() {
         let mut line = panic_report(info).into_bytes();
         line.push(b'\n');
         sink().push(line);
+        // A panic on the main thread ends the process: give the report
+        // (and what was queued before it) a bounded chance to get out.
+        if std::thread::current().name() == Some("main") {
+            flush(EXIT_FLUSH);
+        }
     }));
 }
 

@@ -2,6 +2,7 @@
 //! by one (the container-secrets convention). Never from a flag.
 
 use std::io::Read;
+use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
 
@@ -22,7 +23,7 @@ const TOKEN_FILE_LIMIT: u64 = 64 * 1024;
 /// content (someone will paste the token itself where the path should go).
 pub fn osc_token() -> Result<Option<SecretString>, ConfigError> {
     let from_var = TOKEN_VARS.iter().find_map(|name| non_blank(name));
-    match (from_var, non_blank(TOKEN_FILE_VAR)) {
+    match (from_var, token_file_path()) {
         (Some(_), Some(_)) => Err(ConfigError::OscTokenTwice),
         (Some(token), None) => Ok(Some(SecretString::from(token))),
         (None, Some(path)) => read_token_file(&path).map(Some),
@@ -30,28 +31,35 @@ pub fn osc_token() -> Result<Option<SecretString>, ConfigError> {
     }
 }
 
-/// Whether any way of giving the OSC token is set (non-blank).
+/// The ways of giving the OSC token that are set (not blank), by name.
 pub fn osc_token_vars_set() -> Vec<&'static str> {
-    TOKEN_VARS
+    let mut set: Vec<&'static str> = TOKEN_VARS
         .into_iter()
-        .chain([TOKEN_FILE_VAR])
         .filter(|name| non_blank(name).is_some())
-        .collect()
+        .collect();
+    if token_file_path().is_some() {
+        set.push(TOKEN_FILE_VAR);
+    }
+    set
 }
 
+/// A token variable's trimmed value; None when unset, blank or not Unicode
+/// (a token is ASCII).
 fn non_blank(name: &str) -> Option<String> {
-    // A variable that is not Unicode is set, and treated as a value that
-    // fails later with a message, rather than silently ignored.
-    let raw = match std::env::var(name) {
-        Ok(raw) => raw,
-        Err(std::env::VarError::NotPresent) => return None,
-        Err(std::env::VarError::NotUnicode(_)) => return Some(String::from("\u{fffd}")),
-    };
+    let raw = std::env::var(name).ok()?;
     let trimmed = raw.trim();
     (!trimmed.is_empty()).then(|| trimmed.to_owned())
 }
 
-fn read_token_file(path: &str) -> Result<SecretString, ConfigError> {
+/// The token file's path, as given (a path need not be Unicode); None when
+/// unset or empty.
+fn token_file_path() -> Option<PathBuf> {
+    std::env::var_os(TOKEN_FILE_VAR)
+        .filter(|raw| !raw.is_empty())
+        .map(PathBuf::from)
+}
+
+fn read_token_file(path: &Path) -> Result<SecretString, ConfigError> {
     let mut raw = Vec::new();
     std::fs::File::open(path)
         .and_then(|file| file.take(TOKEN_FILE_LIMIT + 1).read_to_end(&mut raw))
