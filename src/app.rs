@@ -84,8 +84,12 @@ pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
         retry: args.retry(),
     })?;
     // `OscClient::new` refused any URL with a user name, password or query,
-    // so what is left names a host and a path, never a credential.
-    let api = base_url.trim().trim_end_matches('/');
+    // so what is left names a host and a path, never a credential. It is
+    // printed as the URL parser serializes it: control characters, which the
+    // parser drops or encodes, cannot forge a log line.
+    let api = reqwest::Url::parse(base_url.trim())
+        .map(|url| url.as_str().trim_end_matches('/').to_owned())
+        .unwrap_or_default();
     let transport = match args.transport {
         Transport::Stdio => "stdio",
         Transport::Http => "HTTP",

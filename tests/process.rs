@@ -777,3 +777,20 @@ async fn a_listen_address_that_cannot_be_used_says_what_to_write() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_start_up_line_cannot_be_forged_through_the_url() {
+    // The URL parser drops tabs and line breaks, so this URL is accepted;
+    // it must not be printed as given.
+    let emu = emulator().await;
+    let api = format!("{}/\nforged-line", emu.base_url());
+    let env = [("OSC_API_URL", api.as_str()), ("OSC_ACCESS_TOKEN", TOKEN)];
+    let server = Proc::spawn(&["--log-level", "info"], &env, Stderr::Read);
+    let line = server.stderr_line("against the OSC API at").await;
+    assert!(line.contains(&emu.base_url()), "{line}");
+    let (_, _, stderr) = server.finish().await;
+    assert!(
+        !stderr.lines().any(|l| l.starts_with("forged-line")),
+        "{stderr}"
+    );
+}
