@@ -48,9 +48,14 @@ pub fn runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, AppError> 
 
 /// Serves MCP as `args` say, until the client goes away or a signal stops it.
 pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
+    if let Some(conflict) = args.sandbox_conflicts() {
+        return Err(ConfigError::Sandbox(conflict).into());
+    }
     let (token, base_url, _emulator) = if args.sandbox {
         let token = SecretString::from(format!("sandbox-{:032x}", rand::random::<u128>()));
-        let emulator = Emulator::start(
+        // No admin endpoints: anyone on the machine could otherwise script
+        // faults into this session or read its request log.
+        let emulator = Emulator::start_without_admin(
             ([127, 0, 0, 1], 0).into(),
             EmulatorOptions {
                 token: Some(token.clone()),
@@ -60,32 +65,48 @@ pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
         )
         .await
         .map_err(AppError::Sandbox)?;
-        eprintln!(
-            "osc-secrets-mcp: SANDBOX mode. Serving against an offline OSC emulator at {} with sample keys; \
+        logging::say(&format!(
+            "SANDBOX mode. Serving against an offline OSC emulator at {} with sample keys; \
              nothing reaches Open Source Cloud and nothing is kept after exit.",
             emulator.base_url()
-        );
+        ));
         (token, emulator.base_url(), Some(emulator))
     } else {
-        let token = config::token_from_env().ok_or(AppError::MissingToken)?;
+        let token = config::osc_token()?.ok_or(AppError::MissingToken)?;
         (token, args.base_url(), None)
     };
     let upstream_token = token.clone();
     let osc = OscClient::new(OscConfig {
-        base_url,
+        base_url: base_url.clone(),
         token,
         request_timeout: args.request_timeout(),
         connect_timeout: args.connect_timeout(),
         retry: args.retry(),
     })?
     .with_limits(args.limits());
+    // `OscClient::new` refused any URL with a user name, password or query,
+    // so what is left names a host and a path, never a credential. It is
+    // printed as the URL parser serializes it: control characters, which the
+    // parser drops or encodes, cannot forge a log line.
+    let api = reqwest::Url::parse(base_url.trim())
+        .map(|url| url.as_str().trim_end_matches('/').to_owned())
+        .unwrap_or_default();
+    let transport = match args.transport {
+        Transport::Stdio => "stdio",
+        Transport::Http => "HTTP",
+    };
+    if args.sandbox {
+        tracing::info!("serving MCP on {transport}, against the sandbox emulator at {api}");
+    } else {
+        tracing::info!("serving MCP on {transport}, against the OSC API at {api}");
+    }
     let server = SecretsServer::new(Arc::new(osc));
     match args.transport {
         Transport::Stdio => Ok(stdio::serve(server).await?),
         Transport::Http => {
             let config = http_config(&args)?;
             for warning in config.check(&upstream_token)? {
-                eprintln!("osc-secrets-mcp: warning: {warning}");
+                logging::say(&format!("warning: {warning}"));
             }
             Ok(http::serve(server, config, logging::shutdown_signal()).await?)
         }
@@ -110,8 +131,10 @@ fn http_config(args: &ServeArgs) -> Result<HttpConfig, ConfigError> {
 }
 
 /// `osc-secrets-mcp emulator`: the offline OSC on its own, until a signal.
+/// A test fixture: its `/__emulator/*` admin endpoints answer anyone who can
+/// reach the port.
 pub async fn emulator(args: EmulatorArgs) -> Result<(), AppError> {
-    let token = config::token_from_env();
+    let token = config::osc_token()?;
     let token_set = token.is_some();
     let emulator = Emulator::start(
         ([127, 0, 0, 1], args.port).into(),
@@ -130,16 +153,17 @@ pub async fn emulator(args: EmulatorArgs) -> Result<(), AppError> {
         port: args.port,
         source,
     })?;
-    eprintln!(
-        "osc-secrets-mcp: OSC emulator listening at {} ({}). Point the server at it with OSC_API_URL={}. Ctrl-C stops it.",
+    logging::say(&format!(
+        "OSC emulator listening at {} ({}; admin endpoints at /__emulator/ open to anyone on this machine). \
+         Point the server at it with OSC_API_URL={}. Ctrl-C stops it.",
         emulator.base_url(),
         if token_set {
-            "accepting only the token in OSC_ACCESS_TOKEN/OSC_PAT_JWT"
+            "accepting only the token in OSC_ACCESS_TOKEN, OSC_PAT_JWT or OSC_ACCESS_TOKEN_FILE"
         } else {
             "accepting any bearer token"
         },
         emulator.base_url()
-    );
+    ));
     logging::shutdown_signal().await;
     emulator.shutdown();
     Ok(())

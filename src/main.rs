@@ -1,9 +1,9 @@
 //! Entry point: parse the configuration, set up logging on stderr, run the
-//! app, and turn its outcome into an exit code.
+//! app, and turn its outcome into an exit code. Nothing here prints directly:
+//! every line goes through `logging`, which never blocks and never panics,
+//! and is flushed, for a bounded time, before the process exits.
 
 use std::process::ExitCode;
-
-use clap::Parser;
 
 use osc_secrets_mcp::app::{self, AppError};
 use osc_secrets_mcp::config::{Cli, Command, Transport};
@@ -11,7 +11,7 @@ use osc_secrets_mcp::logging;
 
 fn main() -> ExitCode {
     logging::install_panic_hook();
-    let cli = Cli::parse();
+    let cli = Cli::parse_all();
     logging::init(cli.serve.log_level);
     let result: Result<(), AppError> = match cli.command {
         Some(Command::Emulator(args)) => {
@@ -20,11 +20,13 @@ fn main() -> ExitCode {
         None => app::runtime(cli.serve.transport == Transport::Http)
             .and_then(|rt| rt.block_on(app::serve(cli.serve))),
     };
-    match result {
+    let code = match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("osc-secrets-mcp: {error}");
+            logging::say(&error.to_string());
             ExitCode::FAILURE
         }
-    }
+    };
+    logging::flush(logging::EXIT_FLUSH);
+    code
 }

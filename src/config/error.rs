@@ -1,7 +1,7 @@
 //! Settings that cannot be used, in words for the operator.
 
 /// A setting that cannot be used, in words for the operator. Never quotes a
-/// token.
+/// token, nor a variable that should hold a path or URL but may hold a token.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error(
@@ -22,4 +22,16 @@ pub enum ConfigError {
         origin: &'static str,
         problem: &'static str,
     },
+    #[error(
+        "the OSC token is set twice: OSC_ACCESS_TOKEN_FILE and OSC_ACCESS_TOKEN (or OSC_PAT_JWT) are both set; set only one"
+    )]
+    OscTokenTwice,
+    #[error(
+        "cannot read the file named by OSC_ACCESS_TOKEN_FILE ({kind}): set it to the path of a readable file holding the OSC token"
+    )]
+    OscTokenFile { kind: std::io::ErrorKind },
+    #[error("the file named by OSC_ACCESS_TOKEN_FILE {problem}")]
+    OscTokenFileUnusable { problem: &'static str },
+    #[error("{0}")]
+    Sandbox(String),
 }

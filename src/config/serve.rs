@@ -4,13 +4,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use secrecy::SecretString;
 
 use super::http::HttpArgs;
 use crate::osc::{Limits, RetryPolicy, environment_url};
 
 /// Environment variables that may hold the OSC personal access token, in the
 /// order they are read: OSC's own tools use the first, its API docs the second.
+/// [`super::TOKEN_FILE_VAR`] may name a file holding it instead.
 pub const TOKEN_VARS: [&str; 2] = ["OSC_ACCESS_TOKEN", "OSC_PAT_JWT"];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -38,7 +38,7 @@ impl Environment {
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// Serve against a built-in offline OSC emulator on an ephemeral loopback port; no token needed.
+    /// Serve against a built-in offline OSC emulator on an ephemeral loopback port; no token needed, and none accepted (nor --api-url or --environment).
     #[arg(long, env = "OSC_MCP_SANDBOX", value_parser = clap::builder::BoolishValueParser::new())]
     pub sandbox: bool,
 
@@ -46,7 +46,12 @@ pub struct ServeArgs {
     #[arg(long, env = "OSC_ENVIRONMENT", value_enum, default_value = "prod")]
     pub environment: Environment,
 
-    /// Base URL of the OSC API; overrides --environment (for proxies, the emulator and tests).
+    /// Whether --environment (or OSC_ENVIRONMENT) was given rather than
+    /// defaulted; set by [`super::Cli::parse_all`].
+    #[arg(skip)]
+    pub environment_given: bool,
+
+    /// Base URL of the OSC API; overrides --environment (for proxies, the emulator and tests). https://, or plain http:// to loopback only.
     #[arg(long, env = "OSC_API_URL")]
     pub api_url: Option<String>,
 
@@ -86,8 +91,8 @@ pub struct ServeArgs {
     #[arg(long, env = "MCP_TRANSPORT", value_enum, default_value = "stdio")]
     pub transport: Transport,
 
-    /// Address to listen on with --transport http. Any address other than loopback needs MCP_AUTH_TOKEN.
-    #[arg(long, env = "MCP_LISTEN", default_value = "127.0.0.1:8765")]
+    /// Address to listen on with --transport http: IP:PORT, or HOST:PORT resolved at start (localhost is 127.0.0.1). Any address other than loopback needs MCP_AUTH_TOKEN.
+    #[arg(long, env = "MCP_LISTEN", default_value = "127.0.0.1:8765", value_parser = super::listen::parse_listen, value_name = "ADDR")]
     pub listen: SocketAddr,
 
     #[command(flatten)]
@@ -126,22 +131,4 @@ impl ServeArgs {
             max_delay: Duration::from_secs(self.retry_max_wait_secs),
         }
     }
-}
-
-/// Reads the OSC token from the first of [`TOKEN_VARS`] that is set and not blank.
-pub fn token_from_env() -> Option<SecretString> {
-    TOKEN_VARS.iter().find_map(|name| {
-        let raw = std::env::var(name).ok()?;
-        let trimmed = raw.trim();
-        (!trimmed.is_empty()).then(|| SecretString::from(trimmed.to_owned()))
-    })
-}
-
-/// The start-up error for a missing token.
-pub fn missing_token_message() -> String {
-    format!(
-        "no OSC personal access token: set {} (or {}) to the token from the OSC web console (Settings, API), \
-         or run with --sandbox to try the server against the built-in emulator",
-        TOKEN_VARS[0], TOKEN_VARS[1]
-    )
 }

@@ -9,7 +9,9 @@
 //!
 //! Tests drive it either through the [`Emulator`] handle or, when they spawn
 //! the server binary, through the `/__emulator/*` admin endpoints. Admin
-//! endpoints need no auth and are never recorded in the request log.
+//! endpoints need no auth and are never recorded in the request log, so they
+//! answer anyone who can reach the port: `--sandbox` starts its emulator with
+//! [`Emulator::start_without_admin`], where they answer 404.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -59,10 +61,29 @@ impl Emulator {
     /// on the current tokio runtime, returns at once. The socket is listening
     /// when this returns, so callers need no readiness wait.
     pub async fn start(addr: SocketAddr, opts: EmulatorOptions) -> std::io::Result<Emulator> {
+        Self::start_with(addr, opts, true).await
+    }
+
+    /// Like [`Emulator::start`], but the `/__emulator/*` admin endpoints
+    /// (faults, the request log, health) answer 404: another user or process
+    /// on the machine cannot script failures into, or watch, a sandbox
+    /// session. The handle's methods still work.
+    pub async fn start_without_admin(
+        addr: SocketAddr,
+        opts: EmulatorOptions,
+    ) -> std::io::Result<Emulator> {
+        Self::start_with(addr, opts, false).await
+    }
+
+    async fn start_with(
+        addr: SocketAddr,
+        opts: EmulatorOptions,
+        admin: bool,
+    ) -> std::io::Result<Emulator> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::new(opts));
-        let app = router(Arc::clone(&shared));
+        let app = router(Arc::clone(&shared), admin);
         let (shutdown, mut shutdown_rx) = watch::channel(false);
         let (stopped_tx, stopped) = watch::channel(false);
         tokio::spawn(async move {

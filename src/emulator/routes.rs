@@ -21,21 +21,25 @@ const BODY_LIMIT: usize = 1024 * 1024;
 const ADMIN_PREFIX: &str = "/__emulator/";
 use crate::sync::lock;
 
-pub(super) fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
-        .route(
-            "/__emulator/faults",
-            post(admin_push_fault).delete(admin_clear_faults),
-        )
-        .route(
-            "/__emulator/requests",
-            get(admin_requests).delete(admin_clear_requests),
-        )
-        .route("/__emulator/health", get(admin_health))
-        // The contract is routed by hand so that recording, faults and auth
-        // see every request, unknown routes included, in one place.
-        .fallback(contract)
-        .with_state(shared)
+/// The emulator's routes; without `admin`, `/__emulator/*` answers 404 like
+/// any unknown route (the contract handler refuses the prefix).
+pub(super) fn router(shared: Arc<Shared>, admin: bool) -> Router {
+    let mut router = Router::new();
+    if admin {
+        router = router
+            .route(
+                "/__emulator/faults",
+                post(admin_push_fault).delete(admin_clear_faults),
+            )
+            .route(
+                "/__emulator/requests",
+                get(admin_requests).delete(admin_clear_requests),
+            )
+            .route("/__emulator/health", get(admin_health));
+    }
+    // The contract is routed by hand so that recording, faults and auth
+    // see every request, unknown routes included, in one place.
+    router.fallback(contract).with_state(shared)
 }
 
 pub(super) async fn admin_push_fault(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {

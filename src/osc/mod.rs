@@ -125,19 +125,48 @@ pub struct OscClient {
 }
 
 impl OscClient {
-    /// Checks the base URL; makes no request.
+    /// Checks the base URL; makes no request. A refusal names the setting
+    /// to fix and never quotes the URL: a token pasted into the wrong
+    /// variable must not end up on the terminal or in a log collector.
     pub fn new(config: OscConfig) -> Result<Self, OscError> {
         let base_url = config.base_url.trim().trim_end_matches('/').to_owned();
-        match reqwest::Url::parse(&base_url) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
-            _ => {
-                return Err(OscError::Setup {
-                    what: format!(
-                        "the OSC API URL {} is not an http(s) URL; set OSC_API_URL or OSC_ENVIRONMENT",
-                        crate::domain::quoted(&base_url)
-                    ),
-                });
-            }
+        let refuse = |why: &str| OscError::Setup {
+            what: format!("the OSC API URL (OSC_API_URL or --api-url) {why}"),
+        };
+        let url = reqwest::Url::parse(&base_url)
+            .ok()
+            .filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
+            .ok_or_else(|| {
+                refuse(
+                    "is not an http(s) URL: set it to one such as https://deploy.svc.prod.osaas.io, \
+                     or unset it and choose OSC_ENVIRONMENT",
+                )
+            })?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(refuse(
+                "holds a user name or password: remove them; the OSC token goes in OSC_ACCESS_TOKEN \
+                 or OSC_ACCESS_TOKEN_FILE",
+            ));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(refuse(
+                "holds a query or fragment: give only the scheme, host, port and path",
+            ));
+        }
+        // Plain HTTP carries the token in clear text, to the host and to any
+        // proxy on the way, so it is for the emulator and local tunnels only.
+        let host = url.host_str().unwrap_or_default();
+        let loopback = host.eq_ignore_ascii_case("localhost")
+            || host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if url.scheme() == "http" && !loopback {
+            return Err(refuse(
+                "is plain http:// to a host other than loopback, which would send the OSC token \
+                 unencrypted: use https://, or http:// only to 127.0.0.1, [::1] or localhost",
+            ));
         }
         Ok(OscClient {
             base_url,
@@ -252,6 +281,11 @@ impl OscClient {
             // never need TLS: skip loading the system's root certificates,
             // which costs milliseconds and about 2 MiB.
             builder = builder.tls_certs_only([]);
+            // `new` allows plain HTTP to loopback only, and a proxy from the
+            // environment (HTTP_PROXY, ALL_PROXY) would see the token in
+            // clear text: go direct. Over https:// a proxy from the
+            // environment is used, and sees only a CONNECT tunnel.
+            builder = builder.no_proxy();
         }
         let client = builder
             .connect_timeout(self.connect_timeout)

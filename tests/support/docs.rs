@@ -470,7 +470,7 @@ pub struct EnvironmentVariable {
 }
 
 /// The variables read from the environment only, never from a flag: the
-/// tokens. Each is secret.
+/// tokens, each secret, and the path of the OSC token's file, which is not.
 pub fn token_variables() -> Vec<EnvironmentVariable> {
     let [primary, alternate] = config::TOKEN_VARS;
     let token =
@@ -502,6 +502,20 @@ pub fn token_variables() -> Vec<EnvironmentVariable> {
             false,
             None,
         ),
+        EnvironmentVariable {
+            name: config::TOKEN_FILE_VAR.to_owned(),
+            description: format!(
+                "Path of a file holding the OSC token instead (Docker and Kubernetes secrets mounted as files); \
+                 surrounding whitespace is ignored. Set either this or {primary} / {alternate}, not both."
+            ),
+            is_required: false,
+            is_secret: false,
+            default: None,
+            format: Some("filepath"),
+            choices: None,
+            flag: None,
+            heading: None,
+        },
         token(
             config::AUTH_TOKEN_VAR,
             format!(
@@ -656,7 +670,8 @@ pub fn configuration_markdown() -> String {
     let _ = writeln!(
         md,
         "\nWithout an OSC token (and without `--sandbox`) the server exits at start with a message naming \
-         both variables. The OSC token is sent to OSC only, as `x-pat-jwt: Bearer <token>`; no token \
+         the variables. With `--sandbox`, any of them (or `--api-url`, or an explicit `--environment`) is \
+         refused at start: the sandbox never talks to OSC. The OSC token is sent to OSC only, as `x-pat-jwt: Bearer <token>`; no token \
          appears in a log line, an error or a tool result.\n"
     );
     let args: Vec<&Arg> = visible_args(&command);

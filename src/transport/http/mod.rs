@@ -153,15 +153,15 @@ pub async fn serve(
         source,
     })?;
     let app = App::new(server, &config, local).map_err(HttpError::Config)?;
-    eprintln!(
-        "osc-secrets-mcp: listening on http://{local} (Streamable HTTP at {MCP_PATH}{}, legacy SSE at {SSE_PATH}, health at {HEALTH_PATH}; {})",
+    crate::logging::say(&format!(
+        "listening on http://{local} (Streamable HTTP at {MCP_PATH}{}, legacy SSE at {SSE_PATH}, health at {HEALTH_PATH}; {})",
         if config.stateless { ", stateless" } else { "" },
         if config.auth_token.is_some() {
             "bearer token required"
         } else {
             "NO authentication"
         }
-    );
+    ));
     let stop_accepting = CancellationToken::new();
     let mut serving = {
         let stop = stop_accepting.clone();

@@ -1,0 +1,38 @@
+//! `--sandbox` stands alone: it serves against the built-in emulator, so a
+//! setting that points at the real OSC means the operator is confused about
+//! which one they are talking to.
+
+use super::serve::ServeArgs;
+use super::token::osc_token_vars_set;
+
+impl ServeArgs {
+    /// With `--sandbox`, the settings that must go, in words naming each; None
+    /// when there are none (or no sandbox).
+    pub fn sandbox_conflicts(&self) -> Option<String> {
+        if !self.sandbox {
+            return None;
+        }
+        let mut found: Vec<String> = Vec::new();
+        if self
+            .api_url
+            .as_deref()
+            .is_some_and(|u| !u.trim().is_empty())
+        {
+            found.push("--api-url (OSC_API_URL)".to_owned());
+        }
+        if self.environment_given {
+            found.push("--environment (OSC_ENVIRONMENT)".to_owned());
+        }
+        found.extend(osc_token_vars_set().into_iter().map(str::to_owned));
+        if found.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "--sandbox (OSC_MCP_SANDBOX) serves against the built-in offline emulator and never reaches OSC, \
+             so it does not go with {}: remove {} (for example `env -u NAME osc-secrets-mcp --sandbox` for an \
+             environment variable), or drop --sandbox to use the real OSC API",
+            found.join(", "),
+            if found.len() == 1 { "it" } else { "them" },
+        ))
+    }
+}
