@@ -523,7 +523,8 @@ async fn only_unroutable_calls_are_protocol_errors() {
         .await
         .expect("routed");
     assert!(
-        text(&missing).starts_with("failed to deserialize parameters"),
+        text(&missing).starts_with("Refused before contacting OSC:")
+            && text(&missing).contains("`value` is missing"),
         "{}",
         text(&missing)
     );

@@ -7,14 +7,21 @@
 //! table of them.
 
 pub mod advice;
+pub(crate) mod arguments;
 mod instructions;
 pub mod registry;
 
 use std::sync::Arc;
 
 use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::model::{Implementation, ServerCapabilities, ServerConfig};
-use rmcp::{ServerHandler, tool_handler};
+use rmcp::handler::server::tool::ToolCallContext;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomRequest,
+    CustomResult, ErrorCode, Implementation, ProtocolVersion, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
+use serde_json::Value;
 
 use crate::osc::OscClient;
 
@@ -33,6 +40,36 @@ impl SecretsServer {
             osc,
             tool_router: registry::router(),
         }
+    }
+
+    /// The last word on every tool result: rmcp's own deserialization text,
+    /// should the schema check ever let a mismatch through, is replaced by a
+    /// sentence of ours.
+    fn finish(&self, tool: &str, response: CallToolResponse) -> CallToolResponse {
+        let CallToolResponse::Complete(mut result) = response else {
+            return response;
+        };
+        if result.is_error == Some(true)
+            && result.content.iter().any(|c| {
+                c.as_text()
+                    .is_some_and(|t| t.text.starts_with("failed to deserialize parameters"))
+            })
+        {
+            tracing::info!(tool, "arguments refused by deserialization");
+            result.content = vec![ContentBlock::text(format!(
+                "{} the arguments do not match the input schema of {tool}. \
+                 Compare them with the tool's inputSchema from tools/list and call it again.",
+                arguments::REFUSED
+            ))];
+        }
+        CallToolResponse::Complete(result)
+    }
+
+    fn refusal(&self, tool: &str, message: String) -> CallToolResponse {
+        self.finish(
+            tool,
+            CallToolResult::error(vec![ContentBlock::text(message)]).into(),
+        )
     }
 }
 
@@ -53,5 +90,76 @@ pub fn describe() -> ServerConfig {
 impl ServerHandler for SecretsServer {
     fn get_info(&self) -> ServerConfig {
         describe()
+    }
+
+    /// Checks the arguments against the tool's input schema before rmcp
+    /// deserializes them, so a mismatch is answered in the server's words.
+    /// An unknown tool stays rmcp's JSON-RPC error.
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let name = request.name.clone();
+        if let Some(tool) = self.tool_router.get(&name)
+            && let Err(refusal) = arguments::check(tool, request.arguments.as_ref())
+        {
+            return Ok(self.refusal(&name, refusal));
+        }
+        let response = self
+            .tool_router
+            .call(ToolCallContext::new(self, request, context))
+            .await?;
+        Ok(self.finish(&name, response))
+    }
+
+    /// A `tools/call` whose `arguments` is not an object does not parse as
+    /// one, so rmcp hands it here as a custom request; it gets a tool error
+    /// like any other argument mismatch. Anything else stays unknown.
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, ErrorData> {
+        if request.method != "tools/call" {
+            return Err(ErrorData::new(
+                ErrorCode::METHOD_NOT_FOUND,
+                request.method,
+                None,
+            ));
+        }
+        let params = request.params.as_ref();
+        let Some(name) = params.and_then(|p| p.get("name")).and_then(Value::as_str) else {
+            return Err(ErrorData::invalid_params(
+                "tools/call needs `name`, the tool to call, as a string",
+                None,
+            ));
+        };
+        let Some(tool) = self.tool_router.get(name) else {
+            return Err(ErrorData::invalid_params("tool not found", None));
+        };
+        let given = params.and_then(|p| p.get("arguments"));
+        let Some(given) = given.filter(|g| !g.is_object() && !g.is_null()) else {
+            return Err(ErrorData::invalid_params(
+                "the tools/call request is malformed: check its `_meta` and other fields",
+                None,
+            ));
+        };
+        let CallToolResponse::Complete(mut result) =
+            self.refusal(name, arguments::not_an_object(tool, given))
+        else {
+            return Err(ErrorData::internal_error("no tool result", None));
+        };
+        // rmcp drops `resultType` for peers older than 2026-07-28 on the
+        // typed path; this path does the same.
+        if !context
+            .protocol_version()
+            .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28)
+        {
+            result.result_type = None;
+        }
+        serde_json::to_value(result)
+            .map(CustomResult)
+            .map_err(|_| ErrorData::internal_error("the tool result did not serialize", None))
     }
 }

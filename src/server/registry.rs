@@ -2,10 +2,12 @@
 //! serves it. Listing, the generated docs, the manifest and the tests all read
 //! this table; read-only mode and allow/deny lists will filter it.
 
+use std::sync::Arc;
+
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::Tool;
 
-use crate::server::SecretsServer;
+use crate::server::{SecretsServer, arguments};
 
 /// What a tool does to the tenant's secrets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,11 +61,19 @@ pub const TOOLS: &[Entry] = &[
     },
 ];
 
-/// The router of every tool in [`TOOLS`].
+/// The router of every tool in [`TOOLS`], with every input schema
+/// post-processed in this one place into plain optional properties (see
+/// [`arguments::tidy_input`]).
 pub fn router() -> ToolRouter<SecretsServer> {
-    TOOLS
+    let mut router = TOOLS
         .iter()
-        .fold(ToolRouter::new(), |all, entry| all + (entry.router)())
+        .fold(ToolRouter::new(), |all, entry| all + (entry.router)());
+    for route in router.map.values_mut() {
+        let mut input = route.attr.input_schema.as_ref().clone();
+        arguments::tidy_input(&mut input);
+        route.attr.input_schema = Arc::new(input);
+    }
+    router
 }
 
 /// The tool definitions a client receives from `tools/list`, in table order.
