@@ -6,13 +6,18 @@
 
 mod support;
 
-use rmcp::RoleClient;
+use std::sync::Arc;
+
+use osc_secrets_mcp::server::SecretsServer;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientRequest, CustomRequest, ServerResult,
 };
 use rmcp::service::RunningService;
+use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Map, Value, json};
-use support::{StdioServer, TOKEN, connect, emulator, http, is_error, text};
+use support::{
+    StdioServer, TOKEN, client_for, connect, emulator, fast_retry, http, is_error, text,
+};
 
 /// Never to appear in any byte the server sends back.
 const CANARY: &str = "canary-5e1f0a-do-not-echo";
@@ -500,6 +505,103 @@ async fn a_refused_delete_of_a_system_key_does_not_advise_storing() {
     );
     assert!(!set.contains(CANARY), "{set}");
     assert!(emu.requests().is_empty());
+}
+
+const SANDBOX: &str =
+    "Sandbox: this result came from the offline OSC emulator; nothing reached Open Source Cloud.";
+
+async fn connect_server(server: SecretsServer) -> RunningService<RoleClient, ()> {
+    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(async move {
+        if let Ok(running) = server.serve(server_io).await {
+            let _ = running.waiting().await;
+        }
+    });
+    ().serve(client_io).await.expect("client initializes")
+}
+
+#[tokio::test]
+async fn a_sandboxed_server_marks_every_result() {
+    let emu = emulator().await;
+    let osc = Arc::new(client_for(&emu, TOKEN, fast_retry()));
+    let sandboxed = connect_server(SecretsServer::new(osc.clone()).sandboxed(true)).await;
+    let plain = connect_server(SecretsServer::new(osc).sandboxed(false)).await;
+    let tools = sandboxed.list_all_tools().await.unwrap();
+
+    let cases = [
+        (
+            "set_tenant_secret",
+            json!({"key": "user.k", "value": CANARY}),
+            false,
+        ),
+        ("list_tenant_secrets", json!({}), false),
+        (
+            "materialize_tenant_secret",
+            json!({"key": "user.k", "serviceId": "svc", "secretName": "apikey"}),
+            false,
+        ),
+        ("delete_tenant_secret", json!({"key": "user.k"}), false),
+        // OSC's 404, an input rule, a schema mismatch.
+        ("delete_tenant_secret", json!({"key": "user.k"}), true),
+        ("delete_tenant_secret", json!({"key": "system.x"}), true),
+        (
+            "set_tenant_secret",
+            json!({"key": "user.k", "value": 5}),
+            true,
+        ),
+    ];
+    for (tool, args, error) in cases {
+        let result = call_raw(&sandboxed, tool, object(args.clone())).await;
+        let what = format!("{tool} {args}");
+        assert_eq!(is_error(&result), error, "{what}: {}", text(&result));
+        let blocks: Vec<String> = result
+            .content
+            .iter()
+            .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+            .collect();
+        assert_eq!(blocks.last().map(String::as_str), Some(SANDBOX), "{what}");
+        assert!(!text(&result).contains(CANARY), "{what}");
+        if !error {
+            // The structured result says it too, in a field its schema declares.
+            let structured = result.structured_content.clone().expect("structured");
+            assert_eq!(structured["sandbox"], SANDBOX, "{what}");
+            let tool = tools.iter().find(|t| t.name == tool).unwrap();
+            let output = tool.output_schema.as_ref().expect("output schema");
+            assert_eq!(output["properties"]["sandbox"]["type"], "string", "{what}");
+            assert_ne!(output.get("additionalProperties"), Some(&json!(false)));
+            // The first block is still exactly the structured content.
+            assert_eq!(
+                serde_json::from_str::<Value>(&blocks[0]).unwrap(),
+                structured
+            );
+        }
+    }
+    // Non-object arguments are marked as well.
+    let answer = sandboxed
+        .send_request(ClientRequest::CustomRequest(CustomRequest::new(
+            "tools/call",
+            Some(json!({"name": "list_tenant_secrets", "arguments": []})),
+        )))
+        .await
+        .unwrap();
+    let answer = match answer {
+        ServerResult::CallToolResult(result) => serde_json::to_value(result).unwrap(),
+        ServerResult::CustomResult(custom) => custom.0,
+        other => panic!("{other:?}"),
+    };
+    assert!(answer.to_string().contains(SANDBOX), "{answer}");
+
+    // Without the marker, nothing is said about a sandbox.
+    for (tool, args, _) in [
+        ("list_tenant_secrets", json!({}), false),
+        ("delete_tenant_secret", json!({"key": "system.x"}), true),
+    ] {
+        let result = call_raw(&plain, tool, object(args)).await;
+        assert!(!text(&result).contains("Sandbox"), "{}", text(&result));
+        if let Some(structured) = result.structured_content {
+            assert!(structured.get("sandbox").is_none(), "{structured}");
+        }
+    }
 }
 
 /// The same answers from the built binary, over stdio and over Streamable

@@ -27,11 +27,17 @@ use crate::osc::OscClient;
 
 pub use instructions::INSTRUCTIONS;
 
+/// Added to every tool result of a sandboxed server, as the last text block
+/// and as the `sandbox` field of structured results.
+pub const SANDBOX_NOTE: &str =
+    "Sandbox: this result came from the offline OSC emulator; nothing reached Open Source Cloud.";
+
 /// The tool handler. Cheap to clone: every transport session gets a clone.
 #[derive(Clone)]
 pub struct SecretsServer {
     pub(crate) osc: Arc<OscClient>,
     tool_router: ToolRouter<SecretsServer>,
+    sandboxed: bool,
 }
 
 impl SecretsServer {
@@ -39,12 +45,20 @@ impl SecretsServer {
         SecretsServer {
             osc,
             tool_router: registry::router(),
+            sandboxed: false,
         }
+    }
+
+    /// Marks every tool result as coming from the offline OSC emulator, so
+    /// the agent never takes a sandbox answer for the real tenant's.
+    pub fn sandboxed(mut self, on: bool) -> Self {
+        self.sandboxed = on;
+        self
     }
 
     /// The last word on every tool result: rmcp's own deserialization text,
     /// should the schema check ever let a mismatch through, is replaced by a
-    /// sentence of ours.
+    /// sentence of ours, and a sandboxed server says so.
     fn finish(&self, tool: &str, response: CallToolResponse) -> CallToolResponse {
         let CallToolResponse::Complete(mut result) = response else {
             return response;
@@ -61,6 +75,24 @@ impl SecretsServer {
                  Compare them with the tool's inputSchema from tools/list and call it again.",
                 arguments::REFUSED
             ))];
+        }
+        if self.sandboxed {
+            if let Some(Value::Object(structured)) = result.structured_content.as_mut() {
+                // The text copy of the structured result stays an exact copy.
+                let copy = result.content.iter().position(|c| {
+                    c.as_text().is_some_and(|t| {
+                        serde_json::from_str::<Value>(&t.text)
+                            .is_ok_and(|v| v.as_object() == Some(structured))
+                    })
+                });
+                structured.insert("sandbox".to_owned(), Value::from(SANDBOX_NOTE));
+                if let Some(i) = copy
+                    && let Ok(text) = serde_json::to_string(structured)
+                {
+                    result.content[i] = ContentBlock::text(text);
+                }
+            }
+            result.content.push(ContentBlock::text(SANDBOX_NOTE));
         }
         CallToolResponse::Complete(result)
     }

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::model::Tool;
+use rmcp::model::{JsonObject, Tool};
+use serde_json::{Value, json};
 
 use crate::server::{SecretsServer, arguments};
 
@@ -61,9 +62,14 @@ pub const TOOLS: &[Entry] = &[
     },
 ];
 
-/// The router of every tool in [`TOOLS`], with every input schema
-/// post-processed in this one place into plain optional properties (see
-/// [`arguments::tidy_input`]).
+/// Said in every output schema of the optional `sandbox` field.
+const SANDBOX_FIELD: &str = "Present only when this server runs against its offline OSC emulator: \
+says that nothing reached Open Source Cloud.";
+
+/// The router of every tool in [`TOOLS`], with every schema post-processed
+/// in this one place: input schemas tidied into plain optional properties
+/// (see [`arguments::tidy_input`]), and the `sandbox` field declared in every
+/// output schema.
 pub fn router() -> ToolRouter<SecretsServer> {
     let mut router = TOOLS
         .iter()
@@ -72,8 +78,26 @@ pub fn router() -> ToolRouter<SecretsServer> {
         let mut input = route.attr.input_schema.as_ref().clone();
         arguments::tidy_input(&mut input);
         route.attr.input_schema = Arc::new(input);
+        if let Some(output) = &route.attr.output_schema {
+            let mut output = output.as_ref().clone();
+            declare_sandbox_field(&mut output);
+            route.attr.output_schema = Some(Arc::new(output));
+        }
     }
     router
+}
+
+/// Declares the optional `sandbox` field in an output schema, so a marked
+/// structured result still matches it.
+fn declare_sandbox_field(output: &mut JsonObject) {
+    if let Some(Value::Object(properties)) = output.get_mut("properties") {
+        properties.entry("sandbox").or_insert_with(|| {
+            json!({
+                "type": "string",
+                "description": SANDBOX_FIELD,
+            })
+        });
+    }
 }
 
 /// The tool definitions a client receives from `tools/list`, in table order.
