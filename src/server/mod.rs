@@ -195,3 +195,58 @@ impl ServerHandler for SecretsServer {
             .map_err(|_| ErrorData::internal_error("the tool result did not serialize", None))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::time::Duration;
+
+    use secrecy::SecretString;
+
+    use super::*;
+    use crate::osc::{OscConfig, RetryPolicy};
+
+    fn server() -> SecretsServer {
+        let osc = OscClient::new(OscConfig {
+            base_url: "http://127.0.0.1:9".to_owned(),
+            token: SecretString::from("unused"),
+            request_timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(1),
+            retry: RetryPolicy::default(),
+        })
+        .expect("client builds");
+        SecretsServer::new(Arc::new(osc))
+    }
+
+    fn texts(response: &CallToolResponse) -> Vec<String> {
+        match response {
+            CallToolResponse::Complete(result) => result
+                .content
+                .iter()
+                .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Should serde ever refuse what the schema check let through, its text
+    /// (which quotes what arrived) is replaced by a fixed sentence.
+    #[test]
+    fn serde_wording_never_reaches_the_model() {
+        let serde = CallToolResult::error(vec![ContentBlock::text(
+            "failed to deserialize parameters: invalid value: string \"canary-77\", expected x",
+        )]);
+        let finished = server().finish("set_tenant_secret", serde.into());
+        let said = texts(&finished).join("\n");
+        assert!(said.starts_with("Refused before contacting OSC:"), "{said}");
+        assert!(said.contains("set_tenant_secret"), "{said}");
+        assert!(
+            !said.contains("canary-77") && !said.contains("deserialize"),
+            "{said}"
+        );
+        // Any other result passes unchanged when not sandboxed.
+        let ok = CallToolResult::success(vec![ContentBlock::text("fine")]);
+        assert_eq!(texts(&server().finish("x", ok.into())), ["fine"]);
+    }
+}
