@@ -100,7 +100,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
     } else {
         tracing::info!("serving MCP on {transport}, against the OSC API at {api}");
     }
-    let server = SecretsServer::new(Arc::new(osc));
+    let server = SecretsServer::new(Arc::new(osc)).sandboxed(args.sandbox);
     match args.transport {
         Transport::Stdio => Ok(stdio::serve(server).await?),
         Transport::Http => {

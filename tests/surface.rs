@@ -573,7 +573,8 @@ async fn only_unroutable_calls_are_protocol_errors() {
 
     let missing = call(&client, "set_tenant_secret", json!({"key": "user.a"})).await;
     assert!(
-        failed(&missing).starts_with("failed to deserialize parameters"),
+        failed(&missing).starts_with("Refused before contacting OSC:")
+            && failed(&missing).contains("`value` is missing"),
         "{}",
         text(&missing)
     );

@@ -169,12 +169,17 @@ impl Key {
     /// Refuses `system.*` keys for writes and deletes: the platform owns them.
     pub fn writable(self, action: &str) -> Result<Self, InputError> {
         if self.owner == Owner::System {
+            // No closing period: the refusal adds it.
+            let instead = if action == "delete" {
+                "Only `user.*` keys can be deleted"
+            } else {
+                "To store your own secret, use a `user.` key"
+            };
             return Err(refuse(
                 "key",
                 format!(
                     "`{}` is a platform key: OSC writes `system.*` keys itself and the tenant cannot {action} them. \
-                     You can still materialize it into a service with materialize_tenant_secret. \
-                     To store your own secret, use a `user.` key.",
+                     You can still materialize it into a service with materialize_tenant_secret. {instead}",
                     self.text
                 ),
             ));

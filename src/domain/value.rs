@@ -80,7 +80,9 @@ impl JsonSchema for SecretArg {
         true
     }
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({ "type": "string" })
+        // `writeOnly`: sent, never returned. The argument check reads it and
+        // never quotes such an argument's content.
+        schemars::json_schema!({ "type": "string", "writeOnly": true })
     }
 }
 
@@ -93,7 +95,10 @@ impl SecretArg {
             }
             SecretArg::NotText(kind) => Err(InputError {
                 field: "value",
-                message: format!("must be a string, got {kind}"),
+                message: format!(
+                    "must be a string, got {kind}; send the secret as a JSON string, in quotes, \
+                     since a JSON number can lose digits"
+                ),
             }),
         }
     }

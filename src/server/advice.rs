@@ -12,9 +12,15 @@ pub(crate) enum Op<'a> {
     Materialize { key: &'a Key, service_id: &'a str },
 }
 
+/// The answer to a broken input rule: one sentence, or a few, ending in
+/// exactly one period whatever the rule's own text ends with.
 pub(crate) fn refused(e: InputError) -> String {
     tracing::info!(field = e.field, "input refused");
-    format!("Refused before contacting OSC: {e}.")
+    let said = e.to_string();
+    format!(
+        "Refused before contacting OSC: {}.",
+        said.trim_end_matches('.')
+    )
 }
 
 /// Turns an upstream failure into a sentence that says what to do next.

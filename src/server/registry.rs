@@ -2,10 +2,13 @@
 //! serves it. Listing, the generated docs, the manifest and the tests all read
 //! this table; read-only mode and allow/deny lists will filter it.
 
-use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::model::Tool;
+use std::sync::Arc;
 
-use crate::server::SecretsServer;
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::model::{JsonObject, Tool};
+use serde_json::{Value, json};
+
+use crate::server::{SecretsServer, arguments};
 
 /// What a tool does to the tenant's secrets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,11 +62,42 @@ pub const TOOLS: &[Entry] = &[
     },
 ];
 
-/// The router of every tool in [`TOOLS`].
+/// Said in every output schema of the optional `sandbox` field.
+const SANDBOX_FIELD: &str = "Present only when this server runs against its offline OSC emulator: \
+says that nothing reached Open Source Cloud.";
+
+/// The router of every tool in [`TOOLS`], with every schema post-processed
+/// in this one place: input schemas tidied into plain optional properties
+/// (see [`arguments::tidy_input`]), and the `sandbox` field declared in every
+/// output schema.
 pub fn router() -> ToolRouter<SecretsServer> {
-    TOOLS
+    let mut router = TOOLS
         .iter()
-        .fold(ToolRouter::new(), |all, entry| all + (entry.router)())
+        .fold(ToolRouter::new(), |all, entry| all + (entry.router)());
+    for route in router.map.values_mut() {
+        let mut input = route.attr.input_schema.as_ref().clone();
+        arguments::tidy_input(&mut input);
+        route.attr.input_schema = Arc::new(input);
+        if let Some(output) = &route.attr.output_schema {
+            let mut output = output.as_ref().clone();
+            declare_sandbox_field(&mut output);
+            route.attr.output_schema = Some(Arc::new(output));
+        }
+    }
+    router
+}
+
+/// Declares the optional `sandbox` field in an output schema, so a marked
+/// structured result still matches it.
+fn declare_sandbox_field(output: &mut JsonObject) {
+    if let Some(Value::Object(properties)) = output.get_mut("properties") {
+        properties.entry("sandbox").or_insert_with(|| {
+            json!({
+                "type": "string",
+                "description": SANDBOX_FIELD,
+            })
+        });
+    }
 }
 
 /// The tool definitions a client receives from `tools/list`, in table order.

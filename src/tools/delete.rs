@@ -13,6 +13,7 @@ use crate::server::advice::{Op, advise, refused};
 #[serde(deny_unknown_fields)]
 pub struct DeleteArgs {
     /// The `user.*` key to delete. `system.*` keys cannot be deleted.
+    #[schemars(example = "user.my-api-key")]
     pub key: String,
 }
 #[derive(Serialize, JsonSchema)]

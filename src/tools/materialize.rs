@@ -13,12 +13,15 @@ use crate::server::advice::{Op, advise, refused};
 #[serde(deny_unknown_fields)]
 pub struct MaterializeArgs {
     /// The tenant secret to copy: a `user.*` or `system.*` key from list_tenant_secrets.
+    #[schemars(example = "user.my-api-key")]
     pub key: String,
     /// The id of the service instance that will use the secret, for example `eyevinn-my-service`.
     #[serde(rename = "serviceId")]
+    #[schemars(example = "eyevinn-my-service")]
     pub service_id: String,
     /// The name the service refers to the secret by: lowercase letters and digits, for example `apikey`. The reference becomes `{{secrets.<secretName>}}`.
     #[serde(rename = "secretName")]
+    #[schemars(example = &"apikey")]
     pub secret_name: String,
 }
 #[derive(Serialize, JsonSchema)]

@@ -5,7 +5,7 @@ use rmcp::{Json, tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{self, InputError, Key, SecretArg, WriteMode};
+use crate::domain::{Key, SecretArg, WriteMode};
 use crate::osc::WriteOutcome;
 use crate::server::SecretsServer;
 use crate::server::advice::{Op, advise, refused};
@@ -14,12 +14,34 @@ use crate::server::advice::{Op, advise, refused};
 #[serde(deny_unknown_fields)]
 pub struct SetArgs {
     /// The key to write: `user.` followed by a name of letters, digits, `.`, `-` and `_`, for example `user.stripe-api-key`. `system.*` keys cannot be written.
+    #[schemars(example = "user.stripe-api-key")]
     pub key: String,
     /// The secret value. It is stored in OSC and never shown again by any tool.
     pub value: SecretArg,
     /// `upsert` (default) creates the key or replaces its value; `create` fails if the key already exists.
     #[serde(default)]
-    pub mode: Option<String>,
+    #[schemars(extend("default" = "upsert"))]
+    pub mode: Option<ModeArg>,
+}
+
+/// How a write treats an existing key. The variants carry no doc comments,
+/// so the schema is a plain `enum` of strings rather than a `oneOf`.
+#[derive(Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ModeArg {
+    // Creates the key or replaces its value.
+    Upsert,
+    // Fails if the key already exists.
+    Create,
+}
+
+impl From<ModeArg> for WriteMode {
+    fn from(mode: ModeArg) -> Self {
+        match mode {
+            ModeArg::Upsert => WriteMode::Upsert,
+            ModeArg::Create => WriteMode::Create,
+        }
+    }
 }
 #[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -58,19 +80,7 @@ After a rotation, services keep their old copy until you call materialize_tenant
         let key = Key::parse(&args.key)
             .and_then(|k| k.writable("write"))
             .map_err(refused)?;
-        let mode = match args.mode.as_deref().map(str::trim) {
-            None | Some("") | Some("upsert") => WriteMode::Upsert,
-            Some("create") => WriteMode::Create,
-            Some(other) => {
-                return Err(refused(InputError {
-                    field: "mode",
-                    message: format!(
-                        "must be `upsert` (create or replace) or `create` (new keys only), got {}",
-                        domain::quoted(other)
-                    ),
-                }));
-            }
-        };
+        let mode = args.mode.map_or(WriteMode::Upsert, WriteMode::from);
         let value = args.value.into_secret().map_err(refused)?;
         let outcome = match mode {
             WriteMode::Upsert => self.osc.upsert(&key, &value).await,

@@ -1,0 +1,475 @@
+//! Tool arguments, checked against the tool's own input schema before the
+//! tool runs, and the schemas themselves tidied for clients.
+//!
+//! rmcp deserializes arguments with serde and answers a mismatch with serde's
+//! text ("failed to deserialize parameters: invalid type: integer `5`,
+//! expected a string"), which names neither the argument nor what to send.
+//! Here every mismatch is answered in the server's words: the argument, the
+//! type it must have, an example, and never the content of a `writeOnly`
+//! (secret) argument. The check reads only the schema, so it covers every
+//! tool in the table, including ones whose arguments change later.
+//!
+//! The checker is written here rather than taken from a JSON Schema crate:
+//! those quote the offending instance in their messages (here that can be a
+//! secret), cannot say what to send instead, and bring a large dependency
+//! tree for schemas that are one flat object of primitive properties.
+
+use rmcp::model::{JsonObject, Tool};
+use serde_json::Value;
+
+use crate::domain::quoted;
+
+/// What the model is shown for an example of a secret (`writeOnly`) argument.
+const SECRET_EXAMPLE: &str = "<the secret, as text>";
+/// At most this many problems are described; the rest are counted.
+const MAX_PROBLEMS: usize = 4;
+/// `$ref`s are followed this deep at most (the schemas here nest once).
+const MAX_DEPTH: usize = 8;
+
+/// The start of every argument refusal, as for every input rule.
+pub(crate) const REFUSED: &str = "Refused before contacting OSC:";
+
+/// Checks `arguments` against `tool`'s input schema. `Err` is the whole
+/// message for the model: what is wrong, per argument, and what to send.
+pub(crate) fn check(tool: &Tool, arguments: Option<&JsonObject>) -> Result<(), String> {
+    let schema = tool.input_schema.as_ref();
+    let empty = JsonObject::new();
+    let arguments = arguments.unwrap_or(&empty);
+    let properties = schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let required = required(schema);
+    let closed = schema.get("additionalProperties") == Some(&Value::Bool(false));
+
+    let mut problems = Vec::new();
+    let mut unknown = false;
+    for (name, given) in arguments {
+        match properties.get(name).and_then(Value::as_object) {
+            None if closed => {
+                unknown = true;
+                problems.push(format!(
+                    "{} is not an argument of {}; {}.",
+                    quoted(name),
+                    tool.name,
+                    argument_list(properties)
+                ));
+            }
+            None => {}
+            // An optional argument sent as null means the same as leaving it out.
+            Some(_) if given.is_null() && !required.contains(&name.as_str()) => {}
+            Some(property) => {
+                if let Some(problem) = mismatch(name, property, given) {
+                    problems.push(problem);
+                }
+            }
+        }
+    }
+    let mut missing = false;
+    for name in &required {
+        if !arguments.contains_key(*name) {
+            missing = true;
+            let property = properties.get(*name).and_then(Value::as_object);
+            problems.push(format!(
+                "`{name}` is missing: it is required, {}, for example {}.",
+                property.map_or_else(|| "any JSON value".to_owned(), expected),
+                property.map_or_else(|| format!("`\"{name}\": …`"), |p| pair(name, p))
+            ));
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    tracing::info!(tool = %tool.name, problems = problems.len(), "arguments refused");
+    let more = problems.len().saturating_sub(MAX_PROBLEMS);
+    problems.truncate(MAX_PROBLEMS);
+    let mut message = format!(
+        "{REFUSED} the arguments do not match the input schema of {}. {}",
+        tool.name,
+        problems.join(" ")
+    );
+    if more > 0 {
+        message.push_str(&format!(" …and {more} more problem(s) like these."));
+    }
+    if unknown || missing {
+        message.push_str(&format!(" A complete call: `{}`.", whole_example(schema)));
+    }
+    Err(message)
+}
+
+/// The answer when `arguments` is not a JSON object at all.
+pub(crate) fn not_an_object(tool: &Tool, given: &Value) -> String {
+    tracing::info!(tool = %tool.name, "arguments refused: not an object");
+    format!(
+        "{REFUSED} `arguments` must be a JSON object that holds {}'s arguments by name, got {}; \
+         for example `{}`.",
+        tool.name,
+        kind(given),
+        whole_example(tool.input_schema.as_ref())
+    )
+}
+
+fn required(schema: &JsonObject) -> Vec<&str> {
+    schema
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
+fn argument_list(properties: &JsonObject) -> String {
+    if properties.is_empty() {
+        return "it takes no arguments".to_owned();
+    }
+    let names: Vec<String> = properties.keys().map(|k| format!("`{k}`")).collect();
+    match names.split_last() {
+        Some((last, [])) => format!("its only argument is {last}"),
+        Some((last, rest)) => format!("its arguments are {} and {last}", rest.join(", ")),
+        None => "it takes no arguments".to_owned(),
+    }
+}
+
+/// What is wrong with one given argument, if anything.
+fn mismatch(name: &str, property: &JsonObject, given: &Value) -> Option<String> {
+    let secret = is_secret(property);
+    let types = types(property);
+    if !types.is_empty() && !types.iter().any(|t| has_type(given, t)) {
+        let mut sentence = format!(
+            "`{name}` must be {}, got {}",
+            expected(property),
+            kind(given)
+        );
+        if given.is_number() && types.contains(&"string") {
+            sentence.push_str(&format!(
+                ": send it as a JSON string, in quotes, for example {}",
+                pair(name, property)
+            ));
+            sentence.push_str(if secret {
+                "; as a JSON number, digits can be lost (leading zeros, long or decimal numbers)."
+            } else {
+                "."
+            });
+        } else {
+            sentence.push_str(&format!("; for example {}.", pair(name, property)));
+        }
+        return Some(sentence);
+    }
+    let allowed = allowed(property)?;
+    if allowed.contains(given) {
+        return None;
+    }
+    let shown = match given {
+        Value::String(text) if !secret => quoted(text),
+        other => kind(other).to_owned(),
+    };
+    Some(format!(
+        "`{name}` must be one of {}, got {shown}; for example {}.",
+        allowed.iter().map(show).collect::<Vec<_>>().join(" or "),
+        pair(name, property)
+    ))
+}
+
+/// The values an `enum` or `const` allows, if it restricts them.
+fn allowed(property: &JsonObject) -> Option<Vec<Value>> {
+    if let Some(values) = property.get("enum").and_then(Value::as_array) {
+        return Some(values.clone());
+    }
+    property.get("const").map(|c| vec![c.clone()])
+}
+
+/// A `writeOnly` argument is sent and never shown again: its content is
+/// never quoted, and its example is a placeholder.
+fn is_secret(property: &JsonObject) -> bool {
+    property.get("writeOnly") == Some(&Value::Bool(true))
+}
+
+fn types(property: &JsonObject) -> Vec<&str> {
+    match property.get("type") {
+        Some(Value::String(t)) => vec![t.as_str()],
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn has_type(value: &Value, ty: &str) -> bool {
+    match ty {
+        "string" => value.is_string(),
+        "integer" => value.is_i64() || value.is_u64(),
+        "number" => value.is_number(),
+        "boolean" => value.is_boolean(),
+        "array" => value.is_array(),
+        "object" => value.is_object(),
+        "null" => value.is_null(),
+        _ => true,
+    }
+}
+
+/// "a string", "an integer or null", "`upsert` or `create`"…
+fn expected(property: &JsonObject) -> String {
+    let types = types(property);
+    if types.is_empty() {
+        return "any JSON value".to_owned();
+    }
+    types
+        .iter()
+        .map(|t| match *t {
+            "string" => "a string",
+            "integer" => "an integer",
+            "number" => "a number",
+            "boolean" => "true or false",
+            "array" => "an array",
+            "object" => "a JSON object",
+            "null" => "null",
+            _ => "a value",
+        })
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+/// The JSON type of what arrived, never its content.
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// An allowed value as the model should write it.
+fn show(value: &Value) -> String {
+    match value {
+        Value::String(s) => format!("`{s}`"),
+        other => format!("`{other}`"),
+    }
+}
+
+/// `` `"name": example` ``
+fn pair(name: &str, property: &JsonObject) -> String {
+    format!("`\"{name}\": {}`", example(property))
+}
+
+/// An example for one argument: the schema's `examples`, else its first
+/// allowed value, else the "for example `…`" of its description, else a
+/// placeholder of its type.
+fn example(property: &JsonObject) -> Value {
+    if is_secret(property) {
+        return Value::from(SECRET_EXAMPLE);
+    }
+    if let Some(first) = property
+        .get("examples")
+        .and_then(Value::as_array)
+        .and_then(|e| e.first())
+    {
+        return first.clone();
+    }
+    if let Some(first) = allowed(property).and_then(|a| a.into_iter().next()) {
+        return first;
+    }
+    let types = types(property);
+    if types.contains(&"string") {
+        let described = property
+            .get("description")
+            .and_then(Value::as_str)
+            .and_then(|d| d.split_once("for example `"))
+            .and_then(|(_, rest)| rest.split_once('`'))
+            .map(|(example, _)| example);
+        return Value::from(described.unwrap_or("text"));
+    }
+    match types.first().copied() {
+        Some("integer" | "number") => Value::from(1),
+        Some("boolean") => Value::Bool(true),
+        Some("array") => Value::Array(Vec::new()),
+        Some("object") => Value::Object(JsonObject::new()),
+        _ => Value::from("text"),
+    }
+}
+
+/// A whole call's arguments: every required one, with its example.
+fn whole_example(schema: &JsonObject) -> String {
+    let empty = JsonObject::new();
+    let properties = schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let fields: Vec<String> = required(schema)
+        .into_iter()
+        .map(|name| {
+            let example = properties
+                .get(name)
+                .and_then(Value::as_object)
+                .map_or(Value::from("…"), example);
+            format!("\"{name}\": {example}")
+        })
+        .collect();
+    if fields.is_empty() {
+        "{}".to_owned()
+    } else {
+        format!("{{{}}}", fields.join(", "))
+    }
+}
+
+/// Rewrites an input schema into the plain shape strict clients accept:
+/// local `$ref`s inlined, and optional properties stated once as their own
+/// type rather than as "this or null" (`type: [T, "null"]`, a null `anyOf`
+/// branch, a null in `enum`, `default: null`). Optional arguments are those
+/// left out of `required`; sending null for one still means leaving it out.
+pub(crate) fn tidy_input(schema: &mut JsonObject) {
+    let defs = schema
+        .remove("$defs")
+        .or_else(|| schema.remove("definitions"));
+    let mut root = Value::Object(std::mem::take(schema));
+    if let Some(Value::Object(defs)) = &defs {
+        inline_refs(&mut root, defs, 0);
+    }
+    drop_null(&mut root);
+    if let Value::Object(tidied) = root {
+        *schema = tidied;
+    }
+    // A reference that could not be inlined still needs its definition.
+    if let Some(defs) = defs
+        && mentions_ref(&Value::Object(schema.clone()))
+    {
+        schema.insert("$defs".to_owned(), defs);
+    }
+}
+
+fn inline_refs(node: &mut Value, defs: &JsonObject, depth: usize) {
+    match node {
+        Value::Object(map) => {
+            if depth < MAX_DEPTH
+                && let Some(target) = map
+                    .get("$ref")
+                    .and_then(Value::as_str)
+                    .and_then(|r| {
+                        r.strip_prefix("#/$defs/")
+                            .or_else(|| r.strip_prefix("#/definitions/"))
+                    })
+                    .and_then(|name| defs.get(name))
+                    .and_then(Value::as_object)
+            {
+                let target = target.clone();
+                map.remove("$ref");
+                // The referring schema's own words (its description) win.
+                for (k, v) in target {
+                    map.entry(k).or_insert(v);
+                }
+            }
+            for child in map.values_mut() {
+                inline_refs(child, defs, depth + 1);
+            }
+        }
+        Value::Array(items) => {
+            for child in items {
+                inline_refs(child, defs, depth + 1);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn mentions_ref(node: &Value) -> bool {
+    match node {
+        Value::Object(map) => map.contains_key("$ref") || map.values().any(mentions_ref),
+        Value::Array(items) => items.iter().any(mentions_ref),
+        _ => false,
+    }
+}
+
+fn is_null_schema(node: &Value) -> bool {
+    node.get("type").and_then(Value::as_str) == Some("null")
+}
+
+fn drop_null(node: &mut Value) {
+    match node {
+        Value::Object(map) => {
+            if let Some(Value::Array(types)) = map.get_mut("type") {
+                types.retain(|t| t != "null");
+                if let [only] = types.as_slice() {
+                    let only = only.clone();
+                    map.insert("type".to_owned(), only);
+                }
+            }
+            if let Some(Value::Array(values)) = map.get_mut("enum") {
+                values.retain(|v| !v.is_null());
+            }
+            if map.get("default").is_some_and(Value::is_null) {
+                map.remove("default");
+            }
+            for combinator in ["anyOf", "oneOf"] {
+                let Some(Value::Array(branches)) = map.get_mut(combinator) else {
+                    continue;
+                };
+                branches.retain(|b| !is_null_schema(b));
+                if let [Value::Object(_)] = branches.as_slice()
+                    && let Some(Value::Object(only)) = branches.pop()
+                {
+                    map.remove(combinator);
+                    for (k, v) in only {
+                        map.entry(k).or_insert(v);
+                    }
+                }
+            }
+            for child in map.values_mut() {
+                drop_null(child);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_null),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn object(value: Value) -> JsonObject {
+        match value {
+            Value::Object(map) => map,
+            _ => JsonObject::new(),
+        }
+    }
+
+    #[test]
+    fn tidy_flattens_every_nullable_shape() {
+        let mut schema = object(json!({
+            "type": "object",
+            "properties": {
+                "a": {"type": ["string", "null"], "default": null},
+                "b": {"anyOf": [{"$ref": "#/$defs/Owner"}, {"type": "null"}], "description": "mine"},
+                "c": {"type": ["string", "null"], "enum": ["x", "y", null]},
+                "d": {"type": ["integer", "string", "null"]}
+            },
+            "$defs": {"Owner": {"type": "string", "enum": ["user", "system"], "description": "theirs"}}
+        }));
+        tidy_input(&mut schema);
+        assert_eq!(
+            Value::Object(schema),
+            json!({
+                "type": "object",
+                "properties": {
+                    "a": {"type": "string"},
+                    "b": {"type": "string", "enum": ["user", "system"], "description": "mine"},
+                    "c": {"type": "string", "enum": ["x", "y"]},
+                    "d": {"type": ["integer", "string"]}
+                }
+            })
+        );
+    }
+
+    #[test]
+    fn a_recursive_reference_keeps_its_definition() {
+        let mut schema = object(json!({
+            "type": "object",
+            "properties": {"n": {"$ref": "#/$defs/N"}},
+            "$defs": {"N": {"type": "object", "properties": {"next": {"$ref": "#/$defs/N"}}}}
+        }));
+        tidy_input(&mut schema);
+        assert!(schema.contains_key("$defs"));
+    }
+}
