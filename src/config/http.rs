@@ -54,7 +54,7 @@ pub struct HttpArgs {
     #[arg(long, env = "MCP_MAX_CONCURRENT_PER_CLIENT", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_concurrent_per_client: u32,
 
-    /// Seconds in-flight calls get to finish after SIGINT or SIGTERM before the server exits.
+    /// Seconds in-flight calls get to finish after SIGINT or SIGTERM (while /healthz answers 503); calls still running then get a JSON-RPC error saying the server is shutting down, and the server exits.
     #[arg(long, env = "MCP_SHUTDOWN_GRACE_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=600))]
     pub shutdown_grace_secs: u64,
 
