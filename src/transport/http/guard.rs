@@ -474,7 +474,8 @@ fn credentials_in_query(uri: &Uri) -> Option<Response> {
 #[derive(Default)]
 struct Peeked {
     is_initialize: bool,
-    /// The JSON-RPC id of a request (a number or a string).
+    /// The JSON-RPC id of a request (a number or a string); None for
+    /// notifications and for the client's responses.
     id: Option<Value>,
 }
 
@@ -503,7 +504,10 @@ async fn peek(
             .as_ref()
             .and_then(|m| m.method.as_deref())
             .is_some_and(|m| m == "initialize"),
+        // Only a request (a method and an id) is answered; a client's own
+        // response to the server carries an id but no method.
         id: peek
+            .filter(|m| m.method.is_some())
             .and_then(|m| m.id)
             .filter(|id| id.is_number() || id.is_string()),
     };
