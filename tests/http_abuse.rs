@@ -414,6 +414,74 @@ async fn shutdown_drains_with_503_health_and_answers_cut_off_calls() {
     assert_clean("the server log", &server.log());
 }
 
+#[tokio::test]
+async fn stateless_shutdown_refuses_new_calls_and_answers_the_cut_off_one() {
+    let emu = emulator().await;
+    let server = Server::start(
+        &emu,
+        &["--stateless", "--shutdown-grace-secs", "2"],
+        Some(MCP_TOKEN),
+    )
+    .await;
+    emu.clear_requests();
+    hold_lists(&emu, 60_000, 1);
+    let held = tokio::spawn(
+        post_mcp(
+            &server,
+            Some(MCP_TOKEN),
+            None,
+            &call(5, "list_tenant_secrets", json!({})),
+        )
+        .send(),
+    );
+    emulator_saw(&emu, 1).await;
+    sigterm(&server);
+    // New calls while draining get a clear 503, not a refused connection.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "new calls were never refused"
+        );
+        let response = post_mcp(
+            &server,
+            Some(MCP_TOKEN),
+            None,
+            &rpc(6, "tools/list", json!({})),
+        )
+        .send()
+        .await
+        .expect("the server accepts connections while draining");
+        if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+            let (_, _, body, _) = error_of(response).await;
+            assert_eq!(body["error"], "shutting_down");
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::OK);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The JSON answer of the held call is a JSON-RPC error, not a 500.
+    let response = held.await.unwrap().unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let message: Value = response.json().await.unwrap();
+    assert_eq!(message["id"], 5, "{message}");
+    assert_eq!(message["error"]["code"], -32000, "{message}");
+    assert!(
+        message["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("shutting down"),
+        "{message}"
+    );
+    let mut server = server;
+    let status = tokio::time::timeout(WAIT, server.child.wait())
+        .await
+        .expect("the server exits after the grace period")
+        .unwrap();
+    assert!(status.success(), "exit status {status}");
+    assert_clean("the server log", &server.log());
+}
+
 // ---------------------------------------------------------------------------
 // 4. OAuth discovery
 
