@@ -127,6 +127,9 @@ fn http_config(args: &ServeArgs) -> Result<HttpConfig, ConfigError> {
         session_idle: Duration::from_secs(http.session_idle_secs),
         max_concurrent_per_client: size(u64::from(http.max_concurrent_per_client)),
         shutdown_grace: Duration::from_secs(http.shutdown_grace_secs),
+        header_timeout: Duration::from_secs(http.header_timeout_secs),
+        connection_idle: Duration::from_secs(http.connection_idle_secs),
+        max_connections: size(u64::from(http.max_connections)),
     })
 }
 

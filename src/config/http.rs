@@ -54,9 +54,21 @@ pub struct HttpArgs {
     #[arg(long, env = "MCP_MAX_CONCURRENT_PER_CLIENT", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_concurrent_per_client: u32,
 
-    /// Seconds in-flight calls get to finish after SIGINT or SIGTERM before the server exits.
+    /// Seconds in-flight calls get to finish after SIGINT or SIGTERM (while /healthz answers 503); calls still running then get a JSON-RPC error saying the server is shutting down, and the server exits.
     #[arg(long, env = "MCP_SHUTDOWN_GRACE_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=600))]
     pub shutdown_grace_secs: u64,
+
+    /// Seconds a client has to send a complete request head, counted from connecting (or from the first byte of a next request on a kept-alive connection); the same bound applies to a request body. Slower connections are closed.
+    #[arg(long, env = "MCP_HEADER_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub header_timeout_secs: u64,
+
+    /// Seconds a kept-alive connection may wait for its next request before it is closed.
+    #[arg(long, env = "MCP_CONNECTION_IDLE_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub connection_idle_secs: u64,
+
+    /// Most client connections open at once, lowered automatically to fit below the process's open-file limit (ulimit -n). At the cap a new connection replaces the oldest one that has not sent a complete request (then the oldest idle one); only when all are busy is it refused with 503.
+    #[arg(long, env = "MCP_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
 }
 
 /// Environment variable holding the bearer token HTTP clients must present.

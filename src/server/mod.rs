@@ -127,11 +127,17 @@ impl ServerHandler for SecretsServer {
     /// Checks the arguments against the tool's input schema before rmcp
     /// deserializes them, so a mismatch is answered in the server's words.
     /// An unknown tool stays rmcp's JSON-RPC error.
+    ///
+    /// Whatever a transport attached to the request (the HTTP transports put
+    /// the client's in-flight permit there) lives until the tool has
+    /// returned: rmcp's tool adapter drops the request context before it
+    /// awaits the tool, so a copy of the extensions is kept here.
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        let _attached = context.extensions.clone();
         let name = request.name.clone();
         if let Some(tool) = self.tool_router.get(&name)
             && let Err(refusal) = arguments::check(tool, request.arguments.as_ref())

@@ -127,6 +127,24 @@ impl Server {
         self.log.lock().unwrap().clone()
     }
 
+    /// Waits, bounded, until the server's stderr holds `text`. Log lines are
+    /// written by a background thread, so one may land after the event that
+    /// caused it was seen over the network.
+    pub async fn wait_for_log(&self, text: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let log = self.log();
+            if log.contains(text) {
+                return log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server never logged {text:?}; its stderr:\n{log}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id().unwrap()
     }
@@ -387,5 +405,61 @@ pub async fn read_events(
             .unwrap()
             .expect("the stream stays open");
         buffer.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Abuse helpers (tests/http_abuse.rs)
+
+/// Like [`command`], but the server runs under a limit of `open_files`
+/// descriptors (`ulimit -n`, applied by `sh` before it execs the binary).
+pub fn command_with_open_files(
+    emulator: &Emulator,
+    args: &[&str],
+    token: Option<&str>,
+    open_files: u32,
+) -> Command {
+    let mut cmd = Command::new("sh");
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("OSC_") || name.starts_with("MCP_") {
+            cmd.env_remove(name.as_ref());
+        }
+    }
+    cmd.arg("-c")
+        .arg(format!("ulimit -n {open_files} && exec \"$0\" \"$@\""))
+        .arg(BIN)
+        .args(["--transport", "http", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .env("OSC_API_URL", emulator.base_url())
+        .env("OSC_ACCESS_TOKEN", OSC_TOKEN)
+        .env("OSC_MCP_LOG", "debug")
+        .env("OSC_MAX_RETRIES", "0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(token) = token {
+        cmd.env("MCP_AUTH_TOKEN", token);
+    }
+    cmd
+}
+
+/// Reads from a raw connection until the server closes it (EOF or reset),
+/// returning what arrived; panics if it stays open longer than `bound`.
+pub async fn read_until_closed(stream: &mut tokio::net::TcpStream, bound: Duration) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + bound;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return seen,
+            Ok(Ok(n)) => seen.extend_from_slice(&buf[..n]),
+            Err(_) => panic!(
+                "the server kept the connection open for {bound:?}; it sent:\n{}",
+                String::from_utf8_lossy(&seen)
+            ),
+        }
     }
 }

@@ -3,19 +3,24 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use futures::StreamExt;
+use futures::stream;
 use percent_encoding::percent_decode_str;
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::json;
+use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
+use tokio_util::sync::CancellationToken;
 
-use super::limits::{Inflight, Permit, SessionBudget};
+use super::held::Held;
+use super::limits::{CallHold, Inflight, SessionBudget};
 use super::paths::{HEALTH_PATH, MCP_PATH, MESSAGES_PATH, SSE_PATH};
 use crate::web::{HostRules, OriginRules, body_too_large, error_response};
 
@@ -29,6 +34,11 @@ pub(super) struct Guard {
     pub(super) inflight: Arc<Inflight>,
     pub(super) stateless: bool,
     pub(super) shutting_down: AtomicBool,
+    /// How long a request body may take to arrive.
+    pub(super) body_timeout: Duration,
+    /// Cancelled when the shutdown grace period ends: calls still running
+    /// are answered with a JSON-RPC error instead of a dropped stream.
+    pub(super) cut: CancellationToken,
 }
 
 pub(super) async fn guard_layer(
@@ -112,6 +122,9 @@ async fn guarded(guard: &Guard, peer: SocketAddr, request: Request, next: Next) 
     if method == Method::OPTIONS {
         return preflight(request.headers());
     }
+    if is_oauth_discovery(&path) {
+        return refused(oauth_not_supported());
+    }
     if path == HEALTH_PATH {
         return if guard.shutting_down.load(Ordering::SeqCst) {
             (
@@ -140,29 +153,33 @@ async fn guarded(guard: &Guard, peer: SocketAddr, request: Request, next: Next) 
         return next.run(request).await;
     }
 
-    // A Streamable HTTP request. A sessionless POST is read first (it is
-    // small and bounded) to tell an `initialize` from a sessionless call.
+    // A Streamable HTTP request. A POST is read first (it is small and
+    // bounded) to tell an `initialize` from a call, and to know the call's
+    // JSON-RPC id should shutdown cut it off.
     let session = request
         .headers()
         .get(SESSION_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let (request, is_initialize) = if method == Method::POST && session.is_none() {
-        match peek_initialize(request, guard.max_body_bytes).await {
+    let (mut request, peeked) = if method == Method::POST {
+        match peek(request, guard.max_body_bytes, guard.body_timeout).await {
             Ok(peeked) => peeked,
             Err(response) => return refused(response),
         }
     } else {
-        (request, false)
+        (request, Peeked::default())
     };
+    let is_initialize = session.is_none() && peeked.is_initialize;
     let refusals_before = guard.budget.refusals();
     if is_initialize && !guard.stateless && guard.budget.is_full() {
         return refused(too_many_sessions(guard.budget.cap()));
     }
-    // One permit per request in flight, held until its response body
-    // (possibly an SSE stream) ends. An `initialize` needs none: it makes no
-    // upstream call, and the session cap bounds it; many agents behind one
-    // address may well start at once.
+    // One permit per request in flight, held until both the handler has
+    // returned and the response body (possibly an SSE stream) has ended,
+    // whatever the client does meanwhile: rmcp hands the request's
+    // extensions to the handler (see `SecretsServer::call_tool`). An `initialize` needs none: it
+    // makes no upstream call, and the session cap bounds it; many agents
+    // behind one address may well start at once.
     let permit = if is_initialize {
         None
     } else {
@@ -173,9 +190,21 @@ async fn guarded(guard: &Guard, peer: SocketAddr, request: Request, next: Next) 
         let Some(permit) = guard.inflight.try_acquire(client) else {
             return refused(too_many_requests(guard.inflight.max_per_client()));
         };
+        let permit = CallHold::new(permit);
+        request.extensions_mut().insert(permit.clone());
         Some(permit)
     };
-    let mut response = next.run(request).await;
+    let cut_off = peeked.id.filter(|_| permit.is_some());
+    let mut response = match &cut_off {
+        Some(id) => tokio::select! {
+            response = next.run(request) => response,
+            // A JSON answer (stateless mode) is only sent once the handler is done.
+            () = guard.cut.cancelled() => {
+                return axum::Json(shutdown_error(id)).into_response();
+            }
+        },
+        None => next.run(request).await,
+    };
     if method == Method::DELETE && response.status() == StatusCode::ACCEPTED {
         // The session is gone, not queued for deletion; clients expect 200 or 204.
         *response.status_mut() = StatusCode::NO_CONTENT;
@@ -191,10 +220,90 @@ async fn guarded(guard: &Guard, peer: SocketAddr, request: Request, next: Next) 
     } else {
         response
     };
+    let response = match cut_off {
+        Some(id) => error_at_cut(response, &id, guard.cut.clone()),
+        None => response,
+    };
     match permit {
         Some(permit) => hold_until_body_ends(response, permit),
         None => response,
     }
+}
+
+/// Paths OAuth-capable MCP clients probe after a 401 (RFC 9728 protected
+/// resource metadata, RFC 8414 authorization server metadata, OpenID
+/// discovery, dynamic client registration and the usual endpoints), with or
+/// without a path suffix or prefix.
+fn is_oauth_discovery(path: &str) -> bool {
+    const WELL_KNOWN: [&str; 3] = [
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+    ];
+    WELL_KNOWN.iter().any(|known| {
+        path.match_indices(known).any(|(at, _)| {
+            let rest = &path[at + known.len()..];
+            rest.is_empty() || rest.starts_with('/')
+        })
+    }) || matches!(path, "/register" | "/authorize" | "/token")
+}
+
+/// This server has no OAuth: one fixed answer, with no authentication
+/// needed, so a client stops looking and says what is wrong.
+fn oauth_not_supported() -> Response {
+    error_response(
+        StatusCode::NOT_FOUND,
+        "oauth_not_supported",
+        "This MCP server does not use OAuth and offers no authorization-server discovery or client registration. It \
+         takes one static bearer token, which the operator sets in MCP_AUTH_TOKEN: configure your client to send the \
+         header `Authorization: Bearer <token>` on every request.",
+    )
+}
+
+/// The JSON-RPC error a call gets when shutdown cuts it off.
+fn shutdown_error(id: &Value) -> Value {
+    json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "error": {
+            "code": SHUTTING_DOWN_CODE,
+            "message": SHUTTING_DOWN_MESSAGE,
+        }
+    })
+}
+
+/// JSON-RPC server error code for a call cut off by shutdown.
+pub(super) const SHUTTING_DOWN_CODE: i32 = -32000;
+/// What a call cut off by shutdown is told.
+pub(super) const SHUTTING_DOWN_MESSAGE: &str = "The server is shutting down and stopped waiting for this call at the \
+     end of its grace period (MCP_SHUTDOWN_GRACE_SECS). It may or may not have taken effect: check with \
+     list_tenant_secrets once the server is back, then retry if needed.";
+
+/// Ends an SSE response with [`shutdown_error`] if `cut` fires before it
+/// has ended; other responses are already complete and pass unchanged.
+fn error_at_cut(response: Response, id: &Value, cut: CancellationToken) -> Response {
+    let is_sse = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    if !is_sse {
+        return response;
+    }
+    let event = Bytes::from(format!("event: message\ndata: {}\n\n", shutdown_error(id)));
+    let (parts, body) = response.into_parts();
+    let chunks = stream::unfold(
+        (body.into_data_stream(), cut, Some(event)),
+        |(mut body, cut, event)| async move {
+            let event = event?;
+            tokio::select! {
+                biased;
+                chunk = body.next() => chunk.map(|chunk| (chunk, (body, cut, Some(event)))),
+                () = cut.cancelled() => Some((Ok(event), (body, cut, None))),
+            }
+        },
+    );
+    Response::from_parts(parts, Body::from_stream(chunks))
 }
 
 impl Guard {
@@ -262,13 +371,15 @@ fn unauthorized(presented: bool) -> Response {
         (
             r#"Bearer realm="osc-secrets-mcp", error="invalid_token", error_description="The bearer token is not valid for this server""#,
             "The bearer token is not valid for this server. Send this server's own token (the operator's MCP_AUTH_TOKEN) \
-             as `Authorization: Bearer <token>`; the OSC personal access token is never accepted here.",
+             as `Authorization: Bearer <token>`; the OSC personal access token is never accepted here. This server uses \
+             no OAuth: configure the header in the client instead of signing in.",
         )
     } else {
         (
             r#"Bearer realm="osc-secrets-mcp""#,
             "This server requires a bearer token: send `Authorization: Bearer <token>` with the token the operator set in \
-             MCP_AUTH_TOKEN. The OSC personal access token is never accepted here.",
+             MCP_AUTH_TOKEN. The OSC personal access token is never accepted here. This server uses no OAuth: configure \
+             the header in the client instead of signing in.",
         )
     };
     let mut response = error_response(StatusCode::UNAUTHORIZED, "unauthorized", message);
@@ -359,22 +470,60 @@ fn credentials_in_query(uri: &Uri) -> Option<Response> {
     })
 }
 
-/// Reads a body (bounded) and tells whether it is an `initialize` request;
-/// hands the request on unchanged. Nothing but the method name is kept.
-async fn peek_initialize(request: Request, max_body: usize) -> Result<(Request, bool), Response> {
+/// What [`peek`] learnt of a POST body.
+#[derive(Default)]
+struct Peeked {
+    is_initialize: bool,
+    /// The JSON-RPC id of a request (a number or a string); None for
+    /// notifications and for the client's responses.
+    id: Option<Value>,
+}
+
+/// Reads a body (bounded in size and time) and tells whether it is an
+/// `initialize` request and what its id is; hands the request on unchanged.
+/// Nothing but the method name and the id is kept.
+async fn peek(
+    request: Request,
+    max_body: usize,
+    timeout: Duration,
+) -> Result<(Request, Peeked), Response> {
     #[derive(serde::Deserialize)]
     struct Peek {
         method: Option<String>,
+        id: Option<Value>,
     }
     let (parts, body) = request.into_parts();
-    let bytes = to_bytes(body, max_body)
-        .await
-        .map_err(|_| body_too_large(max_body))?;
-    let is_initialize = serde_json::from_slice::<Peek>(&bytes)
-        .ok()
-        .and_then(|m| m.method)
-        .is_some_and(|m| m == "initialize");
-    Ok((Request::from_parts(parts, Body::from(bytes)), is_initialize))
+    let bytes = match tokio::time::timeout(timeout, to_bytes(body, max_body)).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => return Err(body_too_large(max_body)),
+        Err(_) => return Err(body_too_slow(timeout)),
+    };
+    let peek = serde_json::from_slice::<Peek>(&bytes).ok();
+    let peeked = Peeked {
+        is_initialize: peek
+            .as_ref()
+            .and_then(|m| m.method.as_deref())
+            .is_some_and(|m| m == "initialize"),
+        // Only a request (a method and an id) is answered; a client's own
+        // response to the server carries an id but no method.
+        id: peek
+            .filter(|m| m.method.is_some())
+            .and_then(|m| m.id)
+            .filter(|id| id.is_number() || id.is_string()),
+    };
+    Ok((Request::from_parts(parts, Body::from(bytes)), peeked))
+}
+
+/// A request body that did not arrive within the time allowed.
+pub(crate) fn body_too_slow(timeout: Duration) -> Response {
+    error_response(
+        StatusCode::REQUEST_TIMEOUT,
+        "body_too_slow",
+        format!(
+            "The request body did not arrive within {} seconds (MCP_HEADER_TIMEOUT_SECS). Send it at once, then retry.",
+            timeout.as_secs()
+        ),
+    )
 }
 
 /// rmcp's plain-text error bodies can quote serde errors about the request
@@ -399,13 +548,9 @@ fn sanitize_mcp_response(response: Response) -> Response {
 }
 
 /// Keeps `permit` until the response body has been sent or dropped.
-fn hold_until_body_ends(response: Response, permit: Permit) -> Response {
+fn hold_until_body_ends(response: Response, permit: CallHold) -> Response {
     let (parts, body) = response.into_parts();
-    let stream = body.into_data_stream().map(move |chunk| {
-        let _held = &permit;
-        chunk
-    });
-    Response::from_parts(parts, Body::from_stream(stream))
+    Response::from_parts(parts, Body::new(Held::new(body, permit)))
 }
 
 #[cfg(test)]
@@ -434,6 +579,31 @@ mod tests {
     }
 
     #[test]
+    fn oauth_discovery_paths() {
+        for probe in [
+            "/.well-known/oauth-protected-resource",
+            "/.well-known/oauth-protected-resource/mcp",
+            "/.well-known/oauth-authorization-server",
+            "/.well-known/oauth-authorization-server/mcp",
+            "/.well-known/openid-configuration",
+            "/mcp/.well-known/openid-configuration",
+            "/register",
+            "/authorize",
+            "/token",
+        ] {
+            assert!(is_oauth_discovery(probe), "{probe}");
+        }
+        for other in [
+            "/mcp",
+            "/.well-known/oauth-protected-resourcex",
+            "/tokens",
+            "/.well-known/other",
+        ] {
+            assert!(!is_oauth_discovery(other), "{other}");
+        }
+    }
+
+    #[test]
     fn bearer_auth() {
         let guard = |token: Option<&str>| Guard {
             token: token.map(|t| SecretString::from(t.to_owned())),
@@ -444,6 +614,8 @@ mod tests {
             inflight: Arc::new(Inflight::new(1)),
             stateless: false,
             shutting_down: AtomicBool::new(false),
+            body_timeout: Duration::from_secs(1),
+            cut: CancellationToken::new(),
         };
         let g = guard(Some("right-token-0123456789"));
         assert!(

@@ -24,8 +24,11 @@ use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
+mod conn;
 mod guard;
+mod held;
 mod limits;
 mod paths;
 mod sessions;
@@ -33,6 +36,7 @@ pub(crate) mod sse;
 
 use crate::server::SecretsServer;
 use crate::web::{HostRules, OriginRules};
+use conn::{ConnLimits, Connections};
 use guard::Guard;
 use limits::{Inflight, SessionBudget};
 use paths::SSE_KEEP_ALIVE;
@@ -42,6 +46,8 @@ use sse::LegacySse;
 
 /// How long to wait for connections after in-flight calls drained or the grace period ended.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
+/// How long calls cut off at the end of the grace period get to receive their error.
+const CUT_FLUSH: Duration = Duration::from_secs(1);
 
 /// Everything `--transport http` needs besides the handler. No `Debug`: it
 /// holds the token.
@@ -60,6 +66,13 @@ pub struct HttpConfig {
     pub session_idle: Duration,
     pub max_concurrent_per_client: usize,
     pub shutdown_grace: Duration,
+    /// How long a client has to send a complete request head (from
+    /// connecting, or from the first byte of a next request), and a body.
+    pub header_timeout: Duration,
+    /// How long a keep-alive connection may wait for its next request.
+    pub connection_idle: Duration,
+    /// Most connections open at once, lowered to fit the descriptor limit.
+    pub max_connections: usize,
 }
 
 impl HttpConfig {
@@ -153,6 +166,20 @@ pub async fn serve(
         source,
     })?;
     let app = App::new(server, &config, local).map_err(HttpError::Config)?;
+    let (max_connections, descriptors) = conn::connection_cap(config.max_connections);
+    if max_connections < config.max_connections {
+        tracing::warn!(
+            configured = config.max_connections,
+            used = max_connections,
+            descriptor_limit = descriptors.unwrap_or_default(),
+            "MCP_MAX_CONNECTIONS lowered to leave room below the process's open-file limit (ulimit -n)"
+        );
+    }
+    let connections = Arc::new(Connections::new(ConnLimits {
+        header_timeout: config.header_timeout,
+        idle_timeout: config.connection_idle,
+        max_connections,
+    }));
     crate::logging::say(&format!(
         "listening on http://{local} (Streamable HTTP at {MCP_PATH}{}, legacy SSE at {SSE_PATH}, health at {HEALTH_PATH}; {})",
         if config.stateless { ", stateless" } else { "" },
@@ -163,50 +190,54 @@ pub async fn serve(
         }
     ));
     let stop_accepting = CancellationToken::new();
-    let mut serving = {
-        let stop = stop_accepting.clone();
-        let router = app.router.clone();
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
-        })
-    };
+    let draining = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let mut accepting = tokio::spawn(conn::accept_loop(
+        listener,
+        app.router.clone(),
+        Arc::clone(&connections),
+        stop_accepting.clone(),
+        draining.clone(),
+        tracker.clone(),
+    ));
     tokio::select! {
         () = shutdown => {}
-        // axum's accept loop retries on errors, so this is not expected.
-        ended = &mut serving => {
+        // The accept loop retries on errors, so this is not expected.
+        ended = &mut accepting => {
             app.cancel.cancel();
             return Err(HttpError::Stopped(match ended {
-                Ok(Ok(())) => "the accept loop ended".to_owned(),
-                Ok(Err(e)) => e.to_string(),
+                Ok(()) => "the accept loop ended".to_owned(),
                 Err(e) => crate::redact::task_failure(&e).to_owned(),
             }));
         }
     }
-    tracing::info!("shutting down: no new connections, waiting for in-flight calls");
+    // Draining: connections close after their current request; new ones are
+    // still accepted, so /healthz can answer 503 and new calls get a clear
+    // refusal instead of a refused connection.
+    tracing::info!("shutting down: refusing new calls, waiting for in-flight calls");
     app.guard.shutting_down.store(true, Ordering::SeqCst);
-    stop_accepting.cancel();
+    draining.cancel();
     if tokio::time::timeout(config.shutdown_grace, app.guard.inflight.drained())
         .await
         .is_err()
     {
         tracing::warn!(
             grace_secs = config.shutdown_grace.as_secs(),
-            "in-flight calls did not finish within the shutdown grace period; closing them"
+            "in-flight calls did not finish within the shutdown grace period; answering them with an error"
         );
+        app.guard.cut.cancel();
+        app.legacy.cut_off();
+        let _ = tokio::time::timeout(CUT_FLUSH, connections.closed()).await;
     }
+    stop_accepting.cancel();
     app.cancel.cancel();
-    match tokio::time::timeout(CLOSE_WAIT, serving).await {
-        Ok(Ok(Ok(()))) | Err(_) => {}
-        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "the HTTP server stopped with an error"),
-        Ok(Err(e)) => tracing::warn!(
-            reason = crate::redact::task_failure(&e),
-            "the HTTP server task failed"
-        ),
+    let _ = accepting.await;
+    tracker.close();
+    if tokio::time::timeout(CLOSE_WAIT, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections did not close in time; dropping them");
     }
     tracing::info!("stopped");
     Ok(())
@@ -217,6 +248,7 @@ pub async fn serve(
 struct App {
     router: Router,
     guard: Arc<Guard>,
+    legacy: Arc<LegacySse>,
     cancel: CancellationToken,
 }
 
@@ -283,6 +315,7 @@ impl App {
             Arc::clone(&inflight),
             config.session_idle,
             config.max_body_bytes,
+            config.header_timeout,
             cancel.child_token(),
         ));
         let guard = Arc::new(Guard {
@@ -294,12 +327,14 @@ impl App {
             inflight,
             stateless: config.stateless,
             shutting_down: AtomicBool::new(false),
+            body_timeout: config.header_timeout,
+            cut: CancellationToken::new(),
         });
         let router = Router::new()
             .route(HEALTH_PATH, get(guard::healthz))
             .route(SSE_PATH, get(sse::connect))
             .route(MESSAGES_PATH, post(sse::message))
-            .with_state(legacy)
+            .with_state(Arc::clone(&legacy))
             .merge(mcp)
             .fallback(guard::not_found)
             .layer(middleware::from_fn_with_state(
@@ -309,6 +344,7 @@ impl App {
         Ok(App {
             router,
             guard,
+            legacy,
             cancel,
         })
     }
@@ -330,6 +366,9 @@ mod tests {
             session_idle: Duration::from_secs(60),
             max_concurrent_per_client: 2,
             shutdown_grace: Duration::from_secs(1),
+            header_timeout: Duration::from_secs(10),
+            connection_idle: Duration::from_secs(60),
+            max_connections: 64,
         }
     }
 

@@ -1,7 +1,7 @@
 //! The legacy HTTP+SSE transport (MCP 2024-11-05), for clients that speak
 //! nothing newer. rmcp 3 no longer ships it, so it is built here on rmcp's
 //! generic [`Transport`] trait: two channels per session, served by the same
-//! [`SecretsServer`] as every other transport.
+//! [`crate::server::SecretsServer`] as every other transport.
 //!
 //! `GET /sse` opens a session: its first event, `endpoint`, names
 //! `/messages?sessionId=ID`; every server message follows as a `message`
@@ -10,7 +10,7 @@
 //! has been idle too long, or at shutdown. The guard in [`super::guard`] has
 //! already checked Host, Origin, the token and `Content-Length`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,7 +20,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::stream::{self, Stream, StreamExt};
-use rmcp::model::{ClientJsonRpcMessage, RequestId, ServerJsonRpcMessage};
+use rmcp::model::{
+    ClientJsonRpcMessage, ErrorCode, ErrorData, GetExtensions, RequestId, ServerJsonRpcMessage,
+};
 use rmcp::transport::Transport;
 use rmcp::{RoleServer, ServiceExt};
 use serde::Deserialize;
@@ -28,8 +30,10 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::guard::{too_many_requests, too_many_sessions};
-use super::limits::{Inflight, Permit, SessionBudget, SessionSlot};
+use super::guard::{
+    SHUTTING_DOWN_CODE, SHUTTING_DOWN_MESSAGE, body_too_slow, too_many_requests, too_many_sessions,
+};
+use super::limits::{CallHold, Inflight, Permit, SessionBudget, SessionSlot};
 use super::paths::{MESSAGES_PATH, SSE_KEEP_ALIVE};
 use crate::server::SecretsServer;
 use crate::sync::lock;
@@ -48,6 +52,7 @@ pub(crate) struct LegacySse {
     inflight: Arc<Inflight>,
     idle: Duration,
     max_body_bytes: usize,
+    body_timeout: Duration,
     /// Cancelled at shutdown; every session's token is a child of it.
     cancel: CancellationToken,
 }
@@ -55,8 +60,10 @@ pub(crate) struct LegacySse {
 /// One open session. No `Debug`: its queues carry tool arguments.
 struct Session {
     inbound: mpsc::Sender<ClientJsonRpcMessage>,
-    /// A permit per request the handler has not answered yet.
-    pending: Arc<Mutex<HashMap<RequestId, Permit>>>,
+    /// The session's event stream, for errors sent when shutdown cuts calls off.
+    outbound: mpsc::Sender<ServerJsonRpcMessage>,
+    /// Ids of the requests whose handler has not returned yet.
+    in_flight: Arc<Mutex<HashSet<RequestId>>>,
     last_seen: Mutex<Instant>,
     cancel: CancellationToken,
     _slot: SessionSlot,
@@ -68,6 +75,23 @@ impl Session {
     }
 }
 
+/// A request's place in its session and in the per-client cap, travelling
+/// in the request's extensions as a [`CallHold`]: the handler keeps it until
+/// the call has returned (see `SecretsServer::call_tool`); a request that never
+/// reaches a handler drops it with itself. Only then are the id and the
+/// permit free again.
+struct CallEntry {
+    id: RequestId,
+    in_flight: Arc<Mutex<HashSet<RequestId>>>,
+    _permit: Permit,
+}
+
+impl Drop for CallEntry {
+    fn drop(&mut self) {
+        lock(&self.in_flight).remove(&self.id);
+    }
+}
+
 impl LegacySse {
     pub(crate) fn new(
         server: SecretsServer,
@@ -75,6 +99,7 @@ impl LegacySse {
         inflight: Arc<Inflight>,
         idle: Duration,
         max_body_bytes: usize,
+        body_timeout: Duration,
         cancel: CancellationToken,
     ) -> Self {
         LegacySse {
@@ -84,7 +109,26 @@ impl LegacySse {
             inflight,
             idle,
             max_body_bytes,
+            body_timeout,
             cancel,
+        }
+    }
+
+    /// At the end of the shutdown grace period: answers every call still
+    /// running with a JSON-RPC error saying so, then closes each session
+    /// (its stream sends what is queued first).
+    pub(crate) fn cut_off(&self) {
+        let sessions: Vec<Arc<Session>> = lock(&self.sessions).values().cloned().collect();
+        for session in sessions {
+            let ids: Vec<RequestId> = lock(&session.in_flight).iter().cloned().collect();
+            for id in ids {
+                let error =
+                    ErrorData::new(ErrorCode(SHUTTING_DOWN_CODE), SHUTTING_DOWN_MESSAGE, None);
+                let _ = session
+                    .outbound
+                    .try_send(ServerJsonRpcMessage::error(error, Some(id)));
+            }
+            session.cancel.cancel();
         }
     }
 
@@ -144,10 +188,10 @@ pub(crate) async fn connect(State(sse): State<Arc<LegacySse>>) -> Response {
     let id = format!("{:032x}", rand::random::<u128>());
     let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
     let (outbound_tx, outbound_rx) = mpsc::channel(OUTBOUND_QUEUE);
-    let pending = Arc::new(Mutex::new(HashMap::new()));
     let session = Arc::new(Session {
         inbound: inbound_tx,
-        pending: Arc::clone(&pending),
+        outbound: outbound_tx.clone(),
+        in_flight: Arc::new(Mutex::new(HashSet::new())),
         last_seen: Mutex::new(Instant::now()),
         cancel: sse.cancel.child_token(),
         _slot: slot,
@@ -156,7 +200,6 @@ pub(crate) async fn connect(State(sse): State<Arc<LegacySse>>) -> Response {
     let transport = ChannelTransport {
         inbound: inbound_rx,
         outbound: outbound_tx,
-        pending,
         session: Arc::downgrade(&session),
     };
     let events = events(&id, outbound_rx, session.cancel.clone());
@@ -237,11 +280,14 @@ pub(crate) async fn message(
             "The body must be one JSON-RPC message, sent with `Content-Type: application/json`.",
         );
     }
-    let Ok(bytes) = to_bytes(body, sse.max_body_bytes).await else {
-        return body_too_large(sse.max_body_bytes);
-    };
+    let bytes =
+        match tokio::time::timeout(sse.body_timeout, to_bytes(body, sse.max_body_bytes)).await {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(_)) => return body_too_large(sse.max_body_bytes),
+            Err(_) => return body_too_slow(sse.body_timeout),
+        };
     // The parser's message could quote the body; report only where it failed.
-    let message: ClientJsonRpcMessage = match serde_json::from_slice(&bytes) {
+    let mut message: ClientJsonRpcMessage = match serde_json::from_slice(&bytes) {
         Ok(message) => message,
         Err(e) => {
             return error_response(
@@ -256,31 +302,43 @@ pub(crate) async fn message(
         }
     };
     session.touch();
-    if let ClientJsonRpcMessage::Request(request) = &message {
+    if let ClientJsonRpcMessage::Request(request) = &mut message {
+        // An id still in flight is refused: rmcp would answer only one of
+        // the two, and the other would hold its permit for nothing.
+        let mut in_flight = lock(&session.in_flight);
+        if in_flight.contains(&request.id) {
+            drop(in_flight);
+            return error_response(
+                StatusCode::CONFLICT,
+                "duplicate_request_id",
+                "A request with this JSON-RPC id is still in flight in this session. Give every request its own id, or \
+                 wait for the answer to the earlier one.",
+            );
+        }
         let Some(permit) = sse.inflight.try_acquire(format!("sse:{id}")) else {
+            drop(in_flight);
             return too_many_requests(sse.inflight.max_per_client());
         };
-        lock(&session.pending).insert(request.id.clone(), permit);
+        in_flight.insert(request.id.clone());
+        drop(in_flight);
+        let call = CallHold::new(CallEntry {
+            id: request.id.clone(),
+            in_flight: Arc::clone(&session.in_flight),
+            _permit: permit,
+        });
+        request.request.extensions_mut().insert(call);
     }
-    let request_id = match &message {
-        ClientJsonRpcMessage::Request(request) => Some(request.id.clone()),
-        _ => None,
-    };
+    // A message that cannot be queued is dropped here, and with it its place.
     match session.inbound.try_send(message) {
         Ok(()) => (StatusCode::ACCEPTED, "Accepted").into_response(),
-        Err(error) => {
-            if let Some(request_id) = request_id {
-                lock(&session.pending).remove(&request_id);
-            }
-            match error {
-                mpsc::error::TrySendError::Full(_) => too_many_requests(INBOUND_QUEUE),
-                mpsc::error::TrySendError::Closed(_) => error_response(
-                    StatusCode::NOT_FOUND,
-                    "session_not_found",
-                    "No such session: it was closed or expired. Open a new one with GET /sse.",
-                ),
-            }
-        }
+        Err(error) => match error {
+            mpsc::error::TrySendError::Full(_) => too_many_requests(INBOUND_QUEUE),
+            mpsc::error::TrySendError::Closed(_) => error_response(
+                StatusCode::NOT_FOUND,
+                "session_not_found",
+                "No such session: it was closed or expired. Open a new one with GET /sse.",
+            ),
+        },
     }
 }
 
@@ -288,7 +346,6 @@ pub(crate) async fn message(
 struct ChannelTransport {
     inbound: mpsc::Receiver<ClientJsonRpcMessage>,
     outbound: mpsc::Sender<ServerJsonRpcMessage>,
-    pending: Arc<Mutex<HashMap<RequestId, Permit>>>,
     session: std::sync::Weak<Session>,
 }
 
@@ -304,18 +361,9 @@ impl Transport<RoleServer> for ChannelTransport {
         item: ServerJsonRpcMessage,
     ) -> impl Future<Output = Result<(), StreamClosed>> + Send + 'static {
         let outbound = self.outbound.clone();
-        let pending = Arc::clone(&self.pending);
         let session = self.session.clone();
         async move {
-            let answered = match &item {
-                ServerJsonRpcMessage::Response(response) => Some(response.id.clone()),
-                ServerJsonRpcMessage::Error(error) => error.id.clone(),
-                _ => None,
-            };
             let sent = outbound.send(item).await.map_err(|_| StreamClosed);
-            if let Some(id) = answered {
-                lock(&pending).remove(&id);
-            }
             if let Some(session) = session.upgrade() {
                 session.touch();
             }
