@@ -794,3 +794,37 @@ async fn the_start_up_line_cannot_be_forged_through_the_url() {
         "{stderr}"
     );
 }
+
+/// clap's own errors repeat what was typed, and a token pasted onto a command
+/// line (a stray positional argument, a made-up `--token`, a value in the
+/// wrong flag) would be printed back to a terminal, a CI log or a client's
+/// server log. Every refusal names only what this server defines.
+#[tokio::test]
+async fn a_token_typed_on_the_command_line_is_never_repeated() {
+    let cases: [&[&str]; 8] = [
+        &[CANARY_TOKEN],
+        &["--token", CANARY_TOKEN],
+        &[&format!("--token={CANARY_TOKEN}")],
+        &[&format!("--{CANARY_TOKEN}")],
+        &["--listen", CANARY_TOKEN],
+        &["--timeout-secs", CANARY_TOKEN],
+        &["--transport", CANARY_TOKEN],
+        &["emulator", "--port", CANARY_TOKEN],
+    ];
+    for args in cases {
+        let (status, stderr) = run_to_exit(args, &[]).await;
+        assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains(CANARY_TOKEN),
+            "{args:?} was repeated: {stderr}"
+        );
+        assert!(
+            stderr.contains("not repeated") && stderr.contains("OSC_ACCESS_TOKEN"),
+            "{args:?}: {stderr}"
+        );
+    }
+    // A flag this server defines is named, with its own advice.
+    let (_, stderr) = run_to_exit(&["--listen", "localhost:99999"], &[]).await;
+    assert!(stderr.contains("`--listen <ADDR>`"), "{stderr}");
+    assert!(stderr.contains("for example 127.0.0.1:8765"), "{stderr}");
+}

@@ -5,26 +5,32 @@ use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
 
 const EXAMPLES: &str = "for example 127.0.0.1:8765, localhost:8765, [::1]:8765 or 0.0.0.0:8765";
 
+/// Why a `--listen` value cannot be used. The sentence never quotes the
+/// value, so [`super::usage_error`] may show it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ListenError(String);
+
 /// Parses `HOST:PORT`. `localhost` always means 127.0.0.1, whatever the
 /// resolver says, so it can never bind beyond loopback; another name is
 /// resolved and its first address bound. The message says what to write.
-pub fn parse_listen(raw: &str) -> Result<SocketAddr, String> {
+pub fn parse_listen(raw: &str) -> Result<SocketAddr, ListenError> {
     let raw = raw.trim();
     if let Ok(addr) = raw.parse::<SocketAddr>() {
         return Ok(addr);
     }
     let Some((host, port)) = raw.rsplit_once(':') else {
-        return Err(format!("give a host and a port, {EXAMPLES}"));
+        return Err(ListenError(format!("give a host and a port, {EXAMPLES}")));
     };
     let Ok(port) = port.parse::<u16>() else {
-        return Err(format!(
+        return Err(ListenError(format!(
             "the port is not a number from 0 to 65535; {EXAMPLES}"
-        ));
+        )));
     };
     if host.is_empty() || host.contains(':') {
-        return Err(format!(
+        return Err(ListenError(format!(
             "not an address and port (an IPv6 address goes in brackets); {EXAMPLES}"
-        ));
+        )));
     }
     if host.eq_ignore_ascii_case("localhost") {
         return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
@@ -32,10 +38,10 @@ pub fn parse_listen(raw: &str) -> Result<SocketAddr, String> {
     match (host, port).to_socket_addrs() {
         Ok(mut addrs) => addrs
             .next()
-            .ok_or_else(|| format!("the host name has no address; {EXAMPLES}")),
-        Err(_) => Err(format!(
+            .ok_or_else(|| ListenError(format!("the host name has no address; {EXAMPLES}"))),
+        Err(_) => Err(ListenError(format!(
             "the host name cannot be resolved; write an IP address and port instead, {EXAMPLES}"
-        )),
+        ))),
     }
 }
 

@@ -37,6 +37,67 @@ pub struct Cli {
     pub serve: ServeArgs,
 }
 
+/// Exits as clap would (status 2), but with [`usage_error`]'s sentence;
+/// `--help` and `--version` print as usual.
+fn exit_on_usage_error(error: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        error.exit();
+    }
+    crate::logging::say(&usage_error(&error));
+    crate::logging::flush(crate::logging::EXIT_FLUSH);
+    std::process::exit(2)
+}
+
+/// What to tell the operator about a command line clap refused. clap's own
+/// message repeats the offending text, and the text someone mistakenly put
+/// on a command line is often the token (as a stray positional argument,
+/// `--token VALUE`, or a value pasted into the wrong flag): only names this
+/// server defines are repeated, never what was typed.
+pub fn usage_error(error: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    const NOT_SHOWN: &str = "What was typed is not repeated, in case it was a credential: the OSC token is read \
+        only from OSC_ACCESS_TOKEN, OSC_PAT_JWT or the file named by OSC_ACCESS_TOKEN_FILE. See `osc-secrets-mcp --help`.";
+    // The name of a flag this server defines, as clap renders it from the
+    // definition (`--listen <ADDR>`); only for kinds where clap puts the
+    // definition, not the typed text, in this context.
+    let defined = |error: &clap::Error| match error.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(name)) => Some(name.clone()),
+        _ => None,
+    };
+    match error.kind() {
+        ErrorKind::UnknownArgument | ErrorKind::InvalidSubcommand => {
+            format!("unexpected argument on the command line. {NOT_SHOWN}")
+        }
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation | ErrorKind::InvalidUtf8 => {
+            // This server's own parsers say what to write without quoting.
+            let advice = std::error::Error::source(error)
+                .and_then(|source| source.downcast_ref::<listen::ListenError>())
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default();
+            match defined(error) {
+                Some(name) => format!("invalid value for `{name}`{advice}. {NOT_SHOWN}"),
+                None => format!("an invalid value on the command line{advice}. {NOT_SHOWN}"),
+            }
+        }
+        ErrorKind::ArgumentConflict => match defined(error) {
+            Some(name) => {
+                format!("`{name}` cannot be used with another argument given. {NOT_SHOWN}")
+            }
+            None => format!("two arguments given cannot be used together. {NOT_SHOWN}"),
+        },
+        ErrorKind::MissingRequiredArgument | ErrorKind::MissingSubcommand => {
+            format!("a required argument is missing. {NOT_SHOWN}")
+        }
+        _ => format!("the command line could not be read. {NOT_SHOWN}"),
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the offline OSC emulator (tenant and service secrets) on loopback.
@@ -44,12 +105,15 @@ pub enum Command {
 }
 
 impl Cli {
-    /// Parses the command line and the environment like [`Parser::parse`]
-    /// (exiting with clap's message on a bad flag), and records which
-    /// defaulted settings were in fact given.
+    /// Parses the command line and the environment like [`Parser::parse`],
+    /// and records which defaulted settings were in fact given. A bad
+    /// command line exits with [`usage_error`]'s words, never clap's, which
+    /// quote what was typed.
     pub fn parse_all() -> Cli {
-        let matches = Cli::command().get_matches();
-        let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        let matches = Cli::command()
+            .try_get_matches()
+            .unwrap_or_else(|e| exit_on_usage_error(e));
+        let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| exit_on_usage_error(e));
         cli.serve.environment_given = matches!(
             matches.value_source("environment"),
             Some(ValueSource::CommandLine | ValueSource::EnvVariable)
