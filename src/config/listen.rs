@@ -7,7 +7,7 @@ const EXAMPLES: &str = "for example 127.0.0.1:8765, localhost:8765, [::1]:8765 o
 
 /// Why a `--listen` value cannot be used. The sentence never quotes the
 /// value, so [`super::usage_error`] may show it.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct ListenError(String);
 
@@ -70,7 +70,7 @@ mod tests {
             "::1:80",
             "localhost:70000",
         ] {
-            let error = parse_listen(bad).unwrap_err();
+            let error = parse_listen(bad).unwrap_err().to_string();
             assert!(error.contains("for example"), "{bad}: {error}");
         }
     }
