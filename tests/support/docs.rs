@@ -2,7 +2,7 @@
 //!
 //! `docs/tools.md`, `docs/configuration.md`, `mcp-manifest.json` and two
 //! tables in the README come from the live tool list
-//! ([`registry::definitions`]) and the clap command ([`config::Cli`]).
+//! ([`server::definitions`]) and the clap command ([`config::Cli`]).
 //! `tests/surface.rs` fails when a committed copy differs, and rewrites them
 //! when run with `UPDATE_SNAPSHOTS=1`; the product binary writes no files. Output is
 //! deterministic, byte for byte, and every file ends in one newline.
@@ -139,7 +139,7 @@ fn splice(text: &str, start: &str, end: &str, body: &str) -> Result<String, Stri
 
 /// The tool reference, from the tool definitions every server lists.
 pub fn tools_markdown() -> Result<String, String> {
-    let tools = registry::definitions();
+    let tools = server::definitions();
     let info = server_info()?;
     let mut md = String::new();
     let _ = writeln!(md, "# Tools\n\n> {GENERATED}\n");
@@ -363,7 +363,7 @@ fn type_of(schema: &Value, root: &Value) -> String {
 /// The README's tool table: name, title, first sentence, effect.
 pub fn readme_tool_table() -> String {
     let mut md = String::from("| tool | title | what it does | effect |\n|---|---|---|---|\n");
-    for tool in registry::definitions() {
+    for tool in server::definitions() {
         let _ = writeln!(
             md,
             "| `{}` | {} | {} | {} |",
@@ -859,7 +859,7 @@ pub fn manifest_json() -> Result<String, String> {
             environment_variables: environment(),
         }],
         transports,
-        tools: registry::definitions()
+        tools: server::definitions()
             .into_iter()
             .map(|tool| {
                 Ok(ManifestTool {

@@ -45,7 +45,11 @@ pub async fn emulator() -> Emulator {
 /// Only the child's environment is set; settings inherited from the
 /// developer's shell are removed.
 pub fn command(emulator: &Emulator, args: &[&str], token: Option<&str>) -> Command {
-    let mut cmd = super::binary();
+    serving(super::binary(), emulator, args, token)
+}
+
+/// `cmd` (the binary, or a shell that execs it) set up as [`command`] says.
+fn serving(mut cmd: Command, emulator: &Emulator, args: &[&str], token: Option<&str>) -> Command {
     cmd.args(["--transport", "http"]);
     if !args.contains(&"--listen") {
         cmd.args(["--listen", "127.0.0.1:0"]);
@@ -419,30 +423,13 @@ pub fn command_with_open_files(
     token: Option<&str>,
     open_files: u32,
 ) -> Command {
-    let mut cmd = Command::new("sh");
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        if name.starts_with("OSC_") || name.starts_with("MCP_") {
-            cmd.env_remove(name.as_ref());
-        }
-    }
-    cmd.arg("-c")
+    let mut shell = Command::new("sh");
+    super::clear_settings(&mut shell);
+    shell
+        .arg("-c")
         .arg(format!("ulimit -n {open_files} && exec \"$0\" \"$@\""))
-        .arg(BIN)
-        .args(["--transport", "http", "--listen", "127.0.0.1:0"])
-        .args(args)
-        .env("OSC_API_URL", emulator.base_url())
-        .env("OSC_ACCESS_TOKEN", OSC_TOKEN)
-        .env("OSC_MCP_LOG", "debug")
-        .env("OSC_MAX_RETRIES", "0")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    if let Some(token) = token {
-        cmd.env("MCP_AUTH_TOKEN", token);
-    }
-    cmd
+        .arg(BIN);
+    serving(shell, emulator, args, token)
 }
 
 /// Reads from a raw connection until the server closes it (EOF or reset),

@@ -124,13 +124,18 @@ pub fn is_error(result: &CallToolResult) -> bool {
 /// developer's shell: only what the test sets.
 pub fn binary() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_osc-secrets-mcp"));
+    clear_settings(&mut cmd);
+    cmd
+}
+
+/// Removes the developer's `OSC_*` and `MCP_*` settings from a child's environment.
+pub fn clear_settings(cmd: &mut Command) {
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy();
         if name.starts_with("OSC_") || name.starts_with("MCP_") {
             cmd.env_remove(name.as_ref());
         }
     }
-    cmd
 }
 
 /// The built binary, spoken to over stdio one JSON-RPC line at a time. Its

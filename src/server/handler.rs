@@ -1,0 +1,306 @@
+//! The handler: [`SecretsServer`], what it says about itself, and the router
+//! of its tools.
+
+use std::sync::Arc;
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::ToolCallContext;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomRequest,
+    CustomResult, ErrorCode, Implementation, JsonObject, ProtocolVersion, ServerCapabilities,
+    ServerConfig, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
+use serde_json::{Value, json};
+
+use super::arguments;
+use super::instructions::INSTRUCTIONS;
+use crate::osc::OscClient;
+
+/// Added to every tool result of a sandboxed server, as the last text block
+/// and as the `sandbox` field of structured results.
+pub const SANDBOX_NOTE: &str =
+    "Sandbox: this result came from the offline OSC emulator; nothing reached Open Source Cloud.";
+
+/// The tool handler. Cheap to clone: every transport session gets a clone.
+#[derive(Clone)]
+pub struct SecretsServer {
+    pub(crate) osc: Arc<OscClient>,
+    tool_router: ToolRouter<SecretsServer>,
+    sandboxed: bool,
+}
+
+impl SecretsServer {
+    pub fn new(osc: Arc<OscClient>) -> Self {
+        SecretsServer {
+            osc,
+            tool_router: router(),
+            sandboxed: false,
+        }
+    }
+
+    /// Marks every tool result as coming from the offline OSC emulator, so
+    /// the agent never takes a sandbox answer for the real tenant's.
+    pub fn sandboxed(mut self, on: bool) -> Self {
+        self.sandboxed = on;
+        self
+    }
+
+    /// The last word on every tool result: rmcp's own deserialization text,
+    /// should the schema check ever let a mismatch through, is replaced by a
+    /// sentence of ours, and a sandboxed server says so.
+    fn finish(&self, tool: &str, response: CallToolResponse) -> CallToolResponse {
+        let CallToolResponse::Complete(mut result) = response else {
+            return response;
+        };
+        if result.is_error == Some(true)
+            && result.content.iter().any(|c| {
+                c.as_text()
+                    .is_some_and(|t| t.text.starts_with("failed to deserialize parameters"))
+            })
+        {
+            tracing::info!(tool, "arguments refused by deserialization");
+            result.content = vec![ContentBlock::text(format!(
+                "{} the arguments do not match the input schema of {tool}. \
+                 Compare them with the tool's inputSchema from tools/list and call it again.",
+                arguments::REFUSED
+            ))];
+        }
+        if self.sandboxed {
+            if let Some(Value::Object(structured)) = result.structured_content.as_mut() {
+                // The text copy of the structured result stays an exact copy.
+                let copy = result.content.iter().position(|c| {
+                    c.as_text().is_some_and(|t| {
+                        serde_json::from_str::<Value>(&t.text)
+                            .is_ok_and(|v| v.as_object() == Some(structured))
+                    })
+                });
+                structured.insert("sandbox".to_owned(), Value::from(SANDBOX_NOTE));
+                if let Some(i) = copy
+                    && let Ok(text) = serde_json::to_string(structured)
+                {
+                    result.content[i] = ContentBlock::text(text);
+                }
+            }
+            result.content.push(ContentBlock::text(SANDBOX_NOTE));
+        }
+        CallToolResponse::Complete(result)
+    }
+
+    fn refusal(&self, tool: &str, message: String) -> CallToolResponse {
+        self.finish(
+            tool,
+            CallToolResult::error(vec![ContentBlock::text(message)]).into(),
+        )
+    }
+}
+
+/// Said in every output schema of the optional `sandbox` field.
+const SANDBOX_FIELD: &str = "Present only when this server runs against its offline OSC emulator: \
+says that nothing reached Open Source Cloud.";
+
+/// The router of every tool of [`registry::TOOLS`], each added by its own
+/// file in `crate::tools`, with every schema post-processed in this one
+/// place: input schemas tidied into plain optional properties (see
+/// [`arguments::tidy_input`]), and the `sandbox` field declared in every
+/// output schema.
+pub fn router() -> ToolRouter<SecretsServer> {
+    let mut router = SecretsServer::delete_router()
+        + SecretsServer::list_router()
+        + SecretsServer::materialize_router()
+        + SecretsServer::set_router();
+    for route in router.map.values_mut() {
+        let mut input = route.attr.input_schema.as_ref().clone();
+        arguments::tidy_input(&mut input);
+        route.attr.input_schema = Arc::new(input);
+        if let Some(output) = &route.attr.output_schema {
+            let mut output = output.as_ref().clone();
+            declare_sandbox_field(&mut output);
+            route.attr.output_schema = Some(Arc::new(output));
+        }
+    }
+    router
+}
+
+/// Declares the optional `sandbox` field in an output schema, so a marked
+/// structured result still matches it.
+fn declare_sandbox_field(output: &mut JsonObject) {
+    if let Some(Value::Object(properties)) = output.get_mut("properties") {
+        properties.entry("sandbox").or_insert_with(|| {
+            json!({
+                "type": "string",
+                "description": SANDBOX_FIELD,
+            })
+        });
+    }
+}
+
+/// The tool definitions a client receives from `tools/list`, sorted by name.
+/// Needs no OSC client.
+pub fn definitions() -> Vec<Tool> {
+    let mut tools = router().list_all();
+    tools.sort_by(|a, b| a.name.cmp(&b.name));
+    tools
+}
+
+/// What the server says about itself at `initialize`: name, version, title,
+/// instructions and capabilities. Needs no OSC client, so the docs and the
+/// manifest are written from it.
+pub fn describe() -> ServerConfig {
+    ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        .with_server_info(
+            Implementation::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
+                .with_title("OSC Secrets")
+                .with_description(env!("CARGO_PKG_DESCRIPTION")),
+        )
+        .with_instructions(INSTRUCTIONS)
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for SecretsServer {
+    fn get_info(&self) -> ServerConfig {
+        describe()
+    }
+
+    /// Checks the arguments against the tool's input schema before rmcp
+    /// deserializes them, so a mismatch is answered in the server's words.
+    /// An unknown tool stays rmcp's JSON-RPC error.
+    ///
+    /// Whatever a transport attached to the request (the HTTP transports put
+    /// the client's in-flight permit there) lives until the tool has
+    /// returned: rmcp's tool adapter drops the request context before it
+    /// awaits the tool, so a copy of the extensions is kept here.
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let _attached = context.extensions.clone();
+        let name = request.name.clone();
+        if let Some(tool) = self.tool_router.get(&name)
+            && let Err(refusal) = arguments::check(tool, request.arguments.as_ref())
+        {
+            return Ok(self.refusal(&name, refusal));
+        }
+        let response = self
+            .tool_router
+            .call(ToolCallContext::new(self, request, context))
+            .await?;
+        Ok(self.finish(&name, response))
+    }
+
+    /// A `tools/call` whose `arguments` is not an object does not parse as
+    /// one, so rmcp hands it here as a custom request; it gets a tool error
+    /// like any other argument mismatch. Anything else stays unknown.
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, ErrorData> {
+        if request.method != "tools/call" {
+            return Err(ErrorData::new(
+                ErrorCode::METHOD_NOT_FOUND,
+                request.method,
+                None,
+            ));
+        }
+        let params = request.params.as_ref();
+        let Some(name) = params.and_then(|p| p.get("name")).and_then(Value::as_str) else {
+            return Err(ErrorData::invalid_params(
+                "tools/call needs `name`, the tool to call, as a string",
+                None,
+            ));
+        };
+        let Some(tool) = self.tool_router.get(name) else {
+            return Err(ErrorData::invalid_params("tool not found", None));
+        };
+        let given = params.and_then(|p| p.get("arguments"));
+        let Some(given) = given.filter(|g| !g.is_object() && !g.is_null()) else {
+            return Err(ErrorData::invalid_params(
+                "the tools/call request is malformed: check its `_meta` and other fields",
+                None,
+            ));
+        };
+        let CallToolResponse::Complete(mut result) =
+            self.refusal(name, arguments::not_an_object(tool, given))
+        else {
+            return Err(ErrorData::internal_error("no tool result", None));
+        };
+        // rmcp drops `resultType` for peers older than 2026-07-28 on the
+        // typed path; this path does the same.
+        if !context
+            .protocol_version()
+            .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28)
+        {
+            result.result_type = None;
+        }
+        serde_json::to_value(result)
+            .map(CustomResult)
+            .map_err(|_| ErrorData::internal_error("the tool result did not serialize", None))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::time::Duration;
+
+    use secrecy::SecretString;
+
+    use super::*;
+    use crate::osc::{OscConfig, RetryPolicy};
+    use crate::server::registry;
+
+    fn server() -> SecretsServer {
+        let osc = OscClient::new(OscConfig {
+            base_url: "http://127.0.0.1:9".to_owned(),
+            token: SecretString::from("unused"),
+            request_timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(1),
+            retry: RetryPolicy::default(),
+        })
+        .expect("client builds");
+        SecretsServer::new(Arc::new(osc))
+    }
+
+    fn texts(response: &CallToolResponse) -> Vec<String> {
+        match response {
+            CallToolResponse::Complete(result) => result
+                .content
+                .iter()
+                .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Should serde ever refuse what the schema check let through, its text
+    /// (which quotes what arrived) is replaced by a fixed sentence.
+    #[test]
+    fn serde_wording_never_reaches_the_model() {
+        let serde = CallToolResult::error(vec![ContentBlock::text(
+            "failed to deserialize parameters: invalid value: string \"canary-77\", expected x",
+        )]);
+        let finished = server().finish("set_tenant_secret", serde.into());
+        let said = texts(&finished).join("\n");
+        assert!(said.starts_with("Refused before contacting OSC:"), "{said}");
+        assert!(said.contains("set_tenant_secret"), "{said}");
+        assert!(
+            !said.contains("canary-77") && !said.contains("deserialize"),
+            "{said}"
+        );
+        // Any other result passes unchanged when not sandboxed.
+        let ok = CallToolResult::success(vec![ContentBlock::text("fine")]);
+        assert_eq!(texts(&server().finish("x", ok.into())), ["fine"]);
+    }
+
+    /// The router serves exactly the tools of the table, no more, no fewer.
+    #[test]
+    fn the_router_serves_the_table() {
+        let served: Vec<String> = definitions().iter().map(|t| t.name.to_string()).collect();
+        let table: Vec<&str> = registry::TOOLS.iter().map(|e| e.name).collect();
+        assert_eq!(served, table);
+    }
+}
