@@ -48,6 +48,9 @@ pub fn runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, AppError> 
 
 /// Serves MCP as `args` say, until the client goes away or a signal stops it.
 pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
+    // Installed first: a SIGTERM during start-up then drains instead of
+    // killing. stdio keeps the default action (it ends when stdin closes).
+    let shutdown = (args.transport == Transport::Http).then(logging::shutdown_signal);
     if let Some(conflict) = args.sandbox_conflicts() {
         return Err(ConfigError::Sandbox(conflict).into());
     }
@@ -108,7 +111,8 @@ pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
             for warning in config.check(&upstream_token)? {
                 logging::say(&format!("warning: {warning}"));
             }
-            Ok(http::serve(server, config, logging::shutdown_signal()).await?)
+            let shutdown = shutdown.unwrap_or_else(logging::shutdown_signal);
+            Ok(http::serve(server, config, shutdown).await?)
         }
     }
 }

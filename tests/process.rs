@@ -570,6 +570,9 @@ async fn start_up_says_which_api_and_transport() {
     );
     let line = server.stderr_line(&api).await;
     assert!(line.contains("INFO") && line.contains("HTTP"), "{line}");
+    // SIGTERM is handled once the server listens; sent earlier, it would
+    // end the process the default way and fail the exit check by chance.
+    server.stderr_line("listening on").await;
     server.terminate();
     let (status, _, stderr) = server.finish().await;
     assert!(status.success());
