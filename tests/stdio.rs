@@ -213,7 +213,7 @@ fn no_argument_of_the_command_line_carries_the_token() {
     assert!(seen > 15, "only {seen} arguments found");
 }
 
-/// A token given as a would-be flag is refused as an unknown argument (clap's
+/// A token given as a would-be flag is refused as an unknown argument (a
 /// usage error, exit 2) and not echoed, even when everything else needed to
 /// start is in place.
 #[tokio::test]
@@ -230,18 +230,20 @@ async fn a_token_on_argv_is_refused_as_an_unknown_argument() {
     assert!(ok);
 
     let value = "argv-token-3c1f9e-eyJhbGciOiJub25lIn0";
-    for (args, flag) in [
-        (vec!["--token", value], "--token"),
-        (vec![&*format!("--token={value}")], "--token"),
-        (vec!["--osc-access-token", value], "--osc-access-token"),
-        (vec!["--access-token", value], "--access-token"),
-        (vec!["--pat-jwt", value], "--pat-jwt"),
+    for args in [
+        vec!["--token", value],
+        vec![&*format!("--token={value}")],
+        vec!["--osc-access-token", value],
+        vec!["--access-token", value],
+        vec!["--pat-jwt", value],
     ] {
         let server = StdioServer::spawn(&args, &env);
         let (status, stdout, stderr) = server.finish_with_status().await;
         assert_eq!(status.code(), Some(2), "{args:?}: a usage error; {stderr}");
+        // Refused in fixed words that repeat nothing typed, not even the
+        // flag's name (`--token=VALUE` is one word).
         assert!(
-            stderr.contains(&format!("unexpected argument '{flag}' found")),
+            stderr.contains("unexpected argument on the command line"),
             "{args:?}: {stderr}"
         );
         assert!(stdout.is_empty(), "{args:?}: {stdout}");
