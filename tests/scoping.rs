@@ -402,6 +402,15 @@ async fn bad_guardrails_stop_the_server_at_start() {
             "started before checking: {stderr}"
         );
     }
+    // An empty OSC_MCP_KEYS does not silently limit nothing: it is refused.
+    let mut cmd = support::binary();
+    cmd.arg("--sandbox").env("OSC_MCP_KEYS", "");
+    let (status, stderr) = web::run_to_exit(cmd).await;
+    assert!(!status.success());
+    assert!(
+        stderr.contains("the 1st pattern in --keys (OSC_MCP_KEYS) is empty"),
+        "{stderr}"
+    );
 }
 
 /// In-process: the glob edges, through the real handler and a real client.

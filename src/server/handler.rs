@@ -359,6 +359,50 @@ mod tests {
         assert_eq!(texts(&server().finish("x", ok.into())), ["fine"]);
     }
 
+    /// `--keys` is enforced on the `key` argument alone: a tool that took a
+    /// tenant key under any other name would escape the operator's scope.
+    #[test]
+    fn every_key_argument_is_called_key() {
+        for tool in definitions() {
+            let Some(Value::Object(properties)) = tool.input_schema.get("properties") else {
+                continue;
+            };
+            for name in properties.keys() {
+                assert!(
+                    name == "key" || !name.to_ascii_lowercase().contains("key"),
+                    "{} takes a key as `{name}`: name it `key`, or extend guardrail_refusal",
+                    tool.name
+                );
+            }
+        }
+    }
+
+    /// Tools turned off leave the router, so they are neither listed nor
+    /// dispatched, and a call gets the operator's refusal.
+    #[test]
+    fn a_policy_takes_tools_out_of_the_router() {
+        use crate::policy::{KeyScope, Policy, ToolScope};
+        let policy = Policy {
+            tools: ToolScope::new(true, &[], &[]).unwrap(),
+            keys: KeyScope::default(),
+        };
+        let server = server().with_policy(policy);
+        let served: Vec<String> = server
+            .tool_router
+            .list_all()
+            .iter()
+            .map(|t| t.name.to_string())
+            .collect();
+        assert_eq!(served, ["list_tenant_secrets"]);
+        let said = server.guardrail_refusal("set_tenant_secret", None).unwrap();
+        assert!(said.contains("--read-only (OSC_MCP_READ_ONLY)"), "{said}");
+        assert!(
+            server
+                .guardrail_refusal("list_tenant_secrets", None)
+                .is_none()
+        );
+    }
+
     /// The router serves exactly the tools of the table, no more, no fewer.
     #[test]
     fn the_router_serves_the_table() {
