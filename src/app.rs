@@ -10,6 +10,7 @@ use crate::config::{self, ConfigError, EmulatorArgs, ServeArgs, Transport};
 use crate::emulator::{Emulator, EmulatorOptions, ListShape};
 use crate::logging;
 use crate::osc::{OscClient, OscConfig, OscError};
+use crate::policy::PolicyError;
 use crate::server::SecretsServer;
 use crate::transport::http::{self, HttpConfig, HttpError};
 use crate::transport::stdio::{self, StdioError};
@@ -30,6 +31,8 @@ pub enum AppError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Osc(#[from] OscError),
+    #[error("{0}")]
+    Guardrail(#[from] PolicyError),
     #[error(transparent)]
     Http(#[from] HttpError),
     #[error(transparent)]
@@ -54,6 +57,8 @@ pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
     if let Some(conflict) = args.sandbox_conflicts() {
         return Err(ConfigError::Sandbox(conflict).into());
     }
+    // Checked before anything starts, so a typo stops the server at once.
+    let policy = args.guardrails.policy()?;
     let (token, base_url, _emulator) = if args.sandbox {
         let token = SecretString::from(format!("sandbox-{:032x}", rand::random::<u128>()));
         // No admin endpoints: anyone on the machine could otherwise script
@@ -103,7 +108,12 @@ pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
     } else {
         tracing::info!("serving MCP on {transport}, against the OSC API at {api}");
     }
-    let server = SecretsServer::new(Arc::new(osc)).sandboxed(args.sandbox);
+    for line in policy.summary() {
+        logging::say(&format!("guardrail: {line}"));
+    }
+    let server = SecretsServer::new(Arc::new(osc))
+        .sandboxed(args.sandbox)
+        .with_policy(policy);
     match args.transport {
         Transport::Stdio => Ok(stdio::serve(server).await?),
         Transport::Http => {

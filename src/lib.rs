@@ -4,10 +4,11 @@
 //!
 //! The layout follows what each folder holds: `config` (flags and
 //! environment), `domain` (keys, names, values, safe text), `osc` (the
-//! client), `server` (the MCP handler and its tool table), `tools` (one file
-//! per tool), `web` (HTTP rules shared by every listener), `transport` (stdio
-//! and HTTP adapters), `emulator` (the offline OSC, apart from the product
-//! path), and `app` (the composition root).
+//! client), `policy` (the operator's guardrails), `server` (the MCP handler
+//! and its tool table), `tools` (one file per tool), `web` (HTTP rules shared
+//! by every listener), `transport` (stdio and HTTP adapters), `emulator` (the
+//! offline OSC, apart from the product path), and `app` (the composition
+//! root).
 
 pub mod app;
 pub mod config;
@@ -15,6 +16,7 @@ pub mod domain;
 pub mod emulator;
 pub mod logging;
 pub mod osc;
+pub mod policy;
 pub mod redact;
 pub mod server;
 pub(crate) mod sync;

@@ -3,6 +3,7 @@
 
 mod emulator;
 mod error;
+mod guardrails;
 mod http;
 mod listen;
 mod sandbox;
@@ -14,6 +15,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 pub use emulator::EmulatorArgs;
 pub use error::ConfigError;
+pub use guardrails::GuardrailArgs;
 pub use http::{AUTH_TOKEN_VAR, HttpArgs, MIN_AUTH_TOKEN_LEN};
 pub use listen::parse_listen;
 pub use serve::{Environment, ServeArgs, TOKEN_VARS, Transport};

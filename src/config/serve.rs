@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+use super::guardrails::GuardrailArgs;
 use super::http::HttpArgs;
 use crate::osc::{Limits, RetryPolicy, environment_url};
 
@@ -97,6 +98,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub http: HttpArgs,
+
+    #[command(flatten)]
+    pub guardrails: GuardrailArgs,
 }
 impl ServeArgs {
     /// The OSC API base URL these settings select.

@@ -16,7 +16,9 @@ use serde_json::{Value, json};
 
 use super::arguments;
 use super::instructions::INSTRUCTIONS;
+use crate::domain::Key;
 use crate::osc::OscClient;
+use crate::policy::Policy;
 
 /// Added to every tool result of a sandboxed server, as the last text block
 /// and as the `sandbox` field of structured results.
@@ -29,6 +31,8 @@ pub struct SecretsServer {
     pub(crate) osc: Arc<OscClient>,
     tool_router: ToolRouter<SecretsServer>,
     sandboxed: bool,
+    /// The operator's guardrails; read by the list tool for its key scope.
+    pub(crate) policy: Arc<Policy>,
 }
 
 impl SecretsServer {
@@ -37,7 +41,54 @@ impl SecretsServer {
             osc,
             tool_router: router(),
             sandboxed: false,
+            policy: Arc::new(Policy::default()),
         }
+    }
+
+    /// Applies the operator's guardrails: every tool the policy turns off is
+    /// taken out of the router, so it is absent from `tools/list` and cannot
+    /// be dispatched; [`Self::guardrail_refusal`] answers calls to it.
+    pub fn with_policy(mut self, policy: Policy) -> Self {
+        for name in policy.tools.off_names() {
+            self.tool_router.remove_route(name);
+        }
+        self.policy = Arc::new(policy);
+        self
+    }
+
+    /// Guardrails, before any other check and any OSC request: a tool the
+    /// operator turned off gets a tool error naming the setting, and a `key`
+    /// argument outside `--keys` is refused. A `key` that is not a valid key
+    /// is left to the tool, which refuses it in its own words. Every tool
+    /// that acts on a tenant key takes it as `key` (a unit test holds them to
+    /// it), so this one check scopes them all.
+    fn guardrail_refusal(&self, name: &str, arguments: Option<&JsonObject>) -> Option<String> {
+        if let Some(off) = self.policy.tools.off(name) {
+            tracing::info!(
+                tool = name,
+                "call to a tool turned off by the operator refused"
+            );
+            return Some(format!(
+                "{} is turned off on this server by its operator ({}), so nothing was done and nothing was sent to OSC. \
+                 Use only the tools tools/list shows; if you need this one, ask the operator to change that setting.",
+                name,
+                off.flag()
+            ));
+        }
+        let scope = &self.policy.keys;
+        let patterns = scope.describe()?;
+        let key = arguments?.get("key")?.as_str()?;
+        let key = Key::check(key).ok()?;
+        if scope.allows(&key) {
+            return None;
+        }
+        tracing::info!(tool = name, "key outside --keys refused");
+        Some(format!(
+            "{} `{key}` is outside the keys this server's operator allows (--keys / OSC_MCP_KEYS): \
+             only keys matching {patterns}. Nothing was sent to OSC. \
+             Call list_tenant_secrets to see the keys you may use, or ask the operator to widen --keys.",
+            arguments::REFUSED
+        ))
     }
 
     /// Marks every tool result as coming from the offline OSC emulator, so
@@ -160,7 +211,11 @@ pub fn describe() -> ServerConfig {
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for SecretsServer {
     fn get_info(&self) -> ServerConfig {
-        describe()
+        let lines = self.policy.summary();
+        if lines.is_empty() {
+            return describe();
+        }
+        describe().with_instructions(format!("{INSTRUCTIONS}\n\n{}", lines.join("\n")))
     }
 
     /// Checks the arguments against the tool's input schema before rmcp
@@ -178,6 +233,9 @@ impl ServerHandler for SecretsServer {
     ) -> Result<CallToolResponse, ErrorData> {
         let _attached = context.extensions.clone();
         let name = request.name.clone();
+        if let Some(refusal) = self.guardrail_refusal(&name, request.arguments.as_ref()) {
+            return Ok(self.refusal(&name, refusal));
+        }
         if let Some(tool) = self.tool_router.get(&name)
             && let Err(refusal) = arguments::check(tool, request.arguments.as_ref())
         {
@@ -212,19 +270,24 @@ impl ServerHandler for SecretsServer {
                 None,
             ));
         };
-        let Some(tool) = self.tool_router.get(name) else {
-            return Err(ErrorData::invalid_params("tool not found", None));
+        // A tool the operator turned off is refused whatever its arguments.
+        let refusal = match self.guardrail_refusal(name, None) {
+            Some(refusal) => refusal,
+            None => {
+                let Some(tool) = self.tool_router.get(name) else {
+                    return Err(ErrorData::invalid_params("tool not found", None));
+                };
+                let given = params.and_then(|p| p.get("arguments"));
+                let Some(given) = given.filter(|g| !g.is_object() && !g.is_null()) else {
+                    return Err(ErrorData::invalid_params(
+                        "the tools/call request is malformed: check its `_meta` and other fields",
+                        None,
+                    ));
+                };
+                arguments::not_an_object(tool, given)
+            }
         };
-        let given = params.and_then(|p| p.get("arguments"));
-        let Some(given) = given.filter(|g| !g.is_object() && !g.is_null()) else {
-            return Err(ErrorData::invalid_params(
-                "the tools/call request is malformed: check its `_meta` and other fields",
-                None,
-            ));
-        };
-        let CallToolResponse::Complete(mut result) =
-            self.refusal(name, arguments::not_an_object(tool, given))
-        else {
+        let CallToolResponse::Complete(mut result) = self.refusal(name, refusal) else {
             return Err(ErrorData::internal_error("no tool result", None));
         };
         // rmcp drops `resultType` for peers older than 2026-07-28 on the
@@ -294,6 +357,50 @@ mod tests {
         // Any other result passes unchanged when not sandboxed.
         let ok = CallToolResult::success(vec![ContentBlock::text("fine")]);
         assert_eq!(texts(&server().finish("x", ok.into())), ["fine"]);
+    }
+
+    /// `--keys` is enforced on the `key` argument alone: a tool that took a
+    /// tenant key under any other name would escape the operator's scope.
+    #[test]
+    fn every_key_argument_is_called_key() {
+        for tool in definitions() {
+            let Some(Value::Object(properties)) = tool.input_schema.get("properties") else {
+                continue;
+            };
+            for name in properties.keys() {
+                assert!(
+                    name == "key" || !name.to_ascii_lowercase().contains("key"),
+                    "{} takes a key as `{name}`: name it `key`, or extend guardrail_refusal",
+                    tool.name
+                );
+            }
+        }
+    }
+
+    /// Tools turned off leave the router, so they are neither listed nor
+    /// dispatched, and a call gets the operator's refusal.
+    #[test]
+    fn a_policy_takes_tools_out_of_the_router() {
+        use crate::policy::{KeyScope, Policy, ToolScope};
+        let policy = Policy {
+            tools: ToolScope::new(true, &[], &[]).unwrap(),
+            keys: KeyScope::default(),
+        };
+        let server = server().with_policy(policy);
+        let served: Vec<String> = server
+            .tool_router
+            .list_all()
+            .iter()
+            .map(|t| t.name.to_string())
+            .collect();
+        assert_eq!(served, ["list_tenant_secrets"]);
+        let said = server.guardrail_refusal("set_tenant_secret", None).unwrap();
+        assert!(said.contains("--read-only (OSC_MCP_READ_ONLY)"), "{said}");
+        assert!(
+            server
+                .guardrail_refusal("list_tenant_secrets", None)
+                .is_none()
+        );
     }
 
     /// The router serves exactly the tools of the table, no more, no fewer.

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{self, InputError, Owner};
 use crate::osc::Listing;
+use crate::policy::KeyScope;
 use crate::server::SecretsServer;
 use crate::server::advice::{Op, advise, refused};
 
@@ -62,7 +63,7 @@ pub struct ListOutput {
     /// When truncated: the last key of this page, to pass as `after`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_after: Option<String>,
-    /// Entries of OSC's answer left out (before any filter) because they are not valid keys; they are never shown.
+    /// Entries of OSC's answer left out (before any filter) because they are not valid keys; they are never shown. Always 0 when the operator limits the keys this server may act on.
     #[schemars(schema_with = "count_schema")]
     pub omitted: u32,
     /// Why entries were left out, one line per reason with its count.
@@ -157,6 +158,7 @@ Never returns values: no tool of this server can read a secret value, so secrets
                 contains: contains.as_deref(),
                 after,
                 limit,
+                scope: &self.policy.keys,
             },
         )))
     }
@@ -168,18 +170,31 @@ struct Page<'a> {
     contains: Option<&'a str>,
     after: Option<&'a str>,
     limit: u32,
+    /// The operator's `--keys`: keys outside it are never shown.
+    scope: &'a KeyScope,
 }
 
 /// Filters the checked listing (sorted, unique) and cuts one page from it.
+///
+/// Under `--keys`, entries that are not valid keys are not counted in
+/// `omitted`: they cannot be matched against the patterns, and counting
+/// them would tell the agent that keys outside its scope exist.
 fn page(listing: Listing, want: &Page<'_>) -> ListOutput {
-    let omitted = listing.omitted_total();
-    let omitted_reasons = listing
-        .omitted
-        .iter()
-        .map(|(why, n)| format!("{} ({n})", why.describe()))
-        .collect();
+    let (omitted, omitted_reasons) = if want.scope.is_unlimited() {
+        (
+            listing.omitted_total(),
+            listing
+                .omitted
+                .iter()
+                .map(|(why, n)| format!("{} ({n})", why.describe()))
+                .collect(),
+        )
+    } else {
+        (0, Vec::new())
+    };
     let matching = listing.entries.into_iter().filter(|e| {
-        want.owner.is_none_or(|o| o == e.key.owner())
+        want.scope.allows(&e.key)
+            && want.owner.is_none_or(|o| o == e.key.owner())
             && want
                 .contains
                 .is_none_or(|c| e.key.as_str().to_ascii_lowercase().contains(c))
