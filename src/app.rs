@@ -100,7 +100,9 @@ pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
     } else {
         tracing::info!("serving MCP on {transport}, against the OSC API at {api}");
     }
-    let server = SecretsServer::new(Arc::new(osc)).sandboxed(args.sandbox);
+    let server = SecretsServer::new(Arc::new(osc))
+        .sandboxed(args.sandbox)
+        .allow_env(args.values.allowlist());
     match args.transport {
         Transport::Stdio => Ok(stdio::serve(server).await?),
         Transport::Http => {

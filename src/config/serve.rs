@@ -97,6 +97,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub http: HttpArgs,
+
+    #[command(flatten)]
+    pub values: super::ValuesArgs,
 }
 impl ServeArgs {
     /// The OSC API base URL these settings select.

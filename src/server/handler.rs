@@ -27,6 +27,7 @@ pub const SANDBOX_NOTE: &str =
 #[derive(Clone)]
 pub struct SecretsServer {
     pub(crate) osc: Arc<OscClient>,
+    pub(crate) env: Arc<crate::values::EnvAllowlist>,
     tool_router: ToolRouter<SecretsServer>,
     sandboxed: bool,
 }
@@ -35,6 +36,7 @@ impl SecretsServer {
     pub fn new(osc: Arc<OscClient>) -> Self {
         SecretsServer {
             osc,
+            env: Arc::default(),
             tool_router: router(),
             sandboxed: false,
         }
@@ -109,6 +111,7 @@ pub fn router() -> ToolRouter<SecretsServer> {
     let mut router = SecretsServer::delete_router()
         + SecretsServer::list_router()
         + SecretsServer::materialize_router()
+        + SecretsServer::rotate_router()
         + SecretsServer::set_router();
     for route in router.map.values_mut() {
         let mut input = route.attr.input_schema.as_ref().clone();
