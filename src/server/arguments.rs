@@ -356,9 +356,12 @@ fn show(value: &Value) -> String {
     }
 }
 
-/// `` `"name": example` ``
+/// `` `"name": example` ``, named by the last field of a path
+/// (`generate.length` is written `"length": 32`).
 fn pair(name: &str, property: &JsonObject) -> String {
-    format!("`\"{name}\": {}`", example(property))
+    let leaf = name.rsplit('.').next().unwrap_or(name);
+    let leaf = leaf.split('[').next().unwrap_or(leaf);
+    format!("`\"{leaf}\": {}`", example(property))
 }
 
 /// An example for one argument: the schema's `examples`, else its first
