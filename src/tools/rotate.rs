@@ -121,8 +121,16 @@ Returns keys and references, never the value. `system.*` keys belong to the plat
         }
         .resolve(&self.env, true)?;
         self.osc.upsert(&key, &value).await.map_err(|e| {
+            let held = if may_have_arrived(&e) {
+                format!(
+                    "`{key}` may or may not hold a new value now, and no service was touched. \
+                     To finish, call rotate_tenant_secret again with the same targets: it writes another new value and copies it into every target"
+                )
+            } else {
+                format!("Nothing was rotated: `{key}` keeps its old value, and no service was touched")
+            };
             format!(
-                "{} Nothing was rotated: `{key}` keeps its old value, and no service was touched.",
+                "{} {held}.",
                 advise(
                     e,
                     Op::Set {

@@ -142,8 +142,10 @@ impl EnvAllowlist {
         self.patterns.is_empty()
     }
 
+    /// Whether `name` may be read: a plain variable name (so that it can be
+    /// shown back as it is), not a protected one, and matched by an entry.
     pub fn allows(&self, name: &str) -> bool {
-        !protected(name) && self.patterns.iter().any(|p| p.matches(name))
+        is_name(name) && !protected(name) && self.patterns.iter().any(|p| p.matches(name))
     }
 
     /// The value of the variable `name`, or the refusal (without the value,
