@@ -113,7 +113,8 @@ pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
     }
     let server = SecretsServer::new(Arc::new(osc))
         .sandboxed(args.sandbox)
-        .with_policy(policy);
+        .with_policy(policy)
+        .allow_env(args.values.allowlist());
     match args.transport {
         Transport::Stdio => Ok(stdio::serve(server).await?),
         Transport::Http => {

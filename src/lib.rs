@@ -22,4 +22,5 @@ pub mod server;
 pub(crate) mod sync;
 pub mod tools;
 pub mod transport;
+pub mod values;
 pub mod web;

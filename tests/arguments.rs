@@ -134,7 +134,8 @@ async fn a_missing_argument_is_named_with_its_type_and_an_example() {
     let client = connect(&emu).await;
     let required = [
         ("set_tenant_secret", "key"),
-        ("set_tenant_secret", "value"),
+        // `value` is one of three optional sources now; giving none is
+        // refused by the tool (tests/value_sources.rs).
         ("delete_tenant_secret", "key"),
         ("materialize_tenant_secret", "key"),
         ("materialize_tenant_secret", "serviceId"),
@@ -354,7 +355,7 @@ async fn input_schemas_have_plain_optional_fields_and_mode_is_an_enum() {
     let emu = emulator().await;
     let client = connect(&emu).await;
     let tools = client.list_all_tools().await.unwrap();
-    assert_eq!(tools.len(), 4);
+    assert_eq!(tools.len(), 5);
     for tool in &tools {
         let schema = Value::Object((*tool.input_schema).clone());
         for combinator in ["oneOf", "anyOf"] {

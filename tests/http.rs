@@ -398,7 +398,7 @@ async fn every_handshake_revision_is_served() {
         let tools = message_in(&response.text().await.unwrap());
         assert_eq!(
             tools["result"]["tools"].as_array().map(Vec::len),
-            Some(4),
+            Some(5),
             "{version}: {tools}"
         );
     }
@@ -456,7 +456,7 @@ async fn session_cap_and_per_client_concurrency() {
             .as_array()
             .unwrap()
             .len(),
-        4
+        5
     );
     let response = http()
         .delete(server.url("/mcp"))

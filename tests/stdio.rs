@@ -37,6 +37,7 @@ async fn serves_every_tool_over_stdio() {
             "delete_tenant_secret",
             "list_tenant_secrets",
             "materialize_tenant_secret",
+            "rotate_tenant_secret",
             "set_tenant_secret",
         ]
     );

@@ -20,16 +20,17 @@ use support::{StdioServer, TOKEN, call, connect_offline, text};
 mod docs;
 
 /// The tools, by name, in the order clients see them (rmcp lists by name).
-const TOOL_NAMES: [&str; 4] = [
+const TOOL_NAMES: [&str; 5] = [
     "delete_tenant_secret",
     "list_tenant_secrets",
     "materialize_tenant_secret",
+    "rotate_tenant_secret",
     "set_tenant_secret",
 ];
 
 /// What `tools/list` says about each tool, written down: name, title, and the
 /// four hints (read_only, destructive, idempotent, open_world).
-const ANNOTATIONS: [(&str, &str, bool, bool, bool, bool); 4] = [
+const ANNOTATIONS: [(&str, &str, bool, bool, bool, bool); 5] = [
     (
         "delete_tenant_secret",
         "Delete a tenant secret",
@@ -52,6 +53,14 @@ const ANNOTATIONS: [(&str, &str, bool, bool, bool, bool); 4] = [
         false,
         true,
         true,
+        true,
+    ),
+    (
+        "rotate_tenant_secret",
+        "Rotate a tenant secret",
+        false,
+        true,
+        false,
         true,
     ),
     (
@@ -307,7 +316,7 @@ async fn every_tool_declares_an_object_output_schema() {
 
 #[tokio::test]
 async fn tool_and_argument_names_are_fixed() {
-    let expected: [(&str, &[&str], &[&str]); 4] = [
+    let expected: [(&str, &[&str], &[&str]); 5] = [
         ("delete_tenant_secret", &["key"], &["key"]),
         (
             "list_tenant_secrets",
@@ -320,9 +329,14 @@ async fn tool_and_argument_names_are_fixed() {
             &["key", "serviceId", "secretName"],
         ),
         (
+            "rotate_tenant_secret",
+            &["key", "targets", "generate", "value", "fromEnv"],
+            &["key", "targets"],
+        ),
+        (
             "set_tenant_secret",
-            &["key", "value", "mode"],
-            &["key", "value"],
+            &["key", "generate", "value", "fromEnv", "mode"],
+            &["key"],
         ),
     ];
     let tools = listed().await;
@@ -388,9 +402,13 @@ async fn no_tool_offers_to_read_or_return_a_value() {
                 );
             }
         }
-        // Only set_tenant_secret takes a value, and only to write it.
+        // Only the two writes take a value, and only to write it.
         let takes_value = properties(input(&tool)).contains("value");
-        assert_eq!(takes_value, name == "set_tenant_secret", "{name}");
+        assert_eq!(
+            takes_value,
+            name == "set_tenant_secret" || name == "rotate_tenant_secret",
+            "{name}"
+        );
     }
 }
 
@@ -574,7 +592,7 @@ async fn only_unroutable_calls_are_protocol_errors() {
     let missing = call(&client, "set_tenant_secret", json!({"key": "user.a"})).await;
     assert!(
         failed(&missing).starts_with("Refused before contacting OSC:")
-            && failed(&missing).contains("`value` is missing"),
+            && failed(&missing).contains("give exactly one of `generate`, `value` or `fromEnv`"),
         "{}",
         text(&missing)
     );

@@ -33,7 +33,7 @@ async fn initialize_explains_the_reference_model() {
     assert!(instructions.contains("materialize_tenant_secret"));
     assert!(instructions.to_lowercase().contains("rotate"));
     let tools = client.list_all_tools().await.unwrap();
-    assert_eq!(tools.len(), 4);
+    assert_eq!(tools.len(), 5);
     assert!(tools.iter().all(|t| t.output_schema.is_some()));
     // Listing made no request upstream.
     assert!(emu.requests().is_empty());

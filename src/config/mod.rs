@@ -9,6 +9,7 @@ mod listen;
 mod sandbox;
 mod serve;
 mod token;
+mod values;
 
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -20,6 +21,7 @@ pub use http::{AUTH_TOKEN_VAR, HttpArgs, MIN_AUTH_TOKEN_LEN};
 pub use listen::parse_listen;
 pub use serve::{Environment, ServeArgs, TOKEN_VARS, Transport};
 pub use token::{TOKEN_FILE_VAR, missing_token_message, osc_token};
+pub use values::ValuesArgs;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -78,9 +80,15 @@ pub fn usage_error(error: &clap::Error) -> String {
         }
         ErrorKind::InvalidValue | ErrorKind::ValueValidation | ErrorKind::InvalidUtf8 => {
             // This server's own parsers say what to write without quoting.
-            let advice = std::error::Error::source(error)
+            let source = std::error::Error::source(error);
+            let advice = source
                 .and_then(|source| source.downcast_ref::<listen::ListenError>())
                 .map(|e| format!(": {e}"))
+                .or_else(|| {
+                    source
+                        .and_then(|s| s.downcast_ref::<crate::values::PatternError>())
+                        .map(|e| format!(": {e}"))
+                })
                 .unwrap_or_default();
             match defined(error) {
                 Some(name) => format!("invalid value for `{name}`{advice}. {NOT_SHOWN}"),

@@ -101,6 +101,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub guardrails: GuardrailArgs,
+
+    #[command(flatten)]
+    pub values: super::ValuesArgs,
 }
 impl ServeArgs {
     /// The OSC API base URL these settings select.

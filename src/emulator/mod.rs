@@ -130,6 +130,20 @@ impl Emulator {
 
     pub fn clear_requests(&self) {
         lock(&self.inner.shared.requests).clear();
+        self.inner
+            .shared
+            .peak
+            .store(0, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The most contract requests the emulator was handling at the same
+    /// time (a fault's delay included) since it started or the request log
+    /// was last cleared: above 1 means requests overlapped.
+    pub fn peak_concurrency(&self) -> usize {
+        self.inner
+            .shared
+            .peak
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Queues a fault; faults are matched in push order. Unlike the admin

@@ -86,6 +86,27 @@ pub(super) async fn admin_health() -> Response {
     reply(StatusCode::OK, json!({ "ok": true }))
 }
 
+/// Counts a contract request as in progress until dropped, and keeps the
+/// peak, so tests can see that requests overlapped without timing them.
+struct Active<'a>(&'a Shared);
+
+impl<'a> Active<'a> {
+    fn enter(shared: &'a Shared) -> Self {
+        use std::sync::atomic::Ordering;
+        let now = shared.active.fetch_add(1, Ordering::SeqCst) + 1;
+        shared.peak.fetch_max(now, Ordering::SeqCst);
+        Active(shared)
+    }
+}
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        self.0
+            .active
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// Every non-admin request: record, fault, auth, Fastify body checks, route.
 pub(super) async fn contract(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
@@ -94,6 +115,7 @@ pub(super) async fn contract(State(shared): State<Arc<Shared>>, request: Request
     if path.starts_with(ADMIN_PREFIX) {
         return route_not_found(&method, &path).into_response();
     }
+    let _active = Active::enter(&shared);
     let content_type = parts
         .headers
         .get(header::CONTENT_TYPE)

@@ -90,6 +90,10 @@ pub(super) struct Shared {
     pub(super) services: Mutex<BTreeMap<String, BTreeMap<String, SecretString>>>,
     pub(super) requests: Mutex<Vec<RecordedRequest>>,
     pub(super) faults: Mutex<Vec<Fault>>,
+    /// Contract requests being handled now, and the most there have been at
+    /// once since the request log was last cleared.
+    pub(super) active: std::sync::atomic::AtomicUsize,
+    pub(super) peak: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -112,6 +116,8 @@ impl Shared {
             services: Mutex::new(BTreeMap::new()),
             requests: Mutex::new(Vec::new()),
             faults: Mutex::new(Vec::new()),
+            active: std::sync::atomic::AtomicUsize::new(0),
+            peak: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 

@@ -12,7 +12,9 @@
 //! The checker is written here rather than taken from a JSON Schema crate:
 //! those quote the offending instance in their messages (here that can be a
 //! secret), cannot say what to send instead, and bring a large dependency
-//! tree for schemas that are one flat object of primitive properties.
+//! tree for schemas that are one object of primitive properties, a few of
+//! them objects or arrays of objects whose fields are checked the same way
+//! (named by path: `generate.length`, `targets[0].serviceId`).
 
 use rmcp::model::{JsonObject, Tool};
 use serde_json::Value;
@@ -35,48 +37,18 @@ pub(crate) fn check(tool: &Tool, arguments: Option<&JsonObject>) -> Result<(), S
     let schema = tool.input_schema.as_ref();
     let empty = JsonObject::new();
     let arguments = arguments.unwrap_or(&empty);
-    let properties = schema
-        .get("properties")
-        .and_then(Value::as_object)
-        .unwrap_or(&empty);
-    let required = required(schema);
-    let closed = schema.get("additionalProperties") == Some(&Value::Bool(false));
-
     let mut problems = Vec::new();
     let mut unknown = false;
-    for (name, given) in arguments {
-        match properties.get(name).and_then(Value::as_object) {
-            None if closed => {
-                unknown = true;
-                problems.push(format!(
-                    "{} is not an argument of {}; {}.",
-                    quoted(name),
-                    tool.name,
-                    argument_list(properties)
-                ));
-            }
-            None => {}
-            // An optional argument sent as null means the same as leaving it out.
-            Some(_) if given.is_null() && !required.contains(&name.as_str()) => {}
-            Some(property) => {
-                if let Some(problem) = mismatch(name, property, given) {
-                    problems.push(problem);
-                }
-            }
-        }
-    }
     let mut missing = false;
-    for name in &required {
-        if !arguments.contains_key(*name) {
-            missing = true;
-            let property = properties.get(*name).and_then(Value::as_object);
-            problems.push(format!(
-                "`{name}` is missing: it is required, {}, for example {}.",
-                property.map_or_else(|| "any JSON value".to_owned(), expected),
-                property.map_or_else(|| format!("`\"{name}\": …`"), |p| pair(name, p))
-            ));
-        }
-    }
+    fields(
+        &Place::Arguments(&tool.name),
+        schema,
+        arguments,
+        &mut problems,
+        &mut unknown,
+        &mut missing,
+        0,
+    );
     if problems.is_empty() {
         return Ok(());
     }
@@ -95,6 +67,142 @@ pub(crate) fn check(tool: &Tool, arguments: Option<&JsonObject>) -> Result<(), S
         message.push_str(&format!(" A complete call: `{}`.", whole_example(schema)));
     }
     Err(message)
+}
+
+/// Where a set of fields sits: the tool's arguments, or an object inside them.
+enum Place<'a> {
+    Arguments(&'a str),
+    /// The path of the object, such as `generate` or `targets[0]`.
+    Object(String),
+}
+
+impl Place<'_> {
+    fn name(&self, field: &str) -> String {
+        match self {
+            Place::Arguments(_) => field.to_owned(),
+            Place::Object(path) => format!("{path}.{field}"),
+        }
+    }
+}
+
+/// Checks the fields of one object (the arguments, or an object argument)
+/// against its schema, and objects nested in them, at most [`MAX_DEPTH`] deep.
+fn fields(
+    place: &Place<'_>,
+    schema: &JsonObject,
+    given: &JsonObject,
+    problems: &mut Vec<String>,
+    unknown: &mut bool,
+    missing: &mut bool,
+    depth: usize,
+) {
+    let empty = JsonObject::new();
+    let properties = schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let required = required(schema);
+    let closed = schema.get("additionalProperties") == Some(&Value::Bool(false));
+    for (name, value) in given {
+        match properties.get(name).and_then(Value::as_object) {
+            None if closed => {
+                *unknown = true;
+                problems.push(match place {
+                    Place::Arguments(tool) => format!(
+                        "{} is not an argument of {tool}; {}.",
+                        quoted(name),
+                        argument_list(properties)
+                    ),
+                    Place::Object(path) => format!(
+                        "{} is not a field of `{path}`; {}.",
+                        quoted(name),
+                        field_list(properties)
+                    ),
+                });
+            }
+            None => {}
+            // An optional argument sent as null means the same as leaving it out.
+            Some(_) if value.is_null() && !required.contains(&name.as_str()) => {}
+            Some(property) => {
+                let path = place.name(name);
+                if let Some(problem) = mismatch(&path, property, value) {
+                    problems.push(problem);
+                } else if depth < MAX_DEPTH {
+                    nested(
+                        &path,
+                        property,
+                        value,
+                        problems,
+                        unknown,
+                        missing,
+                        depth + 1,
+                    );
+                }
+            }
+        }
+    }
+    for name in &required {
+        if !given.contains_key(*name) {
+            *missing = true;
+            let property = properties.get(*name).and_then(Value::as_object);
+            let path = place.name(name);
+            problems.push(format!(
+                "`{path}` is missing: it is required, {}, for example {}.",
+                property.map_or_else(|| "any JSON value".to_owned(), expected),
+                property.map_or_else(|| format!("`\"{name}\": …`"), |p| pair(name, p))
+            ));
+        }
+    }
+}
+
+/// Checks inside an object argument, or inside each item of an array of
+/// objects, when the schema describes their fields.
+fn nested(
+    path: &str,
+    property: &JsonObject,
+    value: &Value,
+    problems: &mut Vec<String>,
+    unknown: &mut bool,
+    missing: &mut bool,
+    depth: usize,
+) {
+    match value {
+        Value::Object(object) if property.contains_key("properties") => fields(
+            &Place::Object(path.to_owned()),
+            property,
+            object,
+            problems,
+            unknown,
+            missing,
+            depth,
+        ),
+        Value::Array(items) => {
+            let Some(item) = property.get("items").and_then(Value::as_object) else {
+                return;
+            };
+            for (i, given) in items.iter().enumerate() {
+                if problems.len() > MAX_PROBLEMS {
+                    return;
+                }
+                let at = format!("{path}[{i}]");
+                if let Some(problem) = mismatch(&at, item, given) {
+                    problems.push(problem);
+                } else {
+                    nested(&at, item, given, problems, unknown, missing, depth + 1);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn field_list(properties: &JsonObject) -> String {
+    let names: Vec<String> = properties.keys().map(|k| format!("`{k}`")).collect();
+    match names.split_last() {
+        Some((last, [])) => format!("its only field is {last}"),
+        Some((last, rest)) => format!("its fields are {} and {last}", rest.join(", ")),
+        None => "it takes no fields".to_owned(),
+    }
 }
 
 /// The answer when `arguments` is not a JSON object at all.
@@ -248,9 +356,12 @@ fn show(value: &Value) -> String {
     }
 }
 
-/// `` `"name": example` ``
+/// `` `"name": example` ``, named by the last field of a path
+/// (`generate.length` is written `"length": 32`).
 fn pair(name: &str, property: &JsonObject) -> String {
-    format!("`\"{name}\": {}`", example(property))
+    let leaf = name.rsplit('.').next().unwrap_or(name);
+    let leaf = leaf.split('[').next().unwrap_or(leaf);
+    format!("`\"{leaf}\": {}`", example(property))
 }
 
 /// An example for one argument: the schema's `examples`, else its first
@@ -323,10 +434,15 @@ pub(crate) fn tidy_input(schema: &mut JsonObject) {
         .remove("$defs")
         .or_else(|| schema.remove("definitions"));
     let mut root = Value::Object(std::mem::take(schema));
-    if let Some(Value::Object(defs)) = &defs {
-        inline_refs(&mut root, defs, 0);
+    // Twice: a nullable reference nested in an inlined definition
+    // (`anyOf: [{$ref}, {type: null}]`) becomes a plain `$ref` only once its
+    // null branch is dropped.
+    for _ in 0..2 {
+        if let Some(Value::Object(defs)) = &defs {
+            inline_refs(&mut root, defs, 0);
+        }
+        drop_null(&mut root);
     }
-    drop_null(&mut root);
     if let Value::Object(tidied) = root {
         *schema = tidied;
     }
@@ -458,6 +574,30 @@ mod tests {
                     "c": {"type": "string", "enum": ["x", "y"]},
                     "d": {"type": ["integer", "string"]}
                 }
+            })
+        );
+    }
+
+    #[test]
+    fn a_nullable_reference_inside_a_definition_is_inlined() {
+        let mut schema = object(json!({
+            "type": "object",
+            "properties": {"g": {"anyOf": [{"$ref": "#/$defs/G"}, {"type": "null"}]}},
+            "$defs": {
+                "G": {"type": "object", "properties": {
+                    "a": {"anyOf": [{"$ref": "#/$defs/A"}, {"type": "null"}], "description": "mine"}
+                }},
+                "A": {"type": "string", "enum": ["x", "y"]}
+            }
+        }));
+        tidy_input(&mut schema);
+        assert_eq!(
+            Value::Object(schema),
+            json!({
+                "type": "object",
+                "properties": {"g": {"type": "object", "properties": {
+                    "a": {"type": "string", "enum": ["x", "y"], "description": "mine"}
+                }}}
             })
         );
     }

@@ -29,6 +29,7 @@ pub const SANDBOX_NOTE: &str =
 #[derive(Clone)]
 pub struct SecretsServer {
     pub(crate) osc: Arc<OscClient>,
+    pub(crate) env: Arc<crate::values::EnvAllowlist>,
     tool_router: ToolRouter<SecretsServer>,
     sandboxed: bool,
     /// The operator's guardrails; read by the list tool for its key scope.
@@ -39,6 +40,7 @@ impl SecretsServer {
     pub fn new(osc: Arc<OscClient>) -> Self {
         SecretsServer {
             osc,
+            env: Arc::default(),
             tool_router: router(),
             sandboxed: false,
             policy: Arc::new(Policy::default()),
@@ -160,6 +162,7 @@ pub fn router() -> ToolRouter<SecretsServer> {
     let mut router = SecretsServer::delete_router()
         + SecretsServer::list_router()
         + SecretsServer::materialize_router()
+        + SecretsServer::rotate_router()
         + SecretsServer::set_router();
     for route in router.map.values_mut() {
         let mut input = route.attr.input_schema.as_ref().clone();

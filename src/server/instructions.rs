@@ -4,7 +4,10 @@
 pub const INSTRUCTIONS: &str = "\
 This server manages Eyevinn Open Source Cloud (OSC) tenant secrets by reference. \
 No tool ever returns a secret value, and none ever will: you work with keys and with references such as `{{secrets.apikey}}`, which OSC resolves itself when it starts a service. \
-To wire a secret into a service: store it with set_tenant_secret under a `user.` key (or use an existing key from list_tenant_secrets), \
+To make a new credential (a password, an API key between services, a signing secret), call set_tenant_secret with `\"generate\": {}`: the server makes a strong random value that nobody, you included, ever sees. \
+Give `value` only for a value you already have for another reason, such as a key a third party issued; `fromEnv` names an environment variable of this server that the operator allowed. \
+To wire a secret into a service: store it under a `user.` key (or use an existing key from list_tenant_secrets), \
 call materialize_tenant_secret with the key, the service id and a secret name, and pass the returned reference, exactly as returned, as the whole value of the service parameter. \
-To rotate: set_tenant_secret the new value (mode `upsert`), then call materialize_tenant_secret again for every service that uses the key, because each service holds a copy made at materialize time. \
-`system.*` keys belong to the platform: you can list and materialize them but not write or delete them.";
+To rotate: call rotate_tenant_secret with the key and every service secret that uses it; it generates the new value, writes it and materializes it into each of them. \
+OSC resolves a reference when a service instance starts, so restart each instance to use a new value. \
+`system.*` keys belong to the platform: you can list and materialize them but not write, rotate or delete them.";

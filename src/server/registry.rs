@@ -45,6 +45,10 @@ pub const TOOLS: &[Entry] = &[
         kind: Kind::Write,
     },
     Entry {
+        name: "rotate_tenant_secret",
+        kind: Kind::Write,
+    },
+    Entry {
         name: "set_tenant_secret",
         kind: Kind::Write,
     },

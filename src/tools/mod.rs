@@ -5,4 +5,5 @@
 pub mod delete;
 pub mod list;
 pub mod materialize;
+pub mod rotate;
 pub mod set;

@@ -1,0 +1,327 @@
+//! `rotate_tenant_secret`: replace a `user.*` key's value and materialize the
+//! new value into every service that uses it, in one call.
+
+use futures::StreamExt;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::{Json, tool, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::set::{GeneratedInfo, SetOutput};
+use crate::domain::{self, Key, SecretArg, WriteMode};
+use crate::osc::{OscClient, OscError};
+use crate::server::SecretsServer;
+use crate::server::advice::{Op, advise, refused};
+use crate::values::{GenerateArgs, Sources};
+
+/// Most targets of one rotation.
+pub const MAX_TARGETS: usize = 64;
+/// Most materialize requests in flight at once.
+pub const FAN_OUT: usize = 8;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateArgs {
+    /// The `user.*` key to rotate, for example `user.db-password`. `system.*` keys cannot be rotated.
+    #[schemars(example = "user.db-password")]
+    pub key: String,
+    /// The services that use the key: each gets a fresh copy of the new value. 1 to 64 entries, each a distinct `serviceId` and `secretName` pair.
+    #[schemars(length(min = 1, max = 64))]
+    pub targets: Vec<Target>,
+    /// How to make the new value, as for set_tenant_secret; the default when no source is given, `{}` for 32 alphanumeric characters. Give at most one of `generate`, `value` and `fromEnv`.
+    #[serde(default)]
+    pub generate: Option<GenerateArgs>,
+    /// The new value, as text. Only for a value you already have for another reason; to make a new credential, leave every source out (the server generates one) or use `generate`.
+    #[serde(default)]
+    pub value: Option<SecretArg>,
+    /// The name of an environment variable of this server, allowed by the operator, that holds the new value.
+    #[serde(default, rename = "fromEnv")]
+    pub from_env: Option<String>,
+}
+
+/// One service secret that holds a copy of the key.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// The id of the service instance, for example `eyevinn-my-service`.
+    #[serde(rename = "serviceId")]
+    #[schemars(example = "eyevinn-my-service")]
+    pub service_id: String,
+    /// The name of its secret, lowercase letters and digits, for example `dbpassword`.
+    #[serde(rename = "secretName")]
+    #[schemars(example = &"dbpassword")]
+    pub secret_name: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RotateOutput {
+    /// The key that now holds the new value.
+    pub key: String,
+    /// Where the new value came from: `generate`, `value` or `fromEnv`.
+    pub source: String,
+    /// With `generate`: how the value was made (never the value itself).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generated: Option<GeneratedInfo>,
+    /// With `fromEnv`: the variable that was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_env: Option<String>,
+    /// Every target, in the order given; each now holds the new value.
+    pub targets: Vec<TargetOutcome>,
+    /// What to do next.
+    pub next_step: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetOutcome {
+    pub service_id: String,
+    pub secret_name: String,
+    /// Pass this string, exactly, as the whole value of the service parameter.
+    pub reference: String,
+}
+
+/// A target, checked.
+struct Checked<'a> {
+    service_id: &'a str,
+    secret_name: &'a str,
+}
+
+#[tool_router(router = rotate_router, vis = "pub(crate)")]
+impl SecretsServer {
+    #[tool(
+        title = "Rotate a tenant secret",
+        description = "Replace the value of a `user.*` key and copy the new value into every listed service secret, in one call. \
+With no value source, or `generate` (for example `{}`), the server makes a strong random value that nobody, you included, ever sees: use that for every credential nobody needs to know. \
+`value` is only for a value you already have for another reason; `fromEnv` names an environment variable of this server that the operator allowed. \
+`targets` lists each `serviceId` and `secretName` that uses the key (1 to 64). The key is written first (upsert); if that fails, no service is touched. \
+Then every target is materialized, several at a time. If some targets fail, the result says which hold the new value, which still hold the old one, and which may hold either, \
+and how to finish with materialize_tenant_secret. OSC resolves a reference when a service instance starts, so restart each instance to use the new value. \
+Returns keys and references, never the value. `system.*` keys belong to the platform and are refused.",
+        annotations(
+            title = "Rotate a tenant secret",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    async fn rotate_tenant_secret(
+        &self,
+        Parameters(args): Parameters<RotateArgs>,
+    ) -> Result<Json<RotateOutput>, String> {
+        let key = Key::parse(&args.key)
+            .and_then(|k| k.writable("rotate"))
+            .map_err(refused)?;
+        let targets = check_targets(&args.targets)?;
+        let (value, origin) = Sources {
+            value: args.value,
+            generate: args.generate,
+            from_env: args.from_env,
+        }
+        .resolve(&self.env, true)?;
+        self.osc.upsert(&key, &value).await.map_err(|e| {
+            let held = if may_have_arrived(&e) {
+                format!(
+                    "`{key}` may or may not hold a new value now, and no service was touched. \
+                     To finish, call rotate_tenant_secret again with the same targets: it writes another new value and copies it into every target"
+                )
+            } else {
+                format!("Nothing was rotated: `{key}` keeps its old value, and no service was touched")
+            };
+            format!(
+                "{} {held}.",
+                advise(
+                    e,
+                    Op::Set {
+                        key: &key,
+                        mode: WriteMode::Upsert,
+                    },
+                )
+            )
+        })?;
+        drop(value);
+        let calls: Vec<_> = targets
+            .iter()
+            .enumerate()
+            .map(|(i, t)| materialize_one(&self.osc, &key, i, t))
+            .collect();
+        let mut outcomes: Vec<(usize, Result<String, OscError>)> = futures::stream::iter(calls)
+            .buffer_unordered(FAN_OUT)
+            .collect()
+            .await;
+        outcomes.sort_by_key(|(i, _)| *i);
+        let failed = outcomes.iter().filter(|(_, r)| r.is_err()).count();
+        tracing::info!(
+            key = %key,
+            source = origin.argument(),
+            targets = targets.len(),
+            failed,
+            "tenant secret rotated"
+        );
+        let (source, generated, from_env) = SetOutput::describe(&origin);
+        if failed > 0 {
+            return Err(partial(&key, &targets, outcomes));
+        }
+        let targets = targets
+            .iter()
+            .zip(outcomes)
+            .filter_map(|(t, (_, r))| {
+                r.ok().map(|reference| TargetOutcome {
+                    service_id: t.service_id.to_owned(),
+                    secret_name: t.secret_name.to_owned(),
+                    reference,
+                })
+            })
+            .collect();
+        Ok(Json(RotateOutput {
+            key: key.to_string(),
+            source,
+            generated,
+            from_env,
+            targets,
+            next_step: "Every target now holds the new value. OSC resolves a reference when a service instance starts: \
+                        restart each of these service instances so they use the new value."
+                .to_owned(),
+        }))
+    }
+}
+
+async fn materialize_one(
+    osc: &OscClient,
+    key: &Key,
+    index: usize,
+    target: &Checked<'_>,
+) -> (usize, Result<String, OscError>) {
+    let done = osc
+        .materialize(key, target.service_id, target.secret_name)
+        .await;
+    (index, done.map(|m| m.reference))
+}
+
+/// Checks every target with materialize's rules, and refuses duplicates.
+fn check_targets(targets: &[Target]) -> Result<Vec<Checked<'_>>, String> {
+    let refuse = |said: String| format!("{} {said}", crate::server::arguments::REFUSED);
+    if targets.is_empty() {
+        return Err(refuse(
+            "`targets` is empty: list each service secret that uses the key, for example \
+             `\"targets\": [{\"serviceId\": \"eyevinn-my-service\", \"secretName\": \"dbpassword\"}]`. \
+             To change only the key, use set_tenant_secret."
+                .to_owned(),
+        ));
+    }
+    if targets.len() > MAX_TARGETS {
+        return Err(refuse(format!(
+            "`targets` has {} entries; the limit is {MAX_TARGETS}. Rotate with the first {MAX_TARGETS}, \
+             then call materialize_tenant_secret for the rest.",
+            targets.len()
+        )));
+    }
+    let mut checked: Vec<Checked<'_>> = Vec::with_capacity(targets.len());
+    for (i, t) in targets.iter().enumerate() {
+        let at = |e: domain::InputError| {
+            refuse(format!(
+                "`targets[{i}].{}`: {}.",
+                e.field,
+                e.message.trim_end_matches('.')
+            ))
+        };
+        let service_id = domain::service_id(&t.service_id).map_err(at)?;
+        let secret_name = domain::secret_name(&t.secret_name).map_err(at)?;
+        if let Some(j) = checked
+            .iter()
+            .position(|c| c.service_id == service_id && c.secret_name == secret_name)
+        {
+            return Err(refuse(format!(
+                "`targets[{i}]` repeats `targets[{j}]` (the same serviceId and secretName); list each target once."
+            )));
+        }
+        checked.push(Checked {
+            service_id,
+            secret_name,
+        });
+    }
+    Ok(checked)
+}
+
+/// Whether a failed materialize may still have reached OSC: statuses OSC
+/// answered with mean it refused; a lost or unreadable answer means it
+/// may have copied the value.
+fn may_have_arrived(error: &OscError) -> bool {
+    !matches!(
+        error,
+        OscError::Unauthorized
+            | OscError::Forbidden
+            | OscError::NotFound
+            | OscError::Conflict
+            | OscError::BadRequest { .. }
+            | OscError::RateLimited { .. }
+            | OscError::Unreachable { .. }
+            | OscError::Setup { .. }
+    )
+}
+
+/// The answer to a rotation some targets missed: which hold what, and how
+/// to finish.
+fn partial(
+    key: &Key,
+    targets: &[Checked<'_>],
+    outcomes: Vec<(usize, Result<String, OscError>)>,
+) -> String {
+    let name = |t: &Checked<'_>| format!("`{}` secret `{}`", t.service_id, t.secret_name);
+    let mut updated = Vec::new();
+    let mut old = Vec::new();
+    let mut unknown = Vec::new();
+    for (t, (_, outcome)) in targets.iter().zip(outcomes) {
+        match outcome {
+            Ok(reference) => updated.push(format!("{} (reference `{reference}`)", name(t))),
+            Err(e) => {
+                let arrived = may_have_arrived(&e);
+                let why = advise(
+                    e,
+                    Op::Materialize {
+                        key,
+                        service_id: t.service_id,
+                    },
+                );
+                let line = format!("{}: {why}", name(t));
+                if arrived {
+                    unknown.push(line);
+                } else {
+                    old.push(line);
+                }
+            }
+        }
+    }
+    let list = |items: &[String]| items.join("; ");
+    let mut message = format!(
+        "Rotation of `{key}` is incomplete. `{key}` holds the new value, but not every target was updated."
+    );
+    if !updated.is_empty() {
+        message.push_str(&format!(
+            " Hold the new value ({}): {}.",
+            updated.len(),
+            list(&updated)
+        ));
+    }
+    if !old.is_empty() {
+        message.push_str(&format!(
+            " Still hold the old value ({}): {}",
+            old.len(),
+            list(&old)
+        ));
+    }
+    if !unknown.is_empty() {
+        message.push_str(&format!(
+            " May hold either value, the answer was lost ({}): {}",
+            unknown.len(),
+            list(&unknown)
+        ));
+    }
+    message.push_str(&format!(
+        " To finish, do not call rotate_tenant_secret again (that would make yet another value): call \
+         materialize_tenant_secret with key `{key}` for each target that does not hold the new value. \
+         OSC resolves a reference when a service instance starts, so restart each instance afterwards."
+    ));
+    message
+}

@@ -1,0 +1,121 @@
+//! Where a secret value comes from. Exactly one source per write: a value
+//! the model gives (`value`), one the server generates (`generate`), or one
+//! the operator put in the server's environment (`fromEnv`). Only the first
+//! ever passes through the model; the other two are born as `SecretString`s
+//! on the server and never leave it except towards OSC.
+
+pub mod env;
+pub mod generate;
+
+use secrecy::SecretString;
+
+pub use env::{EnvAllowlist, EnvPattern, PatternError};
+pub use generate::{Alphabet, GenerateArgs, Recipe};
+
+use crate::domain::{self, SecretArg};
+use crate::server::SecretsServer;
+
+/// Where a value came from, said without the value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    Given,
+    Generated(Recipe),
+    Env(String),
+}
+
+impl Origin {
+    /// The argument that gave the value.
+    pub fn argument(&self) -> &'static str {
+        match self {
+            Origin::Given => "value",
+            Origin::Generated(_) => "generate",
+            Origin::Env(_) => "fromEnv",
+        }
+    }
+}
+
+/// The three value arguments as they arrived (null counts as left out).
+pub(crate) struct Sources {
+    pub value: Option<SecretArg>,
+    pub generate: Option<GenerateArgs>,
+    pub from_env: Option<String>,
+}
+
+/// What to say when no source, or more than one, was given.
+const PICK_ONE: &str = "give exactly one of `generate`, `value` or `fromEnv`. \
+Use `\"generate\": {}` for a credential nobody needs to know: the server makes a strong random value and nobody, you included, ever sees it. \
+Use `value` only for a value you already have for another reason. \
+Use `fromEnv` with the name of an environment variable the operator allowed";
+
+impl Sources {
+    /// The value and where it came from, or the refusal (whole, starting
+    /// with "Refused before contacting OSC:"). With `default_generate`, no
+    /// source at all means `generate` with its defaults.
+    pub(crate) fn resolve(
+        self,
+        allowlist: &EnvAllowlist,
+        default_generate: bool,
+    ) -> Result<(SecretString, Origin), String> {
+        let given: Vec<&str> = [
+            self.value.as_ref().map(|_| "`value`"),
+            self.generate.as_ref().map(|_| "`generate`"),
+            self.from_env.as_ref().map(|_| "`fromEnv`"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        match given.len() {
+            0 if default_generate => {}
+            0 => return Err(refusal(&format!("no value source was given: {PICK_ONE}"))),
+            1 => {}
+            _ => {
+                return Err(refusal(&format!(
+                    "{} were all given: {PICK_ONE}",
+                    given.join(" and ")
+                )));
+            }
+        }
+        if let Some(value) = self.value {
+            let value = value
+                .into_secret()
+                .map_err(crate::server::advice::refused)?;
+            return Ok((value, Origin::Given));
+        }
+        if let Some(name) = self.from_env {
+            let value = allowlist.read(&name).map_err(|e| refusal(&e))?;
+            domain::value(&value).map_err(|e| {
+                refusal(&format!(
+                    "the variable `{name}` cannot be stored: {}",
+                    e.message
+                ))
+            })?;
+            return Ok((value, Origin::Env(name)));
+        }
+        let recipe = self
+            .generate
+            .unwrap_or_default()
+            .recipe()
+            .map_err(|e| refusal(&e))?;
+        let value = generate::generate(recipe).map_err(|e| {
+            tracing::warn!(error = %e, "value generation failed");
+            format!("{e}, so nothing was generated and nothing was written. Retry in a moment; if it keeps failing, tell the operator.")
+        })?;
+        Ok((value, Origin::Generated(recipe)))
+    }
+}
+
+fn refusal(said: &str) -> String {
+    format!(
+        "{} {}.",
+        crate::server::arguments::REFUSED,
+        said.trim_end_matches('.')
+    )
+}
+
+impl SecretsServer {
+    /// The environment variables `fromEnv` may read; none unless given.
+    pub fn allow_env(mut self, allowlist: EnvAllowlist) -> Self {
+        self.env = std::sync::Arc::new(allowlist);
+        self
+    }
+}
