@@ -10,9 +10,11 @@
 //! path), and `app` (the composition root).
 
 pub mod app;
+pub mod audit;
 pub mod config;
 pub mod domain;
 pub mod emulator;
+pub mod limits;
 pub mod logging;
 pub mod osc;
 pub mod redact;
