@@ -511,3 +511,49 @@ async fn the_third_change_of_two_a_minute_is_refused_with_a_retry_time() {
 async fn server_with_deletes() -> StdioServer {
     server(&["--max-deletes-per-minute", "1"]).await
 }
+
+/// Over Streamable HTTP the record names that transport and the session;
+/// the canary is not in the log.
+#[tokio::test]
+async fn streamable_http_records_its_transport_and_session() {
+    use rmcp::ServiceExt;
+    use rmcp::model::CallToolRequestParams;
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+
+    let dir = Dir::new("http");
+    let log = dir.join("audit.log");
+    let emu = support::http::emulator().await;
+    let server =
+        support::http::Server::start(&emu, &["--audit-log", log.to_str().unwrap()], None).await;
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(server.url("/mcp")),
+    );
+    let peer = tokio::time::timeout(CHILD_WAIT, ().serve(transport))
+        .await
+        .expect("the client connects in time")
+        .expect("the client connects");
+    let arguments = json!({"key": "user.http-a", "value": CANARY});
+    let params = CallToolRequestParams::new("set_tenant_secret")
+        .with_arguments(arguments.as_object().unwrap().clone());
+    let result = tokio::time::timeout(CHILD_WAIT, peer.call_tool(params))
+        .await
+        .expect("the call answers in time")
+        .unwrap();
+    assert_ne!(result.is_error, Some(true), "{result:?}");
+    let _ = peer.cancel().await;
+
+    let recs = records(&log);
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    assert_eq!(recs[0]["transport"], "streamable-http");
+    assert!(
+        recs[0]["session"].as_str().is_some_and(|s| !s.is_empty()),
+        "{}",
+        recs[0]
+    );
+    assert_eq!(recs[0]["outcome"], "ok");
+    let written = std::fs::read_to_string(&log).unwrap();
+    assert!(!written.contains(CANARY) && !written.contains(support::http::OSC_TOKEN));
+    assert!(!server.log().contains(CANARY));
+}
