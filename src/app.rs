@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use crate::config::{self, ConfigError, EmulatorArgs, ServeArgs, Transport};
+use crate::audit::{self, AuditLog};
+use crate::config::{self, ConfigError, EmulatorArgs, ServeArgs, Transport, VerifyAuditArgs};
 use crate::emulator::{Emulator, EmulatorOptions, ListShape};
+use crate::limits::RateLimits;
 use crate::logging;
 use crate::osc::{OscClient, OscConfig, OscError};
 use crate::policy::PolicyError;
@@ -37,6 +39,8 @@ pub enum AppError {
     Http(#[from] HttpError),
     #[error(transparent)]
     Stdio(#[from] StdioError),
+    #[error("audit log {path} does not verify: {broken}")]
+    AuditBroken { path: String, broken: audit::Broken },
 }
 
 /// stdio serves one client, so one thread is enough and starts fastest.
@@ -108,13 +112,23 @@ pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
     } else {
         tracing::info!("serving MCP on {transport}, against the OSC API at {api}");
     }
+    let audit_log = args
+        .audit
+        .audit_log
+        .clone()
+        .map(|path| Arc::new(AuditLog::open(path, args.audit.audit_required)));
+    let rates = RateLimits::in_memory(
+        args.audit.max_writes_per_minute,
+        args.audit.max_deletes_per_minute,
+    );
     for line in policy.summary() {
         logging::say(&format!("guardrail: {line}"));
     }
     let server = SecretsServer::new(Arc::new(osc))
         .sandboxed(args.sandbox)
         .with_policy(policy)
-        .allow_env(args.values.allowlist());
+        .allow_env(args.values.allowlist())
+        .guarded(audit_log, rates);
     match args.transport {
         Transport::Stdio => Ok(stdio::serve(server).await?),
         Transport::Http => {
@@ -185,4 +199,34 @@ pub async fn emulator(args: EmulatorArgs) -> Result<(), AppError> {
     logging::shutdown_signal().await;
     emulator.shutdown();
     Ok(())
+}
+
+/// `osc-secrets-mcp verify-audit PATH`: checks the log's chain, and its head
+/// against `--anchor FILE`, or else `PATH.anchor` when that exists. Returns
+/// the summary to print when intact.
+pub fn verify_audit(args: &VerifyAuditArgs) -> Result<String, AppError> {
+    let beside = audit::anchor_path(&args.path);
+    let anchor = match &args.anchor {
+        Some(given) => Some(given.clone()),
+        None => beside.exists().then_some(beside.clone()),
+    };
+    let verified =
+        audit::verify(&args.path, anchor.as_deref()).map_err(|broken| AppError::AuditBroken {
+            path: args.path.display().to_string(),
+            broken,
+        })?;
+    let anchored = match &anchor {
+        Some(path) => format!("; its last record matches the anchor {}", path.display()),
+        None => format!(
+            "; no anchor file was given or found at {}, so records cut off its end would go unnoticed",
+            beside.display()
+        ),
+    };
+    Ok(format!(
+        "audit log {} is intact: {} record(s), last seq {}, last hash {}{anchored}.",
+        args.path.display(),
+        verified.records,
+        verified.head.seq,
+        verified.head.hash
+    ))
 }

@@ -11,9 +11,11 @@
 //! root).
 
 pub mod app;
+pub mod audit;
 pub mod config;
 pub mod domain;
 pub mod emulator;
+pub mod limits;
 pub mod logging;
 pub mod osc;
 pub mod policy;

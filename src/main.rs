@@ -17,6 +17,9 @@ fn main() -> ExitCode {
         Some(Command::Emulator(args)) => {
             app::runtime(true).and_then(|rt| rt.block_on(app::emulator(args)))
         }
+        Some(Command::VerifyAudit(args)) => {
+            app::verify_audit(&args).map(|summary| logging::say(&summary))
+        }
         None => app::runtime(cli.serve.transport == Transport::Http)
             .and_then(|rt| rt.block_on(app::serve(cli.serve))),
     };

@@ -1085,7 +1085,13 @@ async fn load_many_clients_thousands_of_calls() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 
     let emu = emulator().await;
-    let server = Server::start(&emu, &["--log-level", "warn"], Some(MCP_TOKEN)).await;
+    // Thousands of changes a minute, on purpose: the rate limits are off here.
+    let server = Server::start(
+        &emu,
+        &["--log-level", "warn", "--max-writes-per-minute", "0"],
+        Some(MCP_TOKEN),
+    )
+    .await;
     let url = server.url("/mcp");
     let started = Instant::now();
     let mut tasks = Vec::new();

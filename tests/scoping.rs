@@ -15,10 +15,11 @@ use serde_json::{Value, json};
 use support::http::{self as web, CANARY, MCP_TOKEN, Server, open_session, post_mcp};
 use support::{StdioServer, TOKEN, call, client_for, emulator, fast_retry, is_error, text};
 
-const ALL: [&str; 4] = [
+const ALL: [&str; 5] = [
     "delete_tenant_secret",
     "list_tenant_secrets",
     "materialize_tenant_secret",
+    "rotate_tenant_secret",
     "set_tenant_secret",
 ];
 
@@ -268,7 +269,7 @@ async fn sandbox_with_guardrails_over_stdio() {
     let init = server.initialize().await;
     let instructions = init["result"]["instructions"].as_str().unwrap();
     assert!(
-        instructions.contains("turned off these tools on this server: delete_tenant_secret, materialize_tenant_secret, set_tenant_secret"),
+        instructions.contains("turned off these tools on this server: delete_tenant_secret, materialize_tenant_secret, rotate_tenant_secret, set_tenant_secret"),
         "{instructions}"
     );
     assert!(instructions.contains("`user.gitcred.**`"), "{instructions}");
@@ -316,6 +317,7 @@ async fn guardrails_over_http() {
         [
             "list_tenant_secrets",
             "materialize_tenant_secret",
+            "rotate_tenant_secret",
             "set_tenant_secret"
         ]
     );
@@ -392,7 +394,7 @@ async fn bad_guardrails_stop_the_server_at_start() {
         if said.contains("not a tool") {
             assert!(
                 stderr.contains(
-                    "delete_tenant_secret, list_tenant_secrets, materialize_tenant_secret, set_tenant_secret"
+                    "delete_tenant_secret, list_tenant_secrets, materialize_tenant_secret, rotate_tenant_secret, set_tenant_secret"
                 ),
                 "{stderr}"
             );

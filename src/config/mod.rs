@@ -1,6 +1,7 @@
 //! Command line and environment. Every setting is a flag with an environment
 //! twin; the OSC token is read from the environment only, never from argv.
 
+mod audit;
 mod emulator;
 mod error;
 mod guardrails;
@@ -14,6 +15,7 @@ mod values;
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
+pub use audit::{AuditArgs, VerifyAuditArgs};
 pub use emulator::EmulatorArgs;
 pub use error::ConfigError;
 pub use guardrails::GuardrailArgs;
@@ -112,6 +114,8 @@ pub fn usage_error(error: &clap::Error) -> String {
 pub enum Command {
     /// Run the offline OSC emulator (tenant and service secrets) on loopback.
     Emulator(EmulatorArgs),
+    /// Check an audit log's hash chain (and its anchor): exit 0 and a summary when intact, 1 and the first broken record when not.
+    VerifyAudit(VerifyAuditArgs),
 }
 
 impl Cli {

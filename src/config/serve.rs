@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+use super::audit::AuditArgs;
 use super::guardrails::GuardrailArgs;
 use super::http::HttpArgs;
 use crate::osc::{Limits, RetryPolicy, environment_url};
@@ -104,6 +105,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub values: super::ValuesArgs,
+
+    #[command(flatten)]
+    pub audit: AuditArgs,
 }
 impl ServeArgs {
     /// The OSC API base URL these settings select.

@@ -138,6 +138,7 @@ mod tests {
             [
                 "delete_tenant_secret",
                 "materialize_tenant_secret",
+                "rotate_tenant_secret",
                 "set_tenant_secret"
             ]
         );
@@ -173,7 +174,7 @@ mod tests {
         );
         assert!(
             said.ends_with(
-                "delete_tenant_secret, list_tenant_secrets, materialize_tenant_secret, set_tenant_secret"
+                "delete_tenant_secret, list_tenant_secrets, materialize_tenant_secret, rotate_tenant_secret, set_tenant_secret"
             ),
             "{said}"
         );
@@ -193,6 +194,7 @@ mod tests {
                 "delete_tenant_secret",
                 "list_tenant_secrets",
                 "materialize_tenant_secret",
+                "rotate_tenant_secret",
                 "set_tenant_secret",
             ]),
         )

@@ -16,6 +16,7 @@ pub(crate) enum Op<'a> {
 /// exactly one period whatever the rule's own text ends with.
 pub(crate) fn refused(e: InputError) -> String {
     tracing::info!(field = e.field, "input refused");
+    crate::audit::note(crate::audit::Outcome::Refused("input"));
     let said = e.to_string();
     format!(
         "Refused before contacting OSC: {}.",
@@ -28,6 +29,9 @@ pub(crate) fn refused(e: InputError) -> String {
 /// and OSC's text could echo a value.
 pub(crate) fn advise(error: OscError, op: Op<'_>) -> String {
     tracing::warn!(error = %error, "osc request failed");
+    crate::audit::note(crate::audit::Outcome::Error(crate::audit::error_kind(
+        &error,
+    )));
     match error {
         OscError::Unauthorized => "OSC rejected the personal access token (401): it is invalid or has expired. \
             Ask the operator to create a new token in the OSC web console (Settings, API) and restart this server with it in OSC_ACCESS_TOKEN. \

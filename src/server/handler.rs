@@ -2,6 +2,7 @@
 //! of its tools.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
@@ -16,7 +17,10 @@ use serde_json::{Value, json};
 
 use super::arguments;
 use super::instructions::INSTRUCTIONS;
+use super::registry::{self, Kind};
+use crate::audit::{self, AuditLog, Outcome};
 use crate::domain::Key;
+use crate::limits::RateLimits;
 use crate::osc::OscClient;
 use crate::policy::Policy;
 
@@ -34,6 +38,8 @@ pub struct SecretsServer {
     sandboxed: bool,
     /// The operator's guardrails; read by the list tool for its key scope.
     pub(crate) policy: Arc<Policy>,
+    audit: Option<Arc<AuditLog>>,
+    rates: RateLimits,
 }
 
 impl SecretsServer {
@@ -44,6 +50,8 @@ impl SecretsServer {
             tool_router: router(),
             sandboxed: false,
             policy: Arc::new(Policy::default()),
+            audit: None,
+            rates: RateLimits::none(),
         }
     }
 
@@ -91,6 +99,62 @@ impl SecretsServer {
              Call list_tenant_secrets to see the keys you may use, or ask the operator to widen --keys.",
             arguments::REFUSED
         ))
+    }
+
+    /// Records changing and refused calls in `audit`, and limits changes by
+    /// `rates` (shared by every clone of this server, so by every session).
+    pub fn guarded(mut self, audit: Option<Arc<AuditLog>>, rates: RateLimits) -> Self {
+        self.audit = audit;
+        self.rates = rates;
+        self
+    }
+
+    /// Refuses a changing call while the audit log it must go to cannot be
+    /// written (`--audit-required`), or when a rate limit is spent; before
+    /// any OSC request. The audit check comes first, so a call refused by it
+    /// does not spend a place in the rate limits.
+    fn guard(&self, kind: Option<Kind>) -> Result<(), (&'static str, String)> {
+        let Some(kind) = kind.filter(|k| *k != Kind::Read) else {
+            return Ok(());
+        };
+        if let Some(log) = &self.audit
+            && log.required()
+            && !log.ready()
+        {
+            return Err((
+                "audit_required",
+                format!(
+                    "{} this server must record every change in its audit log and cannot write it now, so nothing was changed. \
+                     Ask the operator to check the audit log (the server's stderr says why), then retry.",
+                    arguments::REFUSED
+                ),
+            ));
+        }
+        self.rates
+            .admit(kind)
+            .map_err(|limited| (limited.rule(), limited.message()))
+    }
+
+    /// Appends the audit record of a call that changes something, or was
+    /// refused, when there is an audit log.
+    fn record(
+        &self,
+        call: Option<&audit::Call>,
+        kind: Option<Kind>,
+        outcome: Outcome,
+        started: Instant,
+    ) {
+        let (Some(log), Some(call)) = (&self.audit, call) else {
+            return;
+        };
+        if kind == Some(Kind::Read) && !matches!(outcome, Outcome::Refused(_)) {
+            return;
+        }
+        log.write(&audit::Record {
+            call,
+            outcome,
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        });
     }
 
     /// Marks every tool result as coming from the offline OSC emulator, so
@@ -236,18 +300,40 @@ impl ServerHandler for SecretsServer {
     ) -> Result<CallToolResponse, ErrorData> {
         let _attached = context.extensions.clone();
         let name = request.name.clone();
+        // Audit and rate limits: who is calling what, read before the call runs.
+        let started = Instant::now();
+        let kind = registry::kind_of(&name);
+        let call =
+            self.audit.as_ref().and(kind).map(|k| {
+                audit::Call::read(&name, k.as_str(), request.arguments.as_ref(), &context)
+            });
+        let record = |outcome| self.record(call.as_ref(), kind, outcome, started);
         if let Some(refusal) = self.guardrail_refusal(&name, request.arguments.as_ref()) {
+            record(Outcome::Refused("guardrail"));
             return Ok(self.refusal(&name, refusal));
         }
         if let Some(tool) = self.tool_router.get(&name)
             && let Err(refusal) = arguments::check(tool, request.arguments.as_ref())
         {
+            record(Outcome::Refused("arguments"));
             return Ok(self.refusal(&name, refusal));
         }
-        let response = self
-            .tool_router
-            .call(ToolCallContext::new(self, request, context))
-            .await?;
+        if let Err((rule, refusal)) = self.guard(kind) {
+            record(Outcome::Refused(rule));
+            return Ok(self.refusal(&name, refusal));
+        }
+        let (response, noted) = audit::noting(
+            self.tool_router
+                .call(ToolCallContext::new(self, request, context)),
+        )
+        .await;
+        let response = response?;
+        let failed = matches!(&response, CallToolResponse::Complete(r) if r.is_error == Some(true));
+        record(noted.unwrap_or(if failed {
+            Outcome::Error("tool")
+        } else {
+            Outcome::Ok
+        }));
         Ok(self.finish(&name, response))
     }
 
@@ -274,8 +360,8 @@ impl ServerHandler for SecretsServer {
             ));
         };
         // A tool the operator turned off is refused whatever its arguments.
-        let refusal = match self.guardrail_refusal(name, None) {
-            Some(refusal) => refusal,
+        let (rule, refusal) = match self.guardrail_refusal(name, None) {
+            Some(refusal) => ("guardrail", refusal),
             None => {
                 let Some(tool) = self.tool_router.get(name) else {
                     return Err(ErrorData::invalid_params("tool not found", None));
@@ -287,9 +373,15 @@ impl ServerHandler for SecretsServer {
                         None,
                     ));
                 };
-                arguments::not_an_object(tool, given)
+                ("arguments", arguments::not_an_object(tool, given))
             }
         };
+        let started = Instant::now();
+        let kind = registry::kind_of(name);
+        if let (Some(_), Some(k)) = (&self.audit, kind) {
+            let call = audit::Call::read(name, k.as_str(), None, &context);
+            self.record(Some(&call), kind, Outcome::Refused(rule), started);
+        }
         let CallToolResponse::Complete(mut result) = self.refusal(name, refusal) else {
             return Err(ErrorData::internal_error("no tool result", None));
         };

@@ -105,6 +105,7 @@ impl Sources {
 }
 
 fn refusal(said: &str) -> String {
+    crate::audit::note(crate::audit::Outcome::Refused("input"));
     format!(
         "{} {}.",
         crate::server::arguments::REFUSED,

@@ -327,6 +327,11 @@ pub(crate) async fn message(
             _permit: permit,
         });
         request.request.extensions_mut().insert(call);
+        // For the audit record: which SSE session this call came from.
+        request
+            .request
+            .extensions_mut()
+            .insert(crate::audit::SseSession(Arc::from(id.as_str())));
     }
     // A message that cannot be queued is dropped here, and with it its place.
     match session.inbound.try_send(message) {

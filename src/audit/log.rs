@@ -1,0 +1,228 @@
+//! The audit log writer: one JSON line per record, appended and written
+//! through to the file before the call's result goes out, each line chained
+//! to the one before it, and the chain's head copied to an anchor file.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use super::chain::{Anchor, Head, hash_line, link};
+use super::record::Record;
+use crate::logging;
+use crate::sync::lock;
+
+/// Most bytes read back from the end of an existing log to find its last
+/// record; a record is a few hundred bytes.
+const TAIL_BYTES: u64 = 64 * 1024;
+
+/// The anchor file of the log at `log`: `<log>.anchor`, beside it.
+pub fn anchor_path(log: &Path) -> PathBuf {
+    let mut name = log.as_os_str().to_owned();
+    name.push(".anchor");
+    PathBuf::from(name)
+}
+
+/// An open (or, after a failure, closed and retried) audit log.
+pub struct AuditLog {
+    path: PathBuf,
+    anchor: PathBuf,
+    required: bool,
+    state: Mutex<State>,
+}
+
+struct State {
+    /// None while the log cannot be written; every record tries to open it again.
+    file: Option<(File, Head)>,
+    /// Whether the last attempt failed, so a failure is reported once, not per call.
+    failing: bool,
+}
+
+impl AuditLog {
+    /// Opens (or creates, with mode 0600) the log at `path` for appending and
+    /// continues its chain. A log that cannot be opened is reported on
+    /// stderr; the server still starts, and `required` makes it refuse every
+    /// change until the log can be written.
+    pub fn open(path: PathBuf, required: bool) -> AuditLog {
+        let log = AuditLog {
+            anchor: anchor_path(&path),
+            path,
+            required,
+            state: Mutex::new(State {
+                file: None,
+                failing: false,
+            }),
+        };
+        let mut state = lock(&log.state);
+        log.ensure_open(&mut state);
+        drop(state);
+        log
+    }
+
+    /// Whether changes must be refused while the log cannot be written.
+    pub fn required(&self) -> bool {
+        self.required
+    }
+
+    /// Whether a record could be written now (opening the log again if it was closed).
+    pub fn ready(&self) -> bool {
+        let mut state = lock(&self.state);
+        self.ensure_open(&mut state)
+    }
+
+    /// Appends `record` as the next link of the chain. A failure is
+    /// reported on stderr (once until the log works again) and closes the
+    /// log, so the next record reopens it and rereads where the chain stands.
+    pub fn write(&self, record: &Record<'_>) -> bool {
+        let mut state = lock(&self.state);
+        if !self.ensure_open(&mut state) {
+            return false;
+        }
+        let Some((file, head)) = state.file.as_mut() else {
+            return false;
+        };
+        let seq = head.seq.saturating_add(1);
+        let written = record.line(seq, &head.hash).and_then(|mut line| {
+            let hash = hash_line(&line);
+            line.push(b'\n');
+            file.write_all(&line)?;
+            file.flush()?;
+            Ok(hash)
+        });
+        match written {
+            Ok(hash) => {
+                *head = Head { seq, hash };
+                let anchored = write_anchor(&self.anchor, head);
+                if let Err(error) = anchored {
+                    self.report(
+                        &mut state,
+                        &format!("cannot rewrite its anchor file: {}", error.kind()),
+                    );
+                    state.file = None;
+                    return false;
+                }
+                state.failing = false;
+                true
+            }
+            Err(error) => {
+                state.file = None;
+                self.report(
+                    &mut state,
+                    &format!("cannot append to it: {}", error.kind()),
+                );
+                false
+            }
+        }
+    }
+
+    fn ensure_open(&self, state: &mut State) -> bool {
+        if state.file.is_some() {
+            return true;
+        }
+        match open_chain(&self.path) {
+            Ok(opened) => {
+                if state.failing {
+                    logging::say(&format!(
+                        "audit log {} can be written again; the chain continues.",
+                        self.path.display()
+                    ));
+                }
+                state.file = Some(opened);
+                state.failing = false;
+                true
+            }
+            Err(why) => {
+                self.report(state, &why);
+                false
+            }
+        }
+    }
+
+    fn report(&self, state: &mut State, why: &str) {
+        if state.failing {
+            return;
+        }
+        state.failing = true;
+        let then = if self.required {
+            "changes are refused (--audit-required) until it can be written again"
+        } else {
+            "calls go on unrecorded; --audit-required would refuse changes instead"
+        };
+        logging::say(&format!(
+            "audit log {}: {why}; {then}.",
+            self.path.display()
+        ));
+    }
+}
+
+/// Opens the log for appending (creating it with mode 0600) and reads where
+/// its chain stands from its last line.
+fn open_chain(path: &Path) -> Result<(File, Head), String> {
+    let mut options = OpenOptions::new();
+    options.read(true).append(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .map_err(|e| format!("cannot open it: {}", e.kind()))?;
+    let head = last_head(&mut file).map_err(|e| format!("cannot read it: {}", e.kind()))?;
+    let head = head.ok_or_else(|| {
+        "its last line is not a whole audit record, so the chain cannot be continued \
+         (run `osc-secrets-mcp verify-audit` on it, then move it aside)"
+            .to_owned()
+    })?;
+    Ok((file, head))
+}
+
+/// The head of the chain in `file`: genesis when it is empty, None when its
+/// last line is not a complete record.
+fn last_head(file: &mut File) -> io::Result<Option<Head>> {
+    let len = file.seek(SeekFrom::End(0))?;
+    if len == 0 {
+        return Ok(Some(Head::genesis()));
+    }
+    let start = len.saturating_sub(TAIL_BYTES);
+    file.seek(SeekFrom::Start(start))?;
+    let mut tail = Vec::new();
+    Read::by_ref(file).take(TAIL_BYTES).read_to_end(&mut tail)?;
+    let Some(body) = tail.strip_suffix(b"\n") else {
+        return Ok(None);
+    };
+    let line = match body.iter().rposition(|&b| b == b'\n') {
+        Some(i) => &body[i + 1..],
+        None if start == 0 => body,
+        None => return Ok(None),
+    };
+    Ok(link(line).map(|(seq, _)| Head {
+        seq,
+        hash: hash_line(line),
+    }))
+}
+
+/// Rewrites the anchor atomically: a temporary file beside it, then a rename.
+fn write_anchor(path: &Path, head: &Head) -> io::Result<()> {
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(".tmp");
+    let temp = PathBuf::from(temp);
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&temp)?;
+    let mut body = serde_json::to_vec(&Anchor {
+        seq: head.seq,
+        hash: head.hash.clone(),
+    })
+    .map_err(io::Error::other)?;
+    body.push(b'\n');
+    file.write_all(&body)?;
+    file.flush()?;
+    drop(file);
+    std::fs::rename(&temp, path)
+}

@@ -1,0 +1,60 @@
+//! The audit log (`--audit-log`): one hash-chained JSON line per tool call
+//! that changes something or was refused, and `verify-audit`, which checks a
+//! log's chain and its anchor. See docs/security.md, "Audit log".
+
+mod chain;
+mod log;
+mod record;
+mod verify;
+
+use std::cell::Cell;
+use std::future::Future;
+
+pub use chain::{GENESIS, hash_line};
+pub use log::{AuditLog, anchor_path};
+pub(crate) use record::SseSession;
+pub use record::{Call, Client, Outcome, Record};
+pub use verify::{Broken, Verified, verify};
+
+use crate::osc::OscError;
+
+tokio::task_local! {
+    static NOTED: Cell<Option<Outcome>>;
+}
+
+/// Records how the running tool call failed, for its audit record. Outside
+/// a call this does nothing.
+pub(crate) fn note(outcome: Outcome) {
+    let _ = NOTED.try_with(|noted| noted.set(Some(outcome)));
+}
+
+/// Runs `call`, and returns with its output what it [`note`]d.
+pub(crate) async fn noting<F: Future>(call: F) -> (F::Output, Option<Outcome>) {
+    NOTED
+        .scope(Cell::new(None), async {
+            let output = call.await;
+            (output, NOTED.with(Cell::get))
+        })
+        .await
+}
+
+/// The word an audit record uses for an OSC failure.
+pub(crate) fn error_kind(error: &OscError) -> &'static str {
+    match error {
+        OscError::Unauthorized => "unauthorized",
+        OscError::Forbidden => "forbidden",
+        OscError::NotFound => "not_found",
+        OscError::Conflict => "conflict",
+        OscError::BadRequest { .. } => "bad_request",
+        OscError::RateLimited { .. } => "rate_limited",
+        OscError::Unavailable { .. } => "unavailable",
+        OscError::Timeout { .. } => "timeout",
+        OscError::Deadline { .. } => "deadline",
+        OscError::Interrupted { .. } => "interrupted",
+        OscError::Unreachable { .. } => "unreachable",
+        OscError::Unexpected { .. } => "unexpected_status",
+        OscError::TooLarge { .. } => "too_large",
+        OscError::Decode { .. } => "decode",
+        OscError::Setup { .. } => "setup",
+    }
+}

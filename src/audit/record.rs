@@ -1,0 +1,176 @@
+//! One audit record: who called which tool on what, and what came of it.
+//! Built only from names this server checked and from fixed words: never a
+//! value, never the token, never a tool argument that failed its rule.
+
+use std::io;
+use std::time::SystemTime;
+
+use rmcp::RoleServer;
+use rmcp::model::{JsonObject, NumberOrString};
+use rmcp::service::RequestContext;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::domain::{self, Key};
+
+/// Longest client-supplied text kept (client name, version, ids).
+const MAX_FIELD: usize = 128;
+
+/// The SSE transport's session id, attached to each request it hands the
+/// handler (the Streamable HTTP one is read from the request's header).
+#[derive(Clone, Debug)]
+pub(crate) struct SseSession(pub(crate) std::sync::Arc<str>);
+
+/// How a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    /// The call failed; the word says how (an OSC error kind, or `tool`).
+    Error(&'static str),
+    /// Refused before contacting OSC, by the named rule.
+    Refused(&'static str),
+}
+
+/// Who called what, read from the request before it runs.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Call {
+    pub tool: String,
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_name: Option<String>,
+    /// Where the written value came from: `value` (the tool argument).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value_source: Option<&'static str>,
+    pub client: Client,
+    pub transport: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    pub request: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Client {
+    pub name: Option<String>,
+    pub version: Option<String>,
+}
+
+impl Call {
+    /// Reads the call's names from its arguments, keeping each only if it
+    /// passes the rule its tool checks it by: a string that fails (which
+    /// could be anything, a value pasted into the wrong field included) is
+    /// left out.
+    pub fn read(
+        tool: &str,
+        kind: &'static str,
+        arguments: Option<&JsonObject>,
+        context: &RequestContext<RoleServer>,
+    ) -> Call {
+        let text = |name: &str| arguments.and_then(|a| a.get(name)).and_then(Value::as_str);
+        let key = text("key")
+            .and_then(|k| Key::parse(k).ok())
+            .map(|k| k.to_string());
+        let service_id = text("serviceId")
+            .and_then(|s| domain::service_id(s).ok())
+            .map(str::to_owned);
+        let secret_name = text("secretName")
+            .and_then(|s| domain::secret_name(s).ok())
+            .map(str::to_owned);
+        let value_source = arguments
+            .is_some_and(|a| a.contains_key("value"))
+            .then_some("value");
+        let info = context.peer.peer_info();
+        let client = Client {
+            name: info.as_ref().map(|i| clip(&i.client_info.name)),
+            version: info.as_ref().map(|i| clip(&i.client_info.version)),
+        };
+        let (transport, session) =
+            if let Some(parts) = context.extensions.get::<http::request::Parts>() {
+                let session = parts
+                    .headers
+                    .get("mcp-session-id")
+                    .and_then(|v| v.to_str().ok())
+                    .map(clip);
+                ("streamable-http", session)
+            } else if let Some(SseSession(id)) = context.extensions.get::<SseSession>() {
+                ("sse", Some(clip(id)))
+            } else {
+                ("stdio", None)
+            };
+        let request = match &context.id {
+            NumberOrString::Number(n) => n.to_string(),
+            NumberOrString::String(s) => clip(s),
+        };
+        Call {
+            tool: clip(tool),
+            kind,
+            key,
+            service_id,
+            secret_name,
+            value_source,
+            client,
+            transport,
+            session,
+            request,
+        }
+    }
+}
+
+/// Client text, cut to [`MAX_FIELD`] characters with control characters
+/// replaced (JSON escaping would keep them; a reader's terminal might not).
+fn clip(raw: &str) -> String {
+    raw.chars()
+        .take(MAX_FIELD)
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect()
+}
+
+/// A call and how it ended, ready to be chained.
+pub struct Record<'a> {
+    pub call: &'a Call,
+    pub outcome: Outcome,
+    pub duration_ms: u64,
+}
+
+impl Record<'_> {
+    /// The record's line (without newline) as link `seq` after `prev`.
+    pub(super) fn line(&self, seq: u64, prev: &str) -> io::Result<Vec<u8>> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Line<'a> {
+            seq: u64,
+            prev: &'a str,
+            time: String,
+            #[serde(flatten)]
+            call: &'a Call,
+            outcome: &'static str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            error: Option<&'static str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            rule: Option<&'static str>,
+            duration_ms: u64,
+        }
+        let (outcome, error, rule) = match self.outcome {
+            Outcome::Ok => ("ok", None, None),
+            Outcome::Error(kind) => ("error", Some(kind), None),
+            Outcome::Refused(rule) => ("refused", None, Some(rule)),
+        };
+        let time = chrono::DateTime::<chrono::Utc>::from(SystemTime::now())
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        serde_json::to_vec(&Line {
+            seq,
+            prev,
+            time,
+            call: self.call,
+            outcome,
+            error,
+            rule,
+            duration_ms: self.duration_ms,
+        })
+        .map_err(io::Error::other)
+    }
+}

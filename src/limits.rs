@@ -1,0 +1,184 @@
+//! Rate limits on the calls that change secrets, shared by every session of
+//! the process: a token bucket for all changes and a lower one for deletes.
+//!
+//! The buckets live behind [`RateStore`], so replicas can later share one
+//! store (Redis, say) instead of each counting on its own; [`MemoryRates`]
+//! keeps them in this process.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+
+use crate::server::registry::Kind;
+
+/// A bucket of calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bucket {
+    /// Every call that changes something: set, materialize, delete.
+    Writes,
+    /// Deletes alone.
+    Deletes,
+}
+
+impl Bucket {
+    fn plural(self) -> &'static str {
+        match self {
+            Bucket::Writes => "changes",
+            Bucket::Deletes => "deletes",
+        }
+    }
+}
+
+/// Where buckets are kept. Takes one call from `bucket`, or says how long
+/// until one is free. Must be cheap: it runs on every changing call.
+pub trait RateStore: Send + Sync {
+    fn take(&self, bucket: Bucket) -> Result<(), Duration>;
+}
+
+/// Buckets in this process's memory. A per-minute rate of None is no limit.
+pub struct MemoryRates {
+    writes: Option<DefaultDirectRateLimiter>,
+    deletes: Option<DefaultDirectRateLimiter>,
+    clock: DefaultClock,
+}
+
+impl MemoryRates {
+    pub fn new(writes_per_minute: u32, deletes_per_minute: u32) -> MemoryRates {
+        let bucket = |n: u32| NonZeroU32::new(n).map(|n| RateLimiter::direct(Quota::per_minute(n)));
+        MemoryRates {
+            writes: bucket(writes_per_minute),
+            deletes: bucket(deletes_per_minute),
+            clock: DefaultClock::default(),
+        }
+    }
+}
+
+impl RateStore for MemoryRates {
+    fn take(&self, bucket: Bucket) -> Result<(), Duration> {
+        let limiter = match bucket {
+            Bucket::Writes => &self.writes,
+            Bucket::Deletes => &self.deletes,
+        };
+        match limiter {
+            None => Ok(()),
+            Some(limiter) => limiter
+                .check()
+                .map_err(|not_until| not_until.wait_time_from(self.clock.now())),
+        }
+    }
+}
+
+/// A call refused by a limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limited {
+    pub bucket: Bucket,
+    pub per_minute: u32,
+    /// Whole seconds until a call is free again, at least 1.
+    pub retry_after_secs: u64,
+}
+
+impl Limited {
+    /// The tool error: which limit, and when to retry.
+    pub fn message(&self) -> String {
+        format!(
+            "Refused before contacting OSC: this server allows {} {} per minute, shared by all its clients, \
+             and that many were just made. Nothing was changed. Retry after {} s.",
+            self.per_minute,
+            self.bucket.plural(),
+            self.retry_after_secs
+        )
+    }
+
+    pub fn rule(&self) -> &'static str {
+        match self.bucket {
+            Bucket::Writes => "max_writes_per_minute",
+            Bucket::Deletes => "max_deletes_per_minute",
+        }
+    }
+}
+
+/// The limits a server applies, and the store that counts them.
+#[derive(Clone)]
+pub struct RateLimits {
+    store: Arc<dyn RateStore>,
+    writes_per_minute: u32,
+    deletes_per_minute: u32,
+}
+
+impl RateLimits {
+    /// No limits at all.
+    pub fn none() -> RateLimits {
+        RateLimits::in_memory(0, 0)
+    }
+
+    /// Per-minute limits counted in this process; 0 is no limit.
+    pub fn in_memory(writes_per_minute: u32, deletes_per_minute: u32) -> RateLimits {
+        RateLimits {
+            store: Arc::new(MemoryRates::new(writes_per_minute, deletes_per_minute)),
+            writes_per_minute,
+            deletes_per_minute,
+        }
+    }
+
+    /// Admits a call of `kind`, or says which limit refused it. A delete
+    /// takes from the deletes bucket first, then from the changes bucket.
+    pub fn admit(&self, kind: Kind) -> Result<(), Limited> {
+        let buckets: &[Bucket] = match kind {
+            Kind::Read => &[],
+            Kind::Write => &[Bucket::Writes],
+            Kind::Destroy => &[Bucket::Deletes, Bucket::Writes],
+        };
+        for &bucket in buckets {
+            self.store.take(bucket).map_err(|wait| Limited {
+                bucket,
+                per_minute: match bucket {
+                    Bucket::Writes => self.writes_per_minute,
+                    Bucket::Deletes => self.deletes_per_minute,
+                },
+                retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn the_third_write_of_two_per_minute_waits() {
+        let limits = RateLimits::in_memory(2, 1);
+        assert!(limits.admit(Kind::Write).is_ok());
+        assert!(limits.admit(Kind::Write).is_ok());
+        let refused = limits.admit(Kind::Write).unwrap_err();
+        assert_eq!(refused.bucket, Bucket::Writes);
+        assert!((1..=60).contains(&refused.retry_after_secs), "{refused:?}");
+        // Reads are never limited.
+        assert!(limits.admit(Kind::Read).is_ok());
+    }
+
+    #[test]
+    fn deletes_have_their_own_lower_bucket() {
+        let limits = RateLimits::in_memory(10, 1);
+        assert!(limits.admit(Kind::Destroy).is_ok());
+        assert_eq!(
+            limits.admit(Kind::Destroy).unwrap_err().bucket,
+            Bucket::Deletes
+        );
+        assert!(limits.admit(Kind::Write).is_ok());
+    }
+
+    #[test]
+    fn zero_is_no_limit() {
+        let limits = RateLimits::none();
+        for _ in 0..1000 {
+            assert!(limits.admit(Kind::Destroy).is_ok());
+        }
+    }
+}
