@@ -939,6 +939,7 @@ async fn python_sdk_over_streamable_http_and_sse() {
             "delete_tenant_secret",
             "list_tenant_secrets",
             "materialize_tenant_secret",
+            "rotate_tenant_secret",
             "set_tenant_secret",
         ];
         expected.sort_unstable();
@@ -948,6 +949,8 @@ async fn python_sdk_over_streamable_http_and_sse() {
         for tool in report["tools"].as_array().unwrap() {
             assert_eq!(tool["hasOutputSchema"], true, "{run}: {tool}");
             let read_only = tool["name"] == "list_tenant_secrets";
+            // A rotation makes a new value each time: not idempotent.
+            let idempotent = tool["name"] != "rotate_tenant_secret";
             let hints = &tool["annotations"];
             assert_eq!(
                 [
@@ -959,7 +962,7 @@ async fn python_sdk_over_streamable_http_and_sse() {
                 [
                     &json!(read_only),
                     &json!(!read_only),
-                    &json!(true),
+                    &json!(idempotent),
                     &json!(true)
                 ],
                 "{run}: {tool}"

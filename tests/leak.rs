@@ -103,6 +103,17 @@ fn set(key: &str, mode: &str) -> Value {
     json!({"key": key, "value": CANARY_VALUE, "mode": mode})
 }
 
+fn rotate(key: &str) -> Value {
+    json!({
+        "key": key,
+        "value": CANARY_VALUE,
+        "targets": [
+            {"serviceId": "svc", "secretName": "rotated"},
+            {"serviceId": "svc-b", "secretName": "rotated"},
+        ],
+    })
+}
+
 fn materialize(key: &str, secret_name: &str) -> Value {
     json!({"key": key, "serviceId": "svc", "secretName": secret_name})
 }
@@ -146,6 +157,18 @@ fn cases() -> Vec<Case> {
             "materialize a system key",
             "materialize_tenant_secret",
             materialize("system.gitea-admin-token", "gitea"),
+            Success,
+        ),
+        case(
+            "rotate to a given value",
+            "rotate_tenant_secret",
+            rotate("user.canary"),
+            Success,
+        ),
+        case(
+            "set a generated value",
+            "set_tenant_secret",
+            json!({"key": "user.canary-generated", "generate": {"alphabet": "symbols"}}),
             Success,
         ),
         case(
@@ -304,6 +327,13 @@ fn cases() -> Vec<Case> {
             fault("POST", 404, echo()),
             "materialize_tenant_secret",
             materialize("user.canary", "x"),
+        ),
+        // The write goes through (PUT); every materialize (POST) fails.
+        faulty(
+            "a rotation whose materialize fails",
+            fault("POST", 404, echo()),
+            "rotate_tenant_secret",
+            rotate("user.canary"),
         ),
         faulty(
             "a key list that is not JSON",
@@ -469,13 +499,14 @@ fn the_cases_cover_every_outcome() {
     let count = |e: Expect| cases.iter().filter(|c| c.expect == e).count();
     assert_eq!(
         (count(Success), count(ToolError), count(RpcError)),
-        (11, 26, 1)
+        (13, 27, 1)
     );
     let tools: std::collections::BTreeSet<&str> = cases.iter().map(|c| c.tool).collect();
     for tool in [
         "delete_tenant_secret",
         "list_tenant_secrets",
         "materialize_tenant_secret",
+        "rotate_tenant_secret",
         "set_tenant_secret",
     ] {
         assert!(tools.contains(tool), "{tool} is not driven");
