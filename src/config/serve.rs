@@ -8,6 +8,7 @@ use clap::{Args, ValueEnum};
 use super::audit::AuditArgs;
 use super::guardrails::GuardrailArgs;
 use super::http::HttpArgs;
+use super::values::ValuesArgs;
 use crate::osc::{Limits, RetryPolicy, environment_url};
 
 /// Environment variables that may hold the OSC personal access token, in the
@@ -104,7 +105,7 @@ pub struct ServeArgs {
     pub guardrails: GuardrailArgs,
 
     #[command(flatten)]
-    pub values: super::ValuesArgs,
+    pub values: ValuesArgs,
 
     #[command(flatten)]
     pub audit: AuditArgs,
