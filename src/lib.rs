@@ -14,6 +14,7 @@ pub mod app;
 pub mod audit;
 pub mod config;
 pub mod domain;
+pub mod elicit;
 pub mod emulator;
 pub mod limits;
 pub mod logging;

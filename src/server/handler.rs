@@ -20,6 +20,7 @@ use super::instructions::INSTRUCTIONS;
 use super::registry::{self, Kind};
 use crate::audit::{self, AuditLog, Outcome};
 use crate::domain::Key;
+use crate::elicit::{NoRandomness, States};
 use crate::limits::RateLimits;
 use crate::osc::OscClient;
 use crate::policy::Policy;
@@ -40,6 +41,9 @@ pub struct SecretsServer {
     pub(crate) policy: Arc<Policy>,
     audit: Option<Arc<AuditLog>>,
     rates: RateLimits,
+    /// Seals and opens the `requestState` of retry-era questions; `None`
+    /// only if the OS generator failed at start (then nobody is asked).
+    states: Option<Arc<States>>,
 }
 
 impl SecretsServer {
@@ -52,7 +56,13 @@ impl SecretsServer {
             policy: Arc::new(Policy::default()),
             audit: None,
             rates: RateLimits::none(),
+            states: States::new().ok().map(Arc::new),
         }
+    }
+
+    /// The sealer of retry-era `requestState`, shared by every session.
+    pub fn states(&self) -> Result<&States, NoRandomness> {
+        self.states.as_deref().ok_or(NoRandomness)
     }
 
     /// Applies the operator's guardrails: every tool the policy turns off is
