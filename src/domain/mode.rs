@@ -1,7 +1,7 @@
 //! How a write treats a key that already exists.
 
 /// How a write treats an existing key: `upsert` replaces it, `create` refuses.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WriteMode {
     Upsert,
     Create,
