@@ -20,6 +20,7 @@ use super::instructions::INSTRUCTIONS;
 use super::registry::{self, Kind};
 use crate::audit::{self, AuditLog, Outcome};
 use crate::domain::Key;
+use crate::elicit::links::Links;
 use crate::elicit::{NoRandomness, States};
 use crate::limits::RateLimits;
 use crate::osc::OscClient;
@@ -44,6 +45,8 @@ pub struct SecretsServer {
     /// Seals and opens the `requestState` of retry-era questions; `None`
     /// only if the OS generator failed at start (then nobody is asked).
     states: Option<Arc<States>>,
+    /// askUser's one-time links; `None` when no page can be served.
+    links: Option<Arc<Links>>,
 }
 
 impl SecretsServer {
@@ -57,7 +60,19 @@ impl SecretsServer {
             audit: None,
             rates: RateLimits::none(),
             states: States::new().ok().map(Arc::new),
+            links: None,
         }
+    }
+
+    /// Serves askUser's one-time pages through `links`.
+    pub fn with_links(mut self, links: Arc<Links>) -> Self {
+        self.links = Some(links);
+        self
+    }
+
+    /// askUser's one-time links, when a page can be served.
+    pub fn links(&self) -> Option<&Arc<Links>> {
+        self.links.as_ref()
     }
 
     /// The sealer of retry-era `requestState`, shared by every session.
