@@ -8,16 +8,17 @@ use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomRequest,
-    CustomResult, ErrorCode, Implementation, JsonObject, ProtocolVersion, ServerCapabilities,
-    ServerConfig, Tool,
+    CustomResult, ErrorCode, GetPromptRequestParams, GetPromptResponse, Implementation, JsonObject,
+    ListPromptsResult, ListResourcesResult, PaginatedRequestParams, ProtocolVersion,
+    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 use serde_json::{Value, json};
 
-use super::arguments;
 use super::instructions::INSTRUCTIONS;
 use super::registry::{self, Kind};
+use super::{arguments, prompts, resources};
 use crate::audit::{self, AuditLog, Outcome};
 use crate::domain::Key;
 use crate::elicit::links::Links;
@@ -189,6 +190,10 @@ impl SecretsServer {
         self
     }
 
+    pub(crate) fn is_sandboxed(&self) -> bool {
+        self.sandboxed
+    }
+
     /// The last word on every tool result: rmcp's own deserialization text,
     /// should the schema check ever let a mismatch through, is replaced by a
     /// sentence of ours, and a sandboxed server says so.
@@ -291,13 +296,19 @@ pub fn definitions() -> Vec<Tool> {
 /// instructions and capabilities. Needs no OSC client, so the docs and the
 /// manifest are written from it.
 pub fn describe() -> ServerConfig {
-    ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-        .with_server_info(
-            Implementation::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
-                .with_title("OSC Secrets")
-                .with_description(env!("CARGO_PKG_DESCRIPTION")),
-        )
-        .with_instructions(INSTRUCTIONS)
+    ServerConfig::new(
+        ServerCapabilities::builder()
+            .enable_tools()
+            .enable_resources()
+            .enable_prompts()
+            .build(),
+    )
+    .with_server_info(
+        Implementation::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
+            .with_title("OSC Secrets")
+            .with_description(env!("CARGO_PKG_DESCRIPTION")),
+    )
+    .with_instructions(INSTRUCTIONS)
 }
 
 #[tool_handler(router = self.tool_router)]
@@ -360,6 +371,38 @@ impl ServerHandler for SecretsServer {
             Outcome::Ok
         }));
         Ok(self.finish(&name, response))
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        Ok(ListResourcesResult::with_all_items(resources::list(self)))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        resources::read(self, &request.uri).await.map(Into::into)
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        Ok(ListPromptsResult::with_all_items(prompts::list()))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        prompts::get(&request).map(Into::into)
     }
 
     /// A `tools/call` whose `arguments` is not an object does not parse as

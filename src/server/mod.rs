@@ -10,7 +10,9 @@ pub mod advice;
 pub(crate) mod arguments;
 mod handler;
 mod instructions;
+pub mod prompts;
 pub mod registry;
+pub mod resources;
 
 pub use handler::{SANDBOX_NOTE, SecretsServer, definitions, describe, router};
 pub use instructions::INSTRUCTIONS;

@@ -20,7 +20,7 @@ pub const MAX_PAGE_KEYS: u32 = 200;
 /// Most bytes of keys and times on one page (as JSON), about 32 KiB.
 pub const MAX_PAGE_BYTES: usize = 32 * 1024;
 
-#[derive(Deserialize, JsonSchema)]
+#[derive(Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListArgs {
     /// Only keys with this owner: `user` (your keys) or `system` (platform keys). Omit for both.
@@ -111,7 +111,7 @@ Never returns values: no tool of this server can read a secret value, so secrets
             open_world_hint = true
         )
     )]
-    async fn list_tenant_secrets(
+    pub(crate) async fn list_tenant_secrets(
         &self,
         Parameters(args): Parameters<ListArgs>,
     ) -> Result<Json<ListOutput>, String> {

@@ -1,0 +1,186 @@
+//! The resource `osc://tenant-secrets`: keys and metadata, never values,
+//! filtered by `--keys` like list_tenant_secrets, through a real client.
+
+mod support;
+
+use std::sync::Arc;
+
+use osc_secrets_mcp::policy::{KeyScope, Policy, ToolScope};
+use osc_secrets_mcp::server::{SANDBOX_NOTE, SecretsServer};
+use rmcp::model::{ErrorCode, ReadResourceRequestParams, ResourceContents};
+use rmcp::service::{RunningService, ServiceError};
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::Value;
+use support::{TOKEN, client_for, emulator, fast_retry};
+
+const CANARY: &str = "canary-resource-value-5f1e";
+
+async fn connect(server: SecretsServer) -> RunningService<RoleClient, ()> {
+    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(async move {
+        if let Ok(running) = server.serve(server_io).await {
+            let _ = running.waiting().await;
+        }
+    });
+    ().serve(client_io).await.expect("client initializes")
+}
+
+fn scoped(patterns: &[&str]) -> Policy {
+    let patterns: Vec<String> = patterns.iter().map(|p| (*p).to_owned()).collect();
+    Policy {
+        keys: KeyScope::new(&patterns).unwrap(),
+        ..Policy::default()
+    }
+}
+
+async fn read(client: &RunningService<RoleClient, ()>, uri: &str) -> Result<String, ServiceError> {
+    let result = client
+        .read_resource(ReadResourceRequestParams::new(uri))
+        .await?;
+    assert_eq!(result.contents.len(), 1);
+    match &result.contents[0] {
+        ResourceContents::TextResourceContents {
+            uri: got,
+            mime_type,
+            text,
+            ..
+        } => {
+            assert_eq!(got, "osc://tenant-secrets");
+            assert_eq!(mime_type.as_deref(), Some("application/json"));
+            Ok(text.clone())
+        }
+        other => panic!("not text: {other:?}"),
+    }
+}
+
+fn keys_of(json: &Value) -> Vec<String> {
+    json["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["key"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_inventory_lists_keys_never_values() {
+    let emu = emulator().await;
+    emu.insert_tenant_secret("user.db-password", CANARY);
+    emu.insert_tenant_secret("system.platform", CANARY);
+    let server = SecretsServer::new(Arc::new(client_for(&emu, TOKEN, fast_retry())));
+    let client = connect(server).await;
+
+    let listed = client.list_resources(None).await.unwrap();
+    let uris: Vec<&str> = listed.resources.iter().map(|r| r.uri.as_str()).collect();
+    assert_eq!(uris, ["osc://tenant-secrets"]);
+
+    let text = read(&client, "osc://tenant-secrets").await.unwrap();
+    assert!(!text.contains(CANARY), "{text}");
+    let json: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(keys_of(&json), ["system.platform", "user.db-password"]);
+    assert_eq!(json["secrets"][1]["prefix"], "user");
+    assert_eq!(json["truncated"], false);
+    assert!(json.get("sandbox").is_none(), "{json}");
+    // No value was ever asked of OSC.
+    assert!(
+        emu.requests()
+            .iter()
+            .all(|r| r.method == "GET" && r.path == "/mytenantsecrets"),
+        "{:?}",
+        emu.requests()
+    );
+}
+
+#[tokio::test]
+async fn keys_limits_the_inventory_like_the_list_tool() {
+    let emu = emulator().await;
+    for key in [
+        "user.ci.deploy",
+        "user.ci.nested.deep",
+        "user.gitcred.x",
+        "user.other",
+    ] {
+        emu.insert_tenant_secret(key, CANARY);
+    }
+    let server = SecretsServer::new(Arc::new(client_for(&emu, TOKEN, fast_retry())))
+        .with_policy(scoped(&["user.ci.*"]));
+    let client = connect(server).await;
+    let json: Value =
+        serde_json::from_str(&read(&client, "osc://tenant-secrets").await.unwrap()).unwrap();
+    assert_eq!(keys_of(&json), ["user.ci.deploy"]);
+    assert_eq!(json["omitted"], 0);
+    let tool = support::call(&client, "list_tenant_secrets", serde_json::json!({})).await;
+    let tool_keys = keys_of(tool.structured_content.as_ref().unwrap());
+    assert_eq!(tool_keys, keys_of(&json));
+}
+
+#[tokio::test]
+async fn an_unknown_uri_is_resource_not_found() {
+    let emu = emulator().await;
+    let server = SecretsServer::new(Arc::new(client_for(&emu, TOKEN, fast_retry())));
+    let client = connect(server).await;
+    for uri in ["osc://tenant-secrets/user.x", "file:///etc/passwd", ""] {
+        match read(&client, uri).await {
+            Err(ServiceError::McpError(e)) => {
+                assert_eq!(e.code, ErrorCode::RESOURCE_NOT_FOUND, "{uri}");
+                assert!(e.message.contains("osc://tenant-secrets"), "{}", e.message);
+                assert!(uri.is_empty() || !e.message.contains(uri), "{}", e.message);
+            }
+            other => panic!("{uri}: {other:?}"),
+        }
+    }
+    assert!(emu.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_sandboxed_inventory_says_so() {
+    let emu = emulator().await;
+    emu.insert_tenant_secret("user.a", CANARY);
+    let server =
+        SecretsServer::new(Arc::new(client_for(&emu, TOKEN, fast_retry()))).sandboxed(true);
+    let client = connect(server).await;
+    let json: Value =
+        serde_json::from_str(&read(&client, "osc://tenant-secrets").await.unwrap()).unwrap();
+    assert_eq!(json["sandbox"], SANDBOX_NOTE);
+    assert_eq!(keys_of(&json), ["user.a"]);
+}
+
+#[tokio::test]
+async fn no_inventory_while_the_list_tool_is_off() {
+    let emu = emulator().await;
+    let policy = Policy {
+        tools: ToolScope::new(false, &[], &["list_tenant_secrets".to_owned()]).unwrap(),
+        ..Policy::default()
+    };
+    let server =
+        SecretsServer::new(Arc::new(client_for(&emu, TOKEN, fast_retry()))).with_policy(policy);
+    let client = connect(server).await;
+    assert!(
+        client
+            .list_resources(None)
+            .await
+            .unwrap()
+            .resources
+            .is_empty()
+    );
+    match read(&client, "osc://tenant-secrets").await {
+        Err(ServiceError::McpError(e)) => assert_eq!(e.code, ErrorCode::RESOURCE_NOT_FOUND),
+        other => panic!("{other:?}"),
+    }
+    assert!(emu.requests().is_empty());
+}
+
+#[tokio::test]
+async fn an_osc_failure_is_an_error_not_an_empty_inventory() {
+    let emu = emulator().await;
+    // A wrong token: OSC refuses the list.
+    let server = SecretsServer::new(Arc::new(client_for(&emu, "wrong-token", fast_retry())));
+    let client = connect(server).await;
+    match read(&client, "osc://tenant-secrets").await {
+        Err(ServiceError::McpError(e)) => {
+            assert_eq!(e.code, ErrorCode::INTERNAL_ERROR);
+            assert!(!e.message.contains("wrong-token"), "{}", e.message);
+        }
+        other => panic!("{other:?}"),
+    }
+}
