@@ -443,6 +443,7 @@ async fn key_patterns_in_process() {
         let policy = Policy {
             tools: ToolScope::default(),
             keys: KeyScope::new(&given).unwrap(),
+            ..Policy::default()
         };
         let osc = client_for(&emu, TOKEN, fast_retry());
         let handler = SecretsServer::new(Arc::new(osc)).with_policy(policy);

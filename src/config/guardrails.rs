@@ -1,10 +1,10 @@
-//! Guardrails an operator sets: which tools are served and which keys they
-//! may act on. Checked at start by [`GuardrailArgs::policy`]; see
+//! Guardrails an operator sets: which tools are served, which keys they
+//! may act on, and when a human confirms. Checked at start by [`GuardrailArgs::policy`]; see
 //! [`crate::policy`] for what each setting means.
 
 use clap::Args;
 
-use crate::policy::{KeyScope, Policy, PolicyError, ToolScope};
+use crate::policy::{ConfirmMode, KeyScope, Policy, PolicyError, ToolScope};
 
 #[derive(Args, Debug, Default)]
 #[command(next_help_heading = "Guardrails")]
@@ -39,6 +39,16 @@ pub struct GuardrailArgs {
         value_name = "PATTERNS"
     )]
     pub keys: Vec<String>,
+
+    /// When a human confirms deletes and writes that replace an existing key, by typing the key: `auto` asks clients that support form elicitation, `always` also refuses when the client cannot be asked, `never` does not ask.
+    #[arg(
+        long,
+        env = "OSC_MCP_CONFIRM",
+        value_enum,
+        default_value_t = ConfirmMode::Auto,
+        value_name = "MODE"
+    )]
+    pub confirm: ConfirmMode,
 }
 
 impl GuardrailArgs {
@@ -47,6 +57,7 @@ impl GuardrailArgs {
         Ok(Policy {
             tools: ToolScope::new(self.read_only, &self.tools, &self.exclude_tools)?,
             keys: KeyScope::new(&self.keys)?,
+            confirm: self.confirm,
         })
     }
 }

@@ -1,6 +1,6 @@
 //! Guardrails the operator sets at start (`--read-only`, `--tools`,
-//! `--exclude-tools`, `--keys`): which tools are served and which keys they
-//! may act on. Checked once at start; applied by the handler, so stdio and
+//! `--exclude-tools`, `--keys`, `--confirm`): which tools are served, which
+//! keys they may act on, and when a human confirms what cannot be undone. Checked once at start; applied by the handler, so stdio and
 //! every HTTP transport behave the same.
 
 mod keys;
@@ -38,11 +38,26 @@ pub enum PolicyError {
     BadPattern { position: String, problem: String },
 }
 
-/// Every guardrail, checked. The default serves every tool on every key.
+/// When a human confirms a delete, or a write that replaces an existing
+/// key, by typing the key (see `crate::elicit::confirm`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ConfirmMode {
+    /// Ask when the client can be asked; proceed otherwise.
+    #[default]
+    Auto,
+    /// Ask; refuse when the client cannot be asked.
+    Always,
+    /// Never ask.
+    Never,
+}
+
+/// Every guardrail, checked. The default serves every tool on every key and
+/// asks for confirmation when the client can be asked.
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
     pub tools: ToolScope,
     pub keys: KeyScope,
+    pub confirm: ConfirmMode,
 }
 
 impl Policy {
@@ -61,6 +76,15 @@ impl Policy {
             lines.push(format!(
                 "The operator limited every tool to keys matching {patterns}; other keys are not listed and cannot be set, deleted or materialized."
             ));
+        }
+        match self.confirm {
+            ConfirmMode::Auto => {}
+            ConfirmMode::Always => lines.push(
+                "The operator requires a human to confirm every delete and every write that replaces an existing key, by typing the key in a form; clients that cannot show forms cannot make those changes.".to_owned(),
+            ),
+            ConfirmMode::Never => lines.push(
+                "The operator turned confirmation off: deletes and replacing writes take effect without asking a human.".to_owned(),
+            ),
         }
         lines
     }

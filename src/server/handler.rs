@@ -22,7 +22,7 @@ use super::{arguments, prompts, resources};
 use crate::audit::{self, AuditLog, Outcome};
 use crate::domain::Key;
 use crate::elicit::links::Links;
-use crate::elicit::{NoRandomness, States};
+use crate::elicit::{NoRandomness, States, confirm};
 use crate::limits::RateLimits;
 use crate::osc::OscClient;
 use crate::policy::Policy;
@@ -358,6 +358,14 @@ impl ServerHandler for SecretsServer {
             record(Outcome::Refused(rule));
             return Ok(self.refusal(&name, refusal));
         }
+        let request = match confirm::step(self, request, &context).await {
+            confirm::Step::Proceed(request) => request,
+            confirm::Step::Ask(question) => return Ok(question),
+            confirm::Step::Refuse(rule, refusal) => {
+                record(Outcome::Refused(rule));
+                return Ok(self.refusal(&name, refusal));
+            }
+        };
         let (response, noted) = audit::noting(
             self.tool_router
                 .call(ToolCallContext::new(self, request, context)),
@@ -548,6 +556,7 @@ mod tests {
         let policy = Policy {
             tools: ToolScope::new(true, &[], &[]).unwrap(),
             keys: KeyScope::default(),
+            confirm: crate::policy::ConfirmMode::Auto,
         };
         let server = server().with_policy(policy);
         let served: Vec<String> = server

@@ -1,0 +1,276 @@
+//! Confirmation of what cannot be undone: a delete, and a write that
+//! replaces an existing key, go ahead only after the human typed the key.
+//!
+//! One step of `call_tool`, after the guardrails and the rate limits and
+//! before the tool runs, so every transport behaves the same:
+//! - `--confirm never`, a tool or mode that replaces nothing (`create`), a
+//!   call with `askUser` (the human submits a page that says the key will be
+//!   replaced), or an argument the tool will refuse anyway: no question, no
+//!   extra request.
+//! - Otherwise, when the client can be asked (or `--confirm always`), one
+//!   `GET /mytenantsecrets` says whether the key exists; a key that does not
+//!   exist is neither deleted nor replaced, so the call goes ahead.
+//! - Session era: `elicitation/create` in form mode, awaited in the call.
+//!   Retry era: an `InputRequiredResult` with the form and a sealed state;
+//!   the retry is checked (state, then answer) and, confirmed, goes on
+//!   without `requestState` and `inputResponses`.
+//!
+//! The form cannot say "equal to the key", so the server compares: the typed
+//! text, trimmed of surrounding whitespace, must equal the key exactly. What
+//! was typed is never repeated back: it could be anything.
+
+use std::time::Duration;
+
+use rmcp::RoleServer;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, ElicitRequestParams, ElicitationAction,
+    ElicitationSchema, JsonObject, StringSchema,
+};
+use rmcp::service::RequestContext;
+use serde_json::Value;
+
+use super::{Answer, Binding, Era, Reach, form_request, input_required, read_answer};
+use crate::domain::{Key, Owner};
+use crate::policy::ConfirmMode;
+use crate::server::SecretsServer;
+use crate::server::advice::{Op, advise};
+
+/// The name of the form among the `inputRequests`, and its one field.
+const FORM: &str = "confirm";
+const FIELD: &str = "key";
+const PURPOSE: &str = "confirm";
+/// How long a human has to answer, in either era.
+const ANSWER_TIME: Duration = Duration::from_secs(600);
+
+/// What `call_tool` does next.
+pub enum Step {
+    /// Run the tool with this request (stripped of a redeemed state).
+    Proceed(CallToolRequestParams),
+    /// Answer with this (an `InputRequiredResult`): the question.
+    Ask(CallToolResponse),
+    /// A tool error: nothing was changed. The rule names the audit record.
+    Refuse(&'static str, String),
+}
+
+/// What a call would do that cannot be undone.
+#[derive(Clone, Copy)]
+enum Act {
+    Delete,
+    Replace,
+}
+
+/// The key a call would delete or replace, if it is one that asks: a valid
+/// `user.*` key (the tool refuses anything else in its own words), not
+/// `create`, not `askUser`.
+fn at_stake(tool: &str, arguments: Option<&JsonObject>) -> Option<(Act, Key)> {
+    let arguments = arguments?;
+    let act = match tool {
+        "delete_tenant_secret" => Act::Delete,
+        "set_tenant_secret" => match arguments.get("mode") {
+            None | Some(Value::Null) => Act::Replace,
+            Some(Value::String(m)) if m == "upsert" => Act::Replace,
+            Some(_) => return None,
+        },
+        "rotate_tenant_secret" => Act::Replace,
+        _ => return None,
+    };
+    if arguments.contains_key("askUser") {
+        return None;
+    }
+    let key = Key::check(arguments.get("key")?.as_str()?).ok()?;
+    (key.owner() == Owner::User).then_some((act, key))
+}
+
+/// The confirmation step of one `tools/call`.
+pub async fn step(
+    server: &SecretsServer,
+    mut request: CallToolRequestParams,
+    context: &RequestContext<RoleServer>,
+) -> Step {
+    let mode = server.policy.confirm;
+    if mode == ConfirmMode::Never {
+        return Step::Proceed(request);
+    }
+    let Some((act, key)) = at_stake(&request.name, request.arguments.as_ref()) else {
+        return Step::Proceed(request);
+    };
+    // A retry of a question asked before: its state and answer decide.
+    if let Some(echoed) = request.request_state.take() {
+        let binding = Binding {
+            tool: &request.name,
+            key: key.as_str(),
+            purpose: PURPOSE,
+            arguments: request.arguments.as_ref(),
+        };
+        let states = match server.states() {
+            Ok(states) => states,
+            Err(_) => return unavailable(mode, &request).unwrap_or(Step::Proceed(request)),
+        };
+        if let Err(refused) = states.open::<u8>(&echoed, &binding) {
+            return Step::Refuse("confirm_state", refused.to_string());
+        }
+        let answer = read_answer(request.input_responses.as_ref(), FORM);
+        request.input_responses = None;
+        return judge(answer, act, &key).map_or(Step::Proceed(request), |(rule, message)| {
+            Step::Refuse(rule, message)
+        });
+    }
+    let reach = Reach::of(context);
+    let can_ask = reach.form && (reach.era == Era::Session || server.states().is_ok());
+    if !can_ask && mode == ConfirmMode::Auto {
+        return Step::Proceed(request);
+    }
+    // Does the key exist? Only then is there something to lose.
+    match server.osc.list().await {
+        Ok(listing) if !listing.entries.iter().any(|e| e.key == key) => {
+            return Step::Proceed(request);
+        }
+        Ok(_) => {}
+        Err(e) => {
+            let advice = advise(e, Op::List);
+            return Step::Refuse(
+                "confirm_check",
+                format!(
+                    "Nothing was changed: before asking the user to confirm, the server checks whether `{key}` exists, and that check failed. {advice}"
+                ),
+            );
+        }
+    }
+    if !can_ask {
+        return unavailable(mode, &request).unwrap_or(Step::Proceed(request));
+    }
+    let message = question(act, &key, &request.name);
+    match reach.era {
+        Era::Session => {
+            let asked = context
+                .peer
+                .create_elicitation_with_timeout(
+                    ElicitRequestParams::FormElicitationParams {
+                        meta: None,
+                        message,
+                        requested_schema: schema(),
+                    },
+                    Some(ANSWER_TIME),
+                )
+                .await;
+            let answer = match asked {
+                Ok(result) => match result.action {
+                    ElicitationAction::Accept => match result.content {
+                        Some(Value::Object(content)) => Answer::Accepted(content),
+                        None | Some(Value::Null) => Answer::Accepted(JsonObject::new()),
+                        Some(_) => Answer::Malformed,
+                    },
+                    ElicitationAction::Decline => Answer::Declined,
+                    ElicitationAction::Cancel => Answer::Cancelled,
+                    _ => Answer::Malformed,
+                },
+                Err(_) => {
+                    tracing::info!(tool = %request.name, "confirmation could not be asked");
+                    return Step::Refuse(
+                        "confirm_unavailable",
+                        format!(
+                            "Not confirmed: the confirmation form got no answer (it timed out or the client could not show it), so `{key}` was not changed. \
+                             Call the tool again when the user is there to type the key."
+                        ),
+                    );
+                }
+            };
+            judge(answer, act, &key).map_or(Step::Proceed(request), |(rule, message)| {
+                Step::Refuse(rule, message)
+            })
+        }
+        Era::Retry => {
+            let binding = Binding {
+                tool: &request.name,
+                key: key.as_str(),
+                purpose: PURPOSE,
+                arguments: request.arguments.as_ref(),
+            };
+            let sealed = server
+                .states()
+                .and_then(|states| states.seal(&binding, &1u8, ANSWER_TIME));
+            match sealed {
+                Ok(state) => Step::Ask(CallToolResponse::InputRequired(input_required(
+                    [(FORM.to_owned(), form_request(message, schema()))],
+                    state,
+                ))),
+                Err(_) => unavailable(mode, &request).unwrap_or(Step::Proceed(request)),
+            }
+        }
+    }
+}
+
+/// The client cannot be asked: `always` refuses, `auto` goes ahead.
+fn unavailable(mode: ConfirmMode, request: &CallToolRequestParams) -> Option<Step> {
+    (mode == ConfirmMode::Always).then(|| {
+        tracing::info!(tool = %request.name, "confirmation required but the client cannot be asked");
+        Step::Refuse(
+            "confirm_unavailable",
+            "Not done: this server's operator requires a human to confirm deletes and writes that replace an existing key (--confirm always), \
+             and this client cannot show the confirmation form (it does not support form elicitation), so nothing was changed. \
+             Use a client with form elicitation, or ask the operator to do it or to change --confirm."
+                .to_owned(),
+        )
+    })
+}
+
+fn question(act: Act, key: &Key, tool: &str) -> String {
+    match act {
+        Act::Delete => format!(
+            "An agent asks to delete the tenant secret `{key}` ({tool}). This cannot be undone. Type the key to confirm."
+        ),
+        Act::Replace => format!(
+            "An agent asks to replace the value of the existing tenant secret `{key}` ({tool}). The old value is lost. Type the key to confirm."
+        ),
+    }
+}
+
+/// The form: one required text field.
+fn schema() -> ElicitationSchema {
+    ElicitationSchema::builder()
+        .required_string_property(FIELD, |s: StringSchema| {
+            s.title("Type the key to confirm")
+                .description("The key exactly, for example user.my-api-key")
+        })
+        .build_unchecked()
+}
+
+/// `None`: confirmed. Otherwise the audit rule and the tool error.
+fn judge(answer: Answer, act: Act, key: &Key) -> Option<(&'static str, String)> {
+    let what = match act {
+        Act::Delete => "deleting",
+        Act::Replace => "replacing",
+    };
+    let (rule, why) = match answer {
+        Answer::Accepted(content) => {
+            let typed = content.get(FIELD).and_then(Value::as_str).map(str::trim);
+            if typed == Some(key.as_str()) {
+                return None;
+            }
+            (
+                "confirm_mismatch",
+                format!("the text the user typed did not match the key `{key}`"),
+            )
+        }
+        Answer::Declined => (
+            "confirm_declined",
+            format!("the user declined {what} `{key}`"),
+        ),
+        Answer::Cancelled => (
+            "confirm_declined",
+            format!("the user dismissed the confirmation of {what} `{key}`"),
+        ),
+        Answer::Missing | Answer::Malformed => (
+            "confirm_missing",
+            "the retry carried no usable answer to the confirmation form".to_owned(),
+        ),
+    };
+    tracing::info!(rule, "confirmation refused");
+    Some((
+        rule,
+        format!(
+            "Not confirmed: {why}, so nothing was changed. \
+             Do not retry on your own; if the user still wants it, call the tool again and ask them to type the key exactly."
+        ),
+    ))
+}

@@ -1,0 +1,629 @@
+//! Confirmation by typing the key: deletes and replacing writes, each
+//! `--confirm` mode, with a human who types the key, declines, dismisses,
+//! types something else, or cannot be asked, in both protocol eras (an rmcp
+//! client with a form-elicitation handler, over the session handshake and
+//! over 2026-07-28 discovery, where rmcp drives the `InputRequiredResult`
+//! retry itself). What OSC saw is checked from the emulator's request log.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+
+use osc_secrets_mcp::audit::AuditLog;
+use osc_secrets_mcp::emulator::Emulator;
+use osc_secrets_mcp::limits::RateLimits;
+use osc_secrets_mcp::policy::{ConfirmMode, Policy};
+use osc_secrets_mcp::server::SecretsServer;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ClientCapabilities, ClientConfig,
+    ElicitRequestParams, ElicitResult, ElicitationAction, Implementation, InputResponses,
+    ProtocolVersion,
+};
+use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RequestContext, RunningService};
+use rmcp::{ClientHandler, ErrorData, RoleClient, ServiceExt};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use support::{TOKEN, client_for, emulator, fast_retry, is_error, text};
+
+const CANARY: &str = "canary-confirm-value-93ad";
+const KEY: &str = "user.db";
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Era {
+    Session,
+    Retry,
+}
+
+/// What the human does with the form.
+#[derive(Clone, Debug, PartialEq)]
+enum Says {
+    Types(&'static str),
+    Declines,
+    Cancels,
+    /// The client does not advertise form elicitation.
+    CannotBeAsked,
+}
+
+/// A client whose human answers every form the same way, and remembers
+/// what it was asked.
+#[derive(Clone)]
+struct Human {
+    says: Says,
+    asked: Arc<Mutex<Vec<(String, Value)>>>,
+}
+
+impl Human {
+    fn new(says: Says) -> Human {
+        Human {
+            says,
+            asked: Arc::default(),
+        }
+    }
+
+    fn asked(&self) -> Vec<(String, Value)> {
+        self.asked.lock().unwrap().clone()
+    }
+}
+
+impl ClientHandler for Human {
+    fn get_info(&self) -> ClientConfig {
+        let capabilities: ClientCapabilities = if self.says == Says::CannotBeAsked {
+            ClientCapabilities::default()
+        } else {
+            serde_json::from_value(json!({"elicitation": {"form": {}}})).unwrap()
+        };
+        ClientConfig::new(capabilities, Implementation::new("confirm-test", "1.0.0"))
+    }
+
+    async fn create_elicitation(
+        &self,
+        request: ElicitRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        let ElicitRequestParams::FormElicitationParams {
+            message,
+            requested_schema,
+            ..
+        } = request
+        else {
+            panic!("confirmation is a form")
+        };
+        self.asked
+            .lock()
+            .unwrap()
+            .push((message, serde_json::to_value(requested_schema).unwrap()));
+        Ok(match &self.says {
+            Says::Types(typed) => {
+                ElicitResult::new(ElicitationAction::Accept).with_content(json!({ "key": typed }))
+            }
+            Says::Declines => ElicitResult::new(ElicitationAction::Decline),
+            Says::Cancels | Says::CannotBeAsked => ElicitResult::new(ElicitationAction::Cancel),
+        })
+    }
+}
+
+fn server(emu: &Emulator, mode: ConfirmMode) -> SecretsServer {
+    SecretsServer::new(Arc::new(client_for(emu, TOKEN, fast_retry()))).with_policy(Policy {
+        confirm: mode,
+        ..Policy::default()
+    })
+}
+
+async fn connect(
+    server: SecretsServer,
+    human: Human,
+    era: Era,
+) -> RunningService<RoleClient, Human> {
+    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(async move {
+        if let Ok(running) = server.serve(server_io).await {
+            let _ = running.waiting().await;
+        }
+    });
+    match era {
+        Era::Session => human.serve(client_io).await.expect("client initializes"),
+        Era::Retry => human
+            .serve_with_lifecycle(
+                client_io,
+                ClientLifecycleMode::Discover {
+                    preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+                },
+            )
+            .await
+            .expect("client discovers"),
+    }
+}
+
+async fn call(
+    client: &RunningService<RoleClient, Human>,
+    tool: &str,
+    args: Value,
+) -> CallToolResult {
+    client
+        .call_tool(
+            CallToolRequestParams::new(tool.to_owned())
+                .with_arguments(args.as_object().unwrap().clone()),
+        )
+        .await
+        .expect("the call is answered")
+}
+
+/// The emulator's contract requests, as `METHOD path`.
+fn seen(emu: &Emulator) -> Vec<String> {
+    emu.requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
+}
+
+const LIST: &str = "GET /mytenantsecrets";
+const DELETE: &str = "DELETE /mytenantsecrets/user.db";
+const PUT: &str = "PUT /mytenantsecrets/user.db";
+
+/// Every mode, every answer, both eras, on a delete of an existing key.
+async fn delete_matrix(era: Era) {
+    let answers = [
+        Says::Types(KEY),
+        Says::Types("  user.db\n"),
+        Says::Types("user.db2"),
+        Says::Types("USER.DB"),
+        Says::Declines,
+        Says::Cancels,
+        Says::CannotBeAsked,
+    ];
+    for mode in [ConfirmMode::Auto, ConfirmMode::Always, ConfirmMode::Never] {
+        for says in &answers {
+            let case = format!("{era:?} {mode:?} {says:?}");
+            let emu = emulator().await;
+            emu.insert_tenant_secret(KEY, CANARY);
+            let human = Human::new(says.clone());
+            let client = connect(server(&emu, mode), human.clone(), era).await;
+            let result = call(&client, "delete_tenant_secret", json!({ "key": KEY })).await;
+            let said = text(&result);
+            assert!(!said.contains(CANARY), "{case}: {said}");
+            let can_ask = *says != Says::CannotBeAsked;
+            let asks = mode != ConfirmMode::Never && can_ask;
+            assert_eq!(human.asked().len(), usize::from(asks), "{case}");
+            let confirmed = matches!(says, Says::Types(t) if t.trim() == KEY);
+            let goes_ahead = match mode {
+                ConfirmMode::Never => true,
+                ConfirmMode::Auto => !can_ask || confirmed,
+                ConfirmMode::Always => can_ask && confirmed,
+            };
+            if goes_ahead {
+                assert!(!is_error(&result), "{case}: {said}");
+                assert!(!emu.tenant_keys().contains(&KEY.to_owned()), "{case}");
+                // The existence check is made only when someone is asked.
+                let expected: Vec<&str> = if asks {
+                    vec![LIST, DELETE]
+                } else {
+                    vec![DELETE]
+                };
+                assert_eq!(seen(&emu), expected, "{case}");
+                continue;
+            }
+            assert!(is_error(&result), "{case}: {said}");
+            assert!(said.contains("nothing was changed"), "{case}: {said}");
+            assert_eq!(
+                emu.tenant_value(KEY).unwrap().expose_secret(),
+                CANARY,
+                "{case}"
+            );
+            // Only the existence check reached OSC: no DELETE.
+            assert_eq!(seen(&emu), [LIST], "{case}");
+            match says {
+                Says::Types(typed) => {
+                    assert!(said.contains("did not match"), "{case}: {said}");
+                    assert!(
+                        !said.contains(typed.trim_start_matches("user.")),
+                        "{case}: {said}"
+                    );
+                }
+                Says::Declines => assert!(said.contains("declined"), "{case}: {said}"),
+                Says::Cancels => assert!(said.contains("dismissed"), "{case}: {said}"),
+                Says::CannotBeAsked => {
+                    assert!(said.contains("--confirm always"), "{case}: {said}");
+                    assert!(said.contains("form elicitation"), "{case}: {said}");
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_mode_and_answer_in_the_session_era() {
+    delete_matrix(Era::Session).await;
+}
+
+#[tokio::test]
+async fn every_mode_and_answer_in_the_retry_era() {
+    delete_matrix(Era::Retry).await;
+}
+
+/// The form: one required string field titled to say what to type, and a
+/// message that names the key and what happens.
+#[tokio::test]
+async fn the_form_asks_for_the_key_in_both_eras() {
+    for era in [Era::Session, Era::Retry] {
+        let emu = emulator().await;
+        emu.insert_tenant_secret(KEY, CANARY);
+        let human = Human::new(Says::Declines);
+        let client = connect(server(&emu, ConfirmMode::Auto), human.clone(), era).await;
+        call(&client, "delete_tenant_secret", json!({ "key": KEY })).await;
+        let asked = human.asked();
+        let (message, schema) = &asked[0];
+        assert!(
+            message.contains("`user.db`") && message.contains("delete"),
+            "{message}"
+        );
+        assert!(message.contains("Type the key to confirm"), "{message}");
+        assert_eq!(schema["type"], "object", "{schema}");
+        assert_eq!(schema["required"], json!(["key"]), "{schema}");
+        assert_eq!(schema["properties"]["key"]["type"], "string", "{schema}");
+        assert!(
+            schema["properties"]["key"]["title"]
+                .as_str()
+                .unwrap()
+                .contains("Type the key to confirm"),
+            "{schema}"
+        );
+    }
+}
+
+/// A write asks only when it would replace: upsert of an existing key asks,
+/// upsert of a new key and any `create` do not.
+#[tokio::test]
+async fn only_a_write_that_replaces_asks() {
+    for era in [Era::Session, Era::Retry] {
+        let emu = emulator().await;
+        emu.insert_tenant_secret(KEY, CANARY);
+        let human = Human::new(Says::Declines);
+        let client = connect(server(&emu, ConfirmMode::Always), human.clone(), era).await;
+
+        // Replacing: asked, declined, the old value stays, no PUT.
+        for args in [
+            json!({"key": KEY, "generate": {}}),
+            json!({"key": KEY, "generate": {}, "mode": "upsert"}),
+        ] {
+            emu.clear_requests();
+            let result = call(&client, "set_tenant_secret", args).await;
+            assert!(is_error(&result), "{era:?}: {}", text(&result));
+            assert!(text(&result).contains("replacing"), "{}", text(&result));
+            assert_eq!(seen(&emu), [LIST], "{era:?}");
+        }
+        let result = call(
+            &client,
+            "rotate_tenant_secret",
+            json!({"key": KEY, "targets": [{"serviceId": "svc", "secretName": "db"}]}),
+        )
+        .await;
+        assert!(is_error(&result), "{era:?}: {}", text(&result));
+        assert_eq!(human.asked().len(), 3, "{era:?}");
+        assert_eq!(emu.tenant_value(KEY).unwrap().expose_secret(), CANARY);
+        assert!(
+            !seen(&emu)
+                .iter()
+                .any(|r| r.starts_with("PUT") || r.starts_with("POST"))
+        );
+
+        // Creating never asks: a new key by upsert (one existence check),
+        // and `create` (no check at all, and OSC refuses the existing key).
+        emu.clear_requests();
+        let result = call(
+            &client,
+            "set_tenant_secret",
+            json!({"key": "user.new", "generate": {}}),
+        )
+        .await;
+        assert!(!is_error(&result), "{era:?}: {}", text(&result));
+        assert_eq!(
+            seen(&emu),
+            [LIST, "PUT /mytenantsecrets/user.new"],
+            "{era:?}"
+        );
+        emu.clear_requests();
+        let result = call(
+            &client,
+            "set_tenant_secret",
+            json!({"key": KEY, "generate": {}, "mode": "create"}),
+        )
+        .await;
+        assert!(is_error(&result), "{era:?}");
+        assert!(
+            text(&result).contains("already exists"),
+            "{}",
+            text(&result)
+        );
+        assert_eq!(seen(&emu), ["POST /mytenantsecrets/user.db"], "{era:?}");
+        assert_eq!(human.asked().len(), 3, "{era:?}: create asked");
+        assert_eq!(emu.tenant_value(KEY).unwrap().expose_secret(), CANARY);
+    }
+}
+
+/// A confirmed replace goes through, in both eras.
+#[tokio::test]
+async fn a_confirmed_replace_writes() {
+    for era in [Era::Session, Era::Retry] {
+        let emu = emulator().await;
+        emu.insert_tenant_secret(KEY, CANARY);
+        let human = Human::new(Says::Types(KEY));
+        let client = connect(server(&emu, ConfirmMode::Auto), human.clone(), era).await;
+        let result = call(
+            &client,
+            "set_tenant_secret",
+            json!({"key": KEY, "generate": {}}),
+        )
+        .await;
+        assert!(!is_error(&result), "{era:?}: {}", text(&result));
+        assert_eq!(seen(&emu), [LIST, PUT], "{era:?}");
+        assert_ne!(emu.tenant_value(KEY).unwrap().expose_secret(), CANARY);
+        assert_eq!(human.asked().len(), 1);
+    }
+}
+
+/// Deleting a key that does not exist loses nothing: nobody is asked, and
+/// the tool says the key does not exist.
+#[tokio::test]
+async fn a_delete_of_a_missing_key_does_not_ask() {
+    for era in [Era::Session, Era::Retry] {
+        let emu = emulator().await;
+        let human = Human::new(Says::Declines);
+        let client = connect(server(&emu, ConfirmMode::Always), human.clone(), era).await;
+        let result = call(&client, "delete_tenant_secret", json!({"key": "user.gone"})).await;
+        assert!(is_error(&result));
+        assert!(
+            text(&result).contains("does not exist"),
+            "{}",
+            text(&result)
+        );
+        assert!(human.asked().is_empty());
+        assert_eq!(seen(&emu), [LIST, "DELETE /mytenantsecrets/user.gone"]);
+    }
+}
+
+/// `system.*` keys are refused by the tool before any request: the
+/// confirmation step does not even check them.
+#[tokio::test]
+async fn system_keys_are_refused_before_any_question() {
+    let emu = emulator().await;
+    let human = Human::new(Says::Types("system.x"));
+    let client = connect(
+        server(&emu, ConfirmMode::Always),
+        human.clone(),
+        Era::Session,
+    )
+    .await;
+    let result = call(&client, "delete_tenant_secret", json!({"key": "system.x"})).await;
+    assert!(is_error(&result));
+    assert!(human.asked().is_empty());
+    assert!(seen(&emu).is_empty());
+}
+
+/// The first retry-era round by hand: the question and its sealed state.
+async fn first_round(
+    client: &RunningService<RoleClient, Human>,
+    args: &Value,
+) -> (String, CallToolRequestParams) {
+    let request = CallToolRequestParams::new("delete_tenant_secret")
+        .with_arguments(args.as_object().unwrap().clone());
+    let CallToolResponse::InputRequired(asked) =
+        client.peer().call_tool_once(request.clone()).await.unwrap()
+    else {
+        panic!("no question")
+    };
+    let wire = serde_json::to_value(&asked).unwrap();
+    assert_eq!(
+        wire["inputRequests"]["confirm"]["params"]["mode"], "form",
+        "{wire}"
+    );
+    (asked.request_state.clone().unwrap(), request)
+}
+
+fn typed(key: &str) -> InputResponses {
+    serde_json::from_value(json!({"confirm": {"action": "accept", "content": {"key": key}}}))
+        .unwrap()
+}
+
+/// A retry's state must be the server's, unaltered, for this very call,
+/// and unused: otherwise nothing is deleted, whatever the answer says.
+#[tokio::test]
+async fn tampered_replayed_and_rebound_states_delete_nothing() {
+    let emu = emulator().await;
+    emu.insert_tenant_secret(KEY, CANARY);
+    emu.insert_tenant_secret("user.other", CANARY);
+    let human = Human::new(Says::Types(KEY));
+    let client = connect(server(&emu, ConfirmMode::Auto), human, Era::Retry).await;
+    let peer = client.peer();
+    let args = json!({"key": KEY});
+
+    let complete = |r: CallToolResponse| match r {
+        CallToolResponse::Complete(r) => r,
+        _ => panic!("not a final result"),
+    };
+
+    // Tampered: one character changed.
+    let (state, request) = first_round(&client, &args).await;
+    let mut bytes = state.clone().into_bytes();
+    let at = bytes.len() / 2;
+    bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(bytes).unwrap();
+    let r = complete(
+        peer.call_tool_once(
+            request
+                .clone()
+                .with_request_state(tampered)
+                .with_input_responses(typed(KEY)),
+        )
+        .await
+        .unwrap(),
+    );
+    assert!(
+        is_error(&r) && text(&r).contains("does not belong to this call"),
+        "{}",
+        text(&r)
+    );
+
+    // Forged: not a state at all.
+    let r = complete(
+        peer.call_tool_once(
+            request
+                .clone()
+                .with_request_state("forged")
+                .with_input_responses(typed(KEY)),
+        )
+        .await
+        .unwrap(),
+    );
+    assert!(
+        is_error(&r) && text(&r).contains("does not belong to this call"),
+        "{}",
+        text(&r)
+    );
+
+    // Re-bound: a state made for user.db, presented for user.other.
+    let other = CallToolRequestParams::new("delete_tenant_secret")
+        .with_arguments(json!({"key": "user.other"}).as_object().unwrap().clone());
+    let r = complete(
+        peer.call_tool_once(
+            other
+                .with_request_state(state.clone())
+                .with_input_responses(typed("user.other")),
+        )
+        .await
+        .unwrap(),
+    );
+    assert!(
+        is_error(&r) && text(&r).contains("does not belong to this call"),
+        "{}",
+        text(&r)
+    );
+
+    // A state for a delete, presented for a set of the same key.
+    let set = CallToolRequestParams::new("set_tenant_secret").with_arguments(
+        json!({"key": KEY, "generate": {}})
+            .as_object()
+            .unwrap()
+            .clone(),
+    );
+    let r = complete(
+        peer.call_tool_once(
+            set.with_request_state(state.clone())
+                .with_input_responses(typed(KEY)),
+        )
+        .await
+        .unwrap(),
+    );
+    assert!(
+        is_error(&r) && text(&r).contains("does not belong to this call"),
+        "{}",
+        text(&r)
+    );
+
+    // A state and no answer.
+    let (state2, _) = first_round(&client, &args).await;
+    let r = complete(
+        peer.call_tool_once(request.clone().with_request_state(state2))
+            .await
+            .unwrap(),
+    );
+    assert!(
+        is_error(&r) && text(&r).contains("no usable answer"),
+        "{}",
+        text(&r)
+    );
+
+    assert!(emu.tenant_keys().contains(&KEY.to_owned()));
+    assert!(emu.tenant_keys().contains(&"user.other".to_owned()));
+    assert!(
+        !seen(&emu).iter().any(|r| r.starts_with("DELETE")),
+        "{:?}",
+        seen(&emu)
+    );
+
+    // The genuine state, once: deleted. Replayed: refused.
+    let (state3, _) = first_round(&client, &args).await;
+    let r = complete(
+        peer.call_tool_once(
+            request
+                .clone()
+                .with_request_state(state3.clone())
+                .with_input_responses(typed(KEY)),
+        )
+        .await
+        .unwrap(),
+    );
+    assert!(!is_error(&r), "{}", text(&r));
+    assert!(!emu.tenant_keys().contains(&KEY.to_owned()));
+    emu.insert_tenant_secret(KEY, CANARY);
+    emu.clear_requests();
+    let r = complete(
+        peer.call_tool_once(
+            request
+                .with_request_state(state3)
+                .with_input_responses(typed(KEY)),
+        )
+        .await
+        .unwrap(),
+    );
+    assert!(
+        is_error(&r) && text(&r).contains("already used"),
+        "{}",
+        text(&r)
+    );
+    assert!(seen(&emu).is_empty(), "{:?}", seen(&emu));
+    assert!(emu.tenant_keys().contains(&KEY.to_owned()));
+}
+
+/// Refusals are audit records with the rule that refused; the question
+/// itself is not a record.
+#[tokio::test]
+async fn refusals_are_audited_with_their_rule() {
+    let dir = support::http::scratch_dir("confirm-audit");
+    let path = dir.join("audit.jsonl");
+    let cases = [
+        (Says::Declines, ConfirmMode::Auto, "confirm_declined"),
+        (
+            Says::Types("user.nope"),
+            ConfirmMode::Auto,
+            "confirm_mismatch",
+        ),
+        (
+            Says::CannotBeAsked,
+            ConfirmMode::Always,
+            "confirm_unavailable",
+        ),
+    ];
+    for (says, mode, _) in &cases {
+        for era in [Era::Session, Era::Retry] {
+            let emu = emulator().await;
+            emu.insert_tenant_secret(KEY, CANARY);
+            let audit = Arc::new(AuditLog::open(path.clone(), false));
+            let server = server(&emu, *mode).guarded(Some(audit), RateLimits::none());
+            let client = connect(server, Human::new(says.clone()), era).await;
+            let result = call(&client, "delete_tenant_secret", json!({ "key": KEY })).await;
+            assert!(is_error(&result));
+        }
+    }
+    let log = std::fs::read_to_string(&path).unwrap();
+    assert!(!log.contains(CANARY) && !log.contains("user.nope"), "{log}");
+    let records: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let rules: Vec<&str> = records
+        .iter()
+        .map(|r| r["rule"].as_str().unwrap_or(""))
+        .collect();
+    let expected: Vec<&str> = cases
+        .iter()
+        .flat_map(|(_, _, rule)| [*rule, *rule])
+        .collect();
+    assert_eq!(rules, expected, "{log}");
+    assert!(
+        records
+            .iter()
+            .all(|r| r["outcome"] == "refused" && r["tool"] == "delete_tenant_secret"),
+        "{log}"
+    );
+}
