@@ -627,3 +627,53 @@ async fn refusals_are_audited_with_their_rule() {
         "{log}"
     );
 }
+
+/// The flag and its environment twin reach the built binary: the
+/// instructions name the mode, `always` refuses a client that cannot be
+/// asked (this raw stdio client advertises nothing), `never` does not ask.
+#[tokio::test]
+async fn the_flag_and_its_environment_twin_set_the_mode() {
+    for (args, env, refused) in [
+        (vec!["--sandbox", "--confirm", "always"], vec![], true),
+        (vec!["--sandbox"], vec![("OSC_MCP_CONFIRM", "always")], true),
+        (vec!["--sandbox"], vec![("OSC_MCP_CONFIRM", "never")], false),
+    ] {
+        let case = format!("{args:?} {env:?}");
+        let mut server = support::StdioServer::spawn(&args, &env);
+        let init = server.initialize().await;
+        let instructions = init["result"]["instructions"].as_str().unwrap();
+        if refused {
+            assert!(
+                instructions.contains("confirm every delete"),
+                "{case}: {instructions}"
+            );
+        } else {
+            assert!(
+                instructions.contains("turned confirmation off"),
+                "{case}: {instructions}"
+            );
+        }
+        let set = server
+            .call_tool(
+                "set_tenant_secret",
+                json!({"key": "user.confirm-stdio", "generate": {}, "mode": "create"}),
+            )
+            .await;
+        assert_eq!(set["result"]["isError"], false, "{case}: {set}");
+        let deleted = server
+            .call_tool("delete_tenant_secret", json!({"key": "user.confirm-stdio"}))
+            .await;
+        let said = deleted["result"]["content"][0]["text"].as_str().unwrap();
+        assert_eq!(deleted["result"]["isError"], refused, "{case}: {deleted}");
+        if refused {
+            assert!(said.contains("--confirm always"), "{case}: {said}");
+        }
+        let (ok, _, _) = server.finish().await;
+        assert!(ok, "{case}");
+    }
+    // Anything but the three modes stops the server at start, naming the flag.
+    let server = support::StdioServer::spawn(&["--sandbox", "--confirm", "sometimes"], &[]);
+    let (ok, _, stderr) = server.finish().await;
+    assert!(!ok);
+    assert!(stderr.contains("`--confirm <MODE>`"), "{stderr}");
+}

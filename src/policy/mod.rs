@@ -105,7 +105,20 @@ pub(crate) fn ordinal(index: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::ordinal;
+    use super::{ConfirmMode, Policy, ordinal};
+
+    #[test]
+    fn the_summary_names_the_confirm_mode_unless_auto() {
+        let with = |confirm| Policy {
+            confirm,
+            ..Policy::default()
+        };
+        assert!(with(ConfirmMode::Auto).summary().is_empty());
+        let always = with(ConfirmMode::Always).summary().join(" ");
+        assert!(always.contains("confirm every delete"), "{always}");
+        let never = with(ConfirmMode::Never).summary().join(" ");
+        assert!(never.contains("turned confirmation off"), "{never}");
+    }
 
     #[test]
     fn ordinals() {
