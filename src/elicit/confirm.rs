@@ -35,6 +35,18 @@ use crate::policy::ConfirmMode;
 use crate::server::SecretsServer;
 use crate::server::advice::{Op, advise};
 
+/// What the tool reference says about confirmation, and what it costs.
+pub const DOC: &str = "\
+`delete_tenant_secret`, and `set_tenant_secret` (mode `upsert`) or `rotate_tenant_secret` on a key that exists, \
+ask the human to confirm by typing the key in a form: `elicitation/create` (form mode) on a 2025-11-25 session, \
+an `InputRequiredResult` with the form and a sealed `requestState` for a 2026-07-28 client, which retries with the answer. \
+Declined, dismissed or mistyped, the call is a tool error and nothing is changed. \
+OSC requests: a call that can ask first lists the keys once (`GET /mytenantsecrets`) to learn whether the key exists, \
+then makes its usual requests if confirmed (or if the key does not exist); the retry-era retry makes no second check. \
+No extra request is made with `--confirm never`, with `--confirm auto` when the client cannot be asked, \
+for `create`, for `askUser`, or for `system.*` keys. \
+Settings: `--confirm auto|always|never` ([configuration.md](configuration.md#guardrails)); limits: [security.md](security.md#confirmation).";
+
 /// The name of the form among the `inputRequests`, and its one field.
 const FORM: &str = "confirm";
 const FIELD: &str = "key";

@@ -23,6 +23,12 @@ pub fn list(server: &SecretsServer) -> Vec<Resource> {
     if server.policy.tools.off(LIST_TOOL).is_some() {
         return Vec::new();
     }
+    definitions()
+}
+
+/// Every resource of a server with every tool on; needs no OSC client, so
+/// the docs and the manifest are written from it.
+pub fn definitions() -> Vec<Resource> {
     vec![
         Resource::new(URI, "tenant-secrets")
             .with_title("Tenant secrets")

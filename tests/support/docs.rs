@@ -2,7 +2,8 @@
 //!
 //! `docs/tools.md`, `docs/configuration.md`, `mcp-manifest.json` and two
 //! tables in the README come from the live tool list
-//! ([`server::definitions`]) and the clap command ([`config::Cli`]).
+//! ([`server::definitions`]), the resources and prompts, and the clap
+//! command ([`config::Cli`]).
 //! `tests/surface.rs` fails when a committed copy differs, and rewrites them
 //! when run with `UPDATE_SNAPSHOTS=1`; the product binary writes no files. Output is
 //! deterministic, byte for byte, and every file ends in one newline.
@@ -163,7 +164,50 @@ pub fn tools_markdown() -> Result<String, String> {
     for tool in &tools {
         write_tool(&mut md, tool);
     }
+    write_rest(&mut md);
     Ok(finish(md))
+}
+
+/// Confirmation, the resource and the prompts, after the tools.
+fn write_rest(md: &mut String) {
+    let _ = writeln!(
+        md,
+        "## Confirmation\n\n{}\n",
+        osc_secrets_mcp::elicit::confirm::DOC
+    );
+    let _ = writeln!(md, "## Resources\n");
+    for r in server::resources::definitions() {
+        let _ = writeln!(
+            md,
+            "- `{}` ({}): {}",
+            r.uri,
+            r.mime_type.as_deref().unwrap_or("text/plain"),
+            r.description.as_deref().unwrap_or_default()
+        );
+    }
+    let _ = writeln!(md, "\n## Prompts\n");
+    for p in server::prompts::list() {
+        let _ = writeln!(
+            md,
+            "### {}\n\n{}\n\n| argument | required | description |\n|---|---|---|",
+            p.name,
+            p.description.as_deref().unwrap_or_default()
+        );
+        for a in p.arguments.iter().flatten() {
+            let _ = writeln!(
+                md,
+                "| `{}` | {} | {} |",
+                a.name,
+                if a.required == Some(true) {
+                    "yes"
+                } else {
+                    "no"
+                },
+                a.description.as_deref().unwrap_or_default()
+            );
+        }
+        let _ = writeln!(md);
+    }
 }
 
 fn write_tool(md: &mut String, tool: &Tool) {
@@ -769,6 +813,8 @@ struct Manifest {
     packages: Vec<Package>,
     transports: Vec<TransportEntry>,
     tools: Vec<ManifestTool>,
+    resources: Vec<rmcp::model::Resource>,
+    prompts: Vec<rmcp::model::Prompt>,
 }
 
 #[derive(Serialize)]
@@ -876,6 +922,8 @@ pub fn manifest_json() -> Result<String, String> {
                 })
             })
             .collect::<Result<_, String>>()?,
+        resources: server::resources::definitions(),
+        prompts: server::prompts::list(),
     };
     // Struct fields keep their declared order and serde_json's maps (the
     // schemas) a fixed one, so the bytes depend on the code alone.
