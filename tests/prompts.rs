@@ -149,3 +149,66 @@ async fn bad_arguments_say_what_to_write() {
     let said = invalid(get(&client, "no-such-prompt", json!({})).await);
     assert!(said.contains("rotate-credential"), "{said}");
 }
+
+/// The prompts through the official Python SDK, in both eras.
+#[tokio::test]
+#[ignore = "needs the MCP Python SDK: OSC_MCP_PYTHON names a Python with `mcp` 2.3.0; .ci/run installs it"]
+async fn python_sdk_gets_the_prompts() {
+    let python = support::http::external("OSC_MCP_PYTHON", "the MCP Python SDK");
+    for mode in ["legacy", "auto"] {
+        // The prompts never reach OSC: nothing listens at this address.
+        let output = tokio::time::timeout(
+            std::time::Duration::from_secs(120),
+            tokio::process::Command::new(&python)
+                .arg(support::http::repo_path("tests/python/resources_client.py"))
+                .args(["--server", env!("CARGO_BIN_EXE_osc-secrets-mcp")])
+                .args(["--api-url", "http://127.0.0.1:9", "--mode", mode])
+                .env("OSC_MCP_TEST_TOKEN", support::TOKEN)
+                .stdin(std::process::Stdio::null())
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .expect("the Python client finishes")
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{mode}:\n{stdout}\n{stderr}");
+        let report: Value = serde_json::from_str(&stdout).unwrap();
+        let names: Vec<&str> = report["prompts"]["ok"]["prompts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            ["wire-secret-into-service", "rotate-credential"],
+            "{mode}"
+        );
+        let wire = report["wire"]["ok"]["messages"][0]["content"]["text"]
+            .as_str()
+            .unwrap();
+        assert!(wire.contains("serviceId `eyevinn-db`"), "{mode}: {wire}");
+        let rotate = report["rotate"]["ok"]["messages"][0]["content"]["text"]
+            .as_str()
+            .unwrap();
+        assert!(
+            rotate.contains("rotate_tenant_secret with key `user.db-password`"),
+            "{rotate}"
+        );
+        for bad in ["rotateBadKey", "unknownPrompt"] {
+            assert_eq!(
+                report[bad]["error"]["code"], -32602,
+                "{mode} {bad}: {report}"
+            );
+        }
+        assert!(
+            report["rotateBadKey"]["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("`user.`"),
+            "{report}"
+        );
+    }
+}

@@ -186,3 +186,58 @@ async fn an_osc_failure_is_an_error_not_an_empty_inventory() {
         other => panic!("{other:?}"),
     }
 }
+
+/// The resource through the official Python SDK, in both eras, with
+/// `--keys`: listed, read (filtered, no value), unknown URI refused.
+#[tokio::test]
+#[ignore = "needs the MCP Python SDK: OSC_MCP_PYTHON names a Python with `mcp` 2.3.0; .ci/run installs it"]
+async fn python_sdk_reads_the_inventory() {
+    let python = support::http::external("OSC_MCP_PYTHON", "the MCP Python SDK");
+    for mode in ["legacy", "auto"] {
+        let emu = emulator().await;
+        for key in ["user.ci.deploy", "user.ci.deep.x", "user.other"] {
+            emu.insert_tenant_secret(key, CANARY);
+        }
+        let url = emu.base_url();
+        let output = tokio::time::timeout(
+            std::time::Duration::from_secs(120),
+            tokio::process::Command::new(&python)
+                .arg(support::http::repo_path("tests/python/resources_client.py"))
+                .args(["--server", env!("CARGO_BIN_EXE_osc-secrets-mcp")])
+                .args(["--api-url", &url, "--mode", mode, "--keys", "user.ci.*"])
+                .env("OSC_MCP_TEST_TOKEN", TOKEN)
+                .stdin(std::process::Stdio::null())
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .expect("the Python client finishes")
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{mode}:\n{stdout}\n{stderr}");
+        assert!(
+            !stdout.contains(CANARY) && !stderr.contains(CANARY),
+            "{stdout}{stderr}"
+        );
+        assert!(!stdout.contains(TOKEN) && !stderr.contains(TOKEN));
+        let report: Value = serde_json::from_str(&stdout).unwrap();
+        let version = report["protocolVersion"].as_str().unwrap();
+        assert_eq!(version >= "2026-07-28", mode == "auto", "{version}");
+        assert_eq!(
+            report["resources"]["ok"]["resources"][0]["uri"], "osc://tenant-secrets",
+            "{mode}: {report}"
+        );
+        let contents = &report["read"]["ok"]["contents"][0];
+        assert_eq!(contents["mimeType"], "application/json", "{mode}: {report}");
+        let json: Value = serde_json::from_str(contents["text"].as_str().unwrap()).unwrap();
+        assert_eq!(keys_of(&json), ["user.ci.deploy"], "{mode}");
+        // 2026-07-28 answers an unknown resource with invalid params
+        // (rmcp converts); older protocols with -32002.
+        let expected = if mode == "auto" { -32602 } else { -32002 };
+        assert_eq!(
+            report["readUnknown"]["error"]["code"], expected,
+            "{mode}: {report}"
+        );
+    }
+}
