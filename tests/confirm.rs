@@ -793,3 +793,70 @@ async fn python_sdk_confirms_in_both_eras() {
         }
     }
 }
+
+/// Over Streamable HTTP the handler asks the same way: on a session, in
+/// both eras, a wrong key changes nothing. Stateless HTTP keeps no
+/// session-era capabilities, so there nobody can be asked: `always`
+/// refuses without a form, and `auto` goes ahead.
+#[tokio::test]
+#[ignore = "needs the MCP Python SDK: OSC_MCP_PYTHON names a Python with `mcp` 2.3.0; .ci/run installs it"]
+async fn python_sdk_over_http_sessions_and_stateless() {
+    use support::http::{Server, emulator as http_emulator};
+    let python = support::http::external("OSC_MCP_PYTHON", "the MCP Python SDK");
+    let key = "user.py-http";
+    for (flags, mode, answer, asked, changed) in [
+        (vec![], "legacy", "wrong", 2, false),
+        (vec![], "auto", "wrong", 2, false),
+        (
+            vec!["--stateless", "--confirm", "always"],
+            "legacy",
+            "key",
+            0,
+            false,
+        ),
+        (vec!["--stateless"], "legacy", "key", 0, true),
+    ] {
+        let case = format!("{flags:?} {mode} {answer}");
+        let emu = http_emulator().await;
+        emu.insert_tenant_secret(key, CANARY);
+        let server = Server::start(&emu, &flags, None).await;
+        let url = server.url("/mcp");
+        let report = python_report(
+            &python,
+            "tests/python/confirm_client.py",
+            &[
+                "--url", &url, "--mode", mode, "--answer", answer, "--key", key,
+            ],
+        )
+        .await;
+        assert_eq!(
+            report["forms"].as_array().unwrap().len(),
+            asked,
+            "{case}: {report}"
+        );
+        let calls = &report["calls"];
+        for call in ["replace", "delete"] {
+            assert_eq!(calls[call]["isError"], !changed, "{case} {call}: {report}");
+        }
+        if changed {
+            assert!(!emu.tenant_keys().contains(&key.to_owned()), "{case}");
+        } else {
+            assert_eq!(
+                emu.tenant_value(key).unwrap().expose_secret(),
+                CANARY,
+                "{case}"
+            );
+            assert!(
+                seen(&emu).iter().all(|r| r == LIST),
+                "{case}: {:?}",
+                seen(&emu)
+            );
+        }
+        if flags.contains(&"always") {
+            let said = calls["delete"]["text"].as_str().unwrap();
+            assert!(said.contains("--confirm always"), "{case}: {said}");
+        }
+        let log = server.log();
+        assert!(!log.contains(CANARY), "{case}");
+    }
+}

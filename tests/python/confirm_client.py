@@ -7,6 +7,7 @@ and what the emulator holds afterwards.
 
     OSC_MCP_TEST_TOKEN=... python tests/python/confirm_client.py \
         --server BIN --api-url URL --mode legacy|auto --answer key|wrong|decline --key user.x
+    python tests/python/confirm_client.py --url http://127.0.0.1:PORT/mcp ...
 
 `--mode legacy` uses the initialize handshake (the session era: the server
 sends elicitation/create); `--mode auto` discovers 2026-07-28 (the retry
@@ -36,8 +37,9 @@ def dump(model: Any) -> Any:
 
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--server", required=True, help="the osc-secrets-mcp binary")
-    parser.add_argument("--api-url", required=True)
+    parser.add_argument("--server", help="the osc-secrets-mcp binary, run over stdio")
+    parser.add_argument("--api-url", help="with --server: the OSC API it uses")
+    parser.add_argument("--url", help="instead of --server: a running server's http://HOST:PORT/mcp")
     parser.add_argument("--mode", choices=["legacy", "auto"], required=True)
     parser.add_argument("--answer", choices=["key", "wrong", "decline"], required=True)
     parser.add_argument("--key", required=True)
@@ -52,8 +54,10 @@ async def main() -> int:
         typed = f"  {args.key} " if args.answer == "key" else args.key + "-not"
         return types.ElicitResult(action="accept", content={"key": typed})
 
-    env = {"OSC_ACCESS_TOKEN": os.environ["OSC_MCP_TEST_TOKEN"], "PATH": os.environ.get("PATH", "")}
-    server = StdioServerParameters(command=args.server, args=["--api-url", args.api_url], env=env)
+    server: Any = args.url
+    if args.server:
+        env = {"OSC_ACCESS_TOKEN": os.environ["OSC_MCP_TEST_TOKEN"], "PATH": os.environ.get("PATH", "")}
+        server = StdioServerParameters(command=args.server, args=["--api-url", args.api_url], env=env)
     calls: dict[str, Any] = {}
     async with Client(server, mode=args.mode, elicitation_callback=human) as client:
         for name, tool, arguments in [
