@@ -286,3 +286,104 @@ fn judge(answer: Answer, act: Act, key: &Key) -> Option<(&'static str, String)> 
         ),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn stake(tool: &str, args: Value) -> Option<&'static str> {
+        at_stake(tool, args.as_object()).map(|(act, _)| match act {
+            Act::Delete => "delete",
+            Act::Replace => "replace",
+        })
+    }
+
+    #[test]
+    fn only_deletes_and_replacing_writes_are_at_stake() {
+        let k = json!({"key": "user.a"});
+        assert_eq!(stake("delete_tenant_secret", k.clone()), Some("delete"));
+        assert_eq!(stake("set_tenant_secret", k.clone()), Some("replace"));
+        assert_eq!(
+            stake(
+                "set_tenant_secret",
+                json!({"key": "user.a", "mode": "upsert"})
+            ),
+            Some("replace")
+        );
+        assert_eq!(stake("rotate_tenant_secret", k.clone()), Some("replace"));
+        // Never asked: create, askUser, other tools, system keys, bad keys.
+        assert_eq!(
+            stake(
+                "set_tenant_secret",
+                json!({"key": "user.a", "mode": "create"})
+            ),
+            None
+        );
+        assert_eq!(
+            stake("set_tenant_secret", json!({"key": "user.a", "askUser": {}})),
+            None
+        );
+        assert_eq!(
+            stake(
+                "rotate_tenant_secret",
+                json!({"key": "user.a", "askUser": {}})
+            ),
+            None
+        );
+        assert_eq!(stake("materialize_tenant_secret", k.clone()), None);
+        assert_eq!(stake("list_tenant_secrets", k), None);
+        assert_eq!(
+            stake("delete_tenant_secret", json!({"key": "system.a"})),
+            None
+        );
+        assert_eq!(stake("delete_tenant_secret", json!({"key": "nope"})), None);
+        assert_eq!(stake("delete_tenant_secret", json!({"key": 7})), None);
+        assert_eq!(stake("delete_tenant_secret", json!({})), None);
+    }
+
+    #[test]
+    fn the_typed_key_is_trimmed_of_whitespace_only() {
+        let key = Key::check("user.db").unwrap();
+        let typed = |t: Value| {
+            let mut content = JsonObject::new();
+            content.insert(FIELD.to_owned(), t);
+            judge(Answer::Accepted(content), Act::Delete, &key).map(|(rule, _)| rule)
+        };
+        assert_eq!(typed(json!("user.db")), None);
+        assert_eq!(typed(json!(" \tuser.db\n")), None);
+        for wrong in [
+            json!("user.DB"),
+            json!("`user.db`"),
+            json!("user.db."),
+            json!("user. db"),
+            json!(""),
+            json!(7),
+            json!(null),
+        ] {
+            assert_eq!(typed(wrong.clone()), Some("confirm_mismatch"), "{wrong}");
+        }
+        let (rule, said) = judge(Answer::Accepted(JsonObject::new()), Act::Delete, &key).unwrap();
+        assert_eq!(rule, "confirm_mismatch");
+        assert!(said.contains("did not match"), "{said}");
+        assert_eq!(
+            judge(Answer::Declined, Act::Replace, &key).unwrap().0,
+            "confirm_declined"
+        );
+        assert_eq!(
+            judge(Answer::Cancelled, Act::Replace, &key).unwrap().0,
+            "confirm_declined"
+        );
+        assert_eq!(
+            judge(Answer::Missing, Act::Replace, &key).unwrap().0,
+            "confirm_missing"
+        );
+        assert_eq!(
+            judge(Answer::Malformed, Act::Replace, &key).unwrap().0,
+            "confirm_missing"
+        );
+    }
+}
