@@ -4,9 +4,9 @@
 //! One step of `call_tool`, after the guardrails and the rate limits and
 //! before the tool runs, so every transport behaves the same:
 //! - `--confirm never`, a tool or mode that replaces nothing (`create`), a
-//!   call with `askUser` (the human submits a page that says the key will be
-//!   replaced), or an argument the tool will refuse anyway: no question, no
-//!   extra request.
+//!   call with `askUser: true` (the human submits a page that says the key
+//!   will be replaced), or an argument the tool will refuse anyway: no
+//!   question, no extra request.
 //! - Otherwise, when the client can be asked (or `--confirm always`), one
 //!   `GET /mytenantsecrets` says whether the key exists; a key that does not
 //!   exist is neither deleted nor replaced, so the call goes ahead.
@@ -44,7 +44,7 @@ Declined, dismissed or mistyped, the call is a tool error and nothing is changed
 OSC requests: a call that can ask first lists the keys once (`GET /mytenantsecrets`) to learn whether the key exists, \
 then makes its usual requests if confirmed (or if the key does not exist); the retry-era retry makes no second check. \
 No extra request is made with `--confirm never`, with `--confirm auto` when the client cannot be asked, \
-for `create`, for `askUser`, or for `system.*` keys. \
+for `create`, for `askUser: true`, or for `system.*` keys. \
 Settings: `--confirm auto|always|never` ([configuration.md](configuration.md#guardrails)); limits: [security.md](security.md#confirmation).";
 
 /// The name of the form among the `inputRequests`, and its one field.
@@ -73,7 +73,7 @@ enum Act {
 
 /// The key a call would delete or replace, if it is one that asks: a valid
 /// `user.*` key (the tool refuses anything else in its own words), not
-/// `create`, not `askUser`.
+/// `create`, not `askUser: true`.
 fn at_stake(tool: &str, arguments: Option<&JsonObject>) -> Option<(Act, Key)> {
     let arguments = arguments?;
     let act = match tool {
@@ -86,7 +86,9 @@ fn at_stake(tool: &str, arguments: Option<&JsonObject>) -> Option<(Act, Key)> {
         "rotate_tenant_secret" => Act::Replace,
         _ => return None,
     };
-    if arguments.contains_key("askUser") {
+    // Only a real `askUser: true` skips: `false` or `null` with another
+    // source must not escape the question.
+    if arguments.get("askUser") == Some(&Value::Bool(true)) {
         return None;
     }
     let key = Key::check(arguments.get("key")?.as_str()?).ok()?;
@@ -324,16 +326,30 @@ mod tests {
             None
         );
         assert_eq!(
-            stake("set_tenant_secret", json!({"key": "user.a", "askUser": {}})),
+            stake(
+                "set_tenant_secret",
+                json!({"key": "user.a", "askUser": true})
+            ),
             None
         );
         assert_eq!(
             stake(
                 "rotate_tenant_secret",
-                json!({"key": "user.a", "askUser": {}})
+                json!({"key": "user.a", "askUser": true})
             ),
             None
         );
+        // askUser off, or anything but `true`, is still asked about.
+        for off in [json!(false), json!(null), json!("true"), json!({})] {
+            assert_eq!(
+                stake(
+                    "set_tenant_secret",
+                    json!({"key": "user.a", "askUser": off, "generate": {}})
+                ),
+                Some("replace"),
+                "{off}"
+            );
+        }
         assert_eq!(stake("materialize_tenant_secret", k.clone()), None);
         assert_eq!(stake("list_tenant_secrets", k), None);
         assert_eq!(
