@@ -23,7 +23,7 @@ fn assert_secure_headers(what: &str, headers: &HeaderMap) {
     for (name, want) in [
         ("cache-control", "no-store"),
         ("pragma", "no-cache"),
-        ("referrer-policy", "no-referrer"),
+        ("referrer-policy", "same-origin"),
         ("x-content-type-options", "nosniff"),
         ("x-frame-options", "DENY"),
         (
