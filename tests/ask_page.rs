@@ -646,3 +646,136 @@ async fn stdio_listens_on_nothing_until_a_link_is_opened() {
     assert_eq!(listening_ports(http.pid()), vec![http.addr.port()]);
     http.terminate().await;
 }
+
+/// A job that writes only once `release` fires, telling `started` first.
+fn held_job(
+    page: &Page,
+    key: &str,
+) -> (
+    osc_secrets_mcp::elicit::links::Job,
+    tokio::sync::oneshot::Receiver<()>,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    let (started_tx, started) = tokio::sync::oneshot::channel();
+    let (release, release_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut job = page.job(key, osc_secrets_mcp::domain::WriteMode::Upsert);
+    let inner = job.run;
+    job.run = Box::new(move |value| {
+        Box::pin(async move {
+            let _ = started_tx.send(());
+            let _ = release_rx.await;
+            inner(value).await
+        })
+    });
+    (job, started, release)
+}
+
+#[tokio::test]
+async fn a_browser_that_leaves_mid_write_neither_cuts_it_nor_leaves_the_link_unsettled() {
+    use tokio::io::AsyncWriteExt;
+    let page = Page::start(TTL).await;
+    let (job, started, release) = held_job(&page, "user.leaver");
+    let ticket = page.links.open(job).await.unwrap();
+    let body = form_value(CANARY);
+    let path = ticket.url.strip_prefix(&page.base).unwrap();
+    let mut stream = tokio::net::TcpStream::connect(page.addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nOrigin: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+        page.addr,
+        page.base,
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body.as_bytes()).await.unwrap();
+    tokio::time::timeout(bin::WAIT, started)
+        .await
+        .expect("the job starts")
+        .unwrap();
+    // The browser goes away while the write is under way.
+    drop(stream);
+    release.send(()).unwrap();
+    assert!(matches!(
+        page.links.wait(&ticket.id, bin::WAIT).await,
+        Fate::Done(_)
+    ));
+    assert_eq!(
+        page.emu
+            .tenant_value("user.leaver")
+            .map(|v| v.expose_secret().to_owned()),
+        Some(CANARY.to_owned())
+    );
+}
+
+#[tokio::test]
+async fn two_submits_racing_write_once() {
+    let page = Page::start(TTL).await;
+    let (job, started, release) = held_job(&page, "user.race");
+    let ticket = page.links.open(job).await.unwrap();
+    let first = tokio::spawn(send("first", post(&page, &ticket.url, form_value(CANARY))));
+    tokio::time::timeout(bin::WAIT, started)
+        .await
+        .expect("the first submit runs its job")
+        .unwrap();
+    let second = send("second", post(&page, &ticket.url, form_value("the-loser"))).await;
+    assert_eq!(second.status, StatusCode::CONFLICT);
+    assert!(second.body.contains("Link in use"), "{}", second.body);
+    release.send(()).unwrap();
+    let first = tokio::time::timeout(bin::WAIT, first)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(
+        page.emu
+            .tenant_value("user.race")
+            .map(|v| v.expose_secret().to_owned()),
+        Some(CANARY.to_owned())
+    );
+}
+
+#[tokio::test]
+async fn behind_a_proxy_the_page_wants_the_public_origin() {
+    let emulator = bin::emulator().await;
+    let server = bin::Server::start(
+        &emulator,
+        &[
+            "--public-url",
+            "https://secrets.example.com/mcp-prefix/",
+            "--allowed-hosts",
+            "secrets.example.com",
+        ],
+        Some(bin::MCP_TOKEN),
+    )
+    .await;
+    let unknown = server.url(&format!("/ask/{}", "0f".repeat(24)));
+    let from = |origin: &str| {
+        bin::http()
+            .post(&unknown)
+            .header("host", "secrets.example.com")
+            .header("origin", origin)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form_value(CANARY))
+    };
+    // The listener's own origin is not the page's any more.
+    let local = send("local origin", from(&format!("http://{}", server.addr))).await;
+    assert_eq!(local.status, StatusCode::FORBIDDEN);
+    // The public one passes the Origin and Host checks, to the link lookup.
+    let public = send("public origin", from("https://secrets.example.com")).await;
+    assert_eq!(public.status, StatusCode::NOT_FOUND);
+    assert!(public.body.contains("Unknown link"), "{}", public.body);
+    let (_, log) = server.terminate().await;
+    assert!(!log.contains("MCP_ALLOWED_HOSTS does not accept"), "{log}");
+
+    // A public host the Host rules refuse is worth a warning at start.
+    let server = bin::Server::start(
+        &emulator,
+        &["--public-url", "https://secrets.example.com"],
+        Some(bin::MCP_TOKEN),
+    )
+    .await;
+    let (_, log) = server.terminate().await;
+    assert!(
+        log.contains("MCP_ALLOWED_HOSTS does not accept that host"),
+        "{log}"
+    );
+}
