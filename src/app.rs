@@ -132,6 +132,12 @@ pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
         .sandboxed(args.sandbox)
         .with_policy(policy)
         .allow_env(args.values.allowlist())
+        .ask_user(
+            args.values.ask_settings(
+                (args.transport == Transport::Http)
+                    .then(|| Duration::from_secs(args.http.session_idle_secs)),
+            ),
+        )
         .guarded(audit_log, rates)
         .with_links(links);
     match args.transport {

@@ -20,6 +20,7 @@ use super::instructions::INSTRUCTIONS;
 use super::registry::{self, Kind};
 use crate::audit::{self, AuditLog, Outcome};
 use crate::domain::Key;
+use crate::elicit::ask::AskSettings;
 use crate::elicit::links::Links;
 use crate::elicit::{NoRandomness, States};
 use crate::limits::RateLimits;
@@ -47,6 +48,8 @@ pub struct SecretsServer {
     states: Option<Arc<States>>,
     /// askUser's one-time links; `None` when no page can be served.
     links: Option<Arc<Links>>,
+    /// How askUser reaches a client that cannot show the page itself.
+    pub(crate) ask: AskSettings,
 }
 
 impl SecretsServer {
@@ -61,6 +64,7 @@ impl SecretsServer {
             rates: RateLimits::none(),
             states: States::new().ok().map(Arc::new),
             links: None,
+            ask: AskSettings::default(),
         }
     }
 
