@@ -779,3 +779,149 @@ async fn behind_a_proxy_the_page_wants_the_public_origin() {
         "{log}"
     );
 }
+
+// ---------------------------------------------------------------------------
+// End to end through the binary: a client without URL elicitation gets the
+// link (the pending fallback), and the human uses it.
+
+/// Submits `value` on the page at `url` as its own browser would, checking
+/// every byte of both answers.
+async fn use_link(url: &str, key: &str, value: &str) -> Answer {
+    let origin = {
+        let parsed = reqwest::Url::parse(url).unwrap();
+        parsed.origin().ascii_serialization()
+    };
+    let shown = send("e2e GET", bin::http().get(url)).await;
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
+    assert!(
+        shown.body.contains(&format!("<code>{key}</code>")),
+        "{}",
+        shown.body
+    );
+    send(
+        "e2e POST",
+        bin::http()
+            .post(url)
+            .header("origin", origin)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form_value(value)),
+    )
+    .await
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn on_stdio_the_first_link_starts_the_loopback_page_and_the_human_uses_it() {
+    let emulator = support::emulator().await;
+    let mut server = support::StdioServer::spawn(
+        &[],
+        &[
+            ("OSC_API_URL", &emulator.base_url()),
+            ("OSC_ACCESS_TOKEN", support::TOKEN),
+            ("OSC_MCP_LOG", "trace"),
+        ],
+    );
+    server.initialize().await;
+    let pid = server.child.id().unwrap();
+    assert_eq!(listening_ports(pid), Vec::<u16>::new());
+    let answer = server
+        .call_tool(
+            "set_tenant_secret",
+            serde_json::json!({"key": "user.e2e.stdio", "askUser": true}),
+        )
+        .await;
+    let out = &answer["result"]["structuredContent"];
+    assert_eq!(out["status"], "pending", "{answer}");
+    let url = out["url"].as_str().unwrap().to_owned();
+    let port = reqwest::Url::parse(&url).unwrap().port().unwrap();
+    assert!(
+        url.starts_with(&format!("http://127.0.0.1:{port}/ask/")),
+        "{url}"
+    );
+    assert_eq!(
+        listening_ports(pid),
+        vec![port],
+        "one loopback listener, the link's"
+    );
+
+    let done = use_link(&url, "user.e2e.stdio", CANARY).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert_eq!(
+        emulator
+            .tenant_value("user.e2e.stdio")
+            .map(|v| v.expose_secret().to_owned()),
+        Some(CANARY.to_owned())
+    );
+    let again = use_link_post_only(&url, "second").await;
+    assert_eq!(again.status, StatusCode::GONE);
+    let listed = server
+        .call_tool("list_tenant_secrets", serde_json::json!({}))
+        .await;
+    assert!(listed.to_string().contains("user.e2e.stdio"), "{listed}");
+    let (ok, stdout, stderr) = server.finish().await;
+    assert!(ok, "{stderr}");
+    assert!(!stdout.contains(CANARY), "the agent received the value");
+    assert!(!stderr.contains(CANARY), "the trace log holds the value");
+    assert!(
+        stderr.contains("one-time askUser page served at http://127.0.0.1:"),
+        "{stderr}"
+    );
+}
+
+async fn use_link_post_only(url: &str, value: &str) -> Answer {
+    let origin = reqwest::Url::parse(url)
+        .unwrap()
+        .origin()
+        .ascii_serialization();
+    send(
+        "e2e POST again",
+        bin::http()
+            .post(url)
+            .header("origin", origin)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form_value(value)),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn over_http_the_link_names_the_listener_and_the_human_uses_it() {
+    let emulator = bin::emulator().await;
+    let server =
+        bin::Server::start(&emulator, &["--log-level", "trace"], Some(bin::MCP_TOKEN)).await;
+    let session = bin::open_session(&server, Some(bin::MCP_TOKEN)).await;
+    let response = bin::post_mcp(
+        &server,
+        Some(bin::MCP_TOKEN),
+        Some(&session),
+        &bin::call(
+            2,
+            "set_tenant_secret",
+            serde_json::json!({"key": "user.e2e.http", "askUser": true}),
+        ),
+    )
+    .send()
+    .await
+    .unwrap();
+    let text = response.text().await.unwrap();
+    let answer = bin::message_in(&text);
+    let out = &answer["result"]["structuredContent"];
+    assert_eq!(out["status"], "pending", "{answer}");
+    let url = out["url"].as_str().unwrap().to_owned();
+    assert!(
+        url.starts_with(&format!("http://{}/ask/", server.addr)),
+        "{url} names the listener"
+    );
+    let done = use_link(&url, "user.e2e.http", CANARY).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert_eq!(
+        emulator
+            .tenant_value("user.e2e.http")
+            .map(|v| v.expose_secret().to_owned()),
+        Some(CANARY.to_owned())
+    );
+    assert!(!text.contains(CANARY));
+    let (_, log) = server.terminate().await;
+    assert!(!log.contains(CANARY), "the trace log holds the value");
+    assert!(log.contains("one-time page used"), "{log}");
+}

@@ -51,25 +51,7 @@ async fn a_human_types_values_on_the_page_in_chromium() {
             {"url": multiline.url, "key": "user.tls.key", "type": true, "field": "multiline", "value": pem},
         ],
     });
-    let mut command = tokio::process::Command::new(node);
-    command
-        .arg(support::http::repo_path("tests/browser/submit.mjs"))
-        .arg(config.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let output = tokio::time::timeout(BROWSER_WAIT, command.output())
-        .await
-        .expect("the browser run ends in time")
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the browser run failed:\n{stderr}\n{stdout}"
-    );
-    let report: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let (report, stdout) = run_browser(&node, &config).await;
     let results = report["results"].as_array().unwrap();
     assert_eq!(results.len(), 4, "{report}");
 
@@ -129,4 +111,88 @@ async fn a_human_types_values_on_the_page_in_chromium() {
     );
     assert_eq!(report["cspViolations"], json!([]), "{report}");
     assert!(!logs().contains(CANARY), "the trace log holds the value");
+}
+
+/// Runs tests/browser/submit.mjs with `config`; returns its report and all
+/// of its output (to check for the value).
+async fn run_browser(node: &str, config: &Value) -> (Value, String) {
+    let mut command = tokio::process::Command::new(node);
+    command
+        .arg(support::http::repo_path("tests/browser/submit.mjs"))
+        .arg(config.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(BROWSER_WAIT, command.output())
+        .await
+        .expect("the browser run ends in time")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the browser run failed:\n{stderr}\n{stdout}"
+    );
+    (serde_json::from_str(stdout.trim()).unwrap(), stdout)
+}
+
+/// The whole way: an agent on stdio (a client without URL elicitation)
+/// gets the link, the human uses it in Chromium, the value lands in OSC,
+/// and nothing the agent received carries it.
+#[tokio::test]
+#[ignore = "needs Chromium and playwright-core: OSC_MCP_CHROMIUM and OSC_MCP_PLAYWRIGHT; .ci/run installs them"]
+async fn the_link_an_agent_got_over_stdio_works_in_chromium() {
+    let chromium = support::http::external("OSC_MCP_CHROMIUM", "the browser test");
+    let playwright = support::http::external("OSC_MCP_PLAYWRIGHT", "the browser test");
+    let node = support::http::external("OSC_MCP_NODE", "the browser test");
+    let emulator = support::emulator().await;
+    let mut agent = support::StdioServer::spawn(
+        &[],
+        &[
+            ("OSC_API_URL", &emulator.base_url()),
+            ("OSC_ACCESS_TOKEN", support::TOKEN),
+            ("OSC_MCP_LOG", "trace"),
+        ],
+    );
+    agent.initialize().await;
+    let answer = agent
+        .call_tool(
+            "set_tenant_secret",
+            json!({"key": "user.agent.cred", "askUser": true}),
+        )
+        .await;
+    let url = answer["result"]["structuredContent"]["url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no link in {answer}"))
+        .to_owned();
+    let config = json!({
+        "chromium": chromium,
+        "playwright": playwright,
+        "cases": [
+            {"url": url, "key": "user.agent.cred", "type": true, "field": "value", "value": CANARY},
+        ],
+    });
+    let (report, stdout) = run_browser(&node, &config).await;
+    assert_eq!(report["results"][0]["sawKey"], true, "{report}");
+    assert_eq!(report["results"][0]["status"], 200, "{report}");
+    assert_eq!(
+        emulator
+            .tenant_value("user.agent.cred")
+            .map(|v| v.expose_secret().to_owned()),
+        Some(CANARY.to_owned())
+    );
+    assert!(
+        !stdout.contains(CANARY),
+        "a response the browser got holds the value"
+    );
+    let listed = agent.call_tool("list_tenant_secrets", json!({})).await;
+    assert!(listed.to_string().contains("user.agent.cred"), "{listed}");
+    let (ok, transcript, stderr) = agent.finish().await;
+    assert!(ok, "{stderr}");
+    assert!(!transcript.contains(CANARY), "the agent received the value");
+    assert!(
+        !stderr.contains(CANARY),
+        "the server's trace log holds the value"
+    );
 }
