@@ -615,6 +615,20 @@ mod tests {
         assert!(parse(b"action=decline&value=x".to_vec()).decline);
     }
 
+    #[tokio::test]
+    async fn the_listener_base_names_its_address_and_loopback_for_a_wildcard() {
+        let base = ListenerBase::default();
+        assert!(
+            base.base().await.is_err(),
+            "no base before the listener is up"
+        );
+        base.listening("0.0.0.0:8765".parse().unwrap());
+        assert_eq!(base.base().await.unwrap(), "http://127.0.0.1:8765");
+        let v6 = ListenerBase::default();
+        v6.listening("[::1]:9".parse().unwrap());
+        assert_eq!(v6.base().await.unwrap(), "http://[::1]:9");
+    }
+
     #[test]
     fn only_hex_ids_reach_the_log() {
         assert_eq!(short(&"ab".repeat(24)), "ababab");
