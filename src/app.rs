@@ -8,6 +8,7 @@ use secrecy::SecretString;
 
 use crate::audit::{self, AuditLog};
 use crate::config::{self, ConfigError, EmulatorArgs, ServeArgs, Transport, VerifyAuditArgs};
+use crate::elicit::links::{FixedBase, Links, PageHost};
 use crate::emulator::{Emulator, EmulatorOptions, ListShape};
 use crate::limits::RateLimits;
 use crate::logging;
@@ -15,7 +16,9 @@ use crate::osc::{OscClient, OscConfig, OscError};
 use crate::policy::PolicyError;
 use crate::server::SecretsServer;
 use crate::transport::http::{self, HttpConfig, HttpError};
+use crate::transport::page::LoopbackPage;
 use crate::transport::stdio::{self, StdioError};
+use crate::web::page::ListenerBase;
 
 /// Why the server could not start or stopped badly. Each message is written
 /// for the operator and never holds a token.
@@ -63,6 +66,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
     }
     // Checked before anything starts, so a typo stops the server at once.
     let policy = args.guardrails.policy()?;
+    let links = ask_links(&args)?;
     let (token, base_url, _emulator) = if args.sandbox {
         let token = SecretString::from(format!("sandbox-{:032x}", rand::random::<u128>()));
         // No admin endpoints: anyone on the machine could otherwise script
@@ -128,7 +132,14 @@ pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
         .sandboxed(args.sandbox)
         .with_policy(policy)
         .allow_env(args.values.allowlist())
-        .guarded(audit_log, rates);
+        .ask_user(
+            args.values.ask_settings(
+                (args.transport == Transport::Http)
+                    .then(|| Duration::from_secs(args.http.session_idle_secs)),
+            ),
+        )
+        .guarded(audit_log, rates)
+        .with_links(links);
     match args.transport {
         Transport::Stdio => Ok(stdio::serve(server).await?),
         Transport::Http => {
@@ -140,6 +151,33 @@ pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
             Ok(http::serve(server, config, shutdown).await?)
         }
     }
+}
+
+/// askUser's one-time links, served where the transport says: on the HTTP
+/// listener (under `--public-url` when given), or on a loopback listener
+/// started on demand when serving stdio.
+fn ask_links(args: &ServeArgs) -> Result<Arc<Links>, ConfigError> {
+    let ttl = args.ask.ttl()?;
+    let public = args.ask.public_base()?;
+    Ok(match args.transport {
+        Transport::Stdio => {
+            let listen = args.ask.loopback_listen()?;
+            if public.is_some() {
+                logging::say(
+                    "warning: --public-url (OSC_MCP_PUBLIC_URL) applies to --transport http only; on stdio the \
+                     one-time page is served on loopback (--ask-user-listen)",
+                );
+            }
+            LoopbackPage::links(ttl, listen).0
+        }
+        Transport::Http => {
+            let host: Arc<dyn PageHost> = match public {
+                Some(base) => Arc::new(FixedBase(base)),
+                None => Arc::new(ListenerBase::default()),
+            };
+            Arc::new(Links::new(ttl, host))
+        }
+    })
 }
 
 fn http_config(args: &ServeArgs) -> Result<HttpConfig, ConfigError> {

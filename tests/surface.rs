@@ -330,12 +330,12 @@ async fn tool_and_argument_names_are_fixed() {
         ),
         (
             "rotate_tenant_secret",
-            &["key", "targets", "generate", "value", "fromEnv"],
+            &["key", "targets", "askUser", "generate", "value", "fromEnv"],
             &["key", "targets"],
         ),
         (
             "set_tenant_secret",
-            &["key", "generate", "value", "fromEnv", "mode"],
+            &["key", "askUser", "generate", "value", "fromEnv", "mode"],
             &["key"],
         ),
     ];
@@ -592,7 +592,8 @@ async fn only_unroutable_calls_are_protocol_errors() {
     let missing = call(&client, "set_tenant_secret", json!({"key": "user.a"})).await;
     assert!(
         failed(&missing).starts_with("Refused before contacting OSC:")
-            && failed(&missing).contains("give exactly one of `generate`, `value` or `fromEnv`"),
+            && failed(&missing)
+                .contains("give exactly one of `askUser`, `generate`, `value` or `fromEnv`"),
         "{}",
         text(&missing)
     );

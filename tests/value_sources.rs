@@ -195,7 +195,7 @@ async fn no_source_or_several_are_refused_before_any_request() {
     let none = call(&client, "set_tenant_secret", json!({"key": "user.a"})).await;
     assert!(is_error(&none));
     assert!(
-        text(&none).starts_with("Refused before contacting OSC: no value source was given: give exactly one of `generate`, `value` or `fromEnv`."),
+        text(&none).starts_with("Refused before contacting OSC: no value source was given: give exactly one of `askUser`, `generate`, `value` or `fromEnv`."),
         "{}",
         text(&none)
     );

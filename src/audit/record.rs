@@ -29,6 +29,12 @@ pub enum Outcome {
     Error(&'static str),
     /// Refused before contacting OSC, by the named rule.
     Refused(&'static str),
+    /// askUser: a one-time link is open and the human has yet to use it.
+    Pending,
+    /// askUser: the human declined; nothing was written.
+    Declined,
+    /// askUser: the link expired unused; nothing was written.
+    Expired,
 }
 
 /// Who called what, read from the request before it runs.
@@ -43,7 +49,8 @@ pub struct Call {
     pub service_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret_name: Option<String>,
-    /// Where the written value came from: `value` (the tool argument).
+    /// Where the written value came from, when the model could see it or
+    /// the human typed it: `value` (the tool argument) or `askUser`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value_source: Option<&'static str>,
     pub client: Client,
@@ -80,9 +87,9 @@ impl Call {
         let secret_name = text("secretName")
             .and_then(|s| domain::secret_name(s).ok())
             .map(str::to_owned);
-        let value_source = arguments
-            .is_some_and(|a| a.contains_key("value"))
-            .then_some("value");
+        let value_source = ["value", "askUser"]
+            .into_iter()
+            .find(|source| arguments.is_some_and(|a| a.contains_key(*source)));
         let info = context.peer.peer_info();
         let client = Client {
             name: info.as_ref().map(|i| clip(&i.client_info.name)),
@@ -158,6 +165,9 @@ impl Record<'_> {
             Outcome::Ok => ("ok", None, None),
             Outcome::Error(kind) => ("error", Some(kind), None),
             Outcome::Refused(rule) => ("refused", None, Some(rule)),
+            Outcome::Pending => ("pending", None, None),
+            Outcome::Declined => ("declined", None, None),
+            Outcome::Expired => ("expired", None, None),
         };
         let time = chrono::DateTime::<chrono::Utc>::from(SystemTime::now())
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);

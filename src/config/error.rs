@@ -34,4 +34,7 @@ pub enum ConfigError {
     OscTokenFileUnusable { problem: &'static str },
     #[error("{0}")]
     Sandbox(String),
+    /// An askUser page setting that cannot be used.
+    #[error("{0}")]
+    Ask(String),
 }

@@ -1,6 +1,7 @@
 //! Command line and environment. Every setting is a flag with an environment
 //! twin; the OSC token is read from the environment only, never from argv.
 
+mod ask;
 mod audit;
 mod emulator;
 mod error;
@@ -15,6 +16,7 @@ mod values;
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
+pub use ask::{ASK_TTL_SECS, AskArgs, public_base};
 pub use audit::{AuditArgs, VerifyAuditArgs};
 pub use emulator::EmulatorArgs;
 pub use error::ConfigError;

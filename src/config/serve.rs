@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+use super::ask::AskArgs;
 use super::audit::AuditArgs;
 use super::guardrails::GuardrailArgs;
 use super::http::HttpArgs;
@@ -109,6 +110,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub audit: AuditArgs,
+
+    #[command(flatten)]
+    pub ask: AskArgs,
 }
 impl ServeArgs {
     /// The OSC API base URL these settings select.

@@ -107,6 +107,10 @@ pub enum LinkError {
 /// if need be.
 pub trait PageHost: Send + Sync {
     fn base(&self) -> BoxFuture<Result<String, LinkError>>;
+
+    /// The listener that serves the page is bound at `local` (for hosts
+    /// that name the listener's own address).
+    fn listening(&self, _local: std::net::SocketAddr) {}
 }
 
 /// A page served at a base URL known at start.
@@ -154,6 +158,17 @@ impl Links {
     /// How long a link stays usable.
     pub fn ttl(&self) -> Duration {
         self.ttl
+    }
+
+    /// The base URL links start with (starting the page's listener first
+    /// if the host does so on demand).
+    pub fn base(&self) -> BoxFuture<Result<String, LinkError>> {
+        self.host.base()
+    }
+
+    /// Tells the page host where the page's listener is bound.
+    pub fn listening(&self, local: std::net::SocketAddr) {
+        self.host.listening(local);
     }
 
     /// Opens a link for `job`.

@@ -14,6 +14,7 @@
 //! it. Capabilities are checked here, never assumed: rmcp checks them for
 //! `Peer::elicit*`, but not for what goes into an `InputRequiredResult`.
 
+pub mod ask;
 pub mod confirm;
 pub mod links;
 pub mod request;

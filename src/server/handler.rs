@@ -21,6 +21,7 @@ use super::registry::{self, Kind};
 use super::{arguments, prompts, resources};
 use crate::audit::{self, AuditLog, Outcome};
 use crate::domain::Key;
+use crate::elicit::ask::AskSettings;
 use crate::elicit::links::Links;
 use crate::elicit::{NoRandomness, States, confirm};
 use crate::limits::RateLimits;
@@ -48,6 +49,8 @@ pub struct SecretsServer {
     states: Option<Arc<States>>,
     /// askUser's one-time links; `None` when no page can be served.
     links: Option<Arc<Links>>,
+    /// How askUser reaches a client that cannot show the page itself.
+    pub(crate) ask: AskSettings,
 }
 
 impl SecretsServer {
@@ -62,6 +65,7 @@ impl SecretsServer {
             rates: RateLimits::none(),
             states: States::new().ok().map(Arc::new),
             links: None,
+            ask: AskSettings::default(),
         }
     }
 

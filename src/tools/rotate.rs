@@ -2,17 +2,22 @@
 //! new value into every service that uses it, in one call.
 
 use futures::StreamExt;
-use rmcp::handler::server::wrapper::Parameters;
-use rmcp::{Json, tool, tool_router};
+use rmcp::RoleServer;
+use rmcp::handler::server::tool::{InputResponses, RequestState, schema_for_input};
+use rmcp::model::{CallToolResponse, CallToolResult, ContentBlock, JsonObject};
+use rmcp::service::RequestContext;
+use rmcp::{tool, tool_router};
 use schemars::JsonSchema;
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use super::set::{GeneratedInfo, SetOutput};
 use crate::domain::{self, Key, SecretArg, WriteMode};
+use crate::elicit::ask::{self, Asking, Pending, Run, structured};
 use crate::osc::{OscClient, OscError};
 use crate::server::SecretsServer;
 use crate::server::advice::{Op, advise, refused};
-use crate::values::{GenerateArgs, Sources};
+use crate::values::{GenerateArgs, Origin, Resolved, Sources};
 
 /// Most targets of one rotation.
 pub const MAX_TARGETS: usize = 64;
@@ -28,7 +33,11 @@ pub struct RotateArgs {
     /// The services that use the key: each gets a fresh copy of the new value. 1 to 64 entries, each a distinct `serviceId` and `secretName` pair.
     #[schemars(length(min = 1, max = 64))]
     pub targets: Vec<Target>,
-    /// How to make the new value, as for set_tenant_secret; the default when no source is given, `{}` for 32 alphanumeric characters. Give at most one of `generate`, `value` and `fromEnv`.
+    /// `true`: the human types the new value on a one-time page; you never see it. For a credential a human holds.
+    #[serde(default, rename = "askUser")]
+    #[schemars(extend("const" = true))]
+    pub ask_user: Option<bool>,
+    /// How to make the new value, as for set_tenant_secret; the default when no source is given, `{}` for 32 alphanumeric characters. Give at most one of `askUser`, `generate`, `value` and `fromEnv`.
     #[serde(default)]
     pub generate: Option<GenerateArgs>,
     /// The new value, as text. Only for a value you already have for another reason; to make a new credential, leave every source out (the server generates one) or use `generate`.
@@ -58,15 +67,24 @@ pub struct Target {
 pub struct RotateOutput {
     /// The key that now holds the new value.
     pub key: String,
-    /// Where the new value came from: `generate`, `value` or `fromEnv`.
+    /// Where the new value came from: `askUser`, `generate`, `value` or `fromEnv`.
     pub source: String,
+    /// With `askUser`: `completed`, or `pending` until the human uses `url`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// While pending: the one-time page to show the human.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// While pending: when `url` stops working (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
     /// With `generate`: how the value was made (never the value itself).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub generated: Option<GeneratedInfo>,
     /// With `fromEnv`: the variable that was read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from_env: Option<String>,
-    /// Every target, in the order given; each now holds the new value.
+    /// Every target, in the order given; each now holds the new value. Empty while pending.
     pub targets: Vec<TargetOutcome>,
     /// What to do next.
     pub next_step: String,
@@ -82,16 +100,19 @@ pub struct TargetOutcome {
 }
 
 /// A target, checked.
-struct Checked<'a> {
-    service_id: &'a str,
-    secret_name: &'a str,
+struct Checked {
+    service_id: String,
+    secret_name: String,
 }
 
 #[tool_router(router = rotate_router, vis = "pub(crate)")]
 impl SecretsServer {
     #[tool(
         title = "Rotate a tenant secret",
+        input_schema = schema_for_input::<RotateArgs>().unwrap_or_default(),
+        output_schema = rmcp::handler::server::tool::schema_for_output::<RotateOutput>(),
         description = "Replace the value of a `user.*` key and copy the new value into every listed service secret, in one call. \
+`askUser: true` has the human type the new value on a one-time page you never see. \
 With no value source, or `generate` (for example `{}`), the server makes a strong random value that nobody, you included, ever sees: use that for every credential nobody needs to know. \
 `value` is only for a value you already have for another reason; `fromEnv` names an environment variable of this server that the operator allowed. \
 `targets` lists each `serviceId` and `secretName` that uses the key (1 to 64). The key is written first (upsert); if that fails, no service is touched. \
@@ -108,99 +129,174 @@ Returns keys and references, never the value. `system.*` keys belong to the plat
     )]
     async fn rotate_tenant_secret(
         &self,
-        Parameters(args): Parameters<RotateArgs>,
-    ) -> Result<Json<RotateOutput>, String> {
+        arguments: JsonObject,
+        RequestState(request_state): RequestState,
+        InputResponses(responses): InputResponses,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, String> {
+        let args: RotateArgs = ask::parse(&arguments)?;
         let key = Key::parse(&args.key)
             .and_then(|k| k.writable("rotate"))
             .map_err(refused)?;
         let targets = check_targets(&args.targets)?;
-        let (value, origin) = Sources {
+        let resolved = Sources {
             value: args.value,
             generate: args.generate,
             from_env: args.from_env,
+            ask_user: args.ask_user,
         }
         .resolve(&self.env, true)?;
-        self.osc.upsert(&key, &value).await.map_err(|e| {
-            let held = if may_have_arrived(&e) {
-                format!(
-                    "`{key}` may or may not hold a new value now, and no service was touched. \
-                     To finish, call rotate_tenant_secret again with the same targets: it writes another new value and copies it into every target"
-                )
-            } else {
-                format!("Nothing was rotated: `{key}` keeps its old value, and no service was touched")
-            };
-            format!(
-                "{} {held}.",
-                advise(
-                    e,
-                    Op::Set {
-                        key: &key,
-                        mode: WriteMode::Upsert,
-                    },
-                )
-            )
-        })?;
-        drop(value);
-        let calls: Vec<_> = targets
-            .iter()
-            .enumerate()
-            .map(|(i, t)| materialize_one(&self.osc, &key, i, t))
-            .collect();
-        let mut outcomes: Vec<(usize, Result<String, OscError>)> = futures::stream::iter(calls)
-            .buffer_unordered(FAN_OUT)
-            .collect()
-            .await;
-        outcomes.sort_by_key(|(i, _)| *i);
-        let failed = outcomes.iter().filter(|(_, r)| r.is_err()).count();
-        tracing::info!(
-            key = %key,
-            source = origin.argument(),
-            targets = targets.len(),
-            failed,
-            "tenant secret rotated"
-        );
-        let (source, generated, from_env) = SetOutput::describe(&origin);
-        if failed > 0 {
-            return Err(partial(&key, &targets, outcomes));
-        }
-        let targets = targets
-            .iter()
-            .zip(outcomes)
-            .filter_map(|(t, (_, r))| {
-                r.ok().map(|reference| TargetOutcome {
-                    service_id: t.service_id.to_owned(),
-                    secret_name: t.secret_name.to_owned(),
-                    reference,
+        let (value, origin) = match resolved {
+            Resolved::Ready(value, origin) => (value, origin),
+            Resolved::AskUser => {
+                let osc = self.osc.clone();
+                let run: Run = {
+                    let key = key.clone();
+                    Box::new(move |value| {
+                        Box::pin(async move {
+                            match rotate(&osc, &key, &targets, value, &Origin::Asked).await {
+                                Ok(output) => structured(&output),
+                                Err(e) => CallToolResult::error(vec![ContentBlock::text(e)]),
+                            }
+                        })
+                    })
+                };
+                let exists = self.exists(&key).await;
+                let call = Asking {
+                    tool: "rotate_tenant_secret",
+                    key: &key,
+                    mode: WriteMode::Upsert,
+                    arguments: &arguments,
+                    context: &context,
+                    request_state,
+                    responses,
+                };
+                return ask::ask(self, call, exists, run, |link| {
+                    structured(&RotateOutput::pending(&key, link))
                 })
-            })
-            .collect();
-        Ok(Json(RotateOutput {
-            key: key.to_string(),
-            source,
-            generated,
-            from_env,
-            targets,
-            next_step: "Every target now holds the new value. OSC resolves a reference when a service instance starts: \
-                        restart each of these service instances so they use the new value."
-                .to_owned(),
-        }))
+                .await;
+            }
+        };
+        rotate(&self.osc, &key, &targets, value, &origin)
+            .await
+            .map(|output| structured(&output).into())
     }
+}
+
+impl RotateOutput {
+    /// The result of an askUser rotation whose link was handed to the agent.
+    fn pending(key: &Key, link: Pending) -> RotateOutput {
+        RotateOutput {
+            key: key.to_string(),
+            source: "askUser".to_owned(),
+            status: Some("pending".to_owned()),
+            generated: None,
+            from_env: None,
+            targets: Vec::new(),
+            next_step: format!(
+                "Nothing is written yet. Show the human this link and ask them to type the new value there, not in the chat: {} \
+                 (one use, until {}). The page writes `{key}` and updates every target on its own; afterwards call \
+                 list_tenant_secrets and check that `{key}` has a new updatedAt, then restart each service instance. \
+                 Do not ask for the value yourself.",
+                link.url, link.expires_at
+            ),
+            url: Some(link.url),
+            expires_at: Some(link.expires_at),
+        }
+    }
+}
+
+/// Writes `value` under `key`, then materializes it into every target.
+async fn rotate(
+    osc: &OscClient,
+    key: &Key,
+    targets: &[Checked],
+    value: SecretString,
+    origin: &Origin,
+) -> Result<RotateOutput, String> {
+    osc.upsert(key, &value).await.map_err(|e| {
+        let held = if may_have_arrived(&e) {
+            format!(
+                "`{key}` may or may not hold a new value now, and no service was touched. \
+                 To finish, call rotate_tenant_secret again with the same targets: it writes another new value and copies it into every target"
+            )
+        } else {
+            format!("Nothing was rotated: `{key}` keeps its old value, and no service was touched")
+        };
+        format!(
+            "{} {held}.",
+            advise(
+                e,
+                Op::Set {
+                    key,
+                    mode: WriteMode::Upsert,
+                },
+            )
+        )
+    })?;
+    drop(value);
+    let calls: Vec<_> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| materialize_one(osc, key, i, t))
+        .collect();
+    let mut outcomes: Vec<(usize, Result<String, OscError>)> = futures::stream::iter(calls)
+        .buffer_unordered(FAN_OUT)
+        .collect()
+        .await;
+    outcomes.sort_by_key(|(i, _)| *i);
+    let failed = outcomes.iter().filter(|(_, r)| r.is_err()).count();
+    tracing::info!(
+        key = %key,
+        source = origin.argument(),
+        targets = targets.len(),
+        failed,
+        "tenant secret rotated"
+    );
+    let (source, generated, from_env) = SetOutput::describe(origin);
+    if failed > 0 {
+        return Err(partial(key, targets, outcomes));
+    }
+    let targets = targets
+        .iter()
+        .zip(outcomes)
+        .filter_map(|(t, (_, r))| {
+            r.ok().map(|reference| TargetOutcome {
+                service_id: t.service_id.clone(),
+                secret_name: t.secret_name.clone(),
+                reference,
+            })
+        })
+        .collect();
+    Ok(RotateOutput {
+        key: key.to_string(),
+        source,
+        status: (*origin == Origin::Asked).then(|| "completed".to_owned()),
+        url: None,
+        expires_at: None,
+        generated,
+        from_env,
+        targets,
+        next_step: "Every target now holds the new value. OSC resolves a reference when a service instance starts: \
+                    restart each of these service instances so they use the new value."
+            .to_owned(),
+    })
 }
 
 async fn materialize_one(
     osc: &OscClient,
     key: &Key,
     index: usize,
-    target: &Checked<'_>,
+    target: &Checked,
 ) -> (usize, Result<String, OscError>) {
     let done = osc
-        .materialize(key, target.service_id, target.secret_name)
+        .materialize(key, &target.service_id, &target.secret_name)
         .await;
     (index, done.map(|m| m.reference))
 }
 
 /// Checks every target with materialize's rules, and refuses duplicates.
-fn check_targets(targets: &[Target]) -> Result<Vec<Checked<'_>>, String> {
+fn check_targets(targets: &[Target]) -> Result<Vec<Checked>, String> {
     let refuse = |said: String| format!("{} {said}", crate::server::arguments::REFUSED);
     if targets.is_empty() {
         return Err(refuse(
@@ -217,7 +313,7 @@ fn check_targets(targets: &[Target]) -> Result<Vec<Checked<'_>>, String> {
             targets.len()
         )));
     }
-    let mut checked: Vec<Checked<'_>> = Vec::with_capacity(targets.len());
+    let mut checked: Vec<Checked> = Vec::with_capacity(targets.len());
     for (i, t) in targets.iter().enumerate() {
         let at = |e: domain::InputError| {
             refuse(format!(
@@ -237,8 +333,8 @@ fn check_targets(targets: &[Target]) -> Result<Vec<Checked<'_>>, String> {
             )));
         }
         checked.push(Checked {
-            service_id,
-            secret_name,
+            service_id: service_id.to_owned(),
+            secret_name: secret_name.to_owned(),
         });
     }
     Ok(checked)
@@ -265,10 +361,10 @@ fn may_have_arrived(error: &OscError) -> bool {
 /// to finish.
 fn partial(
     key: &Key,
-    targets: &[Checked<'_>],
+    targets: &[Checked],
     outcomes: Vec<(usize, Result<String, OscError>)>,
 ) -> String {
-    let name = |t: &Checked<'_>| format!("`{}` secret `{}`", t.service_id, t.secret_name);
+    let name = |t: &Checked| format!("`{}` secret `{}`", t.service_id, t.secret_name);
     let mut updated = Vec::new();
     let mut old = Vec::new();
     let mut unknown = Vec::new();
@@ -281,7 +377,7 @@ fn partial(
                     e,
                     Op::Materialize {
                         key,
-                        service_id: t.service_id,
+                        service_id: &t.service_id,
                     },
                 );
                 let line = format!("{}: {why}", name(t));

@@ -1,15 +1,20 @@
 //! `set_tenant_secret`: store a value under a `user.*` key.
 
-use rmcp::handler::server::wrapper::Parameters;
-use rmcp::{Json, tool, tool_router};
+use rmcp::RoleServer;
+use rmcp::handler::server::tool::{InputResponses, RequestState, schema_for_input};
+use rmcp::model::{CallToolResponse, CallToolResult, ContentBlock, JsonObject};
+use rmcp::service::RequestContext;
+use rmcp::{tool, tool_router};
 use schemars::JsonSchema;
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{Key, SecretArg, WriteMode};
-use crate::osc::WriteOutcome;
+use crate::elicit::ask::{self, Asking, Pending, Run, structured};
+use crate::osc::{OscClient, WriteOutcome};
 use crate::server::SecretsServer;
 use crate::server::advice::{Op, advise, refused};
-use crate::values::{GenerateArgs, Origin, Sources};
+use crate::values::{GenerateArgs, Origin, Resolved, Sources};
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -17,10 +22,14 @@ pub struct SetArgs {
     /// The key to write: `user.` followed by a name of letters, digits, `.`, `-` and `_`, for example `user.stripe-api-key`. `system.*` keys cannot be written.
     #[schemars(example = "user.stripe-api-key")]
     pub key: String,
-    /// Have the server make the value with the operating system's secure random generator; nobody, you included, ever sees it. `{}` for 32 alphanumeric characters. The best choice for any credential nobody needs to know (passwords, API keys between services, signing secrets). Give exactly one of `generate`, `value` and `fromEnv`.
+    /// `true`: the human types the value on a one-time page; you never see it. Best for a credential a human holds (for example a third party's API key).
+    #[serde(default, rename = "askUser")]
+    #[schemars(extend("const" = true))]
+    pub ask_user: Option<bool>,
+    /// Have the server make the value with the operating system's secure random generator; nobody, you included, ever sees it. `{}` for 32 alphanumeric characters. The best choice for any credential nobody needs to know (passwords, API keys between services, signing secrets). Give exactly one of `askUser`, `generate`, `value` and `fromEnv`.
     #[serde(default)]
     pub generate: Option<GenerateArgs>,
-    /// The secret value, as text. Only for a value you already have for another reason (for example a key a third party issued); to make a new credential, use `generate` instead. It is stored in OSC and never shown again by any tool.
+    /// The secret value, as text. Only for a value you already have for another reason; for one a human holds use `askUser`, to make a new credential use `generate`. It is stored in OSC and never shown again by any tool.
     #[serde(default)]
     pub value: Option<SecretArg>,
     /// The name of an environment variable of this server whose content to store, for example `STRIPE_API_KEY`; you see the name, never the value. Only variables the operator allowed at start can be read.
@@ -58,10 +67,20 @@ pub struct SetOutput {
     pub key: String,
     /// The mode used: `upsert` or `create`.
     pub mode: String,
-    /// `created` when OSC said the key is new; `written` when OSC stored the value without saying whether the key existed before.
-    pub outcome: String,
-    /// Where the value came from: `generate`, `value` or `fromEnv`.
+    /// `created` when OSC said the key is new; `written` when OSC stored the value without saying whether the key existed before. Absent while pending.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// Where the value came from: `askUser`, `generate`, `value` or `fromEnv`.
     pub source: String,
+    /// With `askUser`: `completed`, or `pending` until the human uses `url`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// While pending: the one-time page to show the human.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// While pending: when `url` stops working (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
     /// With `generate`: how the value was made (never the value itself).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub generated: Option<GeneratedInfo>,
@@ -105,7 +124,10 @@ impl SetOutput {
 impl SecretsServer {
     #[tool(
         title = "Set a tenant secret",
+        input_schema = schema_for_input::<SetArgs>().unwrap_or_default(),
+        output_schema = rmcp::handler::server::tool::schema_for_output::<SetOutput>(),
         description = "Store a secret under a `user.*` key in the tenant's OSC secrets. Give exactly one source of the value: \
+`askUser: true`: the human types it on a one-time page you never see; best for a credential a human holds. \
 `generate` (for example `{}`): the server makes a strong random value that nobody, you included, ever sees; use it for every credential nobody needs to know. \
 `value`: only for a value you already have for another reason, such as a key a third party issued. \
 `fromEnv`: the name of an environment variable of this server that the operator allowed. \
@@ -123,40 +145,125 @@ To replace a key's value and update the services that use it in one call, use ro
     )]
     async fn set_tenant_secret(
         &self,
-        Parameters(args): Parameters<SetArgs>,
-    ) -> Result<Json<SetOutput>, String> {
+        arguments: JsonObject,
+        RequestState(request_state): RequestState,
+        InputResponses(responses): InputResponses,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, String> {
+        let args: SetArgs = ask::parse(&arguments)?;
         let key = Key::parse(&args.key)
             .and_then(|k| k.writable("write"))
             .map_err(refused)?;
         let mode = args.mode.map_or(WriteMode::Upsert, WriteMode::from);
-        let (value, origin) = Sources {
+        let resolved = Sources {
             value: args.value,
             generate: args.generate,
             from_env: args.from_env,
+            ask_user: args.ask_user,
         }
         .resolve(&self.env, false)?;
-        let outcome = match mode {
-            WriteMode::Upsert => self.osc.upsert(&key, &value).await,
-            WriteMode::Create => self.osc.create(&key, &value).await,
-        }
-        .map_err(|e| advise(e, Op::Set { key: &key, mode }))?;
-        tracing::info!(key = %key, mode = mode.as_str(), source = origin.argument(), "tenant secret written");
-        let (source, generated, from_env) = SetOutput::describe(&origin);
-        Ok(Json(SetOutput {
-            key: key.to_string(),
-            mode: mode.as_str().to_owned(),
-            outcome: match outcome {
+        let (value, origin) = match resolved {
+            Resolved::Ready(value, origin) => (value, origin),
+            Resolved::AskUser => {
+                let osc = self.osc.clone();
+                let run: Run = {
+                    let key = key.clone();
+                    Box::new(move |value| {
+                        Box::pin(async move {
+                            match write(&osc, &key, mode, &value, &Origin::Asked).await {
+                                Ok(output) => structured(&output),
+                                Err(e) => CallToolResult::error(vec![ContentBlock::text(e)]),
+                            }
+                        })
+                    })
+                };
+                let exists = self.exists(&key).await;
+                let call = Asking {
+                    tool: "set_tenant_secret",
+                    key: &key,
+                    mode,
+                    arguments: &arguments,
+                    context: &context,
+                    request_state,
+                    responses,
+                };
+                return ask::ask(self, call, exists, run, |link| {
+                    structured(&SetOutput::pending(&key, mode, link))
+                })
+                .await;
+            }
+        };
+        write(&self.osc, &key, mode, &value, &origin)
+            .await
+            .map(|output| structured(&output).into())
+    }
+}
+
+impl SecretsServer {
+    /// Whether `key` exists now, if OSC says: the page shows it.
+    pub(crate) async fn exists(&self, key: &Key) -> Option<bool> {
+        let listing = self.osc.list().await.ok()?;
+        Some(listing.entries.iter().any(|e| e.key == *key))
+    }
+}
+
+/// Writes `value` under `key` and says how it went.
+async fn write(
+    osc: &OscClient,
+    key: &Key,
+    mode: WriteMode,
+    value: &SecretString,
+    origin: &Origin,
+) -> Result<SetOutput, String> {
+    let outcome = match mode {
+        WriteMode::Upsert => osc.upsert(key, value).await,
+        WriteMode::Create => osc.create(key, value).await,
+    }
+    .map_err(|e| advise(e, Op::Set { key, mode }))?;
+    tracing::info!(key = %key, mode = mode.as_str(), source = origin.argument(), "tenant secret written");
+    let (source, generated, from_env) = SetOutput::describe(origin);
+    Ok(SetOutput {
+        key: key.to_string(),
+        mode: mode.as_str().to_owned(),
+        outcome: Some(
+            match outcome {
                 WriteOutcome::Created => "created",
                 WriteOutcome::Written => "written",
             }
             .to_owned(),
-            source,
-            generated,
-            from_env,
+        ),
+        status: (*origin == Origin::Asked).then(|| "completed".to_owned()),
+        source,
+        generated,
+        from_env,
+        url: None,
+        expires_at: None,
+        next_step: format!(
+            "To use it in a service, call materialize_tenant_secret with key `{key}`. \
+             Services that already use this key keep their old copy until you materialize it again for each of them."
+        ),
+    })
+}
+
+impl SetOutput {
+    /// The result of an askUser call whose link was handed to the agent.
+    fn pending(key: &Key, mode: WriteMode, link: Pending) -> SetOutput {
+        SetOutput {
+            key: key.to_string(),
+            mode: mode.as_str().to_owned(),
+            outcome: None,
+            source: "askUser".to_owned(),
+            status: Some("pending".to_owned()),
+            generated: None,
+            from_env: None,
             next_step: format!(
-                "To use it in a service, call materialize_tenant_secret with key `{key}`. \
-                 Services that already use this key keep their old copy until you materialize it again for each of them."
+                "Nothing is written yet. Show the human this link and ask them to type the value there, not in the chat: {} \
+                 (one use, until {}). The page writes `{key}` on its own; afterwards call list_tenant_secrets and check that \
+                 `{key}` has a new updatedAt. Do not ask for the value yourself.",
+                link.url, link.expires_at
             ),
-        }))
+            url: Some(link.url),
+            expires_at: Some(link.expires_at),
+        }
     }
 }

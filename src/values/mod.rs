@@ -1,8 +1,9 @@
-//! Where a secret value comes from. Exactly one source per write: a value
-//! the model gives (`value`), one the server generates (`generate`), or one
-//! the operator put in the server's environment (`fromEnv`). Only the first
-//! ever passes through the model; the other two are born as `SecretString`s
-//! on the server and never leave it except towards OSC.
+//! Where a secret value comes from. Exactly one source per write: one the
+//! human types on a one-time page (`askUser`, see `crate::elicit::ask`), a
+//! value the model gives (`value`), one the server generates (`generate`),
+//! or one the operator put in the server's environment (`fromEnv`). Only
+//! `value` ever passes through the model; the others are born as
+//! `SecretString`s on the server and never leave it except towards OSC.
 
 pub mod env;
 pub mod generate;
@@ -21,6 +22,8 @@ pub enum Origin {
     Given,
     Generated(Recipe),
     Env(String),
+    /// Typed by the human on a one-time page.
+    Asked,
 }
 
 impl Origin {
@@ -30,19 +33,31 @@ impl Origin {
             Origin::Given => "value",
             Origin::Generated(_) => "generate",
             Origin::Env(_) => "fromEnv",
+            Origin::Asked => "askUser",
         }
     }
 }
 
-/// The three value arguments as they arrived (null counts as left out).
+/// The four value arguments as they arrived (null counts as left out).
 pub(crate) struct Sources {
     pub value: Option<SecretArg>,
     pub generate: Option<GenerateArgs>,
     pub from_env: Option<String>,
+    /// `askUser`; the schema allows only `true`.
+    pub ask_user: Option<bool>,
+}
+
+/// What a call's value source came to.
+pub(crate) enum Resolved {
+    /// The value is here.
+    Ready(SecretString, Origin),
+    /// The human is to type it on a one-time page.
+    AskUser,
 }
 
 /// What to say when no source, or more than one, was given.
-const PICK_ONE: &str = "give exactly one of `generate`, `value` or `fromEnv`. \
+const PICK_ONE: &str = "give exactly one of `askUser`, `generate`, `value` or `fromEnv`. \
+Use `\"askUser\": true` for a credential a human holds: they type it on a one-time page and you never see it. \
 Use `\"generate\": {}` for a credential nobody needs to know: the server makes a strong random value and nobody, you included, ever sees it. \
 Use `value` only for a value you already have for another reason. \
 Use `fromEnv` with the name of an environment variable the operator allowed";
@@ -55,8 +70,9 @@ impl Sources {
         self,
         allowlist: &EnvAllowlist,
         default_generate: bool,
-    ) -> Result<(SecretString, Origin), String> {
+    ) -> Result<Resolved, String> {
         let given: Vec<&str> = [
+            self.ask_user.as_ref().map(|_| "`askUser`"),
             self.value.as_ref().map(|_| "`value`"),
             self.generate.as_ref().map(|_| "`generate`"),
             self.from_env.as_ref().map(|_| "`fromEnv`"),
@@ -75,11 +91,19 @@ impl Sources {
                 )));
             }
         }
+        if let Some(ask) = self.ask_user {
+            if !ask {
+                return Err(refusal(
+                    "`askUser` must be `true` (or left out): give `\"askUser\": true` to have the human type the value on a one-time page",
+                ));
+            }
+            return Ok(Resolved::AskUser);
+        }
         if let Some(value) = self.value {
             let value = value
                 .into_secret()
                 .map_err(crate::server::advice::refused)?;
-            return Ok((value, Origin::Given));
+            return Ok(Resolved::Ready(value, Origin::Given));
         }
         if let Some(name) = self.from_env {
             let value = allowlist.read(&name).map_err(|e| refusal(&e))?;
@@ -89,7 +113,7 @@ impl Sources {
                     e.message
                 ))
             })?;
-            return Ok((value, Origin::Env(name)));
+            return Ok(Resolved::Ready(value, Origin::Env(name)));
         }
         let recipe = self
             .generate
@@ -100,7 +124,7 @@ impl Sources {
             tracing::warn!(error = %e, "value generation failed");
             format!("{e}, so nothing was generated and nothing was written. Retry in a moment; if it keeps failing, tell the operator.")
         })?;
-        Ok((value, Origin::Generated(recipe)))
+        Ok(Resolved::Ready(value, Origin::Generated(recipe)))
     }
 }
 

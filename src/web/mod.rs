@@ -1,8 +1,9 @@
 //! HTTP pieces shared by every listener of the server (the MCP endpoint, and
-//! the one-time value page to come): Host and Origin rules, fixed JSON
+//! askUser's one-time value page): Host and Origin rules, fixed JSON
 //! refusals.
 
 pub mod hosts;
+pub mod page;
 pub mod refusal;
 
 pub use hosts::{HostRules, OriginRules};

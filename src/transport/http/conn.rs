@@ -49,10 +49,10 @@ use crate::sync::lock;
 
 /// Timeouts and the cap of the accept loop.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct ConnLimits {
-    pub(super) header_timeout: Duration,
-    pub(super) idle_timeout: Duration,
-    pub(super) max_connections: usize,
+pub(crate) struct ConnLimits {
+    pub(crate) header_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) max_connections: usize,
 }
 
 /// How many connections the server keeps open at most: the configured cap,
@@ -185,7 +185,7 @@ impl Drop for Busy {
 }
 
 /// The open connections.
-pub(super) struct Connections {
+pub(crate) struct Connections {
     open: Mutex<HashMap<u64, Arc<Conn>>>,
     next_id: AtomicU64,
     limits: ConnLimits,
@@ -193,7 +193,7 @@ pub(super) struct Connections {
 }
 
 impl Connections {
-    pub(super) fn new(limits: ConnLimits) -> Self {
+    pub(crate) fn new(limits: ConnLimits) -> Self {
         Connections {
             open: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
@@ -257,7 +257,7 @@ fn busy_refusal() -> Vec<u8> {
 /// Accepts connections until `stop_accepting` is cancelled. Each connection
 /// is served by `router` (with `ConnectInfo<SocketAddr>`); once `draining`
 /// is cancelled, connections close after their current request.
-pub(super) async fn accept_loop(
+pub(crate) async fn accept_loop(
     listener: TcpListener,
     router: Router,
     connections: Arc<Connections>,

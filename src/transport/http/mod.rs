@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
+use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::middleware::{self};
 use axum::routing::{get, post};
 use rmcp::transport::streamable_http_server::session::local::{LocalSessionManager, SessionConfig};
@@ -26,7 +27,7 @@ use subtle::ConstantTimeEq;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-mod conn;
+pub(crate) mod conn;
 mod guard;
 mod held;
 mod limits;
@@ -35,6 +36,7 @@ mod sessions;
 pub(crate) mod sse;
 
 use crate::server::SecretsServer;
+use crate::web::page::{self, PageConfig, PageHosts};
 use crate::web::{HostRules, OriginRules};
 use conn::{ConnLimits, Connections};
 use guard::Guard;
@@ -165,7 +167,8 @@ pub async fn serve(
         addr: config.listen,
         source,
     })?;
-    let app = App::new(server, &config, local).map_err(HttpError::Config)?;
+    let page = page_config(&server, &config, local).await?;
+    let app = App::new(server, &config, local, page).map_err(HttpError::Config)?;
     let (max_connections, descriptors) = conn::connection_cap(config.max_connections);
     if max_connections < config.max_connections {
         tracing::warn!(
@@ -243,6 +246,69 @@ pub async fn serve(
     Ok(())
 }
 
+/// askUser's one-time page on this listener, when the handler serves links:
+/// links start with the public URL, or else this listener's own address.
+async fn page_config(
+    server: &SecretsServer,
+    config: &HttpConfig,
+    local: SocketAddr,
+) -> Result<Option<PageConfig>, HttpError> {
+    let Some(links) = server.links() else {
+        return Ok(None);
+    };
+    links.listening(local);
+    let base = links
+        .base()
+        .await
+        .map_err(|e| HttpError::Config(e.to_string()))?;
+    let origin = page::origin_of(&base).ok_or_else(|| {
+        HttpError::Config("the one-time page's base URL has no origin".to_owned())
+    })?;
+    let hosts = HostRules::parse(&config.allowed_hosts, local).map_err(HttpError::Config)?;
+    if let Ok(url) = reqwest::Url::parse(&base)
+        && let Some(authority) = url
+            .host_str()
+            .map(|h| match url.port() {
+                Some(port) => format!("{h}:{port}"),
+                None => h.to_owned(),
+            })
+            .and_then(|a| HeaderValue::from_str(&a).ok())
+    {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, authority);
+        if hosts.check(&Uri::from_static("/"), &headers).is_err() {
+            crate::logging::say(&format!(
+                "warning: one-time askUser links name {origin}, but MCP_ALLOWED_HOSTS does not accept that host: \
+                 browsers will be refused unless the proxy rewrites Host. Add the host to MCP_ALLOWED_HOSTS"
+            ));
+        }
+    }
+    if local.ip().is_unspecified() && url_is_loopback(&base) {
+        crate::logging::say(&format!(
+            "warning: one-time askUser links name {origin}, which only a browser on this machine can open; set \
+             --public-url (OSC_MCP_PUBLIC_URL) to the address browsers reach this server at"
+        ));
+    }
+    Ok(Some(PageConfig {
+        links: Arc::clone(links),
+        hosts: PageHosts::Rules(hosts),
+        origins: vec![origin],
+        body_timeout: config.header_timeout,
+    }))
+}
+
+fn url_is_loopback(base: &str) -> bool {
+    reqwest::Url::parse(base).is_ok_and(|url| {
+        url.host_str().is_some_and(|host| {
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            host.eq_ignore_ascii_case("localhost")
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        })
+    })
+}
+
 /// The assembled service: router, the guard's shared state, and the token
 /// that closes every session and stream.
 struct App {
@@ -253,7 +319,12 @@ struct App {
 }
 
 impl App {
-    fn new(server: SecretsServer, config: &HttpConfig, local: SocketAddr) -> Result<Self, String> {
+    fn new(
+        server: SecretsServer,
+        config: &HttpConfig,
+        local: SocketAddr,
+        page: Option<PageConfig>,
+    ) -> Result<Self, String> {
         // [`HttpConfig::check`] says so at start-up; this holds even if it was skipped.
         if config.auth_token.is_none() && !local.ip().is_loopback() {
             return Err(format!(
@@ -330,7 +401,7 @@ impl App {
             body_timeout: config.header_timeout,
             cut: CancellationToken::new(),
         });
-        let router = Router::new()
+        let mut router = Router::new()
             .route(HEALTH_PATH, get(guard::healthz))
             .route(SSE_PATH, get(sse::connect))
             .route(MESSAGES_PATH, post(sse::message))
@@ -341,6 +412,11 @@ impl App {
                 Arc::clone(&guard),
                 guard::guard_layer,
             ));
+        // Merged after the guard's layer, so outside the bearer token (a
+        // browser has none): the page checks Host and Origin itself.
+        if let Some(page) = page {
+            router = router.merge(page::router(page));
+        }
         Ok(App {
             router,
             guard,

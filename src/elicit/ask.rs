@@ -1,0 +1,438 @@
+//! `askUser`: the human types a value on a one-time page, out of the
+//! model's sight. Shared by set_tenant_secret and rotate_tenant_secret,
+//! which hand over what to run with the value; this module decides how
+//! the human is reached, by what the client can do ([`Reach::of`]):
+//!
+//! - Session era with URL elicitation: `elicitation/create` (mode `url`),
+//!   then the call waits for the page, up to the link's expiry, and
+//!   returns the job's own result after `notifications/elicitation/complete`.
+//! - Retry era with URL elicitation: an `InputRequiredResult` with the URL
+//!   and a sealed `requestState` naming the link; each retry waits a while
+//!   for the page, and answers with a fresh state-only `InputRequiredResult`
+//!   while the page is still unused.
+//! - Any other client: unless the operator turned it off
+//!   (`--ask-user-fallback off`), a `pending` result with the link for the
+//!   agent to show; the page completes the write on its own.
+//!
+//! The value exists only inside the job the page runs; nothing here ever
+//! holds it.
+
+use std::time::{Duration, SystemTime};
+
+use rmcp::RoleServer;
+use rmcp::model::{
+    CallToolResponse, CallToolResult, ContentBlock, ElicitationAction, InputResponses, JsonObject,
+};
+use rmcp::service::RequestContext;
+use rmcp::{Peer, model::ServerRequest};
+use secrecy::SecretString;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::links::{BoxFuture, Fate, Job, LinkError, Links, Settled, Ticket};
+use super::{
+    Answer, Binding, Era, Reach, input_required, notify_complete, read_answer, unguessable,
+    url_request,
+};
+use crate::audit::{self, Outcome};
+use crate::domain::{Key, WriteMode};
+use crate::server::SecretsServer;
+
+/// The purpose a sealed askUser state is bound to.
+pub const PURPOSE: &str = "askUser";
+/// The name of the URL request inside an `InputRequiredResult`.
+pub const REQUEST: &str = "askUser";
+
+/// How askUser behaves, as the operator set it.
+#[derive(Clone, Copy, Debug)]
+pub struct AskSettings {
+    /// Hand the link to the agent when the client cannot show it itself.
+    pub fallback: bool,
+    /// How long one retry-era retry waits for the page before answering
+    /// with a fresh state-only `InputRequiredResult`.
+    pub retry_wait: Duration,
+    /// How often a session-era call that waits for the page pings the
+    /// client, so that an idle-session timer does not close the session
+    /// under it. `None`: never.
+    pub session_ping: Option<Duration>,
+}
+
+impl Default for AskSettings {
+    fn default() -> Self {
+        AskSettings {
+            fallback: true,
+            retry_wait: Duration::from_secs(20),
+            session_ping: None,
+        }
+    }
+}
+
+impl SecretsServer {
+    /// Sets how askUser behaves.
+    pub fn ask_user(mut self, settings: AskSettings) -> Self {
+        self.ask = settings;
+        self
+    }
+}
+
+/// What the tool does with the value once the human typed it: its whole
+/// result, as the caller of the tool would have received it.
+pub(crate) type Run = Box<dyn FnOnce(SecretString) -> BoxFuture<CallToolResult> + Send>;
+
+/// One askUser call, as the tool received it.
+pub(crate) struct Asking<'a> {
+    pub tool: &'static str,
+    pub key: &'a Key,
+    pub mode: WriteMode,
+    /// The call's arguments, which a sealed state is bound to.
+    pub arguments: &'a JsonObject,
+    pub context: &'a RequestContext<RoleServer>,
+    pub request_state: Option<String>,
+    pub responses: Option<InputResponses>,
+}
+
+/// A link the agent is to show the human.
+pub(crate) struct Pending {
+    pub url: String,
+    /// RFC 3339, UTC.
+    pub expires_at: String,
+}
+
+/// What a sealed askUser state carries: the link's id. Signed, readable by
+/// the client: the id is in the URL the client was given anyway.
+#[derive(Serialize, Deserialize)]
+struct Sealed {
+    link: String,
+}
+
+/// The tool's arguments as its type, from the raw object (the tool keeps
+/// the object too, to bind sealed states to it). The wording is rmcp's, so
+/// the handler replaces it with its own, as for any other mismatch.
+pub(crate) fn parse<T: DeserializeOwned>(arguments: &JsonObject) -> Result<T, String> {
+    serde_json::from_value(serde_json::Value::Object(arguments.clone()))
+        .map_err(|_| "failed to deserialize parameters".to_owned())
+}
+
+/// A structured tool result of `output` (with its text copy).
+pub(crate) fn structured<T: Serialize>(output: &T) -> CallToolResult {
+    match serde_json::to_value(output) {
+        Ok(value) => CallToolResult::structured(value),
+        Err(_) => CallToolResult::error(vec![ContentBlock::text(
+            "the result could not be serialized; call list_tenant_secrets to see the key's state",
+        )]),
+    }
+}
+
+/// An instant as RFC 3339 in UTC, to the second.
+pub(crate) fn rfc3339(at: SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(at).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Has the human type the value for `call`, in whichever way its client
+/// allows; `run` does the write (and what follows) with it, and `pending`
+/// makes the tool's result for a link handed to the agent.
+pub(crate) async fn ask(
+    server: &SecretsServer,
+    call: Asking<'_>,
+    exists: Option<bool>,
+    run: Run,
+    pending: impl FnOnce(Pending) -> CallToolResult,
+) -> Result<CallToolResponse, String> {
+    let key = call.key;
+    let Some(links) = server.links() else {
+        audit::note(Outcome::Refused("no_page"));
+        return Err(format!(
+            "askUser is not available: this server cannot serve the one-time page the human would type the value on, \
+             so nothing was written to `{key}`. Use `\"generate\": {{}}` for a credential nobody needs to know, \
+             or ask the operator to store the value."
+        ));
+    };
+    let reach = Reach::of(call.context);
+    if call.request_state.is_some() {
+        return retried(server, links, call).await;
+    }
+    if !reach.url {
+        if !server.ask.fallback {
+            audit::note(Outcome::Refused("ask_user_fallback"));
+            return Err(format!(
+                "askUser is not available to this client: it cannot show a one-time page (no URL elicitation), \
+                 and this server's operator turned off handing the link to you (--ask-user-fallback off), \
+                 so nothing was written to `{key}`. Use `\"generate\": {{}}` for a credential nobody needs to know, \
+                 or ask the operator to store the value."
+            ));
+        }
+        let ticket = open(links, &call, exists, run).await?;
+        tracing::info!(key = %key, tool = call.tool, "askUser link handed to the agent");
+        audit::note(Outcome::Pending);
+        return Ok(pending(Pending {
+            url: ticket.url,
+            expires_at: rfc3339(ticket.expires_at),
+        })
+        .into());
+    }
+    match reach.era {
+        Era::Session => session(server, links, call, exists, run).await,
+        Era::Retry => {
+            let ticket = open(links, &call, exists, run).await?;
+            let state = seal(server, &call, &ticket.id, links.ttl())?;
+            tracing::info!(key = %key, tool = call.tool, "askUser link sent as an input request");
+            audit::note(Outcome::Pending);
+            Ok(input_required(
+                [(REQUEST.to_owned(), url_request(message(key), ticket.url))],
+                state,
+            )
+            .into())
+        }
+    }
+}
+
+/// What the human is told next to the link.
+fn message(key: &Key) -> String {
+    format!(
+        "Type the value for `{key}` on this one-time page, not in the chat. \
+         It goes straight to OSC; the assistant never sees it."
+    )
+}
+
+/// Opens the link whose job runs `run` and tells the page how it went.
+async fn open(
+    links: &Links,
+    call: &Asking<'_>,
+    exists: Option<bool>,
+    run: Run,
+) -> Result<Ticket, String> {
+    let key = call.key.clone();
+    let job = Job {
+        tool: call.tool,
+        key: call.key.clone(),
+        mode: call.mode,
+        exists,
+        run: Box::new(move |value: SecretString| {
+            Box::pin(async move {
+                let result = run(value).await;
+                let page_text = page_text(&key, &result);
+                Settled { result, page_text }
+            })
+        }),
+    };
+    links.open(job).await.map_err(|e| {
+        tracing::warn!(error = %e, "no askUser link could be opened");
+        let why = match e {
+            LinkError::TooMany => e.to_string(),
+            LinkError::NoPage(_) | LinkError::NoRandomness(_) => {
+                "the one-time page cannot be served right now; retry in a moment, or use `\"generate\": {}`".to_owned()
+            }
+        };
+        format!("askUser could not open a one-time page, so nothing was written to `{}`: {why}.", call.key)
+    })
+}
+
+/// What the page says once the job ran: plain text, never the value.
+fn page_text(key: &Key, result: &CallToolResult) -> String {
+    if result.is_error == Some(true) {
+        let why = result
+            .content
+            .iter()
+            .find_map(|c| c.as_text().map(|t| t.text.clone()))
+            .unwrap_or_default();
+        format!("The value was not stored in {key}. {why}")
+    } else {
+        format!("Done: {key} now holds the value you typed. You can close this page.")
+    }
+}
+
+/// Session era: `elicitation/create` with the URL, then wait for the page.
+async fn session(
+    server: &SecretsServer,
+    links: &Links,
+    call: Asking<'_>,
+    exists: Option<bool>,
+    run: Run,
+) -> Result<CallToolResponse, String> {
+    let key = call.key;
+    let ticket = open(links, &call, exists, run).await?;
+    let url = match reqwest::Url::parse(&ticket.url) {
+        Ok(url) => url,
+        Err(_) => {
+            let _ = links.decline(&ticket.id);
+            return Err(format!(
+                "askUser could not make a valid link for the one-time page, so nothing was written to `{key}`. \
+                 Ask the operator to check the public URL setting."
+            ));
+        }
+    };
+    let elicitation = unguessable(16).map_err(|e| {
+        let _ = links.decline(&ticket.id);
+        format!("{e}, so nothing was written to `{key}`. Retry in a moment.")
+    })?;
+    let peer = call.context.peer.clone();
+    let ttl = links.ttl();
+    tracing::info!(key = %key, tool = call.tool, "askUser link sent as a URL elicitation");
+    let asked = peer.elicit_url_with_timeout(message(key), url, elicitation.clone(), Some(ttl));
+    let waited = wait(links, &ticket.id, ttl, &peer, server.ask.session_ping);
+    tokio::pin!(waited);
+    let fate = tokio::select! {
+        answer = asked => match answer {
+            Ok(ElicitationAction::Accept) => waited.await,
+            Ok(_) => withdraw(links, &ticket.id, &peer, server.ask.session_ping).await,
+            Err(e) => {
+                tracing::info!(error = %e, "the URL elicitation got no answer");
+                withdraw(links, &ticket.id, &peer, server.ask.session_ping).await
+            }
+        },
+        // The page was used before the client answered.
+        fate = &mut waited => fate,
+    };
+    if matches!(fate, Fate::Done(_)) {
+        notify_complete(&peer, &elicitation).await;
+    }
+    settle(key, fate)
+}
+
+/// Waits up to `within` for the link's fate, pinging `peer` every `ping`
+/// meanwhile.
+async fn wait(
+    links: &Links,
+    id: &str,
+    within: Duration,
+    peer: &Peer<RoleServer>,
+    ping: Option<Duration>,
+) -> Fate {
+    let Some(every) = ping else {
+        return links.wait(id, within).await;
+    };
+    let until = tokio::time::Instant::now() + within;
+    loop {
+        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        let fate = links.wait(id, every.min(left)).await;
+        if !matches!(fate, Fate::Pending) || left <= every {
+            return fate;
+        }
+        let ping = ServerRequest::PingRequest(Default::default());
+        if peer.send_request(ping).await.is_err() {
+            tracing::debug!("the keep-alive ping got no answer");
+        }
+    }
+}
+
+/// Withdraws the link after the human declined: unused, it is declined;
+/// already being used, its fate is awaited.
+async fn withdraw(
+    links: &Links,
+    id: &str,
+    peer: &Peer<RoleServer>,
+    ping: Option<Duration>,
+) -> Fate {
+    match links.decline(id) {
+        Ok(()) => Fate::Declined,
+        Err(Fate::Pending) => wait(links, id, links.ttl(), peer, ping).await,
+        Err(fate) => fate,
+    }
+}
+
+/// The tool's answer for a settled link.
+fn settle(key: &Key, fate: Fate) -> Result<CallToolResponse, String> {
+    match fate {
+        Fate::Done(settled) => Ok(settled.result.into()),
+        Fate::Declined => {
+            audit::note(Outcome::Declined);
+            Err(format!(
+                "The human declined to type the value for `{key}`, so nothing was written. \
+                 Ask them how they want to proceed before trying again."
+            ))
+        }
+        Fate::Expired => {
+            audit::note(Outcome::Expired);
+            Err(format!(
+                "The one-time page for `{key}` expired before the human used it, so nothing was written. \
+                 Call the tool again with `\"askUser\": true` for a new link."
+            ))
+        }
+        Fate::Pending => {
+            audit::note(Outcome::Expired);
+            Err(format!(
+                "The one-time page for `{key}` was submitted just as it expired, and the write has not finished. \
+                 Call list_tenant_secrets to see whether `{key}` changed before trying again."
+            ))
+        }
+        Fate::Unknown => {
+            audit::note(Outcome::Expired);
+            Err(format!(
+                "The one-time page for `{key}` is no longer known to this server, so nothing can be said of it. \
+                 Call list_tenant_secrets to see whether `{key}` changed, or call the tool again with `\"askUser\": true`."
+            ))
+        }
+    }
+}
+
+fn binding<'a>(call: &'a Asking<'_>, key: &'a str) -> Binding<'a> {
+    Binding {
+        tool: call.tool,
+        key,
+        purpose: PURPOSE,
+        arguments: Some(call.arguments),
+    }
+}
+
+fn seal(
+    server: &SecretsServer,
+    call: &Asking<'_>,
+    link: &str,
+    ttl: Duration,
+) -> Result<String, String> {
+    let key = call.key.as_str();
+    server
+        .states()
+        .and_then(|states| {
+            states.seal(
+                &binding(call, key),
+                &Sealed {
+                    link: link.to_owned(),
+                },
+                ttl,
+            )
+        })
+        .map_err(|e| format!("{e}, so nothing was written to `{key}`. Retry in a moment."))
+}
+
+/// Retry era, a retry: open the state, read the answer, wait for the page.
+async fn retried(
+    server: &SecretsServer,
+    links: &Links,
+    call: Asking<'_>,
+) -> Result<CallToolResponse, String> {
+    let key = call.key;
+    let echoed = call.request_state.as_deref().unwrap_or_default();
+    let sealed: Sealed = server
+        .states()
+        .map_err(|e| format!("{e}, so nothing was written to `{key}`. Retry in a moment."))?
+        .open(echoed, &binding(&call, key.as_str()))
+        .map_err(|refused| {
+            tracing::info!(key = %key, "askUser requestState refused");
+            audit::note(Outcome::Refused("request_state"));
+            refused.to_string()
+        })?;
+    let peer = &call.context.peer;
+    let fate = match read_answer(call.responses.as_ref(), REQUEST) {
+        Answer::Declined | Answer::Cancelled => withdraw(links, &sealed.link, peer, None).await,
+        Answer::Malformed => {
+            let _ = links.decline(&sealed.link);
+            audit::note(Outcome::Refused("input_responses"));
+            return Err(format!(
+                "The answer to the `{REQUEST}` input request is not an elicitation result, so the link was withdrawn \
+                 and nothing was written to `{key}`. Call the tool again without requestState."
+            ));
+        }
+        Answer::Accepted(_) | Answer::Missing => {
+            match links.wait(&sealed.link, server.ask.retry_wait).await {
+                Fate::Pending => {
+                    let state = seal(server, &call, &sealed.link, links.ttl())?;
+                    audit::note(Outcome::Pending);
+                    return Ok(input_required([], state).into());
+                }
+                fate => fate,
+            }
+        }
+    };
+    settle(key, fate)
+}

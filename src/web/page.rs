@@ -1,0 +1,637 @@
+//! askUser's one-time page: where the human types a value, out of the
+//! model's sight.
+//!
+//! `GET {LINK_PATH}{id}` shows which key will be written and how; `POST`
+//! the same path (a form, from the page's own origin) claims the link once,
+//! runs its job with the value and shows the outcome. The unguessable id is
+//! the only capability: there is no bearer token (a browser has none), but
+//! the same Host rules as the MCP endpoint apply, and an exact Origin.
+//!
+//! Plain HTML, no script. Every response forbids caching, referrers to
+//! other origins, framing, sniffing and any script. No value is logged, echoed or kept
+//! beyond the job's run; the form body is wiped once parsed.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use secrecy::{ExposeSecret, SecretString};
+use zeroize::{Zeroize, Zeroizing};
+
+use super::HostRules;
+use crate::domain::{MAX_VALUE_LEN, WriteMode};
+use crate::elicit::links::{
+    BoxFuture, Fate, LINK_PATH, LinkError, Links, PageHost, Settled, Shown,
+};
+
+/// Largest form body accepted: a value of the largest size a `value`
+/// argument may have, every byte percent-encoded (three bytes each), plus
+/// the other fields.
+pub const MAX_FORM_BYTES: usize = 3 * MAX_VALUE_LEN + 4096;
+
+/// The `Content-Security-Policy` of every response: no script, no style,
+/// no images, forms post only to this origin, never framed.
+pub const CSP: &str =
+    "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The `Referrer-Policy` of every response. Not `no-referrer`: under that
+/// policy browsers send `Origin: null` with the form's own POST (Fetch
+/// standard, "serializing a request origin"), and the exact Origin check
+/// would refuse every honest submit. `same-origin` sends no referrer to any
+/// other origin either, and the page links nowhere and loads nothing.
+pub const REFERRER_POLICY: &str = "same-origin";
+
+/// Which `Host` headers the page answers.
+pub enum PageHosts {
+    /// The MCP endpoint's rules (the HTTP listener).
+    Rules(HostRules),
+    /// Exactly these `host:port` values, lowercase (the stdio loopback
+    /// listener: its own address only).
+    Exact(Vec<String>),
+}
+
+impl PageHosts {
+    fn allows(&self, request: &Request) -> bool {
+        match self {
+            PageHosts::Rules(rules) => rules.check(request.uri(), request.headers()).is_ok(),
+            PageHosts::Exact(allowed) => {
+                let mut values = request.headers().get_all(header::HOST).iter();
+                match (values.next(), values.next()) {
+                    (Some(value), None) => value.to_str().is_ok_and(|v| {
+                        let v = v.trim().to_ascii_lowercase();
+                        !v.contains('@') && allowed.contains(&v)
+                    }),
+                    _ => false,
+                }
+            }
+        }
+    }
+}
+
+/// What the page needs.
+pub struct PageConfig {
+    pub links: Arc<Links>,
+    pub hosts: PageHosts,
+    /// The page's own origins (`scheme://host[:port]`, as browsers send
+    /// them): a POST must carry one of these exactly.
+    pub origins: Vec<String>,
+    /// How long a form body may take to arrive.
+    pub body_timeout: Duration,
+}
+
+/// The origin of a base URL as a browser serializes it (default port left
+/// out), or None if it has none.
+pub fn origin_of(base: &str) -> Option<String> {
+    let url = reqwest::Url::parse(base).ok()?;
+    let origin = url.origin();
+    origin.is_tuple().then(|| origin.ascii_serialization())
+}
+
+/// The page's routes, with the headers every response carries. Merge it
+/// into a listener's router outside any bearer-token check.
+pub fn router(config: PageConfig) -> Router {
+    let config = Arc::new(config);
+    Router::new()
+        .route(
+            &format!("{LINK_PATH}{{id}}"),
+            get(show).post(submit).fallback(other_method),
+        )
+        .with_state(Arc::clone(&config))
+        .layer(middleware::from_fn_with_state(config, checked))
+}
+
+/// A router that serves only the page, answering anything else with a plain
+/// "not found" page: for a listener of its own.
+pub fn standalone(config: PageConfig) -> Router {
+    router(config).fallback(|| async { secured(not_found()) })
+}
+
+/// A base URL known once a listener is bound (the HTTP listener without
+/// `--public-url`): the listener's own address.
+#[derive(Default)]
+pub struct ListenerBase(std::sync::OnceLock<String>);
+
+impl PageHost for ListenerBase {
+    fn base(&self) -> BoxFuture<Result<String, LinkError>> {
+        let base =
+            self.0.get().cloned().ok_or_else(|| {
+                LinkError::NoPage("the HTTP listener is not listening yet".to_owned())
+            });
+        Box::pin(async move { base })
+    }
+
+    fn listening(&self, local: std::net::SocketAddr) {
+        let mut addr = local;
+        // A wildcard address is no place to send a browser: name loopback.
+        if addr.ip().is_unspecified() {
+            addr.set_ip(match addr {
+                std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        let _ = self.0.set(format!("http://{addr}"));
+    }
+}
+
+/// The link id as it may appear in a log line: its first 6 characters,
+/// when it looks like an id at all (the path is the visitor's text).
+fn short(id: &str) -> &str {
+    if id.len() == 48 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        &id[..6]
+    } else {
+        "(not a link id)"
+    }
+}
+
+/// Host and Origin first; then the security headers on whatever answers.
+async fn checked(State(config): State<Arc<PageConfig>>, request: Request, next: Next) -> Response {
+    let id = request
+        .uri()
+        .path()
+        .strip_prefix(LINK_PATH)
+        .map(short)
+        .unwrap_or("(none)")
+        .to_owned();
+    if !config.hosts.allows(&request) {
+        tracing::info!(link = %id, reason = "host not allowed", "one-time page refused");
+        return secured(page(
+            StatusCode::FORBIDDEN,
+            "Wrong address",
+            "This page is not served under the host name your browser used. Open the link exactly as it was given to you.",
+        ));
+    }
+    // GET and HEAD may come without an Origin (a navigation); any other
+    // method needs the page's own, exactly.
+    let origin = request.headers().get(header::ORIGIN);
+    let needs_origin = !matches!(*request.method(), Method::GET | Method::HEAD);
+    let own = origin
+        .and_then(|o| o.to_str().ok())
+        .is_some_and(|o| config.origins.iter().any(|own| own == o));
+    if (needs_origin || origin.is_some()) && !own {
+        tracing::info!(link = %id, reason = "origin not the page's own", "one-time page refused");
+        return secured(page(
+            StatusCode::FORBIDDEN,
+            "Not sent from this page",
+            "The form must be sent from the page itself, in a browser. Nothing was written. Open the link again and submit the form there.",
+        ));
+    }
+    secured(next.run(request).await)
+}
+
+/// Adds the headers every response of the page carries.
+fn secured(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::PRAGMA, "no-cache"),
+        (header::REFERRER_POLICY, REFERRER_POLICY),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::CONTENT_SECURITY_POLICY, CSP),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+async fn other_method() -> Response {
+    let mut response = page(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Not available",
+        "Open the link in a browser.",
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+    response
+}
+
+async fn show(State(config): State<Arc<PageConfig>>, Path(id): Path<String>) -> Response {
+    match config.links.show(&id) {
+        Ok(shown) => {
+            tracing::info!(link = short(&id), "one-time page shown");
+            form(StatusCode::OK, &shown, None)
+        }
+        Err(fate) => {
+            tracing::info!(
+                link = short(&id),
+                reason = fate_word(&fate),
+                "one-time page refused"
+            );
+            fate_page(&fate)
+        }
+    }
+}
+
+/// What the form held: the button pressed, and the two value fields.
+#[derive(Default)]
+struct Submitted {
+    decline: bool,
+    value: Option<SecretString>,
+    multiline: Option<SecretString>,
+    /// A field came more than once: a hand-made request, not the page.
+    repeated: bool,
+}
+
+/// Parses the form body. The value fields go straight into secrets; every
+/// other field is dropped. The buffer is wiped afterwards.
+fn parse(mut body: Vec<u8>) -> Submitted {
+    let mut out = Submitted::default();
+    for (name, field) in form_urlencoded::parse(&body) {
+        let slot = match &*name {
+            "value" => &mut out.value,
+            "multiline" => &mut out.multiline,
+            "action" => {
+                out.decline = field == "decline";
+                continue;
+            }
+            _ => continue,
+        };
+        if slot.is_some() {
+            out.repeated = true;
+        }
+        *slot = Some(SecretString::from(field.into_owned()));
+    }
+    body.zeroize();
+    out
+}
+
+/// The one value the form carries, as typed; or what to tell the human.
+fn chosen(submitted: Submitted) -> Result<SecretString, &'static str> {
+    let filled =
+        |s: &Option<SecretString>| s.as_ref().is_some_and(|v| !v.expose_secret().is_empty());
+    if submitted.repeated {
+        return Err(
+            "The form arrived with a field twice. Fill in the form on this page and save again.",
+        );
+    }
+    match (filled(&submitted.value), filled(&submitted.multiline)) {
+        (true, true) => {
+            Err("Both fields are filled in. Fill in exactly one of them, then save again.")
+        }
+        (false, false) => {
+            Err("Both fields are empty. Type the value in one of them, then save again.")
+        }
+        (true, false) => submitted.value.ok_or("The value is missing."),
+        (false, true) => {
+            // Browsers send a text area's line breaks as CRLF whatever was
+            // typed; store the lines as typed (LF), as keys and certificates
+            // expect.
+            let text = submitted.multiline.ok_or("The value is missing.")?;
+            if text.expose_secret().contains("\r\n") {
+                let lines = Zeroizing::new(text.expose_secret().replace("\r\n", "\n"));
+                Ok(SecretString::from(lines.as_str()))
+            } else {
+                Ok(text)
+            }
+        }
+    }
+}
+
+async fn submit(
+    State(config): State<Arc<PageConfig>>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Response {
+    let link = short(&id).to_owned();
+    let refused = |reason: &'static str, response: Response| {
+        tracing::info!(link = %link, reason, "one-time page refused");
+        response
+    };
+    // A link that cannot be used is said so before any body is read.
+    let shown = match config.links.show(&id) {
+        Ok(shown) => shown,
+        Err(fate) => return refused(fate_word(&fate), fate_page(&fate)),
+    };
+    if !is_form(request.headers()) {
+        return refused(
+            "not a form",
+            page(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Not sent from this page",
+                "Only the form on this page can be sent here. Nothing was written. Open the link again and submit the form there.",
+            ),
+        );
+    }
+    let too_large = || {
+        page(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Too large",
+            &format!(
+                "What was sent is larger than this page accepts. A value can be at most {} KiB. Nothing was written.",
+                MAX_VALUE_LEN / 1024
+            ),
+        )
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > MAX_FORM_BYTES as u64) {
+        return refused("body too large", too_large());
+    }
+    let body = match tokio::time::timeout(
+        config.body_timeout,
+        to_bytes(request.into_body(), MAX_FORM_BYTES),
+    )
+    .await
+    {
+        Ok(Ok(bytes)) => Vec::from(bytes),
+        Ok(Err(_)) => return refused("body too large or broken", too_large()),
+        Err(_) => {
+            return refused(
+                "body too slow",
+                page(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "Too slow",
+                    "The form did not arrive in time. Nothing was written. Submit it again.",
+                ),
+            );
+        }
+    };
+    let submitted = parse(body);
+    if submitted.decline {
+        return match config.links.decline(&id) {
+            Ok(()) => {
+                tracing::info!(link = %link, "one-time page declined");
+                page(
+                    StatusCode::OK,
+                    "Declined",
+                    "Nothing was written, and this link no longer works. You can close this page.",
+                )
+            }
+            Err(fate) => refused(fate_word(&fate), fate_page(&fate)),
+        };
+    }
+    let value = match chosen(submitted) {
+        Ok(value) => value,
+        Err(problem) => {
+            return refused(
+                "form not filled in right",
+                form(StatusCode::BAD_REQUEST, &shown, Some(problem)),
+            );
+        }
+    };
+    if let Err(problem) = crate::domain::value(&value) {
+        // The check's words never quote the value.
+        let problem = format!("This value cannot be stored: it {}.", problem.message);
+        return refused(
+            "value refused",
+            form(StatusCode::BAD_REQUEST, &shown, Some(&problem)),
+        );
+    }
+    let claimed = match config.links.claim(&id) {
+        Ok(claimed) => claimed,
+        Err(fate) => return refused(fate_word(&fate), fate_page(&fate)),
+    };
+    tracing::info!(link = %link, "one-time page used: running its write");
+    // The job runs in a task of its own, so a browser that goes away
+    // mid-write can neither cut it half-way nor leave the link unsettled.
+    let links = Arc::clone(&config.links);
+    let run = tokio::spawn(async move {
+        let settled = match tokio::spawn((claimed.job.run)(value)).await {
+            Ok(settled) => settled,
+            Err(_) => failed(),
+        };
+        links.settle(&claimed.id, Fate::Done(Box::new(settled.clone())));
+        settled
+    });
+    let settled = run.await.unwrap_or_else(|_| failed());
+    tracing::info!(link = %link, "one-time page used: outcome shown");
+    page(StatusCode::OK, "Done", &settled.page_text)
+}
+
+/// What a job that ended without an outcome (it panicked) came to.
+fn failed() -> Settled {
+    let text = "The write ended unexpectedly; whether the value was stored is not known. \
+                Check the key with list_tenant_secrets, and ask for a new link if it is not there.";
+    Settled {
+        result: rmcp::model::CallToolResult::error(vec![rmcp::model::ContentBlock::text(text)]),
+        page_text: text.to_owned(),
+    }
+}
+
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
+fn fate_word(fate: &Fate) -> &'static str {
+    match fate {
+        Fate::Pending => "in use",
+        Fate::Done(_) => "already used",
+        Fate::Declined => "declined",
+        Fate::Expired => "expired",
+        Fate::Unknown => "unknown",
+    }
+}
+
+/// The page for a link that cannot be used (any more).
+fn fate_page(fate: &Fate) -> Response {
+    let (status, title, text) = match fate {
+        Fate::Unknown => (
+            StatusCode::NOT_FOUND,
+            "Unknown link",
+            "This link is not known: it was mistyped, or it is long past its expiry. Nothing was written. Ask the assistant for a new link.",
+        ),
+        Fate::Expired => (
+            StatusCode::GONE,
+            "Link expired",
+            "This link has expired. Nothing was written. Ask the assistant for a new link.",
+        ),
+        Fate::Done(_) => (
+            StatusCode::GONE,
+            "Link already used",
+            "This link was already used; a link works only once. Nothing more was written. Ask the assistant for a new link to change the value again.",
+        ),
+        Fate::Declined => (
+            StatusCode::GONE,
+            "Link declined",
+            "This link was declined. Nothing was written. Ask the assistant for a new link.",
+        ),
+        Fate::Pending => (
+            StatusCode::CONFLICT,
+            "Link in use",
+            "This link is being used right now, from another page. Nothing more was written.",
+        ),
+    };
+    page(status, title, text)
+}
+
+/// HTML-escapes text for an element or a quoted attribute. Five characters
+/// need it; a template crate for one page of fixed markup is not worth its
+/// weight.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn html(status: StatusCode, title: &str, body: &str) -> Response {
+    let document = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta name=\"referrer\" content=\"same-origin\"><title>{}</title></head>\n<body>\n{body}\n</body></html>\n",
+        escape(title)
+    );
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        Body::from(document),
+    )
+        .into_response()
+}
+
+/// A page with a heading and one paragraph.
+fn page(status: StatusCode, title: &str, text: &str) -> Response {
+    html(
+        status,
+        title,
+        &format!("<h1>{}</h1>\n<p>{}</p>", escape(title), escape(text)),
+    )
+}
+
+fn not_found() -> Response {
+    page(StatusCode::NOT_FOUND, "Not found", "There is nothing here.")
+}
+
+fn when(at: SystemTime) -> String {
+    let utc: chrono::DateTime<chrono::Utc> = at.into();
+    let left = at
+        .duration_since(SystemTime::now())
+        .map(|d| d.as_secs().div_ceil(60))
+        .unwrap_or(0);
+    format!(
+        "{} UTC (in about {left} minute{})",
+        utc.format("%Y-%m-%d %H:%M:%S"),
+        if left == 1 { "" } else { "s" }
+    )
+}
+
+/// The form for an open link, with a problem to fix above it if any.
+fn form(status: StatusCode, shown: &Shown, problem: Option<&str>) -> Response {
+    let key = escape(&shown.key);
+    let mode = match shown.mode {
+        WriteMode::Upsert => {
+            "It replaces the key's value if the key exists, and creates the key if not."
+        }
+        WriteMode::Create => {
+            "It creates the key; if the key exists by the time you save, nothing is written."
+        }
+    };
+    let exists = match shown.exists {
+        Some(true) => "<p><strong>This key exists already.</strong></p>",
+        Some(false) => "<p>This key does not exist yet.</p>",
+        None => "",
+    };
+    let problem = problem
+        .map(|p| format!("<p role=\"alert\"><strong>{}</strong></p>\n", escape(p)))
+        .unwrap_or_default();
+    let body = format!(
+        "<h1>Enter the value for <code>{key}</code></h1>\n\
+         <p>An assistant asked you for the value of the Open Source Cloud tenant secret <code>{key}</code>. \
+         What you type here goes to the secret store; the assistant never sees it.</p>\n\
+         <p>Mode: <code>{}</code>. {mode}</p>\n{exists}\n\
+         <p>This link works once and expires at {}.</p>\n{problem}\
+         <form method=\"post\">\n\
+         <p><label for=\"value\">Value (hidden while you type)</label><br>\n\
+         <input type=\"password\" id=\"value\" name=\"value\" autocomplete=\"off\" size=\"64\"></p>\n\
+         <p><label for=\"multiline\">Or a multi-line value, such as a private key or certificate</label><br>\n\
+         <textarea id=\"multiline\" name=\"multiline\" rows=\"10\" cols=\"64\" autocomplete=\"off\" spellcheck=\"false\"></textarea></p>\n\
+         <p>Fill in exactly one of the two fields.</p>\n\
+         <p><button type=\"submit\" name=\"action\" value=\"save\">Save</button>\n\
+         <button type=\"submit\" name=\"action\" value=\"decline\">Decline</button></p>\n\
+         </form>",
+        shown.mode.as_str(),
+        escape(&when(shown.expires_at)),
+    );
+    html(status, &format!("Value for {}", shown.key), &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping() {
+        assert_eq!(
+            escape("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+    }
+
+    #[test]
+    fn origins_as_browsers_send_them() {
+        assert_eq!(
+            origin_of("https://Secrets.Example.com:443/prefix").as_deref(),
+            Some("https://secrets.example.com")
+        );
+        assert_eq!(
+            origin_of("http://127.0.0.1:8765").as_deref(),
+            Some("http://127.0.0.1:8765")
+        );
+        assert_eq!(origin_of("not a url"), None);
+    }
+
+    #[test]
+    fn form_fields_one_of_two() {
+        let take = |body: &str| {
+            chosen(parse(body.as_bytes().to_vec())).map(|s| s.expose_secret().to_owned())
+        };
+        assert_eq!(
+            take("value=a%2Bb+c&multiline=&action=save").unwrap(),
+            "a+b c"
+        );
+        assert_eq!(
+            take("value=&multiline=l1%0D%0Al2%0D%0A").unwrap(),
+            "l1\nl2\n"
+        );
+        assert!(take("value=a&multiline=b").is_err());
+        assert!(take("value=&multiline=").is_err());
+        assert!(take("action=save").is_err());
+        assert!(take("value=a&value=b").is_err());
+        assert!(parse(b"action=decline&value=x".to_vec()).decline);
+    }
+
+    #[tokio::test]
+    async fn the_listener_base_names_its_address_and_loopback_for_a_wildcard() {
+        let base = ListenerBase::default();
+        assert!(
+            base.base().await.is_err(),
+            "no base before the listener is up"
+        );
+        base.listening("0.0.0.0:8765".parse().unwrap());
+        assert_eq!(base.base().await.unwrap(), "http://127.0.0.1:8765");
+        let v6 = ListenerBase::default();
+        v6.listening("[::1]:9".parse().unwrap());
+        assert_eq!(v6.base().await.unwrap(), "http://[::1]:9");
+    }
+
+    #[test]
+    fn only_hex_ids_reach_the_log() {
+        assert_eq!(short(&"ab".repeat(24)), "ababab");
+        assert_eq!(short("../../etc\n"), "(not a link id)");
+    }
+}

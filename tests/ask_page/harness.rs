@@ -1,0 +1,143 @@
+//! The one-time page served in-process against an emulator, shared by
+//! tests/ask_page.rs and tests/browser.rs: a `Links` registry, the page on
+//! its own loopback listener (the same accept loop the server uses), and
+//! jobs that write through the real OSC client. Every tracing line of the
+//! test process, at trace level, is captured for leak checks.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use osc_secrets_mcp::domain::{Key, WriteMode};
+use osc_secrets_mcp::elicit::links::{FixedBase, Job, Links, Settled, Ticket};
+use osc_secrets_mcp::emulator::Emulator;
+use osc_secrets_mcp::osc::OscClient;
+use osc_secrets_mcp::transport::page::{PAGE_LIMITS, serve_page};
+use osc_secrets_mcp::web::HostRules;
+use osc_secrets_mcp::web::page::{PageConfig, PageHosts};
+use rmcp::model::{CallToolResult, ContentBlock};
+use secrecy::SecretString;
+
+use crate::support;
+
+/// The value typed on the page; must never appear in any byte the page sends.
+pub const CANARY: &str = "canary-typed-on-page-5c1f0e9a-never-echoed";
+
+/// Everything traced by this test process.
+static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+
+#[derive(Clone)]
+struct Sink(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs the trace-level capture (once per test process).
+pub fn capture_logs() {
+    LOG.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let sink = Sink(Arc::clone(&buffer));
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || sink.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        buffer
+    });
+}
+
+/// Everything traced so far.
+pub fn logs() -> String {
+    String::from_utf8_lossy(&LOG.get().unwrap().lock().unwrap()).into_owned()
+}
+
+pub struct Page {
+    pub emu: Emulator,
+    pub osc: Arc<OscClient>,
+    pub links: Arc<Links>,
+    pub addr: SocketAddr,
+    pub base: String,
+}
+
+impl Page {
+    /// The page at `http://127.0.0.1:PORT`, links living `ttl`.
+    pub async fn start(ttl: Duration) -> Page {
+        capture_logs();
+        let emu = support::emulator().await;
+        let osc = Arc::new(support::client_for(
+            &emu,
+            support::TOKEN,
+            support::fast_retry(),
+        ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let base = format!("http://{addr}");
+        let links = Arc::new(Links::new(ttl, Arc::new(FixedBase(base.clone()))));
+        serve_page(
+            listener,
+            PageConfig {
+                links: Arc::clone(&links),
+                hosts: PageHosts::Rules(HostRules::parse(&[], addr).unwrap()),
+                origins: vec![base.clone()],
+                body_timeout: Duration::from_secs(10),
+            },
+            PAGE_LIMITS,
+        );
+        Page {
+            emu,
+            osc,
+            links,
+            addr,
+            base,
+        }
+    }
+
+    /// Opens a link that upserts `key` with what the page receives.
+    pub async fn open(&self, key: &str) -> Ticket {
+        self.links
+            .open(self.job(key, WriteMode::Upsert))
+            .await
+            .unwrap()
+    }
+
+    pub fn job(&self, key: &str, mode: WriteMode) -> Job {
+        let osc = Arc::clone(&self.osc);
+        let key = Key::check(key).unwrap();
+        let exists = self.emu.tenant_value(key.as_str()).is_some();
+        Job {
+            tool: "set_tenant_secret",
+            key: key.clone(),
+            mode,
+            exists: Some(exists),
+            run: Box::new(move |value: SecretString| {
+                Box::pin(async move {
+                    let outcome = match mode {
+                        WriteMode::Upsert => osc.upsert(&key, &value).await,
+                        WriteMode::Create => osc.create(&key, &value).await,
+                    };
+                    let text = match outcome {
+                        Ok(_) => format!(
+                            "Saved. The tenant secret {} now holds the value you typed; you can close this page.",
+                            key.as_str()
+                        ),
+                        Err(_) => format!("The value could not be saved to {}.", key.as_str()),
+                    };
+                    Settled {
+                        result: CallToolResult::success(vec![ContentBlock::text(text.clone())]),
+                        page_text: text,
+                    }
+                })
+            }),
+        }
+    }
+}

@@ -1,0 +1,711 @@
+//! `askUser`: the human types the value on a one-time page, and the model
+//! never holds it. In-process rmcp clients in both protocol eras play the
+//! client; the "human" uses the link exactly as the page does (claim, run,
+//! settle). Expected values are written here; stored values are read from
+//! the emulator.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use osc_secrets_mcp::audit::AuditLog;
+use osc_secrets_mcp::elicit::ask::AskSettings;
+use osc_secrets_mcp::elicit::links::{Fate, FixedBase, LINK_PATH, Links};
+use osc_secrets_mcp::emulator::Emulator;
+use osc_secrets_mcp::limits::RateLimits;
+use osc_secrets_mcp::policy::{KeyScope, Policy, ToolScope};
+use osc_secrets_mcp::server::SecretsServer;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ClientCapabilities, ClientConfig,
+    CustomNotification, ElicitRequestParams, ElicitResult, ElicitationAction,
+    ElicitationCapability, FormElicitationCapability, InputResponses, ProtocolVersion,
+    UrlElicitationCapability,
+};
+use rmcp::service::{
+    ClientLifecycleMode, ClientServiceExt, NotificationContext, RequestContext, RunningService,
+};
+use rmcp::{ClientHandler, ErrorData, RoleClient, ServiceExt};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use support::{TOKEN, client_for, emulator, fast_retry, is_error, text};
+
+const CANARY: &str = "canary-typed-by-the-human-3c9e71ad";
+const BASE: &str = "http://127.0.0.1:9";
+/// A bound on every wait for something a test started.
+const WAIT: Duration = Duration::from_secs(20);
+
+/// How the "human" answers a URL elicitation.
+#[derive(Clone, Copy, PartialEq)]
+enum Does {
+    /// Accepts, and types the value on the page.
+    Types,
+    /// Accepts, and never opens the page.
+    Ignores,
+    /// Declines in the client.
+    Declines,
+}
+
+/// The client: an rmcp client that advertises `elicitation` (URL mode or
+/// not), records every request and notification it receives, and plays the
+/// human for URL elicitations.
+#[derive(Clone)]
+struct Human {
+    links: Arc<Links>,
+    does: Does,
+    url_mode: bool,
+    /// Advertises form-mode elicitation (alone, without `url_mode`).
+    form_mode: bool,
+    version: ProtocolVersion,
+    /// Every server request and notification this client received, as JSON.
+    seen: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Human {
+    fn new(links: &Arc<Links>, does: Does, url_mode: bool, version: ProtocolVersion) -> Human {
+        Human {
+            links: links.clone(),
+            does,
+            url_mode,
+            form_mode: false,
+            version,
+            seen: Arc::default(),
+        }
+    }
+
+    fn seen(&self) -> Vec<Value> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+/// The link id at the end of a page URL.
+fn link_id(url: &str) -> String {
+    let (_, id) = url.split_once(LINK_PATH).expect("a link URL");
+    id.to_owned()
+}
+
+/// What the page does on submit: claim the link, run its job with the
+/// value, settle it. Returns the page's text.
+async fn type_on_page(links: &Links, url: &str, value: &str) -> String {
+    let claimed = links.claim(&link_id(url)).expect("an open link");
+    let settled = (claimed.job.run)(SecretString::from(value.to_owned())).await;
+    let page = settled.page_text.clone();
+    links.settle(&claimed.id, Fate::Done(Box::new(settled)));
+    page
+}
+
+impl ClientHandler for Human {
+    async fn create_elicitation(
+        &self,
+        request: ElicitRequestParams,
+        _: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        self.seen
+            .lock()
+            .unwrap()
+            .push(json!({"elicitation": serde_json::to_value(&request).unwrap()}));
+        let ElicitRequestParams::UrlElicitationParams { url, .. } = request else {
+            panic!("only URL elicitations are expected");
+        };
+        let action = match self.does {
+            Does::Declines => ElicitationAction::Decline,
+            Does::Ignores => ElicitationAction::Accept,
+            Does::Types => {
+                let links = self.links.clone();
+                tokio::spawn(async move { type_on_page(&links, &url, CANARY).await });
+                ElicitationAction::Accept
+            }
+        };
+        Ok(ElicitResult::new(action))
+    }
+
+    async fn on_custom_notification(
+        &self,
+        notification: CustomNotification,
+        _: NotificationContext<RoleClient>,
+    ) {
+        self.seen
+            .lock()
+            .unwrap()
+            .push(serde_json::to_value(&notification).unwrap());
+    }
+
+    fn get_info(&self) -> ClientConfig {
+        let mut capabilities = ClientCapabilities::default();
+        if self.url_mode {
+            capabilities.elicitation =
+                Some(ElicitationCapability::new().with_url(UrlElicitationCapability::new()));
+        } else if self.form_mode {
+            capabilities.elicitation =
+                Some(ElicitationCapability::new().with_form(FormElicitationCapability::default()));
+        }
+        let mut info = ClientConfig::default();
+        info.protocol_version = self.version.clone();
+        info.capabilities = capabilities;
+        info
+    }
+}
+
+fn links(ttl: Duration) -> Arc<Links> {
+    Arc::new(Links::new(ttl, Arc::new(FixedBase(BASE.to_owned()))))
+}
+
+fn handler(emu: &Emulator, links: &Arc<Links>) -> SecretsServer {
+    SecretsServer::new(Arc::new(client_for(emu, TOKEN, fast_retry()))).with_links(links.clone())
+}
+
+const SESSION: ProtocolVersion = ProtocolVersion::V_2025_11_25;
+const RETRY: ProtocolVersion = ProtocolVersion::V_2026_07_28;
+
+/// Serves `server` in-process to `human`, in `human`'s era.
+async fn connect(server: SecretsServer, human: Human) -> RunningService<RoleClient, Human> {
+    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(async move {
+        if let Ok(running) = server.serve(server_io).await {
+            let _ = running.waiting().await;
+        }
+    });
+    if human.version >= RETRY {
+        human
+            .serve_with_lifecycle(
+                client_io,
+                ClientLifecycleMode::Discover {
+                    preferred_versions: vec![RETRY],
+                },
+            )
+            .await
+            .expect("client discovers")
+    } else {
+        human.serve(client_io).await.expect("client initializes")
+    }
+}
+
+fn params(tool: &str, args: Value) -> CallToolRequestParams {
+    let Value::Object(map) = args else {
+        panic!("arguments must be an object")
+    };
+    CallToolRequestParams::new(tool.to_owned()).with_arguments(map)
+}
+
+/// A call, with every MRTR round driven by the client.
+async fn call(
+    client: &RunningService<RoleClient, Human>,
+    tool: &str,
+    args: Value,
+) -> CallToolResult {
+    tokio::time::timeout(WAIT, client.call_tool(params(tool, args)))
+        .await
+        .expect("the call ends")
+        .expect("the call is routed")
+}
+
+/// One round of a call, not driven further.
+async fn once(
+    client: &RunningService<RoleClient, Human>,
+    params: CallToolRequestParams,
+) -> CallToolResponse {
+    tokio::time::timeout(WAIT, client.call_tool_once(params))
+        .await
+        .expect("the round ends")
+        .expect("the call is routed")
+}
+
+fn structured(result: &CallToolResult) -> Value {
+    result
+        .structured_content
+        .clone()
+        .expect("a structured result")
+}
+
+fn stored(emu: &Emulator, key: &str) -> Option<String> {
+    emu.tenant_value(key).map(|v| v.expose_secret().to_owned())
+}
+
+/// Checks that no byte the client received carries the canary.
+fn no_canary(what: &impl serde::Serialize) {
+    let all = serde_json::to_string(what).unwrap();
+    assert!(!all.contains(CANARY), "the value leaked: {all}");
+}
+
+fn set_ask(key: &str) -> Value {
+    json!({"key": key, "askUser": true})
+}
+
+#[tokio::test]
+async fn session_era_url_elicitation_writes_what_the_human_typed() {
+    let emu = emulator().await;
+    let links = links(Duration::from_secs(60));
+    let human = Human::new(&links, Does::Types, true, SESSION);
+    let client = connect(handler(&emu, &links), human.clone()).await;
+
+    let result = call(&client, "set_tenant_secret", set_ask("user.typed")).await;
+    assert!(!is_error(&result), "{}", text(&result));
+    let out = structured(&result);
+    assert_eq!(out["key"], "user.typed");
+    assert_eq!(out["source"], "askUser");
+    assert_eq!(out["status"], "completed");
+    assert_eq!(out["outcome"], "created");
+    assert!(out.get("url").is_none(), "{out}");
+    assert_eq!(stored(&emu, "user.typed").as_deref(), Some(CANARY));
+
+    let seen = human.seen();
+    let asked = &seen[0]["elicitation"];
+    assert_eq!(asked["mode"], "url", "{seen:?}");
+    assert!(
+        asked["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:9/ask/"),
+        "{asked}"
+    );
+    assert!(
+        asked["message"].as_str().unwrap().contains("user.typed"),
+        "{asked}"
+    );
+    let id = asked["elicitationId"].as_str().unwrap();
+    assert!(!id.is_empty());
+    // The completion notice, for the same elicitation, arrives before the result.
+    let complete = seen
+        .iter()
+        .find(|m| m["method"] == "notifications/elicitation/complete")
+        .unwrap_or_else(|| panic!("no completion notice: {seen:?}"));
+    assert_eq!(complete["params"]["elicitationId"], id);
+    no_canary(&result);
+    no_canary(&seen);
+}
+
+#[tokio::test]
+async fn session_era_decline_writes_nothing_and_kills_the_link() {
+    let emu = emulator().await;
+    let links = links(Duration::from_secs(60));
+    let human = Human::new(&links, Does::Declines, true, SESSION);
+    let client = connect(handler(&emu, &links), human.clone()).await;
+
+    let result = call(&client, "set_tenant_secret", set_ask("user.declined")).await;
+    assert!(is_error(&result));
+    let said = text(&result);
+    assert!(
+        said.contains("declined") && said.contains("nothing was written"),
+        "{said}"
+    );
+    assert_eq!(stored(&emu, "user.declined"), None);
+    let url = human.seen()[0]["elicitation"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(matches!(links.claim(&link_id(&url)), Err(Fate::Declined)));
+    assert!(
+        !human
+            .seen()
+            .iter()
+            .any(|m| m["method"] == "notifications/elicitation/complete")
+    );
+}
+
+#[tokio::test]
+async fn session_era_link_left_unused_expires_and_writes_nothing() {
+    let emu = emulator().await;
+    let links = links(Duration::from_millis(300));
+    let human = Human::new(&links, Does::Ignores, true, SESSION);
+    let client = connect(handler(&emu, &links), human.clone()).await;
+
+    let result = call(&client, "set_tenant_secret", set_ask("user.late")).await;
+    assert!(is_error(&result));
+    let said = text(&result);
+    assert!(
+        said.contains("expired") && said.contains("nothing was written"),
+        "{said}"
+    );
+    assert_eq!(stored(&emu, "user.late"), None);
+    let url = human.seen()[0]["elicitation"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(matches!(links.claim(&link_id(&url)), Err(Fate::Expired)));
+}
+
+#[tokio::test]
+async fn session_era_rotation_writes_then_materializes_into_both_targets() {
+    let emu = emulator().await;
+    emu.insert_tenant_secret("user.db", "old-value");
+    let links = links(Duration::from_secs(60));
+    let human = Human::new(&links, Does::Types, true, SESSION);
+    let client = connect(handler(&emu, &links), human.clone()).await;
+
+    let result = call(
+        &client,
+        "rotate_tenant_secret",
+        json!({"key": "user.db", "askUser": true, "targets": [
+            {"serviceId": "eyevinn-api", "secretName": "dbpassword"},
+            {"serviceId": "eyevinn-worker", "secretName": "dbpass"},
+        ]}),
+    )
+    .await;
+    assert!(!is_error(&result), "{}", text(&result));
+    let out = structured(&result);
+    assert_eq!(out["source"], "askUser");
+    assert_eq!(out["status"], "completed");
+    assert_eq!(out["targets"].as_array().unwrap().len(), 2, "{out}");
+    assert_eq!(out["targets"][1]["serviceId"], "eyevinn-worker");
+    assert_eq!(stored(&emu, "user.db").as_deref(), Some(CANARY));
+    for (service, name) in [("eyevinn-api", "dbpassword"), ("eyevinn-worker", "dbpass")] {
+        assert_eq!(
+            emu.service_secret(service, name)
+                .map(|v| v.expose_secret().to_owned())
+                .as_deref(),
+            Some(CANARY),
+            "{service}"
+        );
+    }
+    no_canary(&result);
+    no_canary(&human.seen());
+}
+
+#[tokio::test]
+async fn retry_era_input_required_then_the_page_completes_the_call() {
+    let emu = emulator().await;
+    let links = links(Duration::from_secs(60));
+    let human = Human::new(&links, Does::Types, true, RETRY);
+    let client = connect(handler(&emu, &links), human.clone()).await;
+
+    // rmcp's client drives the rounds: the URL request, then the retry.
+    let result = call(&client, "set_tenant_secret", set_ask("user.retry")).await;
+    assert!(!is_error(&result), "{}", text(&result));
+    let out = structured(&result);
+    assert_eq!(out["status"], "completed");
+    assert_eq!(out["source"], "askUser");
+    assert_eq!(stored(&emu, "user.retry").as_deref(), Some(CANARY));
+    let seen = human.seen();
+    assert_eq!(seen.len(), 1, "one URL request, nothing else: {seen:?}");
+    assert_eq!(seen[0]["elicitation"]["mode"], "url");
+    no_canary(&result);
+    no_canary(&seen);
+}
+
+/// The first round asks; a retry while the page is unused gets a fresh
+/// state-only answer; the retry after the page was used gets the result.
+#[tokio::test]
+async fn retry_era_rounds_continue_state_only_until_the_page_is_used() {
+    let emu = emulator().await;
+    let links = links(Duration::from_secs(60));
+    let human = Human::new(&links, Does::Ignores, true, RETRY);
+    let server = handler(&emu, &links).ask_user(AskSettings {
+        retry_wait: Duration::from_millis(20),
+        ..AskSettings::default()
+    });
+    let client = connect(server, human).await;
+    let first = params("set_tenant_secret", set_ask("user.rounds"));
+
+    let CallToolResponse::InputRequired(asked) = once(&client, first.clone()).await else {
+        panic!("the first round asks")
+    };
+    let wire = serde_json::to_value(&asked).unwrap();
+    let request = &wire["inputRequests"]["askUser"];
+    assert_eq!(request["method"], "elicitation/create", "{wire}");
+    assert_eq!(request["params"]["mode"], "url", "{wire}");
+    let url = request["params"]["url"].as_str().unwrap().to_owned();
+    let state = asked.request_state.clone().unwrap();
+
+    let accepted: InputResponses =
+        serde_json::from_value(json!({"askUser": {"action": "accept"}})).unwrap();
+    let retry = first
+        .clone()
+        .with_input_responses(accepted)
+        .with_request_state(state.clone());
+    let CallToolResponse::InputRequired(again) = once(&client, retry).await else {
+        panic!("an unused page gets another round")
+    };
+    let wire = serde_json::to_value(&again).unwrap();
+    assert!(wire.get("inputRequests").is_none(), "state only: {wire}");
+    let fresh = again.request_state.clone().unwrap();
+    assert_ne!(fresh, state);
+    assert_eq!(stored(&emu, "user.rounds"), None);
+
+    let page = type_on_page(&links, &url, CANARY).await;
+    assert!(
+        page.contains("user.rounds") && !page.contains(CANARY),
+        "{page}"
+    );
+    let done = first.clone().with_request_state(fresh);
+    let CallToolResponse::Complete(result) = once(&client, done).await else {
+        panic!("a used page completes the call")
+    };
+    assert!(!is_error(&result), "{}", text(&result));
+    assert_eq!(structured(&result)["status"], "completed");
+    assert_eq!(stored(&emu, "user.rounds").as_deref(), Some(CANARY));
+    no_canary(&result);
+}
+
+#[tokio::test]
+async fn retry_era_decline_writes_nothing() {
+    let emu = emulator().await;
+    let links = links(Duration::from_secs(60));
+    let human = Human::new(&links, Does::Declines, true, RETRY);
+    let client = connect(handler(&emu, &links), human.clone()).await;
+
+    let result = call(&client, "set_tenant_secret", set_ask("user.no")).await;
+    assert!(is_error(&result));
+    assert!(text(&result).contains("declined"), "{}", text(&result));
+    assert_eq!(stored(&emu, "user.no"), None);
+    let url = human.seen()[0]["elicitation"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(matches!(links.claim(&link_id(&url)), Err(Fate::Declined)));
+}
+
+/// A `requestState` altered, used twice, or made for another call is
+/// refused, and nothing is written.
+#[tokio::test]
+async fn tampered_replayed_and_rebound_request_state_is_refused() {
+    let emu = emulator().await;
+    let links = links(Duration::from_secs(60));
+    let human = Human::new(&links, Does::Ignores, true, RETRY);
+    let server = handler(&emu, &links).ask_user(AskSettings {
+        retry_wait: Duration::from_millis(10),
+        ..AskSettings::default()
+    });
+    let client = connect(server, human).await;
+    let first = params("set_tenant_secret", set_ask("user.bound"));
+    let state = |response: CallToolResponse| match response {
+        CallToolResponse::InputRequired(r) => r.request_state.unwrap(),
+        other => panic!("{other:?}"),
+    };
+    let refused = |response: CallToolResponse| match response {
+        CallToolResponse::Complete(r) if is_error(&r) => text(&r),
+        other => panic!("{other:?}"),
+    };
+
+    let sealed = state(once(&client, first.clone()).await);
+    // Altered: one character changed.
+    let mut bytes = sealed.clone().into_bytes();
+    let at = bytes.len() / 2;
+    bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(bytes).unwrap();
+    let said = refused(once(&client, first.clone().with_request_state(tampered)).await);
+    assert!(said.contains("does not belong to this call"), "{said}");
+
+    // Made for another key, then for other arguments.
+    for other in [
+        set_ask("user.other"),
+        json!({"key": "user.bound", "askUser": true, "mode": "create"}),
+    ] {
+        let rebound = params("set_tenant_secret", other).with_request_state(sealed.clone());
+        let said = refused(once(&client, rebound).await);
+        assert!(said.contains("does not belong to this call"), "{said}");
+    }
+    // Made for another tool.
+    let rotate = params(
+        "rotate_tenant_secret",
+        json!({"key": "user.bound", "askUser": true, "targets": [{"serviceId": "eyevinn-a", "secretName": "x"}]}),
+    )
+    .with_request_state(sealed.clone());
+    let said = refused(once(&client, rotate).await);
+    assert!(said.contains("does not belong to this call"), "{said}");
+
+    // Used once (the page is unused: a fresh state), then replayed.
+    let fresh = state(once(&client, first.clone().with_request_state(sealed.clone())).await);
+    assert_ne!(fresh, sealed);
+    let said = refused(once(&client, first.clone().with_request_state(sealed)).await);
+    assert!(said.contains("already used once"), "{said}");
+    // A state on a first call that never had one.
+    let said = refused(
+        once(
+            &client,
+            params("set_tenant_secret", set_ask("user.fresh")).with_request_state("forged"),
+        )
+        .await,
+    );
+    assert!(said.contains("does not belong to this call"), "{said}");
+    assert!(
+        emu.tenant_keys().iter().all(|k| !k.starts_with("user.")),
+        "{:?}",
+        emu.tenant_keys()
+    );
+}
+
+/// A client without URL elicitation (no elicitation at all, or form mode
+/// only), in either era, gets the link to show; the page writes later.
+#[tokio::test]
+async fn a_client_without_url_elicitation_gets_a_pending_link() {
+    for (version, form_only) in [(SESSION, false), (RETRY, false), (SESSION, true)] {
+        let emu = emulator().await;
+        let links = links(Duration::from_secs(60));
+        let mut human = Human::new(&links, Does::Types, false, version.clone());
+        human.form_mode = form_only;
+        let client = connect(handler(&emu, &links), human.clone()).await;
+
+        let result = call(&client, "set_tenant_secret", set_ask("user.later")).await;
+        assert!(!is_error(&result), "{version}: {}", text(&result));
+        let out = structured(&result);
+        assert_eq!(out["status"], "pending", "{out}");
+        assert_eq!(out["source"], "askUser");
+        assert!(out.get("outcome").is_none(), "{out}");
+        let url = out["url"].as_str().unwrap().to_owned();
+        assert!(url.starts_with("http://127.0.0.1:9/ask/"), "{url}");
+        let expires = out["expiresAt"].as_str().unwrap();
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(expires).is_ok(),
+            "{expires}"
+        );
+        let next = out["nextStep"].as_str().unwrap();
+        assert!(
+            next.contains(&url) && next.contains("list_tenant_secrets"),
+            "{next}"
+        );
+        assert!(human.seen().is_empty(), "nothing was asked of the client");
+        assert_eq!(stored(&emu, "user.later"), None, "nothing written yet");
+
+        type_on_page(&links, &url, CANARY).await;
+        assert_eq!(stored(&emu, "user.later").as_deref(), Some(CANARY));
+        let listed = call(&client, "list_tenant_secrets", json!({})).await;
+        let listing = structured(&listed);
+        let keys: Vec<&str> = listing["secrets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["key"].as_str())
+            .collect();
+        assert!(keys.contains(&"user.later"), "{keys:?}");
+        no_canary(&result);
+        no_canary(&listed);
+    }
+}
+
+#[tokio::test]
+async fn with_the_fallback_off_such_a_client_is_refused() {
+    let emu = emulator().await;
+    let links = links(Duration::from_secs(60));
+    let human = Human::new(&links, Does::Types, false, SESSION);
+    let server = handler(&emu, &links).ask_user(AskSettings {
+        fallback: false,
+        ..AskSettings::default()
+    });
+    let client = connect(server, human).await;
+    let result = call(&client, "set_tenant_secret", set_ask("user.off")).await;
+    assert!(is_error(&result));
+    let said = text(&result);
+    assert!(
+        said.contains("--ask-user-fallback off") && said.contains("generate"),
+        "{said}"
+    );
+    assert_eq!(stored(&emu, "user.off"), None);
+}
+
+#[tokio::test]
+async fn without_a_page_askuser_is_refused() {
+    let emu = emulator().await;
+    let links = links(Duration::from_secs(60));
+    let human = Human::new(&links, Does::Types, true, SESSION);
+    let server = SecretsServer::new(Arc::new(client_for(&emu, TOKEN, fast_retry())));
+    let client = connect(server, human.clone()).await;
+    let result = call(&client, "set_tenant_secret", set_ask("user.nopage")).await;
+    assert!(is_error(&result));
+    assert!(
+        text(&result).contains("cannot serve the one-time page"),
+        "{}",
+        text(&result)
+    );
+    assert!(human.seen().is_empty());
+    assert_eq!(stored(&emu, "user.nopage"), None);
+}
+
+/// `system.*` keys, `--keys`, rate limits and the one-source rule refuse
+/// before any link opens: the client is asked nothing.
+#[tokio::test]
+async fn refusals_come_before_any_link() {
+    let emu = emulator().await;
+    let links = links(Duration::from_secs(60));
+    let human = Human::new(&links, Does::Types, true, SESSION);
+    let policy = Policy {
+        tools: ToolScope::default(),
+        keys: KeyScope::new(&["user.app.*".to_owned(), "system.*".to_owned()]).unwrap(),
+    };
+    let client = connect(handler(&emu, &links).with_policy(policy), human.clone()).await;
+
+    let cases = [
+        (json!({"key": "system.token", "askUser": true}), "system"),
+        (json!({"key": "user.other", "askUser": true}), "--keys"),
+        (
+            json!({"key": "user.app.a", "askUser": true, "generate": {}}),
+            "`askUser` and `generate` were all given",
+        ),
+        (json!({"key": "user.app.a", "askUser": false}), "askUser"),
+    ];
+    for (args, says) in cases {
+        let result = call(&client, "set_tenant_secret", args.clone()).await;
+        assert!(is_error(&result), "{args}");
+        assert!(text(&result).contains(says), "{args}: {}", text(&result));
+    }
+    assert!(human.seen().is_empty(), "{:?}", human.seen());
+    // The one write the limit allows, then the limit.
+    let server = handler(&emu, &links).guarded(None, RateLimits::in_memory(1, 1));
+    let client = connect(server, human.clone()).await;
+    let first = call(&client, "set_tenant_secret", set_ask("user.app.a")).await;
+    assert!(!is_error(&first), "{}", text(&first));
+    let asked = human.seen().len();
+    let limited = call(&client, "set_tenant_secret", set_ask("user.app.b")).await;
+    assert!(is_error(&limited), "{}", text(&limited));
+    assert_eq!(human.seen().len(), asked, "no link for a limited call");
+    assert!(
+        human.seen()[..1].iter().all(|m| m["elicitation"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("user.app.a")),
+        "{:?}",
+        human.seen()
+    );
+}
+
+/// The audit record names the source `askUser` and the link's fate.
+#[tokio::test]
+async fn the_audit_log_records_the_source_and_the_fate() {
+    let emu = emulator().await;
+    let dir = std::env::temp_dir().join(format!("osc-mcp-ask-audit-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("audit.log");
+    let log = Arc::new(AuditLog::open(path.clone(), false));
+    let records = || -> Vec<Value> {
+        std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+
+    let links = links(Duration::from_secs(60));
+    for (does, url_mode, key) in [
+        (Does::Types, false, "user.audit-pending"),
+        (Does::Declines, true, "user.audit-declined"),
+        (Does::Types, true, "user.audit-done"),
+    ] {
+        let human = Human::new(&links, does, url_mode, SESSION);
+        let server = handler(&emu, &links).guarded(Some(log.clone()), RateLimits::none());
+        let client = connect(server, human).await;
+        call(&client, "set_tenant_secret", set_ask(key)).await;
+    }
+    let got: Vec<(String, String)> = records()
+        .iter()
+        .map(|r| {
+            assert_eq!(r["valueSource"], "askUser", "{r}");
+            (
+                r["key"].as_str().unwrap().to_owned(),
+                r["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String)> = [
+        ("user.audit-pending", "pending"),
+        ("user.audit-declined", "declined"),
+        ("user.audit-done", "ok"),
+    ]
+    .iter()
+    .map(|(k, o)| ((*k).to_owned(), (*o).to_owned()))
+    .collect();
+    assert_eq!(got, want);
+    let all = std::fs::read_to_string(&path).unwrap();
+    assert!(!all.contains(CANARY), "{all}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
