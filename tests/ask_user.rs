@@ -1017,3 +1017,72 @@ mod python {
         }
     }
 }
+
+/// A session-era call waiting for the page over Streamable HTTP outlives
+/// the idle-session timer: the server pings its client meanwhile, so the
+/// session is not closed under the call, which ends with its own answer
+/// (here: the link expired).
+#[tokio::test]
+async fn a_session_era_wait_over_http_outlives_the_idle_session_timer() {
+    use osc_secrets_mcp::transport::http::{HttpConfig, serve};
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let emu = emulator().await;
+    let links = links(Duration::from_millis(1500));
+    let idle = Duration::from_millis(300);
+    let server = handler(&emu, &links).ask_user(AskSettings {
+        session_ping: Some(idle / 3),
+        ..AskSettings::default()
+    });
+    // A free loopback port, then the server on it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = HttpConfig {
+        listen: ([127, 0, 0, 1], port).into(),
+        auth_token: None,
+        allowed_hosts: Vec::new(),
+        allowed_origins: Vec::new(),
+        stateless: false,
+        max_body_bytes: 1 << 20,
+        max_sessions: 8,
+        session_idle: idle,
+        max_concurrent_per_client: 8,
+        shutdown_grace: Duration::from_secs(1),
+        header_timeout: Duration::from_secs(10),
+        connection_idle: Duration::from_secs(60),
+        max_connections: 64,
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(serve(server, config, async {
+        let _ = stopped.await;
+    }));
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let human = Human::new(&links, Does::Ignores, true, SESSION);
+    // Bounded wait for the listener.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let client = loop {
+        let transport = StreamableHttpClientTransport::from_config(
+            StreamableHttpClientTransportConfig::with_uri(url.clone()),
+        );
+        match human.clone().serve(transport).await {
+            Ok(client) => break client,
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                let _ = e;
+                tokio::task::yield_now().await;
+            }
+            Err(e) => panic!("the server did not come up: {e}"),
+        }
+    };
+    let result = call(&client, "set_tenant_secret", set_ask("user.slow")).await;
+    assert!(is_error(&result));
+    assert!(text(&result).contains("expired"), "{}", text(&result));
+    assert_eq!(stored(&emu, "user.slow"), None);
+    let _ = client.cancel().await;
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(WAIT, serving).await;
+}
