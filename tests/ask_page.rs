@@ -23,7 +23,7 @@ fn assert_secure_headers(what: &str, headers: &HeaderMap) {
     for (name, want) in [
         ("cache-control", "no-store"),
         ("pragma", "no-cache"),
-        ("referrer-policy", "no-referrer"),
+        ("referrer-policy", "same-origin"),
         ("x-content-type-options", "nosniff"),
         ("x-frame-options", "DENY"),
         (
@@ -645,4 +645,283 @@ async fn stdio_listens_on_nothing_until_a_link_is_opened() {
     let http = bin::Server::start(&http_emu, &[], Some(bin::MCP_TOKEN)).await;
     assert_eq!(listening_ports(http.pid()), vec![http.addr.port()]);
     http.terminate().await;
+}
+
+/// A job that writes only once `release` fires, telling `started` first.
+fn held_job(
+    page: &Page,
+    key: &str,
+) -> (
+    osc_secrets_mcp::elicit::links::Job,
+    tokio::sync::oneshot::Receiver<()>,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    let (started_tx, started) = tokio::sync::oneshot::channel();
+    let (release, release_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut job = page.job(key, osc_secrets_mcp::domain::WriteMode::Upsert);
+    let inner = job.run;
+    job.run = Box::new(move |value| {
+        Box::pin(async move {
+            let _ = started_tx.send(());
+            let _ = release_rx.await;
+            inner(value).await
+        })
+    });
+    (job, started, release)
+}
+
+#[tokio::test]
+async fn a_browser_that_leaves_mid_write_neither_cuts_it_nor_leaves_the_link_unsettled() {
+    use tokio::io::AsyncWriteExt;
+    let page = Page::start(TTL).await;
+    let (job, started, release) = held_job(&page, "user.leaver");
+    let ticket = page.links.open(job).await.unwrap();
+    let body = form_value(CANARY);
+    let path = ticket.url.strip_prefix(&page.base).unwrap();
+    let mut stream = tokio::net::TcpStream::connect(page.addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nOrigin: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+        page.addr,
+        page.base,
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body.as_bytes()).await.unwrap();
+    tokio::time::timeout(bin::WAIT, started)
+        .await
+        .expect("the job starts")
+        .unwrap();
+    // The browser goes away while the write is under way.
+    drop(stream);
+    release.send(()).unwrap();
+    assert!(matches!(
+        page.links.wait(&ticket.id, bin::WAIT).await,
+        Fate::Done(_)
+    ));
+    assert_eq!(
+        page.emu
+            .tenant_value("user.leaver")
+            .map(|v| v.expose_secret().to_owned()),
+        Some(CANARY.to_owned())
+    );
+}
+
+#[tokio::test]
+async fn two_submits_racing_write_once() {
+    let page = Page::start(TTL).await;
+    let (job, started, release) = held_job(&page, "user.race");
+    let ticket = page.links.open(job).await.unwrap();
+    let first = tokio::spawn(send("first", post(&page, &ticket.url, form_value(CANARY))));
+    tokio::time::timeout(bin::WAIT, started)
+        .await
+        .expect("the first submit runs its job")
+        .unwrap();
+    let second = send("second", post(&page, &ticket.url, form_value("the-loser"))).await;
+    assert_eq!(second.status, StatusCode::CONFLICT);
+    assert!(second.body.contains("Link in use"), "{}", second.body);
+    release.send(()).unwrap();
+    let first = tokio::time::timeout(bin::WAIT, first)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(
+        page.emu
+            .tenant_value("user.race")
+            .map(|v| v.expose_secret().to_owned()),
+        Some(CANARY.to_owned())
+    );
+}
+
+#[tokio::test]
+async fn behind_a_proxy_the_page_wants_the_public_origin() {
+    let emulator = bin::emulator().await;
+    let server = bin::Server::start(
+        &emulator,
+        &[
+            "--public-url",
+            "https://secrets.example.com/mcp-prefix/",
+            "--allowed-hosts",
+            "secrets.example.com",
+        ],
+        Some(bin::MCP_TOKEN),
+    )
+    .await;
+    let unknown = server.url(&format!("/ask/{}", "0f".repeat(24)));
+    let from = |origin: &str| {
+        bin::http()
+            .post(&unknown)
+            .header("host", "secrets.example.com")
+            .header("origin", origin)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form_value(CANARY))
+    };
+    // The listener's own origin is not the page's any more.
+    let local = send("local origin", from(&format!("http://{}", server.addr))).await;
+    assert_eq!(local.status, StatusCode::FORBIDDEN);
+    // The public one passes the Origin and Host checks, to the link lookup.
+    let public = send("public origin", from("https://secrets.example.com")).await;
+    assert_eq!(public.status, StatusCode::NOT_FOUND);
+    assert!(public.body.contains("Unknown link"), "{}", public.body);
+    let (_, log) = server.terminate().await;
+    assert!(!log.contains("MCP_ALLOWED_HOSTS does not accept"), "{log}");
+
+    // A public host the Host rules refuse is worth a warning at start.
+    let server = bin::Server::start(
+        &emulator,
+        &["--public-url", "https://secrets.example.com"],
+        Some(bin::MCP_TOKEN),
+    )
+    .await;
+    let (_, log) = server.terminate().await;
+    assert!(
+        log.contains("MCP_ALLOWED_HOSTS does not accept that host"),
+        "{log}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// End to end through the binary: a client without URL elicitation gets the
+// link (the pending fallback), and the human uses it.
+
+/// Submits `value` on the page at `url` as its own browser would, checking
+/// every byte of both answers.
+async fn use_link(url: &str, key: &str, value: &str) -> Answer {
+    let origin = {
+        let parsed = reqwest::Url::parse(url).unwrap();
+        parsed.origin().ascii_serialization()
+    };
+    let shown = send("e2e GET", bin::http().get(url)).await;
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
+    assert!(
+        shown.body.contains(&format!("<code>{key}</code>")),
+        "{}",
+        shown.body
+    );
+    send(
+        "e2e POST",
+        bin::http()
+            .post(url)
+            .header("origin", origin)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form_value(value)),
+    )
+    .await
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn on_stdio_the_first_link_starts_the_loopback_page_and_the_human_uses_it() {
+    let emulator = support::emulator().await;
+    let mut server = support::StdioServer::spawn(
+        &[],
+        &[
+            ("OSC_API_URL", &emulator.base_url()),
+            ("OSC_ACCESS_TOKEN", support::TOKEN),
+            ("OSC_MCP_LOG", "trace"),
+        ],
+    );
+    server.initialize().await;
+    let pid = server.child.id().unwrap();
+    assert_eq!(listening_ports(pid), Vec::<u16>::new());
+    let answer = server
+        .call_tool(
+            "set_tenant_secret",
+            serde_json::json!({"key": "user.e2e.stdio", "askUser": true}),
+        )
+        .await;
+    let out = &answer["result"]["structuredContent"];
+    assert_eq!(out["status"], "pending", "{answer}");
+    let url = out["url"].as_str().unwrap().to_owned();
+    let port = reqwest::Url::parse(&url).unwrap().port().unwrap();
+    assert!(
+        url.starts_with(&format!("http://127.0.0.1:{port}/ask/")),
+        "{url}"
+    );
+    assert_eq!(
+        listening_ports(pid),
+        vec![port],
+        "one loopback listener, the link's"
+    );
+
+    let done = use_link(&url, "user.e2e.stdio", CANARY).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert_eq!(
+        emulator
+            .tenant_value("user.e2e.stdio")
+            .map(|v| v.expose_secret().to_owned()),
+        Some(CANARY.to_owned())
+    );
+    let again = use_link_post_only(&url, "second").await;
+    assert_eq!(again.status, StatusCode::GONE);
+    let listed = server
+        .call_tool("list_tenant_secrets", serde_json::json!({}))
+        .await;
+    assert!(listed.to_string().contains("user.e2e.stdio"), "{listed}");
+    let (ok, stdout, stderr) = server.finish().await;
+    assert!(ok, "{stderr}");
+    assert!(!stdout.contains(CANARY), "the agent received the value");
+    assert!(!stderr.contains(CANARY), "the trace log holds the value");
+    assert!(
+        stderr.contains("one-time askUser page served at http://127.0.0.1:"),
+        "{stderr}"
+    );
+}
+
+async fn use_link_post_only(url: &str, value: &str) -> Answer {
+    let origin = reqwest::Url::parse(url)
+        .unwrap()
+        .origin()
+        .ascii_serialization();
+    send(
+        "e2e POST again",
+        bin::http()
+            .post(url)
+            .header("origin", origin)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form_value(value)),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn over_http_the_link_names_the_listener_and_the_human_uses_it() {
+    let emulator = bin::emulator().await;
+    let server =
+        bin::Server::start(&emulator, &["--log-level", "trace"], Some(bin::MCP_TOKEN)).await;
+    let session = bin::open_session(&server, Some(bin::MCP_TOKEN)).await;
+    let response = bin::post_mcp(
+        &server,
+        Some(bin::MCP_TOKEN),
+        Some(&session),
+        &bin::call(
+            2,
+            "set_tenant_secret",
+            serde_json::json!({"key": "user.e2e.http", "askUser": true}),
+        ),
+    )
+    .send()
+    .await
+    .unwrap();
+    let text = response.text().await.unwrap();
+    let answer = bin::message_in(&text);
+    let out = &answer["result"]["structuredContent"];
+    assert_eq!(out["status"], "pending", "{answer}");
+    let url = out["url"].as_str().unwrap().to_owned();
+    assert!(
+        url.starts_with(&format!("http://{}/ask/", server.addr)),
+        "{url} names the listener"
+    );
+    let done = use_link(&url, "user.e2e.http", CANARY).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert_eq!(
+        emulator
+            .tenant_value("user.e2e.http")
+            .map(|v| v.expose_secret().to_owned()),
+        Some(CANARY.to_owned())
+    );
+    assert!(!text.contains(CANARY));
+    let (_, log) = server.terminate().await;
+    assert!(!log.contains(CANARY), "the trace log holds the value");
+    assert!(log.contains("one-time page used"), "{log}");
 }

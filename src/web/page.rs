@@ -7,8 +7,8 @@
 //! the only capability: there is no bearer token (a browser has none), but
 //! the same Host rules as the MCP endpoint apply, and an exact Origin.
 //!
-//! Plain HTML, no script. Every response forbids caching, referrers,
-//! framing, sniffing and any script. No value is logged, echoed or kept
+//! Plain HTML, no script. Every response forbids caching, referrers to
+//! other origins, framing, sniffing and any script. No value is logged, echoed or kept
 //! beyond the job's run; the form body is wiped once parsed.
 
 use std::sync::Arc;
@@ -39,6 +39,13 @@ pub const MAX_FORM_BYTES: usize = 3 * MAX_VALUE_LEN + 4096;
 /// no images, forms post only to this origin, never framed.
 pub const CSP: &str =
     "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The `Referrer-Policy` of every response. Not `no-referrer`: under that
+/// policy browsers send `Origin: null` with the form's own POST (Fetch
+/// standard, "serializing a request origin"), and the exact Origin check
+/// would refuse every honest submit. `same-origin` sends no referrer to any
+/// other origin either, and the page links nowhere and loads nothing.
+pub const REFERRER_POLICY: &str = "same-origin";
 
 /// Which `Host` headers the page answers.
 pub enum PageHosts {
@@ -183,7 +190,7 @@ fn secured(mut response: Response) -> Response {
     for (name, value) in [
         (header::CACHE_CONTROL, "no-store"),
         (header::PRAGMA, "no-cache"),
-        (header::REFERRER_POLICY, "no-referrer"),
+        (header::REFERRER_POLICY, REFERRER_POLICY),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::CONTENT_SECURITY_POLICY, CSP),
@@ -486,7 +493,7 @@ fn html(status: StatusCode, title: &str, body: &str) -> Response {
     let document = format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <meta name=\"referrer\" content=\"no-referrer\"><title>{}</title></head>\n<body>\n{body}\n</body></html>\n",
+         <meta name=\"referrer\" content=\"same-origin\"><title>{}</title></head>\n<body>\n{body}\n</body></html>\n",
         escape(title)
     );
     (

@@ -1,0 +1,198 @@
+//! askUser's one-time page in a real browser: Debian's Chromium driven by
+//! npm playwright-core (tests/browser/submit.mjs), with JavaScript off.
+//! A human opens the link, sees the key, types a value, saves; the
+//! emulator holds exactly that value and no response the browser got
+//! carries it. Then a second use, an expired link and a multi-line value.
+//!
+//! Needs OSC_MCP_CHROMIUM, OSC_MCP_PLAYWRIGHT (a node_modules directory
+//! holding playwright-core) and OSC_MCP_NODE, which .ci/run installs and
+//! exports; asked for and missing, the test fails rather than skips.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "ask_page/harness.rs"]
+mod harness;
+mod support;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use harness::{CANARY, Page, logs};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+
+/// Bound on the whole browser run.
+const BROWSER_WAIT: Duration = Duration::from_secs(120);
+
+#[tokio::test]
+#[ignore = "needs Chromium and playwright-core: OSC_MCP_CHROMIUM and OSC_MCP_PLAYWRIGHT; .ci/run installs them"]
+async fn a_human_types_values_on_the_page_in_chromium() {
+    let chromium = support::http::external("OSC_MCP_CHROMIUM", "the browser test");
+    let playwright = support::http::external("OSC_MCP_PLAYWRIGHT", "the browser test");
+    let node = support::http::external("OSC_MCP_NODE", "the browser test");
+
+    let page = Page::start(Duration::from_secs(600)).await;
+    page.emu
+        .insert_tenant_secret("user.api.token", "the-old-value");
+    let masked = page.open("user.api.token").await;
+    let multiline = page.open("user.tls.key").await;
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n{CANARY}\n+/=\n-----END PRIVATE KEY-----\n"
+    );
+    let expired_page = Page::start(Duration::ZERO).await;
+    let expired = expired_page.open("user.late").await;
+
+    let config = json!({
+        "chromium": chromium,
+        "playwright": playwright,
+        "cases": [
+            {"url": masked.url, "key": "user.api.token", "type": true, "field": "value", "value": CANARY},
+            {"url": masked.url, "key": "user.api.token"},
+            {"url": expired.url},
+            {"url": multiline.url, "key": "user.tls.key", "type": true, "field": "multiline", "value": pem},
+        ],
+    });
+    let (report, stdout) = run_browser(&node, &config).await;
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(results.len(), 4, "{report}");
+
+    // Opened, saw the key, typed, saved, saw the confirmation.
+    assert_eq!(results[0]["sawKey"], true, "{report}");
+    assert_eq!(results[0]["status"], 200, "{report}");
+    assert!(
+        results[0]["text"].as_str().unwrap().contains("Saved."),
+        "{report}"
+    );
+    assert_eq!(
+        page.emu
+            .tenant_value("user.api.token")
+            .map(|v| v.expose_secret().to_owned()),
+        Some(CANARY.to_owned())
+    );
+    // A second use.
+    assert_eq!(results[1]["status"], 410, "{report}");
+    assert!(
+        results[1]["text"]
+            .as_str()
+            .unwrap()
+            .contains("already used"),
+        "{report}"
+    );
+    // An expired link.
+    assert_eq!(results[2]["status"], 410, "{report}");
+    assert!(
+        results[2]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Link expired"),
+        "{report}"
+    );
+    assert!(expired_page.emu.tenant_value("user.late").is_none());
+    // A multi-line value, byte for byte (the browser sent CRLF).
+    assert_eq!(results[3]["status"], 200, "{report}");
+    assert_eq!(
+        page.emu
+            .tenant_value("user.tls.key")
+            .map(|v| v.expose_secret().to_owned()),
+        Some(pem)
+    );
+
+    // Every response the browser got: the page's headers, never the value.
+    let responses = report["responses"].as_array().unwrap();
+    assert!(responses.len() >= 6, "{report}");
+    for response in responses {
+        let headers = &response["headers"];
+        assert_eq!(headers["cache-control"], "no-store", "{response}");
+        assert_eq!(headers["referrer-policy"], "same-origin", "{response}");
+        assert_eq!(headers["x-frame-options"], "DENY", "{response}");
+    }
+    assert!(
+        !stdout.contains(CANARY),
+        "a response the browser got holds the value"
+    );
+    assert_eq!(report["cspViolations"], json!([]), "{report}");
+    assert!(!logs().contains(CANARY), "the trace log holds the value");
+}
+
+/// Runs tests/browser/submit.mjs with `config`; returns its report and all
+/// of its output (to check for the value).
+async fn run_browser(node: &str, config: &Value) -> (Value, String) {
+    let mut command = tokio::process::Command::new(node);
+    command
+        .arg(support::http::repo_path("tests/browser/submit.mjs"))
+        .arg(config.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(BROWSER_WAIT, command.output())
+        .await
+        .expect("the browser run ends in time")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the browser run failed:\n{stderr}\n{stdout}"
+    );
+    (serde_json::from_str(stdout.trim()).unwrap(), stdout)
+}
+
+/// The whole way: an agent on stdio (a client without URL elicitation)
+/// gets the link, the human uses it in Chromium, the value lands in OSC,
+/// and nothing the agent received carries it.
+#[tokio::test]
+#[ignore = "needs Chromium and playwright-core: OSC_MCP_CHROMIUM and OSC_MCP_PLAYWRIGHT; .ci/run installs them"]
+async fn the_link_an_agent_got_over_stdio_works_in_chromium() {
+    let chromium = support::http::external("OSC_MCP_CHROMIUM", "the browser test");
+    let playwright = support::http::external("OSC_MCP_PLAYWRIGHT", "the browser test");
+    let node = support::http::external("OSC_MCP_NODE", "the browser test");
+    let emulator = support::emulator().await;
+    let mut agent = support::StdioServer::spawn(
+        &[],
+        &[
+            ("OSC_API_URL", &emulator.base_url()),
+            ("OSC_ACCESS_TOKEN", support::TOKEN),
+            ("OSC_MCP_LOG", "trace"),
+        ],
+    );
+    agent.initialize().await;
+    let answer = agent
+        .call_tool(
+            "set_tenant_secret",
+            json!({"key": "user.agent.cred", "askUser": true}),
+        )
+        .await;
+    let url = answer["result"]["structuredContent"]["url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no link in {answer}"))
+        .to_owned();
+    let config = json!({
+        "chromium": chromium,
+        "playwright": playwright,
+        "cases": [
+            {"url": url, "key": "user.agent.cred", "type": true, "field": "value", "value": CANARY},
+        ],
+    });
+    let (report, stdout) = run_browser(&node, &config).await;
+    assert_eq!(report["results"][0]["sawKey"], true, "{report}");
+    assert_eq!(report["results"][0]["status"], 200, "{report}");
+    assert_eq!(
+        emulator
+            .tenant_value("user.agent.cred")
+            .map(|v| v.expose_secret().to_owned()),
+        Some(CANARY.to_owned())
+    );
+    assert!(
+        !stdout.contains(CANARY),
+        "a response the browser got holds the value"
+    );
+    let listed = agent.call_tool("list_tenant_secrets", json!({})).await;
+    assert!(listed.to_string().contains("user.agent.cred"), "{listed}");
+    let (ok, transcript, stderr) = agent.finish().await;
+    assert!(ok, "{stderr}");
+    assert!(!transcript.contains(CANARY), "the agent received the value");
+    assert!(
+        !stderr.contains(CANARY),
+        "the server's trace log holds the value"
+    );
+}
