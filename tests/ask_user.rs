@@ -1086,3 +1086,46 @@ async fn a_session_era_wait_over_http_outlives_the_idle_session_timer() {
     let _ = stop.send(());
     let _ = tokio::time::timeout(WAIT, serving).await;
 }
+
+/// Retry era: a link left unused until its expiry ends the rounds with
+/// "expired"; an answer that is not an elicitation result withdraws the
+/// link. Nothing is written either way.
+#[tokio::test]
+async fn retry_era_expiry_and_a_malformed_answer_write_nothing() {
+    let emu = emulator().await;
+    let short = links(Duration::from_millis(300));
+    let human = Human::new(&short, Does::Ignores, true, RETRY);
+    let client = connect(handler(&emu, &short), human).await;
+    let result = call(&client, "set_tenant_secret", set_ask("user.r-late")).await;
+    assert!(is_error(&result));
+    assert!(text(&result).contains("expired"), "{}", text(&result));
+    assert_eq!(stored(&emu, "user.r-late"), None);
+
+    let links = links(Duration::from_secs(60));
+    let human = Human::new(&links, Does::Ignores, true, RETRY);
+    let client = connect(handler(&emu, &links), human).await;
+    let first = params("set_tenant_secret", set_ask("user.r-odd"));
+    let CallToolResponse::InputRequired(asked) = once(&client, first.clone()).await else {
+        panic!("the first round asks")
+    };
+    let wire = serde_json::to_value(&asked).unwrap();
+    let url = wire["inputRequests"]["askUser"]["params"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let odd: InputResponses = serde_json::from_value(json!({"askUser": 7})).unwrap();
+    let retry = first
+        .with_input_responses(odd)
+        .with_request_state(asked.request_state.unwrap());
+    let CallToolResponse::Complete(result) = once(&client, retry).await else {
+        panic!("a malformed answer ends the call")
+    };
+    assert!(is_error(&result));
+    assert!(
+        text(&result).contains("not an elicitation result"),
+        "{}",
+        text(&result)
+    );
+    assert!(matches!(links.claim(&link_id(&url)), Err(Fate::Declined)));
+    assert_eq!(stored(&emu, "user.r-odd"), None);
+}
