@@ -684,7 +684,15 @@ async fn the_audit_log_records_the_source_and_the_fate() {
         let human = Human::new(&links, does, url_mode, SESSION);
         let server = handler(&emu, &links).guarded(Some(log.clone()), RateLimits::none());
         let client = connect(server, human).await;
-        call(&client, "set_tenant_secret", set_ask(key)).await;
+        let result = call(&client, "set_tenant_secret", set_ask(key)).await;
+        // The pending link, used later: the page's write is recorded too.
+        if let Some(url) = result
+            .structured_content
+            .as_ref()
+            .and_then(|s| s["url"].as_str())
+        {
+            type_on_page(&links, url, CANARY).await;
+        }
     }
     let got: Vec<(String, String)> = records()
         .iter()
@@ -698,6 +706,7 @@ async fn the_audit_log_records_the_source_and_the_fate() {
         .collect();
     let want: Vec<(String, String)> = [
         ("user.audit-pending", "pending"),
+        ("user.audit-pending", "ok"),
         ("user.audit-declined", "declined"),
         ("user.audit-done", "ok"),
     ]
