@@ -662,9 +662,7 @@ async fn refusals_come_before_any_link() {
 #[tokio::test]
 async fn the_audit_log_records_the_source_and_the_fate() {
     let emu = emulator().await;
-    let dir = std::env::temp_dir().join(format!("osc-mcp-ask-audit-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = support::http::scratch_dir("ask-user-audit");
     let path = dir.join("audit.log");
     let log = Arc::new(AuditLog::open(path.clone(), false));
     let records = || -> Vec<Value> {
