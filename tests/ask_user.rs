@@ -662,9 +662,7 @@ async fn refusals_come_before_any_link() {
 #[tokio::test]
 async fn the_audit_log_records_the_source_and_the_fate() {
     let emu = emulator().await;
-    let dir = std::env::temp_dir().join(format!("osc-mcp-ask-audit-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = support::http::scratch_dir("ask-user-audit");
     let path = dir.join("audit.log");
     let log = Arc::new(AuditLog::open(path.clone(), false));
     let records = || -> Vec<Value> {
@@ -684,7 +682,15 @@ async fn the_audit_log_records_the_source_and_the_fate() {
         let human = Human::new(&links, does, url_mode, SESSION);
         let server = handler(&emu, &links).guarded(Some(log.clone()), RateLimits::none());
         let client = connect(server, human).await;
-        call(&client, "set_tenant_secret", set_ask(key)).await;
+        let result = call(&client, "set_tenant_secret", set_ask(key)).await;
+        // The pending link, used later: the page's write is recorded too.
+        if let Some(url) = result
+            .structured_content
+            .as_ref()
+            .and_then(|s| s["url"].as_str())
+        {
+            type_on_page(&links, url, CANARY).await;
+        }
     }
     let got: Vec<(String, String)> = records()
         .iter()
@@ -698,6 +704,7 @@ async fn the_audit_log_records_the_source_and_the_fate() {
         .collect();
     let want: Vec<(String, String)> = [
         ("user.audit-pending", "pending"),
+        ("user.audit-pending", "ok"),
         ("user.audit-declined", "declined"),
         ("user.audit-done", "ok"),
     ]
@@ -708,4 +715,424 @@ async fn the_audit_log_records_the_source_and_the_fate() {
     let all = std::fs::read_to_string(&path).unwrap();
     assert!(!all.contains(CANARY), "{all}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ---------------------------------------------------------------------------
+// Through the built binary, with the official Python SDK as the client and
+// the one-time page served by the binary itself.
+
+mod python {
+    use std::process::Stdio;
+    use std::time::Duration;
+
+    use osc_secrets_mcp::emulator::Emulator;
+    use secrecy::ExposeSecret;
+    use serde_json::{Value, json};
+    use tokio::process::Command;
+
+    use super::CANARY;
+    use super::support::http::{self, BIN, MCP_TOKEN, OSC_TOKEN, Server, external, repo_path};
+
+    /// Where the Python client finds the server.
+    enum Via<'a> {
+        Stdio,
+        Http(&'a Server),
+    }
+
+    /// Runs tests/python/ask_user.py once; its report and its stderr (which,
+    /// over stdio, carries the server's stderr at trace level too).
+    async fn drive(
+        emu: &Emulator,
+        via: Via<'_>,
+        mode: &str,
+        human: &str,
+        tool: &str,
+        arguments: Value,
+        server_args: &[&str],
+    ) -> (Value, String) {
+        let python = external("OSC_MCP_PYTHON", "the Python SDK askUser tests");
+        let mut cmd = Command::new(python);
+        cmd.arg(repo_path("tests/python/ask_user.py"))
+            .args(["--mode", mode, "--human", human, "--tool", tool])
+            .arg("--arguments")
+            .arg(arguments.to_string())
+            .env("OSC_MCP_TEST_VALUE", CANARY)
+            .env("PYTHONUNBUFFERED", "1")
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        match via {
+            Via::Stdio => {
+                let mut args = vec!["--transport", "stdio"];
+                args.extend_from_slice(server_args);
+                let server = json!({
+                    "command": BIN,
+                    "args": args,
+                    "env": {
+                        "OSC_API_URL": emu.base_url(),
+                        "OSC_ACCESS_TOKEN": OSC_TOKEN,
+                        "OSC_MAX_RETRIES": "0",
+                        "OSC_MCP_LOG": "trace",
+                        "PATH": std::env::var("PATH").unwrap_or_default(),
+                    },
+                });
+                cmd.arg("--stdio")
+                    .env("OSC_MCP_TEST_SERVER", server.to_string());
+            }
+            Via::Http(server) => {
+                cmd.args(["--url", &server.url("/mcp")])
+                    .env("OSC_MCP_TEST_TOKEN", MCP_TOKEN);
+            }
+        }
+        let output = tokio::time::timeout(Duration::from_secs(120), cmd.output())
+            .await
+            .expect("the Python client finishes")
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(
+            output.status.success(),
+            "{mode}/{human} failed:\n{stdout}\n{stderr}"
+        );
+        assert!(
+            !stdout.contains(CANARY),
+            "the value reached the client: {stdout}"
+        );
+        assert!(
+            !stderr.contains(CANARY),
+            "the value reached a log: {stderr}"
+        );
+        (serde_json::from_str(&stdout).unwrap(), stderr)
+    }
+
+    async fn http_server(emu: &Emulator, extra: &[&str]) -> Server {
+        let mut cmd = http::command(emu, extra, Some(MCP_TOKEN));
+        cmd.env("OSC_MCP_LOG", "trace");
+        Server::start_command(cmd).await
+    }
+
+    fn stored(emu: &Emulator, key: &str) -> Option<String> {
+        emu.tenant_value(key).map(|v| v.expose_secret().to_owned())
+    }
+
+    fn listed(report: &Value) -> Vec<String> {
+        report["list"]["structuredContent"]["secrets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["key"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// The human typed the value on the page the URL elicitation named;
+    /// the result says completed.
+    fn assert_completed(report: &Value, emu: &Emulator, key: &str, run: &str) {
+        let result = &report["result"];
+        assert_ne!(result["isError"], true, "{run}: {report:#}");
+        assert_eq!(
+            result["structuredContent"]["status"], "completed",
+            "{run}: {report:#}"
+        );
+        assert_eq!(result["structuredContent"]["source"], "askUser", "{run}");
+        let asked = &report["elicitations"][0];
+        assert_eq!(asked["mode"], "url", "{run}: {report:#}");
+        assert!(asked["message"].as_str().unwrap().contains(key), "{run}");
+        let page = &report["pages"][0];
+        assert_eq!(page["status"], 200, "{run}: {report:#}");
+        assert_eq!(stored(emu, key).as_deref(), Some(CANARY), "{run}");
+        assert!(listed(report).contains(&key.to_owned()), "{run}");
+    }
+
+    /// Session era (`mode="legacy"`, 2025-11-25) and retry era
+    /// (`mode="auto"`, 2026-07-28) over stdio, with the page on stdio's
+    /// loopback listener.
+    #[tokio::test]
+    #[ignore = "needs the official MCP Python SDK: set OSC_MCP_PYTHON (installed by .ci/run)"]
+    async fn python_sdk_over_stdio_in_both_eras() {
+        let emu = http::emulator().await;
+        for (mode, key, era) in [
+            ("legacy", "user.py-stdio-legacy", "2025-11-25"),
+            ("auto", "user.py-stdio-auto", "2026-07-28"),
+        ] {
+            let (report, stderr) = drive(
+                &emu,
+                Via::Stdio,
+                mode,
+                "types",
+                "set_tenant_secret",
+                json!({"key": key, "askUser": true}),
+                &[],
+            )
+            .await;
+            assert_eq!(report["protocolVersion"], era, "{report:#}");
+            assert_completed(&report, &emu, key, mode);
+            if mode == "legacy" {
+                let id = report["elicitations"][0]["elicitationId"].as_str().unwrap();
+                let complete = report["messages"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|m| m["method"] == "notifications/elicitation/complete")
+                    .unwrap_or_else(|| panic!("no completion notice: {report:#}"));
+                assert_eq!(complete["params"]["elicitationId"], id);
+            }
+            assert!(
+                stderr.contains("askUser link sent"),
+                "trace reached stderr: {stderr}"
+            );
+        }
+    }
+
+    /// Both eras over Streamable HTTP with sessions, the page on the same
+    /// listener; the retry era also over stateless HTTP, where the session
+    /// era has no session to be asked on and gets the pending link.
+    #[tokio::test]
+    #[ignore = "needs the official MCP Python SDK: set OSC_MCP_PYTHON (installed by .ci/run)"]
+    async fn python_sdk_over_http_with_sessions_and_stateless() {
+        let emu = http::emulator().await;
+        let sessions = http_server(&emu, &[]).await;
+        let stateless = http_server(&emu, &["--stateless"]).await;
+        for (server, mode, key) in [
+            (&sessions, "legacy", "user.py-http-legacy"),
+            (&sessions, "auto", "user.py-http-auto"),
+            (&stateless, "auto", "user.py-stateless-auto"),
+        ] {
+            let (report, _) = drive(
+                &emu,
+                Via::Http(server),
+                mode,
+                "types",
+                "set_tenant_secret",
+                json!({"key": key, "askUser": true}),
+                &[],
+            )
+            .await;
+            assert_completed(&report, &emu, key, key);
+        }
+        let (report, _) = drive(
+            &emu,
+            Via::Http(&stateless),
+            "legacy",
+            "types",
+            "set_tenant_secret",
+            json!({"key": "user.py-stateless-legacy", "askUser": true}),
+            &[],
+        )
+        .await;
+        let out = &report["result"]["structuredContent"];
+        assert_eq!(out["status"], "pending", "{report:#}");
+        assert!(report["elicitations"].as_array().unwrap().is_empty());
+        for server in [&sessions, &stateless] {
+            assert!(!server.log().contains(CANARY), "{}", server.log());
+        }
+    }
+
+    /// No elicitation callback: the pending link, posted later by the
+    /// "human", writes the key, and list_tenant_secrets shows it; with
+    /// `--ask-user-fallback off` the call is refused.
+    #[tokio::test]
+    #[ignore = "needs the official MCP Python SDK: set OSC_MCP_PYTHON (installed by .ci/run)"]
+    async fn python_sdk_without_elicitation_gets_the_pending_link_or_a_refusal() {
+        let emu = http::emulator().await;
+        let (report, _) = drive(
+            &emu,
+            Via::Stdio,
+            "legacy",
+            "unreachable",
+            "set_tenant_secret",
+            json!({"key": "user.py-pending", "askUser": true}),
+            &[],
+        )
+        .await;
+        let out = &report["result"]["structuredContent"];
+        assert_eq!(out["status"], "pending", "{report:#}");
+        assert!(
+            out["url"]
+                .as_str()
+                .unwrap()
+                .starts_with("http://127.0.0.1:"),
+            "{out}"
+        );
+        assert_eq!(report["pages"][0]["status"], 200, "{report:#}");
+        assert_eq!(stored(&emu, "user.py-pending").as_deref(), Some(CANARY));
+        assert!(listed(&report).contains(&"user.py-pending".to_owned()));
+
+        let (report, _) = drive(
+            &emu,
+            Via::Stdio,
+            "auto",
+            "unreachable",
+            "set_tenant_secret",
+            json!({"key": "user.py-off", "askUser": true}),
+            &["--ask-user-fallback", "off"],
+        )
+        .await;
+        assert_eq!(report["result"]["isError"], true, "{report:#}");
+        let said = report["result"]["content"][0]["text"].as_str().unwrap();
+        assert!(said.contains("--ask-user-fallback off"), "{said}");
+        assert_eq!(stored(&emu, "user.py-off"), None);
+    }
+
+    /// Declining in the client writes nothing, in both eras; rotation with
+    /// askUser writes and materializes into two targets.
+    #[tokio::test]
+    #[ignore = "needs the official MCP Python SDK: set OSC_MCP_PYTHON (installed by .ci/run)"]
+    async fn python_sdk_decline_and_rotate() {
+        let emu = http::emulator().await;
+        for mode in ["legacy", "auto"] {
+            let key = format!("user.py-declined-{mode}");
+            let (report, _) = drive(
+                &emu,
+                Via::Stdio,
+                mode,
+                "declines",
+                "set_tenant_secret",
+                json!({"key": key, "askUser": true}),
+                &[],
+            )
+            .await;
+            assert_eq!(report["result"]["isError"], true, "{report:#}");
+            let said = report["result"]["content"][0]["text"].as_str().unwrap();
+            assert!(said.contains("declined"), "{said}");
+            assert_eq!(stored(&emu, &key), None);
+        }
+        emu.insert_tenant_secret("user.py-rotated", "old-value");
+        let (report, _) = drive(
+            &emu,
+            Via::Stdio,
+            "auto",
+            "types",
+            "rotate_tenant_secret",
+            json!({"key": "user.py-rotated", "askUser": true, "targets": [
+                {"serviceId": "eyevinn-py-a", "secretName": "token"},
+                {"serviceId": "eyevinn-py-b", "secretName": "token"},
+            ]}),
+            &[],
+        )
+        .await;
+        let out = &report["result"]["structuredContent"];
+        assert_eq!(out["status"], "completed", "{report:#}");
+        assert_eq!(out["targets"].as_array().unwrap().len(), 2, "{out}");
+        assert_eq!(stored(&emu, "user.py-rotated").as_deref(), Some(CANARY));
+        for service in ["eyevinn-py-a", "eyevinn-py-b"] {
+            assert_eq!(
+                emu.service_secret(service, "token")
+                    .map(|v| v.expose_secret().to_owned())
+                    .as_deref(),
+                Some(CANARY),
+                "{service}"
+            );
+        }
+    }
+}
+
+/// A session-era call waiting for the page over Streamable HTTP outlives
+/// the idle-session timer: the server pings its client meanwhile, so the
+/// session is not closed under the call, which ends with its own answer
+/// (here: the link expired).
+#[tokio::test]
+async fn a_session_era_wait_over_http_outlives_the_idle_session_timer() {
+    use osc_secrets_mcp::transport::http::{HttpConfig, serve};
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let emu = emulator().await;
+    let links = links(Duration::from_millis(1500));
+    let idle = Duration::from_millis(300);
+    let server = handler(&emu, &links).ask_user(AskSettings {
+        session_ping: Some(idle / 3),
+        ..AskSettings::default()
+    });
+    // A free loopback port, then the server on it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = HttpConfig {
+        listen: ([127, 0, 0, 1], port).into(),
+        auth_token: None,
+        allowed_hosts: Vec::new(),
+        allowed_origins: Vec::new(),
+        stateless: false,
+        max_body_bytes: 1 << 20,
+        max_sessions: 8,
+        session_idle: idle,
+        max_concurrent_per_client: 8,
+        shutdown_grace: Duration::from_secs(1),
+        header_timeout: Duration::from_secs(10),
+        connection_idle: Duration::from_secs(60),
+        max_connections: 64,
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(serve(server, config, async {
+        let _ = stopped.await;
+    }));
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let human = Human::new(&links, Does::Ignores, true, SESSION);
+    // Bounded wait for the listener.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let client = loop {
+        let transport = StreamableHttpClientTransport::from_config(
+            StreamableHttpClientTransportConfig::with_uri(url.clone()),
+        );
+        match human.clone().serve(transport).await {
+            Ok(client) => break client,
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                let _ = e;
+                tokio::task::yield_now().await;
+            }
+            Err(e) => panic!("the server did not come up: {e}"),
+        }
+    };
+    let result = call(&client, "set_tenant_secret", set_ask("user.slow")).await;
+    assert!(is_error(&result));
+    assert!(text(&result).contains("expired"), "{}", text(&result));
+    assert_eq!(stored(&emu, "user.slow"), None);
+    let _ = client.cancel().await;
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(WAIT, serving).await;
+}
+
+/// Retry era: a link left unused until its expiry ends the rounds with
+/// "expired"; an answer that is not an elicitation result withdraws the
+/// link. Nothing is written either way.
+#[tokio::test]
+async fn retry_era_expiry_and_a_malformed_answer_write_nothing() {
+    let emu = emulator().await;
+    let short = links(Duration::from_millis(300));
+    let human = Human::new(&short, Does::Ignores, true, RETRY);
+    let client = connect(handler(&emu, &short), human).await;
+    let result = call(&client, "set_tenant_secret", set_ask("user.r-late")).await;
+    assert!(is_error(&result));
+    assert!(text(&result).contains("expired"), "{}", text(&result));
+    assert_eq!(stored(&emu, "user.r-late"), None);
+
+    let links = links(Duration::from_secs(60));
+    let human = Human::new(&links, Does::Ignores, true, RETRY);
+    let client = connect(handler(&emu, &links), human).await;
+    let first = params("set_tenant_secret", set_ask("user.r-odd"));
+    let CallToolResponse::InputRequired(asked) = once(&client, first.clone()).await else {
+        panic!("the first round asks")
+    };
+    let wire = serde_json::to_value(&asked).unwrap();
+    let url = wire["inputRequests"]["askUser"]["params"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let odd: InputResponses = serde_json::from_value(json!({"askUser": 7})).unwrap();
+    let retry = first
+        .with_input_responses(odd)
+        .with_request_state(asked.request_state.unwrap());
+    let CallToolResponse::Complete(result) = once(&client, retry).await else {
+        panic!("a malformed answer ends the call")
+    };
+    assert!(is_error(&result));
+    assert!(
+        text(&result).contains("not an elicitation result"),
+        "{}",
+        text(&result)
+    );
+    assert!(matches!(links.claim(&link_id(&url)), Err(Fate::Declined)));
+    assert_eq!(stored(&emu, "user.r-odd"), None);
 }

@@ -809,3 +809,93 @@ async fn a_call_before_initialize_leaks_nothing() {
     assert_no_canary("stderr", &stderr);
     assert!(emu.requests().is_empty());
 }
+
+// ---------------------------------------------------------------------------
+// askUser: the value arrives on the one-time page, never through MCP
+
+/// Posts the one-time page at `url` as a browser would; its status and body.
+async fn post_page(url: &str, value: &str) -> (u16, String) {
+    let (origin, _) = url.split_once("/ask/").expect("a one-time page URL");
+    let body = format!("value={value}&multiline=&action=save");
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let response = reqwest::Client::new()
+        .post(url)
+        .header("Origin", origin)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body)
+        .timeout(std::time::Duration::from_secs(30))
+        .send()
+        .await
+        .expect("the page answers");
+    let status = response.status().as_u16();
+    let headers = head(response.headers());
+    (
+        status,
+        format!("{headers}\n{}", response.text().await.unwrap()),
+    )
+}
+
+/// A client without elicitation gets the pending link for set and rotate;
+/// the canary value typed on the page, stored and materialized, then again
+/// against an OSC that echoes it in its error, appears in no result, no
+/// page answer and no log line at trace level.
+#[tokio::test]
+async fn an_ask_user_value_typed_on_the_page_leaks_nothing() {
+    let emu = emulator().await;
+    let env = settings(&emu, PATIENT_SECS);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut server = StdioServer::spawn(&[], &env);
+    server.initialize().await;
+    let mut pages = String::new();
+    let calls = [
+        (
+            "set_tenant_secret",
+            json!({"key": "user.leak-asked", "askUser": true}),
+            None,
+        ),
+        (
+            "rotate_tenant_secret",
+            json!({"key": "user.leak-asked", "askUser": true,
+                   "targets": [{"serviceId": "eyevinn-leak", "secretName": "asked"}]}),
+            None,
+        ),
+        (
+            "set_tenant_secret",
+            json!({"key": "user.leak-echoed", "askUser": true}),
+            Some(fault("PUT", 400, echoing_body())),
+        ),
+    ];
+    for (tool, args, upstream) in calls {
+        let answer = server.call_tool(tool, args).await;
+        let out = &answer["result"]["structuredContent"];
+        assert_eq!(out["status"], "pending", "{answer}");
+        emu.clear_faults();
+        if let Some(fault) = upstream.clone() {
+            emu.push_fault(fault);
+        }
+        let (status, page) = post_page(out["url"].as_str().unwrap(), CANARY_VALUE).await;
+        assert_eq!(status, 200, "{page}");
+        pages.push_str(&page);
+        // Used once: the second post changes nothing and says so.
+        let (_, again) = post_page(out["url"].as_str().unwrap(), CANARY_VALUE).await;
+        pages.push_str(&again);
+    }
+    emu.clear_faults();
+    assert_eq!(
+        emu.tenant_value("user.leak-asked")
+            .map(|v| secrecy::ExposeSecret::expose_secret(&v).to_owned())
+            .as_deref(),
+        Some(CANARY_VALUE)
+    );
+    assert!(emu.service_secret("eyevinn-leak", "asked").is_some());
+    assert!(emu.tenant_value("user.leak-echoed").is_none());
+    let listed = server.call_tool("list_tenant_secrets", json!({})).await;
+    assert!(listed.to_string().contains("user.leak-asked"), "{listed}");
+    let (ok, stdout, stderr) = server.finish().await;
+    assert!(ok, "the server exits cleanly: {stderr}");
+    assert_traced("stdio", &stderr);
+    assert_no_canary("stdout", &stdout);
+    assert_no_canary("stderr", &stderr);
+    assert_no_canary("the page's answers", &pages);
+    assert_never_read(&emu);
+}

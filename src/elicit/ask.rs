@@ -161,6 +161,9 @@ pub(crate) async fn ask(
                  or ask the operator to store the value."
             ));
         }
+        // Nobody awaits this link's fate: the page's write gets its own
+        // audit record, with the call that opened the link.
+        let run = audited(server, &call, run);
         let ticket = open(links, &call, exists, run).await?;
         tracing::info!(key = %key, tool = call.tool, "askUser link handed to the agent");
         audit::note(Outcome::Pending);
@@ -184,6 +187,31 @@ pub(crate) async fn ask(
             .into())
         }
     }
+}
+
+/// `run`, recording its outcome in the audit log (if any) once it ran.
+fn audited(server: &SecretsServer, call: &Asking<'_>, run: Run) -> Run {
+    let Some(log) = server.audit_log().cloned() else {
+        return run;
+    };
+    let record = audit::Call::read(call.tool, "write", Some(call.arguments), call.context);
+    Box::new(move |value: SecretString| {
+        Box::pin(async move {
+            let started = std::time::Instant::now();
+            let result = run(value).await;
+            let outcome = if result.is_error == Some(true) {
+                Outcome::Error("tool")
+            } else {
+                Outcome::Ok
+            };
+            log.write(&audit::Record {
+                call: &record,
+                outcome,
+                duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            });
+            result
+        })
+    })
 }
 
 /// What the human is told next to the link.

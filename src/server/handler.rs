@@ -75,6 +75,12 @@ impl SecretsServer {
         self
     }
 
+    /// The audit log, when there is one: askUser's page records the write
+    /// it completes after the tool call that opened the link has returned.
+    pub(crate) fn audit_log(&self) -> Option<&Arc<AuditLog>> {
+        self.audit.as_ref()
+    }
+
     /// askUser's one-time links, when a page can be served.
     pub fn links(&self) -> Option<&Arc<Links>> {
         self.links.as_ref()

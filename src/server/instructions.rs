@@ -4,6 +4,7 @@
 pub const INSTRUCTIONS: &str = "\
 This server manages Eyevinn Open Source Cloud (OSC) tenant secrets by reference. \
 No tool ever returns a secret value, and none ever will: you work with keys and with references such as `{{secrets.apikey}}`, which OSC resolves itself when it starts a service. \
+For a credential a human holds (a third party's API key), call set_tenant_secret with `\"askUser\": true`: the human types it on a one-time page you never see. \
 To make a new credential (a password, an API key between services, a signing secret), call set_tenant_secret with `\"generate\": {}`: the server makes a strong random value that nobody, you included, ever sees. \
 Give `value` only for a value you already have for another reason, such as a key a third party issued; `fromEnv` names an environment variable of this server that the operator allowed. \
 To wire a secret into a service: store it under a `user.` key (or use an existing key from list_tenant_secrets), \

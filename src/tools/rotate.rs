@@ -33,7 +33,7 @@ pub struct RotateArgs {
     /// The services that use the key: each gets a fresh copy of the new value. 1 to 64 entries, each a distinct `serviceId` and `secretName` pair.
     #[schemars(length(min = 1, max = 64))]
     pub targets: Vec<Target>,
-    /// `true`: the human types the new value on a one-time page; you never see it. For a credential a human holds.
+    /// `true`: the human types the value on a one-time page you never see. For a credential a human holds.
     #[serde(default, rename = "askUser")]
     #[schemars(extend("const" = true))]
     pub ask_user: Option<bool>,
@@ -69,13 +69,13 @@ pub struct RotateOutput {
     pub key: String,
     /// Where the new value came from: `askUser`, `generate`, `value` or `fromEnv`.
     pub source: String,
-    /// With `askUser`: `completed`, or `pending` until the human uses `url`.
+    /// askUser: `completed`, or `pending` until the page is used.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    /// While pending: the one-time page to show the human.
+    /// Pending: the page to show the human.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
-    /// While pending: when `url` stops working (RFC 3339).
+    /// Pending: when `url` expires (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
     /// With `generate`: how the value was made (never the value itself).

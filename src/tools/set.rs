@@ -22,7 +22,7 @@ pub struct SetArgs {
     /// The key to write: `user.` followed by a name of letters, digits, `.`, `-` and `_`, for example `user.stripe-api-key`. `system.*` keys cannot be written.
     #[schemars(example = "user.stripe-api-key")]
     pub key: String,
-    /// `true`: the human types the value on a one-time page; you never see it. Best for a credential a human holds (for example a third party's API key).
+    /// `true`: the human types the value on a one-time page you never see. For a credential a human holds.
     #[serde(default, rename = "askUser")]
     #[schemars(extend("const" = true))]
     pub ask_user: Option<bool>,
@@ -72,13 +72,13 @@ pub struct SetOutput {
     pub outcome: Option<String>,
     /// Where the value came from: `askUser`, `generate`, `value` or `fromEnv`.
     pub source: String,
-    /// With `askUser`: `completed`, or `pending` until the human uses `url`.
+    /// askUser: `completed`, or `pending` until the page is used.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    /// While pending: the one-time page to show the human.
+    /// Pending: the page to show the human.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
-    /// While pending: when `url` stops working (RFC 3339).
+    /// Pending: when `url` expires (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
     /// With `generate`: how the value was made (never the value itself).
