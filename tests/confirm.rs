@@ -860,3 +860,50 @@ async fn python_sdk_over_http_sessions_and_stateless() {
         assert!(!log.contains(CANARY), "{case}");
     }
 }
+
+/// The retry that answers a question spends no place in the rate limits:
+/// the question's round was admitted, and its state opens once. With one
+/// delete a minute a confirmed retry-era delete goes through, a second
+/// delete is limited, and a forged state does not slip past the limit.
+#[tokio::test]
+async fn a_confirmed_retry_counts_once_against_the_rate_limit() {
+    let emu = emulator().await;
+    emu.insert_tenant_secret(KEY, CANARY);
+    emu.insert_tenant_secret("user.other", CANARY);
+    let server = server(&emu, ConfirmMode::Auto).guarded(None, RateLimits::in_memory(10, 1));
+    let client = connect(server, Human::new(Says::Types(KEY)), Era::Retry).await;
+    let peer = client.peer();
+
+    let (state, request) = first_round(&client, &json!({"key": KEY})).await;
+    let CallToolResponse::Complete(done) = peer
+        .call_tool_once(
+            request
+                .with_request_state(state)
+                .with_input_responses(typed(KEY)),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("not a final result")
+    };
+    assert!(!is_error(&done), "{}", text(&done));
+    assert!(seen(&emu).contains(&DELETE.to_owned()), "{:?}", seen(&emu));
+
+    // The next delete, with or without a made-up state, is limited.
+    for state in [None, Some("forged")] {
+        let mut request = CallToolRequestParams::new("delete_tenant_secret")
+            .with_arguments(json!({"key": "user.other"}).as_object().unwrap().clone());
+        if let Some(state) = state {
+            request = request
+                .with_request_state(state)
+                .with_input_responses(typed("user.other"));
+        }
+        let CallToolResponse::Complete(limited) = peer.call_tool_once(request).await.unwrap()
+        else {
+            panic!("the limit answers with a result")
+        };
+        assert!(is_error(&limited), "{}", text(&limited));
+        assert!(text(&limited).contains("per minute"), "{}", text(&limited));
+    }
+    assert!(!seen(&emu).contains(&"DELETE /mytenantsecrets/user.other".to_owned()));
+}

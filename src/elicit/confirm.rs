@@ -50,7 +50,7 @@ Settings: `--confirm auto|always|never` ([configuration.md](configuration.md#gua
 /// The name of the form among the `inputRequests`, and its one field.
 const FORM: &str = "confirm";
 const FIELD: &str = "key";
-const PURPOSE: &str = "confirm";
+pub const PURPOSE: &str = "confirm";
 /// How long a human has to answer, in either era.
 const ANSWER_TIME: Duration = Duration::from_secs(600);
 

@@ -111,6 +111,9 @@ pub trait Spent: Send + Sync {
     /// `Ok(false)` if it was used already; `Err` when nothing more can be
     /// remembered (the caller refuses rather than risk a replay).
     fn redeem(&self, nonce: &str, ttl: Duration) -> Result<bool, StateRefused>;
+
+    /// Whether `nonce` was redeemed and has not expired since.
+    fn used(&self, nonce: &str) -> bool;
 }
 
 /// [`Spent`] in this process's memory, bounded.
@@ -149,6 +152,12 @@ impl Spent for MemorySpent {
         }
         used.insert(nonce.to_owned(), now + ttl);
         Ok(true)
+    }
+
+    fn used(&self, nonce: &str) -> bool {
+        lock(&self.used)
+            .get(nonce)
+            .is_some_and(|until| *until > Instant::now())
     }
 }
 
@@ -202,6 +211,16 @@ impl States {
                 &SealOptions::new().associated_data(&associated).ttl(ttl),
             )
             .map_err(|_| NoRandomness)
+    }
+
+    /// Whether `echoed` would open for the call `binding` describes: sealed
+    /// here, bound to this call, unexpired and not yet spent. Spends
+    /// nothing (so two racing retries may both pass this; only one opens).
+    pub fn valid(&self, echoed: &str, binding: &Binding<'_>) -> bool {
+        let associated = binding.associated_data();
+        self.codec
+            .open_json_with::<Sealed<serde::de::IgnoredAny>>(echoed, &associated)
+            .is_ok_and(|sealed| !self.spent.used(&sealed.n))
     }
 
     /// Opens a state the client echoed for the call `binding` describes,
@@ -260,8 +279,14 @@ mod tests {
         let sealed = states
             .seal(&binding(&a), &json!({"step": 2}), HOUR)
             .unwrap();
+        assert!(states.valid(&sealed, &binding(&a)));
+        assert!(
+            states.valid(&sealed, &binding(&a)),
+            "checking spends nothing"
+        );
         let opened: Value = states.open(&sealed, &binding(&a)).unwrap();
         assert_eq!(opened, json!({"step": 2}));
+        assert!(!states.valid(&sealed, &binding(&a)), "spent");
         assert_eq!(
             states.open::<Value>(&sealed, &binding(&a)).unwrap_err(),
             StateRefused::Spent
@@ -315,6 +340,7 @@ mod tests {
             },
         ] {
             let sealed = states.seal(&made, &1, HOUR).unwrap();
+            assert!(!states.valid(&sealed, &rebound), "{rebound:?}");
             assert_eq!(
                 states.open::<u8>(&sealed, &rebound).unwrap_err(),
                 StateRefused::Invalid,

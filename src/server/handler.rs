@@ -149,7 +149,17 @@ impl SecretsServer {
     /// written (`--audit-required`), or when a rate limit is spent; before
     /// any OSC request. The audit check comes first, so a call refused by it
     /// does not spend a place in the rate limits.
-    fn guard(&self, kind: Option<Kind>) -> Result<(), (&'static str, String)> {
+    ///
+    /// A call that continues an earlier round with a valid `requestState`
+    /// (a confirmation's answer, or askUser waiting for its page) spends no
+    /// place: the round that made the state was admitted, and each state
+    /// opens once. Without this a confirmed change would count twice, and
+    /// a human taking minutes on the page would use up the limit.
+    fn guard(
+        &self,
+        kind: Option<Kind>,
+        request: &CallToolRequestParams,
+    ) -> Result<(), (&'static str, String)> {
         let Some(kind) = kind.filter(|k| *k != Kind::Read) else {
             return Ok(());
         };
@@ -166,9 +176,38 @@ impl SecretsServer {
                 ),
             ));
         }
+        if self.continues(request) {
+            return Ok(());
+        }
         self.rates
             .admit(kind)
             .map_err(|limited| (limited.rule(), limited.message()))
+    }
+
+    /// Whether the call carries a `requestState` this server sealed for this
+    /// very call (tool, key and arguments), unexpired and unspent, as a
+    /// confirmation or an askUser round.
+    fn continues(&self, request: &CallToolRequestParams) -> bool {
+        let (Some(echoed), Ok(states)) = (request.request_state.as_deref(), self.states()) else {
+            return false;
+        };
+        let arguments = request.arguments.as_ref();
+        let Some(key) = arguments.and_then(|a| a.get("key")).and_then(Value::as_str) else {
+            return false;
+        };
+        [crate::elicit::confirm::PURPOSE, crate::elicit::ask::PURPOSE]
+            .into_iter()
+            .any(|purpose| {
+                states.valid(
+                    echoed,
+                    &crate::elicit::Binding {
+                        tool: &request.name,
+                        key,
+                        purpose,
+                        arguments,
+                    },
+                )
+            })
     }
 
     /// Appends the audit record of a call that changes something, or was
@@ -364,7 +403,7 @@ impl ServerHandler for SecretsServer {
             record(Outcome::Refused("arguments"));
             return Ok(self.refusal(&name, refusal));
         }
-        if let Err((rule, refusal)) = self.guard(kind) {
+        if let Err((rule, refusal)) = self.guard(kind, &request) {
             record(Outcome::Refused(rule));
             return Ok(self.refusal(&name, refusal));
         }
