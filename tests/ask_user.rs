@@ -621,6 +621,7 @@ async fn refusals_come_before_any_link() {
     let policy = Policy {
         tools: ToolScope::default(),
         keys: KeyScope::new(&["user.app.*".to_owned(), "system.*".to_owned()]).unwrap(),
+        ..Policy::default()
     };
     let client = connect(handler(&emu, &links).with_policy(policy), human.clone()).await;
 
