@@ -23,7 +23,7 @@ fn assert_secure_headers(what: &str, headers: &HeaderMap) {
     for (name, want) in [
         ("cache-control", "no-store"),
         ("pragma", "no-cache"),
-        ("referrer-policy", "same-origin"),
+        ("referrer-policy", "no-referrer"),
         ("x-content-type-options", "nosniff"),
         ("x-frame-options", "DENY"),
         (
@@ -183,6 +183,32 @@ async fn a_submit_writes_the_value_once_and_a_second_use_says_already_used() {
     assert_no_leak_in_logs();
 }
 
+/// Under `Referrer-Policy: no-referrer` a browser sends `Origin: null`
+/// with the page's own POST, and says `Sec-Fetch-Site: same-origin`: that
+/// submit is the page's and writes.
+#[tokio::test]
+async fn a_null_origin_that_the_browser_calls_same_origin_writes() {
+    let page = Page::start(TTL).await;
+    let ticket = page.open("user.nullorigin").await;
+    let done = send(
+        "POST with Origin null",
+        client()
+            .post(&ticket.url)
+            .header("origin", "null")
+            .header("sec-fetch-site", "same-origin")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form_value(CANARY)),
+    )
+    .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert_eq!(
+        page.emu
+            .tenant_value("user.nullorigin")
+            .map(|v| v.expose_secret().to_owned()),
+        Some(CANARY.to_owned())
+    );
+}
+
 #[tokio::test]
 async fn a_multi_line_value_is_stored_with_its_line_breaks_as_typed() {
     let page = Page::start(TTL).await;
@@ -232,6 +258,37 @@ async fn posts_without_the_pages_own_origin_or_as_no_form_write_nothing() {
         assert_secure_headers(origin, response.headers());
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "{origin}");
     }
+    // `null` counts only with the browser's own word that the form is the
+    // page's (what Chromium sends under `Referrer-Policy: no-referrer`).
+    for (fetch_site, status) in [
+        ("cross-site", StatusCode::FORBIDDEN),
+        ("same-site", StatusCode::FORBIDDEN),
+        ("none", StatusCode::FORBIDDEN),
+    ] {
+        let answer = send(
+            fetch_site,
+            client()
+                .post(&ticket.url)
+                .header("origin", "null")
+                .header("sec-fetch-site", fetch_site)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form_value(CANARY)),
+        )
+        .await;
+        assert_eq!(answer.status, status, "{fetch_site}");
+    }
+    // A foreign Origin stays refused whatever Sec-Fetch-Site claims.
+    let answer = send(
+        "foreign with same-origin",
+        client()
+            .post(&ticket.url)
+            .header("origin", "https://evil.example")
+            .header("sec-fetch-site", "same-origin")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form_value(CANARY)),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
     for content_type in [
         "text/plain",
         "multipart/form-data; boundary=x",

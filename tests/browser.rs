@@ -102,7 +102,7 @@ async fn a_human_types_values_on_the_page_in_chromium() {
     for response in responses {
         let headers = &response["headers"];
         assert_eq!(headers["cache-control"], "no-store", "{response}");
-        assert_eq!(headers["referrer-policy"], "same-origin", "{response}");
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{response}");
         assert_eq!(headers["x-frame-options"], "DENY", "{response}");
     }
     assert!(

@@ -40,12 +40,13 @@ pub const MAX_FORM_BYTES: usize = 3 * MAX_VALUE_LEN + 4096;
 pub const CSP: &str =
     "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// The `Referrer-Policy` of every response. Not `no-referrer`: under that
-/// policy browsers send `Origin: null` with the form's own POST (Fetch
-/// standard, "serializing a request origin"), and the exact Origin check
-/// would refuse every honest submit. `same-origin` sends no referrer to any
-/// other origin either, and the page links nowhere and loads nothing.
-pub const REFERRER_POLICY: &str = "same-origin";
+/// The `Referrer-Policy` of every response: the link never leaves in a
+/// `Referer`. Under it browsers send `Origin: null` with the form's own
+/// POST (Fetch standard, "serializing a request origin"), so the Origin
+/// check also accepts `null` when the browser itself says the request came
+/// from the same origin (`Sec-Fetch-Site: same-origin`, a header no page
+/// can set).
+pub const REFERRER_POLICY: &str = "no-referrer";
 
 /// Which `Host` headers the page answers.
 pub enum PageHosts {
@@ -170,9 +171,13 @@ async fn checked(State(config): State<Arc<PageConfig>>, request: Request, next: 
     // method needs the page's own, exactly.
     let origin = request.headers().get(header::ORIGIN);
     let needs_origin = !matches!(*request.method(), Method::GET | Method::HEAD);
+    let same_site = request
+        .headers()
+        .get("sec-fetch-site")
+        .is_some_and(|s| s.as_bytes() == b"same-origin");
     let own = origin
         .and_then(|o| o.to_str().ok())
-        .is_some_and(|o| config.origins.iter().any(|own| own == o));
+        .is_some_and(|o| config.origins.iter().any(|own| own == o) || (o == "null" && same_site));
     if (needs_origin || origin.is_some()) && !own {
         tracing::info!(link = %id, reason = "origin not the page's own", "one-time page refused");
         return secured(page(
@@ -493,7 +498,7 @@ fn html(status: StatusCode, title: &str, body: &str) -> Response {
     let document = format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <meta name=\"referrer\" content=\"same-origin\"><title>{}</title></head>\n<body>\n{body}\n</body></html>\n",
+         <meta name=\"referrer\" content=\"no-referrer\"><title>{}</title></head>\n<body>\n{body}\n</body></html>\n",
         escape(title)
     );
     (
