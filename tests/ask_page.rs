@@ -982,3 +982,38 @@ async fn over_http_the_link_names_the_listener_and_the_human_uses_it() {
     assert!(!log.contains(CANARY), "the trace log holds the value");
     assert!(log.contains("one-time page used"), "{log}");
 }
+
+/// A write OSC refused is not shown as done: the page's title says it was
+/// not stored, with the job's own words.
+#[tokio::test]
+async fn a_write_that_failed_is_not_titled_done() {
+    use osc_secrets_mcp::domain::{Key, WriteMode};
+    use osc_secrets_mcp::elicit::links::{Job, Settled};
+    use rmcp::model::{CallToolResult, ContentBlock};
+
+    let page = Page::start(TTL).await;
+    let job = Job {
+        tool: "set_tenant_secret",
+        key: Key::check("user.refused").unwrap(),
+        mode: WriteMode::Upsert,
+        exists: Some(false),
+        run: Box::new(|_value| {
+            Box::pin(async {
+                Settled {
+                    result: CallToolResult::error(vec![ContentBlock::text("OSC refused it.")]),
+                    page_text: "The value was not stored in user.refused. OSC refused it.".into(),
+                }
+            })
+        }),
+    };
+    let ticket = page.links.open(job).await.unwrap();
+    let answer = send("POST refused", post(&page, &ticket.url, form_value(CANARY))).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert!(answer.body.contains("<title>Not stored"), "{}", answer.body);
+    assert!(!answer.body.contains("<title>Done"), "{}", answer.body);
+    assert!(
+        answer.body.contains("was not stored in user.refused"),
+        "{}",
+        answer.body
+    );
+}

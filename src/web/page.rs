@@ -410,7 +410,13 @@ async fn submit(
     });
     let settled = run.await.unwrap_or_else(|_| failed());
     tracing::info!(link = %link, "one-time page used: outcome shown");
-    page(StatusCode::OK, "Done", &settled.page_text)
+    // The title says what came of it: a write OSC refused is not "Done".
+    let title = if settled.result.is_error == Some(true) {
+        "Not stored"
+    } else {
+        "Done"
+    };
+    page(StatusCode::OK, title, &settled.page_text)
 }
 
 /// What a job that ended without an outcome (it panicked) came to.
