@@ -615,3 +615,35 @@ async fn only_unroutable_calls_are_protocol_errors() {
     );
     let _ = client.cancel().await;
 }
+
+/// Every flag of the server, with its environment twin, is in the README's
+/// configuration tables, not only in docs/configuration.md.
+#[test]
+fn every_flag_is_in_the_readme_configuration_tables() {
+    use clap::CommandFactory;
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    let section = readme
+        .split("<!-- config:start -->")
+        .nth(1)
+        .and_then(|rest| rest.split("<!-- config:end -->").next())
+        .expect("the README's configuration markers");
+    let command = osc_secrets_mcp::config::Cli::command();
+    let mut checked = 0;
+    for arg in command.get_arguments() {
+        let Some(long) = arg.get_long() else { continue };
+        if matches!(long, "help" | "version") {
+            continue;
+        }
+        let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
+        let row = section
+            .lines()
+            .find(|line| line.contains(&format!("`--{long}`")))
+            .unwrap_or_else(|| panic!("--{long} is not in the README's configuration tables"));
+        if let Some(env) = env {
+            assert!(row.contains(&format!("`{env}`")), "--{long}: {row}");
+        }
+        checked += 1;
+    }
+    // The server has dozens of settings; a walk that found few is broken.
+    assert!(checked >= 30, "only {checked} flags found");
+}

@@ -434,39 +434,49 @@ fn effect(tool: &Tool) -> &'static str {
     }
 }
 
-/// The README's configuration table: the core settings (no help heading),
-/// each with its flag, default and the first sentence of its help; grouped
-/// settings (the HTTP transport's) are linked, not listed.
+/// The README's configuration tables: every setting, each with its flag,
+/// default and the first sentence of its help; the core settings first,
+/// then one table per help heading (HTTP transport, guardrails, ...), each
+/// linked to its full section in docs/configuration.md.
 pub fn readme_config_table() -> String {
-    let mut md = String::from("| variable | flag | default | what it sets |\n|---|---|---|---|\n");
     let vars = environment();
-    for var in vars.iter().filter(|v| v.heading.is_none()) {
-        let _ = writeln!(
-            md,
-            "| `{}` | {} | {} | {} |",
-            var.name,
-            var.flag
-                .as_deref()
-                .map_or_else(|| "none: environment only".to_owned(), |f| format!("`{f}`")),
-            var.default
-                .as_deref()
-                .map_or_else(String::new, |d| format!("`{d}`")),
-            cell(first_sentence(&var.description))
-        );
-    }
+    let table = |rows: &mut dyn Iterator<Item = &EnvironmentVariable>| {
+        let mut md =
+            String::from("| variable | flag | default | what it sets |\n|---|---|---|---|\n");
+        for var in rows {
+            let _ = writeln!(
+                md,
+                "| `{}` | {} | {} | {} |",
+                var.name,
+                var.flag
+                    .as_deref()
+                    .map_or_else(|| "none: environment only".to_owned(), |f| format!("`{f}`")),
+                var.default
+                    .as_deref()
+                    .map_or_else(String::new, |d| format!("`{d}`")),
+                cell(first_sentence(&var.description))
+            );
+        }
+        md
+    };
+    let mut md = table(&mut vars.iter().filter(|v| v.heading.is_none()));
     let mut headings: Vec<&str> = vars.iter().filter_map(|v| v.heading.as_deref()).collect();
     headings.dedup();
-    let _ = writeln!(md);
     for heading in headings {
         let _ = writeln!(
             md,
-            "{heading} settings: [docs/configuration.md](docs/configuration.md#{}).",
+            "\n{heading} ([all about them](docs/configuration.md#{})):\n",
             anchor(heading)
         );
+        md.push_str(&table(
+            &mut vars
+                .iter()
+                .filter(|v| v.heading.as_deref() == Some(heading)),
+        ));
     }
     let _ = writeln!(
         md,
-        "Every flag and subcommand: [docs/configuration.md](docs/configuration.md)."
+        "\nEvery flag and subcommand in full: [docs/configuration.md](docs/configuration.md)."
     );
     md
 }
