@@ -23,29 +23,28 @@ pub const MAX_PAGE_BYTES: usize = 32 * 1024;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListArgs {
-    /// Only keys with this owner: `user` (your keys) or `system` (platform keys). Omit for both.
+    /// Only keys of this owner.
     #[serde(default)]
     #[schemars(schema_with = "prefix_schema")]
     pub prefix: Option<String>,
-    /// Only keys that contain this text, for example `gitcred` or `api`. Case-insensitive.
+    /// Part of the key (any case), for example `api`.
     #[serde(default)]
     pub contains: Option<String>,
-    /// Most keys to return, 1 to 200 (default 200). A page also stops at about 32 KiB.
+    /// Keys per page (default 200).
     #[serde(default)]
     #[schemars(schema_with = "limit_schema")]
     pub limit: Option<u64>,
-    /// Return only keys after this one: pass the previous page's `nextAfter` to get the next page. Keys are sorted.
+    /// The previous page's `nextAfter`.
     #[serde(default)]
     pub after: Option<String>,
 }
 #[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KeyInfo {
-    /// The full key, for example `user.my-api-key`.
     pub key: String,
-    /// `user` or `system`, from the key itself.
+    #[schemars(schema_with = "owner_schema")]
     pub prefix: Owner,
-    /// When OSC last changed the value, as RFC 3339 in UTC; absent if OSC did not say, or said something that is not a time.
+    // RFC 3339, UTC.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
 }
@@ -53,23 +52,29 @@ pub struct KeyInfo {
 #[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ListOutput {
-    /// How many keys are on this page.
+    // Keys on this page.
     #[schemars(schema_with = "count_schema")]
     pub count: u32,
-    /// The keys, sorted. Values are never included.
+    // The keys, sorted.
     pub secrets: Vec<KeyInfo>,
-    /// True when more keys match than this page holds: call again with `after` set to `nextAfter`, or narrow with `prefix` or `contains`.
+    // More keys match.
     pub truncated: bool,
-    /// When truncated: the last key of this page, to pass as `after`.
+    // The `after` of the next page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_after: Option<String>,
-    /// Entries of OSC's answer left out (before any filter) because they are not valid keys; they are never shown. Always 0 when the operator limits the keys this server may act on.
+    /// Invalid keys from OSC, never shown.
     #[schemars(schema_with = "count_schema")]
     pub omitted: u32,
-    /// Why entries were left out, one line per reason with its count.
+    // Why, with counts.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub omitted_reasons: Vec<String>,
 }
+/// `user` or `system`, as a plain enum: the owner is the key's own prefix,
+/// so the schema needs no words per variant.
+fn owner_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "type": "string", "enum": ["user", "system"] })
+}
+
 /// A plain non-negative integer: the `uint32` format schemars would add is
 /// unknown to several clients' validators, which warn about it.
 fn count_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
@@ -82,7 +87,7 @@ fn prefix_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({
         "type": "string",
         "enum": ["user", "system"],
-        "description": "Only keys with this owner: `user` (your keys) or `system` (platform keys). Omit for both."
+        "description": "Only keys of this owner."
     })
 }
 
@@ -91,7 +96,7 @@ fn limit_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         "type": "integer",
         "minimum": 1,
         "maximum": MAX_PAGE_KEYS,
-        "description": "Most keys to return, 1 to 200 (default 200). A page also stops at about 32 KiB."
+        "description": "Keys per page (default 200)."
     })
 }
 
@@ -99,16 +104,12 @@ fn limit_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 impl SecretsServer {
     #[tool(
         title = "List tenant secrets",
-        description = "List the keys of the tenant's OSC secrets, with owner (`user` or `system`) and last update time. \
-Use it to find the key to materialize into a service, or to check whether a key exists before writing. \
-Results come in sorted pages of at most 200 keys: when `truncated` is true, call again with `after` set to `nextAfter`, or narrow with `prefix` or `contains`. \
-Never returns values: no tool of this server can read a secret value, so secrets never enter your context; services get them through references (see materialize_tenant_secret).",
+        description = "List secret keys, sorted, 200 a page: \
+if `truncated`, pass `nextAfter` as `after`. Never returns values.",
         annotations(
-            title = "List tenant secrets",
             read_only_hint = true,
             destructive_hint = false,
-            idempotent_hint = true,
-            open_world_hint = true
+            idempotent_hint = true
         )
     )]
     async fn list_tenant_secrets(

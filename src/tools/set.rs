@@ -14,21 +14,19 @@ use crate::values::{GenerateArgs, Origin, Sources};
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetArgs {
-    /// The key to write: `user.` followed by a name of letters, digits, `.`, `-` and `_`, for example `user.stripe-api-key`. `system.*` keys cannot be written.
-    #[schemars(example = "user.stripe-api-key")]
+    /// `user.` and letters, digits, `.-_`, for example `user.stripe-api-key`.
     pub key: String,
-    /// Have the server make the value with the operating system's secure random generator; nobody, you included, ever sees it. `{}` for 32 alphanumeric characters. The best choice for any credential nobody needs to know (passwords, API keys between services, signing secrets). Give exactly one of `generate`, `value` and `fromEnv`.
+    /// Best for new credentials: random, seen by nobody. `{}` for defaults.
     #[serde(default)]
     pub generate: Option<GenerateArgs>,
-    /// The secret value, as text. Only for a value you already have for another reason (for example a key a third party issued); to make a new credential, use `generate` instead. It is stored in OSC and never shown again by any tool.
+    /// Only one you already have, such as a third party's key.
     #[serde(default)]
     pub value: Option<SecretArg>,
-    /// The name of an environment variable of this server whose content to store, for example `STRIPE_API_KEY`; you see the name, never the value. Only variables the operator allowed at start can be read.
+    /// An allowed environment variable, for example `STRIPE_API_KEY`.
     #[serde(default, rename = "fromEnv")]
     pub from_env: Option<String>,
-    /// `upsert` (default) creates the key or replaces its value; `create` fails if the key already exists.
+    /// `create` fails if the key exists (default `upsert`).
     #[serde(default)]
-    #[schemars(extend("default" = "upsert"))]
     pub mode: Option<ModeArg>,
 }
 
@@ -54,30 +52,30 @@ impl From<ModeArg> for WriteMode {
 #[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SetOutput {
-    /// The key that was written.
+    // The key written.
     pub key: String,
-    /// The mode used: `upsert` or `create`.
+    // `upsert` or `create`.
     pub mode: String,
-    /// `created` when OSC said the key is new; `written` when OSC stored the value without saying whether the key existed before.
+    /// `created` or `written`.
     pub outcome: String,
-    /// Where the value came from: `generate`, `value` or `fromEnv`.
+    // `generate`, `value` or `fromEnv`.
     pub source: String,
-    /// With `generate`: how the value was made (never the value itself).
+    // With `generate`: how.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub generated: Option<GeneratedInfo>,
-    /// With `fromEnv`: the variable that was read.
+    // With `fromEnv`: the variable.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from_env: Option<String>,
-    /// What to do next.
+    // What to do next.
     pub next_step: String,
 }
 
-/// How a generated value was made.
+// How a generated value was made.
 #[derive(Serialize, JsonSchema)]
 pub struct GeneratedInfo {
-    /// Its number of characters.
+    // Characters.
     pub length: u32,
-    /// Its alphabet: `alphanumeric`, `hex`, `base64url` or `symbols`.
+    // Alphabet.
     pub alphabet: String,
 }
 
@@ -105,21 +103,9 @@ impl SetOutput {
 impl SecretsServer {
     #[tool(
         title = "Set a tenant secret",
-        description = "Store a secret under a `user.*` key in the tenant's OSC secrets. Give exactly one source of the value: \
-`generate` (for example `{}`): the server makes a strong random value that nobody, you included, ever sees; use it for every credential nobody needs to know. \
-`value`: only for a value you already have for another reason, such as a key a third party issued. \
-`fromEnv`: the name of an environment variable of this server that the operator allowed. \
-`mode` `upsert` (default) creates or replaces; `create` refuses to overwrite an existing key. \
-Returns the key, the outcome and the source, never the value. The value cannot be read back by any tool. \
-To replace a key's value and update the services that use it in one call, use rotate_tenant_secret; after a set, services keep their old copy until you call materialize_tenant_secret again for each of them. \
-`system.*` keys belong to the platform and are refused.",
-        annotations(
-            title = "Set a tenant secret",
-            read_only_hint = false,
-            destructive_hint = true,
-            idempotent_hint = true,
-            open_world_hint = true
-        )
+        description = "Store a value under a `user.*` key from one source; the value is never returned. \
+rotate_tenant_secret also updates services.",
+        annotations(idempotent_hint = true)
     )]
     async fn set_tenant_secret(
         &self,

@@ -1,0 +1,60 @@
+//! What the model pays for this server in its context, in bytes, as a real
+//! client receives them: the whole `tools/list` answer, and a list result
+//! per key. Sizes are deterministic, so these are exact budgets, not timing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use serde_json::{Value, json};
+use support::{StdioServer, TOKEN};
+
+/// The whole `tools/list` result, every tool with its output schema.
+const TOOLS_LIST_BUDGET: usize = 6 * 1024;
+
+/// The `tools/list` result the built binary sends over stdio, as the bytes
+/// of its JSON (compact, as on the wire).
+async fn tools_list_bytes(args: &[&str], env: &[(&str, &str)]) -> (usize, Value) {
+    let mut server = StdioServer::spawn(args, env);
+    server.initialize().await;
+    let answer = server.request("tools/list", json!({})).await;
+    let (ok, _, stderr) = server.finish().await;
+    assert!(ok, "the server exits cleanly: {stderr}");
+    let result = answer["result"].clone();
+    assert_eq!(
+        result["tools"].as_array().map(Vec::len),
+        Some(5),
+        "every tool is listed: {result}"
+    );
+    (serde_json::to_string(&result).unwrap().len(), result)
+}
+
+#[tokio::test]
+async fn tools_list_fits_the_context_budget_against_a_real_url() {
+    // Nothing listens on port 9; listing never reaches OSC.
+    let (bytes, result) = tools_list_bytes(
+        &[],
+        &[
+            ("OSC_API_URL", "http://127.0.0.1:9"),
+            ("OSC_ACCESS_TOKEN", TOKEN),
+        ],
+    )
+    .await;
+    println!("tools/list: {bytes} bytes, about {} tokens", bytes / 4);
+    assert!(
+        bytes <= TOOLS_LIST_BUDGET,
+        "tools/list is {bytes} bytes, over its budget of {TOOLS_LIST_BUDGET}: {result}"
+    );
+    for tool in result["tools"].as_array().unwrap() {
+        assert!(tool.get("outputSchema").is_some(), "{tool}");
+    }
+}
+
+#[tokio::test]
+async fn tools_list_fits_the_context_budget_in_the_sandbox() {
+    let (bytes, result) = tools_list_bytes(&["--sandbox"], &[]).await;
+    println!("tools/list (sandbox): {bytes} bytes");
+    assert!(
+        bytes <= TOOLS_LIST_BUDGET,
+        "tools/list is {bytes} bytes in the sandbox, over {TOOLS_LIST_BUDGET}: {result}"
+    );
+}
