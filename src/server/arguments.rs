@@ -482,13 +482,14 @@ pub(crate) fn trim(schema: &mut JsonObject) {
 }
 
 /// Trims an output schema as [`trim`] does, and drops what only a
-/// validator reads: `required`, `minimum`, and `null` as an allowed type. Every
-/// optional field of a result is left out rather than sent as null, so a
-/// result still matches.
+/// validator reads: `required`, `minimum`, and `null` as an allowed type of
+/// a field. Every optional field of a result is left out rather than sent
+/// as null, so a result still matches; the values of a map
+/// (`additionalProperties`) may be null and keep it.
 pub(crate) fn trim_output(schema: &mut JsonObject) {
     trim(schema);
     let mut root = Value::Object(std::mem::take(schema));
-    drop_null(&mut root);
+    drop_null_except(&mut root, Some("additionalProperties"));
     drop_unsaid(&mut root, true);
     if let Value::Object(trimmed) = root {
         *schema = trimmed;
@@ -569,6 +570,11 @@ fn is_null_schema(node: &Value) -> bool {
 }
 
 fn drop_null(node: &mut Value) {
+    drop_null_except(node, None);
+}
+
+/// [`drop_null`], leaving the subschemas under the keyword `skip` as they are.
+fn drop_null_except(node: &mut Value, skip: Option<&str>) {
     match node {
         Value::Object(map) => {
             if let Some(Value::Array(types)) = map.get_mut("type") {
@@ -598,11 +604,15 @@ fn drop_null(node: &mut Value) {
                     }
                 }
             }
-            for child in map.values_mut() {
-                drop_null(child);
+            for (keyword, child) in map.iter_mut() {
+                if skip != Some(keyword.as_str()) {
+                    drop_null_except(child, skip);
+                }
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(drop_null),
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|item| drop_null_except(item, skip)),
         _ => {}
     }
 }

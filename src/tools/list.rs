@@ -7,6 +7,8 @@
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::{Json, tool, tool_router};
 use schemars::JsonSchema;
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{self, InputError, Owner};
@@ -40,23 +42,13 @@ pub struct ListArgs {
 }
 #[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct KeyInfo {
-    pub key: String,
-    #[schemars(schema_with = "owner_schema")]
-    pub prefix: Owner,
-    // RFC 3339, UTC.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub updated_at: Option<String>,
-}
-
-#[derive(Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
 pub struct ListOutput {
     // Keys on this page.
     #[schemars(schema_with = "count_schema")]
     pub count: u32,
-    // The keys, sorted.
-    pub secrets: Vec<KeyInfo>,
+    /// Key: its last update, RFC 3339 UTC, or null.
+    #[schemars(schema_with = "secrets_schema")]
+    pub secrets: BTreeMap<String, Option<String>>,
     // More keys match.
     pub truncated: bool,
     // The `after` of the next page.
@@ -69,10 +61,16 @@ pub struct ListOutput {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub omitted_reasons: Vec<String>,
 }
-/// `user` or `system`, as a plain enum: the owner is the key's own prefix,
-/// so the schema needs no words per variant.
-fn owner_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({ "type": "string", "enum": ["user", "system"] })
+/// The page as one object, key to last update: about 26 bytes per key
+/// beyond the key, where an array of `{key, prefix, updatedAt}` objects took
+/// 61. The owner is the key's own prefix, so it is not repeated. A key whose
+/// time OSC did not give maps to null.
+fn secrets_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "additionalProperties": { "type": ["string", "null"] },
+        "description": "Key: its last update, RFC 3339 UTC, or null."
+    })
 }
 
 /// A plain non-negative integer: the `uint32` format schemars would add is
@@ -201,28 +199,26 @@ fn page(listing: Listing, want: &Page<'_>) -> ListOutput {
                 .is_none_or(|c| e.key.as_str().to_ascii_lowercase().contains(c))
             && want.after.is_none_or(|a| e.key.as_str() > a)
     });
-    let mut secrets = Vec::new();
+    let mut secrets = BTreeMap::new();
+    let mut last: Option<String> = None;
     let mut bytes = 0usize;
     let mut truncated = false;
     for entry in matching {
-        let info = KeyInfo {
-            key: entry.key.to_string(),
-            prefix: entry.key.owner(),
-            updated_at: entry.updated_at,
-        };
-        // The entry as JSON plus its comma.
-        let size = serde_json::to_vec(&info).map_or(usize::MAX, |v| v.len().saturating_add(1));
+        // The entry as JSON (`"key":"time",` or `"key":null,`): checked keys
+        // and normalised times are plain ASCII that JSON never escapes.
+        let time = entry.updated_at.as_ref().map_or(4, |t| t.len() + 2);
+        let size = entry.key.as_str().len() + time + 4;
         let full = secrets.len() >= usize::try_from(want.limit).unwrap_or(usize::MAX);
         if full || bytes.saturating_add(size) > MAX_PAGE_BYTES {
             truncated = true;
             break;
         }
         bytes = bytes.saturating_add(size);
-        secrets.push(info);
+        let key = entry.key.to_string();
+        last = Some(key.clone());
+        secrets.insert(key, entry.updated_at);
     }
-    let next_after = truncated
-        .then(|| secrets.last().map(|s: &KeyInfo| s.key.clone()))
-        .flatten();
+    let next_after = if truncated { last } else { None };
     ListOutput {
         count: u32::try_from(secrets.len()).unwrap_or(u32::MAX),
         secrets,
