@@ -34,7 +34,10 @@ impl Limit {
             .send()
             .await
             .map_err(|_| "request failed".to_owned())?;
-        answer.text().await.map_err(|_| "answer unreadable".to_owned())
+        answer
+            .text()
+            .await
+            .map_err(|_| "answer unreadable".to_owned())
     }
 }
 
