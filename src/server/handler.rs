@@ -34,7 +34,9 @@ pub const SANDBOX_NOTE: &str =
 pub struct SecretsServer {
     pub(crate) osc: Arc<OscClient>,
     pub(crate) env: Arc<crate::values::EnvAllowlist>,
-    tool_router: ToolRouter<SecretsServer>,
+    /// Shared: every HTTP session, and every stateless request, gets a
+    /// clone of the server, and a clone of the router would copy every tool.
+    tool_router: Arc<ToolRouter<SecretsServer>>,
     sandboxed: bool,
     /// The operator's guardrails; read by the list tool for its key scope.
     pub(crate) policy: Arc<Policy>,
@@ -47,7 +49,7 @@ impl SecretsServer {
         SecretsServer {
             osc,
             env: Arc::default(),
-            tool_router: router(),
+            tool_router: Arc::new(router()),
             sandboxed: false,
             policy: Arc::new(Policy::default()),
             audit: None,
@@ -59,8 +61,9 @@ impl SecretsServer {
     /// taken out of the router, so it is absent from `tools/list` and cannot
     /// be dispatched; [`Self::guardrail_refusal`] answers calls to it.
     pub fn with_policy(mut self, policy: Policy) -> Self {
+        let router = Arc::make_mut(&mut self.tool_router);
         for name in policy.tools.off_names() {
-            self.tool_router.remove_route(name);
+            router.remove_route(name);
         }
         self.policy = Arc::new(policy);
         self
@@ -165,7 +168,7 @@ impl SecretsServer {
     pub fn sandboxed(mut self, on: bool) -> Self {
         self.sandboxed = on;
         if on {
-            for route in self.tool_router.map.values_mut() {
+            for route in Arc::make_mut(&mut self.tool_router).map.values_mut() {
                 if let Some(output) = &route.attr.output_schema {
                     let mut output = output.as_ref().clone();
                     declare_sandbox_field(&mut output);
