@@ -951,19 +951,26 @@ async fn python_sdk_over_streamable_http_and_sse() {
             let read_only = tool["name"] == "list_tenant_secrets";
             // A rotation makes a new value each time: not idempotent.
             let idempotent = tool["name"] != "rotate_tenant_secret";
+            // A hint the server leaves out is MCP's default for it.
             let hints = &tool["annotations"];
+            let hint = |name: &str, default: bool| {
+                hints
+                    .get(name)
+                    .filter(|h| !h.is_null())
+                    .map_or(Some(default), Value::as_bool)
+            };
             assert_eq!(
                 [
-                    &hints["readOnlyHint"],
-                    &hints["destructiveHint"],
-                    &hints["idempotentHint"],
-                    &hints["openWorldHint"],
+                    hint("readOnlyHint", false),
+                    hint("destructiveHint", true),
+                    hint("idempotentHint", false),
+                    hint("openWorldHint", true),
                 ],
                 [
-                    &json!(read_only),
-                    &json!(!read_only),
-                    &json!(idempotent),
-                    &json!(true)
+                    Some(read_only),
+                    Some(!read_only),
+                    Some(idempotent),
+                    Some(true)
                 ],
                 "{run}: {tool}"
             );

@@ -44,10 +44,10 @@ fn result_text(answer: &Value) -> String {
 
 fn listed_keys(answer: &Value) -> Vec<String> {
     answer["result"]["structuredContent"]["secrets"]
-        .as_array()
+        .as_object()
         .unwrap_or_else(|| panic!("no listing in {answer}"))
-        .iter()
-        .map(|s| s["key"].as_str().unwrap().to_owned())
+        .keys()
+        .cloned()
         .collect()
 }
 
@@ -457,10 +457,10 @@ async fn key_patterns_in_process() {
         let list = call(&client, "list_tenant_secrets", json!({})).await;
         assert!(!is_error(&list), "{}", text(&list));
         let got: Vec<String> = list.structured_content.as_ref().unwrap()["secrets"]
-            .as_array()
+            .as_object()
             .unwrap()
-            .iter()
-            .map(|s| s["key"].as_str().unwrap().to_owned())
+            .keys()
+            .cloned()
             .collect();
         assert_eq!(got, shown, "{patterns:?}");
         // `*` stays within a segment: `user.*` does not reach `user.a.b`.

@@ -49,7 +49,7 @@ const ANNOTATIONS: [(&str, &str, bool, bool, bool, bool); 5] = [
     ),
     (
         "materialize_tenant_secret",
-        "Materialize a tenant secret into a service",
+        "Materialize a tenant secret",
         false,
         true,
         true,
@@ -246,16 +246,42 @@ async fn tool_names_titles_and_annotations_are_fixed() {
     {
         assert_eq!(name(tool), expected);
         assert_eq!(tool["title"], title, "{expected}: title");
+        // A hint left out means MCP's default for it (not read-only,
+        // destructive, not idempotent, open world); only hints that differ
+        // from their default are listed, to spare the model's context.
+        let hints = &tool["annotations"];
+        let hint =
+            |name: &str, default: bool| hints.get(name).map_or(Some(default), Value::as_bool);
         assert_eq!(
-            tool["annotations"],
-            json!({
-                "title": title,
-                "readOnlyHint": read_only,
-                "destructiveHint": destructive,
-                "idempotentHint": idempotent,
-                "openWorldHint": open_world,
-            }),
-            "{expected}: annotations"
+            [
+                hint("readOnlyHint", false),
+                hint("destructiveHint", true),
+                hint("idempotentHint", false),
+                hint("openWorldHint", true),
+            ],
+            [
+                Some(read_only),
+                Some(destructive),
+                Some(idempotent),
+                Some(open_world)
+            ],
+            "{expected}: annotations {hints}"
+        );
+        for (name, default) in [
+            ("readOnlyHint", false),
+            ("destructiveHint", true),
+            ("idempotentHint", false),
+            ("openWorldHint", true),
+        ] {
+            assert_ne!(
+                hints.get(name),
+                Some(&json!(default)),
+                "{expected}: {name} repeats its default"
+            );
+        }
+        assert!(
+            hints.get("title").is_none(),
+            "{expected}: the title is listed once"
         );
         assert!(
             tool["description"].as_str().is_some_and(|d| d.len() >= 80),

@@ -131,7 +131,7 @@ fn unsure(op: &Op<'_>) -> String {
     match op {
         Op::List => "Retry in a moment.".to_owned(),
         Op::Set { key, .. } => format!(
-            "The value of `{key}` may or may not have been stored: call list_tenant_secrets to check its updatedAt, then retry with mode `upsert` if needed."
+            "The value of `{key}` may or may not have been stored: call list_tenant_secrets to check its update time, then retry with mode `upsert` if needed."
         ),
         Op::Delete { key } => format!(
             "`{key}` may or may not have been deleted: call list_tenant_secrets to check, then retry."

@@ -454,6 +454,75 @@ pub(crate) fn tidy_input(schema: &mut JsonObject) {
     }
 }
 
+/// Keywords that cost the model's context and tell it nothing the
+/// descriptions do not already say: the meta-schema URI, `examples` and
+/// `default` (every description names its example and default), and
+/// `format` (only schemars' integer widths, which clients do not know).
+const UNSAID: [&str; 4] = ["$schema", "examples", "default", "format"];
+
+/// Shrinks a tidied input or an output schema to what the model needs:
+/// drops [`UNSAID`] keywords everywhere and inlines local `$ref`s, so no
+/// `$defs` section is listed. Validation is unchanged: none of these
+/// keywords constrains a value (`format` here only annotates).
+pub(crate) fn trim(schema: &mut JsonObject) {
+    let defs = schema.remove("$defs");
+    let mut root = Value::Object(std::mem::take(schema));
+    if let Some(Value::Object(defs)) = &defs {
+        inline_refs(&mut root, defs, 0);
+    }
+    drop_unsaid(&mut root, false);
+    if let Value::Object(trimmed) = root {
+        *schema = trimmed;
+    }
+    if let Some(defs) = defs
+        && mentions_ref(&Value::Object(schema.clone()))
+    {
+        schema.insert("$defs".to_owned(), defs);
+    }
+}
+
+/// Trims an output schema as [`trim`] does, and drops what only a
+/// validator reads: `required`, `minimum`, and `null` as an allowed type of
+/// a field. Every optional field of a result is left out rather than sent
+/// as null, so a result still matches; the values of a map
+/// (`additionalProperties`) may be null and keep it.
+pub(crate) fn trim_output(schema: &mut JsonObject) {
+    trim(schema);
+    let mut root = Value::Object(std::mem::take(schema));
+    drop_null_except(&mut root, Some("additionalProperties"));
+    drop_unsaid(&mut root, true);
+    if let Value::Object(trimmed) = root {
+        *schema = trimmed;
+    }
+}
+
+fn drop_unsaid(node: &mut Value, output: bool) {
+    match node {
+        Value::Object(map) => {
+            // A property may itself be called `default` or `format`: only
+            // keywords of a schema go, never the names in `properties`.
+            for (name, child) in map.iter_mut() {
+                if name == "properties" {
+                    if let Value::Object(properties) = child {
+                        properties.values_mut().for_each(|p| drop_unsaid(p, output));
+                    }
+                } else {
+                    drop_unsaid(child, output);
+                }
+            }
+            for keyword in UNSAID {
+                map.remove(keyword);
+            }
+            if output {
+                map.remove("required");
+                map.remove("minimum");
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| drop_unsaid(i, output)),
+        _ => {}
+    }
+}
+
 fn inline_refs(node: &mut Value, defs: &JsonObject, depth: usize) {
     match node {
         Value::Object(map) => {
@@ -501,6 +570,11 @@ fn is_null_schema(node: &Value) -> bool {
 }
 
 fn drop_null(node: &mut Value) {
+    drop_null_except(node, None);
+}
+
+/// [`drop_null`], leaving the subschemas under the keyword `skip` as they are.
+fn drop_null_except(node: &mut Value, skip: Option<&str>) {
     match node {
         Value::Object(map) => {
             if let Some(Value::Array(types)) = map.get_mut("type") {
@@ -530,11 +604,15 @@ fn drop_null(node: &mut Value) {
                     }
                 }
             }
-            for child in map.values_mut() {
-                drop_null(child);
+            for (keyword, child) in map.iter_mut() {
+                if skip != Some(keyword.as_str()) {
+                    drop_null_except(child, skip);
+                }
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(drop_null),
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|item| drop_null_except(item, skip)),
         _ => {}
     }
 }
@@ -611,5 +689,39 @@ mod tests {
         }));
         tidy_input(&mut schema);
         assert!(schema.contains_key("$defs"));
+    }
+
+    /// Trimming drops what only annotates, keeps every constraint and
+    /// description, inlines definitions, and leaves a property that happens
+    /// to be called `default` or `format` in place.
+    #[test]
+    fn trim_keeps_constraints_and_drops_annotations() {
+        let mut schema = object(json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "type": "object",
+            "properties": {
+                "format": {"type": "string", "examples": ["x"], "description": "d1"},
+                "default": {"type": "integer", "format": "uint32", "minimum": 0, "default": 3},
+                "g": {"anyOf": [{"$ref": "#/$defs/G"}, {"type": "null"}]}
+            },
+            "required": ["format"],
+            "$defs": {"G": {"type": "object", "properties": {"n": {"type": "integer", "maximum": 9}}}}
+        }));
+        trim(&mut schema);
+        assert_eq!(
+            Value::Object(schema),
+            json!({
+                "type": "object",
+                "properties": {
+                    "format": {"type": "string", "description": "d1"},
+                    "default": {"type": "integer", "minimum": 0},
+                    "g": {"anyOf": [
+                        {"type": "object", "properties": {"n": {"type": "integer", "maximum": 9}}},
+                        {"type": "null"}
+                    ]}
+                },
+                "required": ["format"]
+            })
+        );
     }
 }

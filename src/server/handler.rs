@@ -38,7 +38,9 @@ pub const SANDBOX_NOTE: &str =
 pub struct SecretsServer {
     pub(crate) osc: Arc<OscClient>,
     pub(crate) env: Arc<crate::values::EnvAllowlist>,
-    tool_router: ToolRouter<SecretsServer>,
+    /// Shared: every HTTP session, and every stateless request, gets a
+    /// clone of the server, and a clone of the router would copy every tool.
+    tool_router: Arc<ToolRouter<SecretsServer>>,
     sandboxed: bool,
     /// The operator's guardrails; read by the list tool for its key scope.
     pub(crate) policy: Arc<Policy>,
@@ -58,7 +60,7 @@ impl SecretsServer {
         SecretsServer {
             osc,
             env: Arc::default(),
-            tool_router: router(),
+            tool_router: Arc::new(router()),
             sandboxed: false,
             policy: Arc::new(Policy::default()),
             audit: None,
@@ -95,8 +97,9 @@ impl SecretsServer {
     /// taken out of the router, so it is absent from `tools/list` and cannot
     /// be dispatched; [`Self::guardrail_refusal`] answers calls to it.
     pub fn with_policy(mut self, policy: Policy) -> Self {
+        let router = Arc::make_mut(&mut self.tool_router);
         for name in policy.tools.off_names() {
-            self.tool_router.remove_route(name);
+            router.remove_route(name);
         }
         self.policy = Arc::new(policy);
         self
@@ -234,8 +237,20 @@ impl SecretsServer {
 
     /// Marks every tool result as coming from the offline OSC emulator, so
     /// the agent never takes a sandbox answer for the real tenant's.
+    /// Its output schemas declare the `sandbox` field then, and only then:
+    /// a server against the real OSC does not spend the model's context on
+    /// a field it never sends.
     pub fn sandboxed(mut self, on: bool) -> Self {
         self.sandboxed = on;
+        if on {
+            for route in Arc::make_mut(&mut self.tool_router).map.values_mut() {
+                if let Some(output) = &route.attr.output_schema {
+                    let mut output = output.as_ref().clone();
+                    declare_sandbox_field(&mut output);
+                    route.attr.output_schema = Some(Arc::new(output));
+                }
+            }
+        }
         self
     }
 
@@ -292,15 +307,11 @@ impl SecretsServer {
     }
 }
 
-/// Said in every output schema of the optional `sandbox` field.
-const SANDBOX_FIELD: &str = "Present only when this server runs against its offline OSC emulator: \
-says that nothing reached Open Source Cloud.";
-
 /// The router of every tool of [`registry::TOOLS`], each added by its own
 /// file in `crate::tools`, with every schema post-processed in this one
 /// place: input schemas tidied into plain optional properties (see
-/// [`arguments::tidy_input`]), and the `sandbox` field declared in every
-/// output schema.
+/// [`arguments::tidy_input`]), and every schema trimmed to what the model
+/// needs (see [`arguments::trim`]).
 pub fn router() -> ToolRouter<SecretsServer> {
     let mut router = SecretsServer::delete_router()
         + SecretsServer::list_router()
@@ -310,10 +321,11 @@ pub fn router() -> ToolRouter<SecretsServer> {
     for route in router.map.values_mut() {
         let mut input = route.attr.input_schema.as_ref().clone();
         arguments::tidy_input(&mut input);
+        arguments::trim(&mut input);
         route.attr.input_schema = Arc::new(input);
         if let Some(output) = &route.attr.output_schema {
             let mut output = output.as_ref().clone();
-            declare_sandbox_field(&mut output);
+            arguments::trim_output(&mut output);
             route.attr.output_schema = Some(Arc::new(output));
         }
     }
@@ -321,15 +333,13 @@ pub fn router() -> ToolRouter<SecretsServer> {
 }
 
 /// Declares the optional `sandbox` field in an output schema, so a marked
-/// structured result still matches it.
+/// structured result still matches it. Its value, [`SANDBOX_NOTE`], says
+/// what it means, so the schema spends no description on it.
 fn declare_sandbox_field(output: &mut JsonObject) {
     if let Some(Value::Object(properties)) = output.get_mut("properties") {
-        properties.entry("sandbox").or_insert_with(|| {
-            json!({
-                "type": "string",
-                "description": SANDBOX_FIELD,
-            })
-        });
+        properties
+            .entry("sandbox")
+            .or_insert_with(|| json!({ "type": "string" }));
     }
 }
 

@@ -12,18 +12,17 @@ use crate::server::advice::{Op, advise, refused};
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteArgs {
-    /// The `user.*` key to delete. `system.*` keys cannot be deleted.
-    #[schemars(example = "user.my-api-key")]
+    /// A `user.*` key, for example `user.my-api-key`.
     pub key: String,
 }
 #[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteOutput {
-    /// The key that was deleted.
+    // The key deleted.
     pub key: String,
-    /// True: OSC confirmed the delete.
+    // OSC confirmed it.
     pub deleted: bool,
-    /// Copies already materialized into services stay in place.
+    // About service copies.
     pub note: String,
 }
 
@@ -31,16 +30,8 @@ pub struct DeleteOutput {
 impl SecretsServer {
     #[tool(
         title = "Delete a tenant secret",
-        description = "Delete a `user.*` key from the tenant's OSC secrets. \
-Copies already materialized into services stay in place; the services keep working with them. \
-`system.*` keys belong to the platform and are refused. Returns the key, never a value.",
-        annotations(
-            title = "Delete a tenant secret",
-            read_only_hint = false,
-            destructive_hint = true,
-            idempotent_hint = true,
-            open_world_hint = true
-        )
+        description = "Delete a `user.*` key; copies materialized into services stay. Never returns a value.",
+        annotations(idempotent_hint = true)
     )]
     async fn delete_tenant_secret(
         &self,

@@ -7,6 +7,8 @@
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::{Json, tool, tool_router};
 use schemars::JsonSchema;
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{self, InputError, Owner};
@@ -23,53 +25,54 @@ pub const MAX_PAGE_BYTES: usize = 32 * 1024;
 #[derive(Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListArgs {
-    /// Only keys with this owner: `user` (your keys) or `system` (platform keys). Omit for both.
+    /// Only keys of this owner.
     #[serde(default)]
     #[schemars(schema_with = "prefix_schema")]
     pub prefix: Option<String>,
-    /// Only keys that contain this text, for example `gitcred` or `api`. Case-insensitive.
+    /// Part of the key, any case.
     #[serde(default)]
     pub contains: Option<String>,
-    /// Most keys to return, 1 to 200 (default 200). A page also stops at about 32 KiB.
+    /// Keys per page.
     #[serde(default)]
     #[schemars(schema_with = "limit_schema")]
     pub limit: Option<u64>,
-    /// Return only keys after this one: pass the previous page's `nextAfter` to get the next page. Keys are sorted.
+    /// A page's `nextAfter`.
     #[serde(default)]
     pub after: Option<String>,
 }
 #[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct KeyInfo {
-    /// The full key, for example `user.my-api-key`.
-    pub key: String,
-    /// `user` or `system`, from the key itself.
-    pub prefix: Owner,
-    /// When OSC last changed the value, as RFC 3339 in UTC; absent if OSC did not say, or said something that is not a time.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub updated_at: Option<String>,
-}
-
-#[derive(Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
 pub struct ListOutput {
-    /// How many keys are on this page.
+    // Keys on this page.
     #[schemars(schema_with = "count_schema")]
     pub count: u32,
-    /// The keys, sorted. Values are never included.
-    pub secrets: Vec<KeyInfo>,
-    /// True when more keys match than this page holds: call again with `after` set to `nextAfter`, or narrow with `prefix` or `contains`.
+    /// Key: its last update, RFC 3339 UTC, or null.
+    #[schemars(schema_with = "secrets_schema")]
+    pub secrets: BTreeMap<String, Option<String>>,
+    // More keys match.
     pub truncated: bool,
-    /// When truncated: the last key of this page, to pass as `after`.
+    // The `after` of the next page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_after: Option<String>,
-    /// Entries of OSC's answer left out (before any filter) because they are not valid keys; they are never shown. Always 0 when the operator limits the keys this server may act on.
+    /// Invalid keys from OSC, never shown.
     #[schemars(schema_with = "count_schema")]
     pub omitted: u32,
-    /// Why entries were left out, one line per reason with its count.
+    // Why, with counts.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub omitted_reasons: Vec<String>,
 }
+/// The page as one object, key to last update: about 26 bytes per key
+/// beyond the key, where an array of `{key, prefix, updatedAt}` objects took
+/// 61. The owner is the key's own prefix, so it is not repeated. A key whose
+/// time OSC did not give maps to null.
+fn secrets_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "additionalProperties": { "type": ["string", "null"] },
+        "description": "Key: its last update, RFC 3339 UTC, or null."
+    })
+}
+
 /// A plain non-negative integer: the `uint32` format schemars would add is
 /// unknown to several clients' validators, which warn about it.
 fn count_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
@@ -82,7 +85,7 @@ fn prefix_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({
         "type": "string",
         "enum": ["user", "system"],
-        "description": "Only keys with this owner: `user` (your keys) or `system` (platform keys). Omit for both."
+        "description": "Only keys of this owner."
     })
 }
 
@@ -91,7 +94,7 @@ fn limit_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         "type": "integer",
         "minimum": 1,
         "maximum": MAX_PAGE_KEYS,
-        "description": "Most keys to return, 1 to 200 (default 200). A page also stops at about 32 KiB."
+        "description": "Keys per page."
     })
 }
 
@@ -99,16 +102,12 @@ fn limit_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 impl SecretsServer {
     #[tool(
         title = "List tenant secrets",
-        description = "List the keys of the tenant's OSC secrets, with owner (`user` or `system`) and last update time. \
-Use it to find the key to materialize into a service, or to check whether a key exists before writing. \
-Results come in sorted pages of at most 200 keys: when `truncated` is true, call again with `after` set to `nextAfter`, or narrow with `prefix` or `contains`. \
-Never returns values: no tool of this server can read a secret value, so secrets never enter your context; services get them through references (see materialize_tenant_secret).",
+        description = "List secret keys, sorted, 200 a page: \
+if `truncated`, pass `nextAfter` as `after`. Never returns values.",
         annotations(
-            title = "List tenant secrets",
             read_only_hint = true,
             destructive_hint = false,
-            idempotent_hint = true,
-            open_world_hint = true
+            idempotent_hint = true
         )
     )]
     pub(crate) async fn list_tenant_secrets(
@@ -200,28 +199,26 @@ fn page(listing: Listing, want: &Page<'_>) -> ListOutput {
                 .is_none_or(|c| e.key.as_str().to_ascii_lowercase().contains(c))
             && want.after.is_none_or(|a| e.key.as_str() > a)
     });
-    let mut secrets = Vec::new();
+    let mut secrets = BTreeMap::new();
+    let mut last: Option<String> = None;
     let mut bytes = 0usize;
     let mut truncated = false;
     for entry in matching {
-        let info = KeyInfo {
-            key: entry.key.to_string(),
-            prefix: entry.key.owner(),
-            updated_at: entry.updated_at,
-        };
-        // The entry as JSON plus its comma.
-        let size = serde_json::to_vec(&info).map_or(usize::MAX, |v| v.len().saturating_add(1));
+        // The entry as JSON (`"key":"time",` or `"key":null,`): checked keys
+        // and normalised times are plain ASCII that JSON never escapes.
+        let time = entry.updated_at.as_ref().map_or(4, |t| t.len() + 2);
+        let size = entry.key.as_str().len() + time + 4;
         let full = secrets.len() >= usize::try_from(want.limit).unwrap_or(usize::MAX);
         if full || bytes.saturating_add(size) > MAX_PAGE_BYTES {
             truncated = true;
             break;
         }
         bytes = bytes.saturating_add(size);
-        secrets.push(info);
+        let key = entry.key.to_string();
+        last = Some(key.clone());
+        secrets.insert(key, entry.updated_at);
     }
-    let next_after = truncated
-        .then(|| secrets.last().map(|s: &KeyInfo| s.key.clone()))
-        .flatten();
+    let next_after = if truncated { last } else { None };
     ListOutput {
         count: u32::try_from(secrets.len()).unwrap_or(u32::MAX),
         secrets,

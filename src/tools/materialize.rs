@@ -12,51 +12,39 @@ use crate::server::advice::{Op, advise, refused};
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MaterializeArgs {
-    /// The tenant secret to copy: a `user.*` or `system.*` key from list_tenant_secrets.
-    #[schemars(example = "user.my-api-key")]
+    /// `user.*` or `system.*`, for example `user.my-api-key`.
     pub key: String,
-    /// The id of the service instance that will use the secret, for example `eyevinn-my-service`.
+    /// Id, for example `eyevinn-my-service`.
     #[serde(rename = "serviceId")]
-    #[schemars(example = "eyevinn-my-service")]
     pub service_id: String,
-    /// The name the service refers to the secret by: lowercase letters and digits, for example `apikey`. The reference becomes `{{secrets.<secretName>}}`.
+    /// a-z and 0-9, for example `apikey`.
     #[serde(rename = "secretName")]
-    #[schemars(example = &"apikey")]
     pub secret_name: String,
 }
 #[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MaterializeOutput {
-    /// Pass this string, exactly, as the whole value of the service parameter.
+    /// The whole parameter value.
     pub reference: String,
-    /// The tenant secret that was copied.
+    // The key copied.
     pub key: String,
-    /// The service instance that received the copy.
+    // The service.
     pub service_id: String,
-    /// The name of the service secret that holds the copy.
+    // Its secret.
     pub secret_name: String,
-    /// False if OSC's answer held no reference, or one other than exactly `{{secrets.<secretName>}}`, and that documented form was built instead.
+    /// False if built, OSC gave none.
     pub reference_from_osc: bool,
-    /// One sentence on how to use the reference.
+    // How to use it.
     pub instruction: String,
 }
 
 #[tool_router(router = materialize_router, vis = "pub(crate)")]
 impl SecretsServer {
     #[tool(
-        title = "Materialize a tenant secret into a service",
-        description = "Copy a tenant secret (`user.*` or `system.*`), server side inside OSC, into a secret of one service instance, \
-and return the reference `{{secrets.<secretName>}}`. Pass that reference, exactly, as the whole value of the service parameter; \
-OSC resolves it when it starts the service. The value itself never passes through this server's results. \
-The copy is a snapshot: after rotating the tenant secret, call this again for every service that uses it. \
-Materializing over an existing service secret of the same name replaces it.",
-        annotations(
-            title = "Materialize a tenant secret into a service",
-            read_only_hint = false,
-            destructive_hint = true,
-            idempotent_hint = true,
-            open_world_hint = true
-        )
+        title = "Materialize a tenant secret",
+        description = "Copy a key into a service secret inside OSC; returns `{{secrets.<secretName>}}`: \
+the whole parameter value, exactly. The value never passes here.",
+        annotations(idempotent_hint = true)
     )]
     async fn materialize_tenant_secret(
         &self,

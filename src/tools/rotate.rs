@@ -27,75 +27,75 @@ pub const FAN_OUT: usize = 8;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateArgs {
-    /// The `user.*` key to rotate, for example `user.db-password`. `system.*` keys cannot be rotated.
-    #[schemars(example = "user.db-password")]
+    /// A `user.*` key, for example `user.db-password`.
     pub key: String,
-    /// The services that use the key: each gets a fresh copy of the new value. 1 to 64 entries, each a distinct `serviceId` and `secretName` pair.
+    /// Service secrets using the key.
     #[schemars(length(min = 1, max = 64))]
     pub targets: Vec<Target>,
-    /// `true`: the human types the value on a one-time page you never see. For a credential a human holds.
+    /// A human types it; you never see it.
     #[serde(default, rename = "askUser")]
     #[schemars(extend("const" = true))]
     pub ask_user: Option<bool>,
-    /// How to make the new value, as for set_tenant_secret; the default when no source is given, `{}` for 32 alphanumeric characters. Give at most one of `askUser`, `generate`, `value` and `fromEnv`.
+    /// As in set_tenant_secret; the default.
     #[serde(default)]
     pub generate: Option<GenerateArgs>,
-    /// The new value, as text. Only for a value you already have for another reason; to make a new credential, leave every source out (the server generates one) or use `generate`.
+    /// Only a value you already have.
     #[serde(default)]
     pub value: Option<SecretArg>,
-    /// The name of an environment variable of this server, allowed by the operator, that holds the new value.
+    /// An allowed environment variable.
     #[serde(default, rename = "fromEnv")]
     pub from_env: Option<String>,
 }
 
-/// One service secret that holds a copy of the key.
+// A service secret.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
-    /// The id of the service instance, for example `eyevinn-my-service`.
+    // Id, for example `eyevinn-my-service`.
     #[serde(rename = "serviceId")]
-    #[schemars(example = "eyevinn-my-service")]
     pub service_id: String,
-    /// The name of its secret, lowercase letters and digits, for example `dbpassword`.
+    // a-z and 0-9, for example `dbpassword`.
     #[serde(rename = "secretName")]
-    #[schemars(example = &"dbpassword")]
     pub secret_name: String,
 }
 
 #[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RotateOutput {
-    /// The key that now holds the new value.
+    // The key rotated.
     pub key: String,
-    /// Where the new value came from: `askUser`, `generate`, `value` or `fromEnv`.
+    // `askUser`, `generate`, `value` or `fromEnv`.
     pub source: String,
-    /// askUser: `completed`, or `pending` until the page is used.
+    // askUser: `completed`, or `pending` until the page is used.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    /// Pending: the page to show the human.
+    // Pending: the page to show the human.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
-    /// Pending: when `url` expires (RFC 3339).
+    // Pending: when `url` expires.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
-    /// With `generate`: how the value was made (never the value itself).
+    // With `generate`: how.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub generated: Option<GeneratedInfo>,
-    /// With `fromEnv`: the variable that was read.
+    // With `fromEnv`: the variable.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from_env: Option<String>,
-    /// Every target, in the order given; each now holds the new value. Empty while pending.
+    // Every target, in order, with the new value; empty while pending.
     pub targets: Vec<TargetOutcome>,
-    /// What to do next.
+    // What to do next.
     pub next_step: String,
 }
 
 #[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TargetOutcome {
+    // The service.
     pub service_id: String,
+    // Its secret.
     pub secret_name: String,
-    /// Pass this string, exactly, as the whole value of the service parameter.
+    /// The whole parameter value.
     pub reference: String,
 }
 
@@ -107,25 +107,14 @@ struct Checked {
 
 #[tool_router(router = rotate_router, vis = "pub(crate)")]
 impl SecretsServer {
+    // No annotations: MCP's default hints (not read-only, destructive, not
+    // idempotent, open world) are exactly this tool's.
     #[tool(
         title = "Rotate a tenant secret",
         input_schema = schema_for_input::<RotateArgs>().unwrap_or_default(),
         output_schema = rmcp::handler::server::tool::schema_for_output::<RotateOutput>(),
-        description = "Replace the value of a `user.*` key and copy the new value into every listed service secret, in one call. \
-`askUser: true` has the human type the new value on a one-time page you never see. \
-With no value source, or `generate` (for example `{}`), the server makes a strong random value that nobody, you included, ever sees: use that for every credential nobody needs to know. \
-`value` is only for a value you already have for another reason; `fromEnv` names an environment variable of this server that the operator allowed. \
-`targets` lists each `serviceId` and `secretName` that uses the key (1 to 64). The key is written first (upsert); if that fails, no service is touched. \
-Then every target is materialized, several at a time. If some targets fail, the result says which hold the new value, which still hold the old one, and which may hold either, \
-and how to finish with materialize_tenant_secret. OSC resolves a reference when a service instance starts, so restart each instance to use the new value. \
-Returns keys and references, never the value. `system.*` keys belong to the platform and are refused.",
-        annotations(
-            title = "Rotate a tenant secret",
-            read_only_hint = false,
-            destructive_hint = true,
-            idempotent_hint = false,
-            open_world_hint = true
-        )
+        description = "New value for a `user.*` key, materialized into every target; \
+on failure, says which hold which. The value is never returned. Restart instances after."
     )]
     async fn rotate_tenant_secret(
         &self,

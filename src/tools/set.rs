@@ -19,25 +19,23 @@ use crate::values::{GenerateArgs, Origin, Resolved, Sources};
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetArgs {
-    /// The key to write: `user.` followed by a name of letters, digits, `.`, `-` and `_`, for example `user.stripe-api-key`. `system.*` keys cannot be written.
-    #[schemars(example = "user.stripe-api-key")]
+    /// `user.` and letters, digits, `.-_`, for example `user.stripe-api-key`.
     pub key: String,
-    /// `true`: the human types the value on a one-time page you never see. For a credential a human holds.
+    /// A human types it; you never see it.
     #[serde(default, rename = "askUser")]
     #[schemars(extend("const" = true))]
     pub ask_user: Option<bool>,
-    /// Have the server make the value with the operating system's secure random generator; nobody, you included, ever sees it. `{}` for 32 alphanumeric characters. The best choice for any credential nobody needs to know (passwords, API keys between services, signing secrets). Give exactly one of `askUser`, `generate`, `value` and `fromEnv`.
+    /// Best for new credentials: random, seen by nobody. `{}` for defaults.
     #[serde(default)]
     pub generate: Option<GenerateArgs>,
-    /// The secret value, as text. Only for a value you already have for another reason; for one a human holds use `askUser`, to make a new credential use `generate`. It is stored in OSC and never shown again by any tool.
+    /// Only one you already hold.
     #[serde(default)]
     pub value: Option<SecretArg>,
-    /// The name of an environment variable of this server whose content to store, for example `STRIPE_API_KEY`; you see the name, never the value. Only variables the operator allowed at start can be read.
+    /// An allowed environment variable, for example `STRIPE_API_KEY`.
     #[serde(default, rename = "fromEnv")]
     pub from_env: Option<String>,
-    /// `upsert` (default) creates the key or replaces its value; `create` fails if the key already exists.
+    /// `create` fails if the key exists (default `upsert`).
     #[serde(default)]
-    #[schemars(extend("default" = "upsert"))]
     pub mode: Option<ModeArg>,
 }
 
@@ -63,40 +61,41 @@ impl From<ModeArg> for WriteMode {
 #[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SetOutput {
-    /// The key that was written.
+    // The key written.
     pub key: String,
-    /// The mode used: `upsert` or `create`.
+    // `upsert` or `create`.
     pub mode: String,
-    /// `created` when OSC said the key is new; `written` when OSC stored the value without saying whether the key existed before. Absent while pending.
+    // `created` or `written`; absent while pending.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
-    /// Where the value came from: `askUser`, `generate`, `value` or `fromEnv`.
+    // `askUser`, `generate`, `value` or `fromEnv`.
     pub source: String,
-    /// askUser: `completed`, or `pending` until the page is used.
+    // askUser: `completed`, or `pending` until the page is used.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    /// Pending: the page to show the human.
+    // Pending: the page to show the human.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
-    /// Pending: when `url` expires (RFC 3339).
+    // Pending: when `url` expires.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
-    /// With `generate`: how the value was made (never the value itself).
+    // With `generate`: how.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub generated: Option<GeneratedInfo>,
-    /// With `fromEnv`: the variable that was read.
+    // With `fromEnv`: the variable.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from_env: Option<String>,
-    /// What to do next.
+    // What to do next.
     pub next_step: String,
 }
 
-/// How a generated value was made.
+// How a generated value was made.
 #[derive(Serialize, JsonSchema)]
 pub struct GeneratedInfo {
-    /// Its number of characters.
+    // Characters.
     pub length: u32,
-    /// Its alphabet: `alphanumeric`, `hex`, `base64url` or `symbols`.
+    // Alphabet.
     pub alphabet: String,
 }
 
@@ -126,22 +125,9 @@ impl SecretsServer {
         title = "Set a tenant secret",
         input_schema = schema_for_input::<SetArgs>().unwrap_or_default(),
         output_schema = rmcp::handler::server::tool::schema_for_output::<SetOutput>(),
-        description = "Store a secret under a `user.*` key in the tenant's OSC secrets. Give exactly one source of the value: \
-`askUser: true`: the human types it on a one-time page you never see; best for a credential a human holds. \
-`generate` (for example `{}`): the server makes a strong random value that nobody, you included, ever sees; use it for every credential nobody needs to know. \
-`value`: only for a value you already have for another reason, such as a key a third party issued. \
-`fromEnv`: the name of an environment variable of this server that the operator allowed. \
-`mode` `upsert` (default) creates or replaces; `create` refuses to overwrite an existing key. \
-Returns the key, the outcome and the source, never the value. The value cannot be read back by any tool. \
-To replace a key's value and update the services that use it in one call, use rotate_tenant_secret; after a set, services keep their old copy until you call materialize_tenant_secret again for each of them. \
-`system.*` keys belong to the platform and are refused.",
-        annotations(
-            title = "Set a tenant secret",
-            read_only_hint = false,
-            destructive_hint = true,
-            idempotent_hint = true,
-            open_world_hint = true
-        )
+        description = "Store a value under a `user.*` key from one source; never returns it. \
+rotate_tenant_secret also updates services.",
+        annotations(idempotent_hint = true)
     )]
     async fn set_tenant_secret(
         &self,

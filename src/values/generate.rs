@@ -75,13 +75,12 @@ impl Alphabet {
 #[derive(Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct GenerateArgs {
-    /// Number of characters, 16 to 256; 32 if left out.
+    /// Characters (default 32).
     #[serde(default)]
     #[schemars(schema_with = "length_schema")]
     pub length: Option<i64>,
-    /// `alphanumeric` (default: a-z, A-Z, 0-9), `hex` (0-9, a-f), `base64url` (alphanumeric plus `-` and `_`) or `symbols` (alphanumeric plus `-._~`, at least one lowercase letter, uppercase letter, digit and symbol, starting with a letter or digit; safe unquoted in shells and URLs).
+    /// Default `alphanumeric`; `symbols` adds `-._~`.
     #[serde(default)]
-    #[schemars(extend("default" = "alphanumeric"))]
     pub alphabet: Option<Alphabet>,
 }
 
@@ -91,7 +90,7 @@ fn length_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         "minimum": MIN_LENGTH,
         "maximum": MAX_LENGTH,
         "default": DEFAULT_LENGTH,
-        "description": "Number of characters, 16 to 256; 32 if left out."
+        "description": "Characters (default 32)."
     })
 }
 

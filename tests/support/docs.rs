@@ -216,13 +216,14 @@ fn write_tool(md: &mut String, tool: &Tool) {
 
     let _ = writeln!(md, "| annotation | value |\n|---|---|");
     let a = tool.annotations.clone().unwrap_or_default();
-    for (name, hint) in [
-        ("readOnlyHint", a.read_only_hint),
-        ("destructiveHint", a.destructive_hint),
-        ("idempotentHint", a.idempotent_hint),
-        ("openWorldHint", a.open_world_hint),
+    // A hint left out means MCP's default for it.
+    for (name, hint, default) in [
+        ("readOnlyHint", a.read_only_hint, false),
+        ("destructiveHint", a.destructive_hint, true),
+        ("idempotentHint", a.idempotent_hint, false),
+        ("openWorldHint", a.open_world_hint, true),
     ] {
-        let shown = hint.map_or_else(|| "not set".to_owned(), |h| h.to_string());
+        let shown = hint.map_or_else(|| format!("{default} (MCP default)"), |h| h.to_string());
         let _ = writeln!(md, "| `{name}` | {shown} |");
     }
 
@@ -870,6 +871,7 @@ struct ManifestTool {
     name: String,
     title: Option<String>,
     description: Option<String>,
+    #[serde(skip_serializing_if = "Value::is_null")]
     annotations: Value,
     input_schema: Value,
     #[serde(skip_serializing_if = "Option::is_none")]

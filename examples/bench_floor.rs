@@ -1,11 +1,15 @@
-//! The benchmark baseline: the smallest useful rmcp server (one echo tool,
-//! `stdio_pipes()` on a current-thread runtime), built from the same rmcp as
-//! the product so `scripts/bench` can report ratios measured in one run.
+//! The benchmark floor: the smallest useful rmcp server, one `echo` tool,
+//! built from the same rmcp with the same release profile as the product, so
+//! `scripts/bench` shows what MCP itself costs. stdio by default;
+//! `--http ADDR` serves Streamable HTTP (stateless, JSON responses).
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{ServerCapabilities, ServerConfig};
-use rmcp::{ServerHandler, ServiceExt, tool, tool_handler, tool_router};
+use rmcp::{ServerHandler, tool, tool_handler, tool_router};
+
+#[path = "bench/common.rs"]
+mod common;
 
 #[derive(serde::Deserialize, schemars::JsonSchema)]
 struct EchoArgs {
@@ -33,17 +37,9 @@ impl ServerHandler for Echo {
     }
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(async {
-            let server = Echo {
-                tool_router: Echo::tool_router(),
-            }
-            .serve(rmcp::transport::stdio_pipes())
-            .await?;
-            server.waiting().await?;
-            Ok(())
-        })
+fn main() -> Result<(), common::Error> {
+    let router = Echo::tool_router();
+    common::run(move || Echo {
+        tool_router: router.clone(),
+    })
 }
