@@ -57,7 +57,12 @@ async fn read(client: &RunningService<RoleClient, ()>, uri: &str) -> Result<Stri
 
 fn keys_of(json: &Value) -> Vec<String> {
     // Like a list page: each key mapped to its last update time.
-    json["secrets"].as_object().unwrap().keys().cloned().collect()
+    json["secrets"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect()
 }
 
 #[tokio::test]
