@@ -74,7 +74,7 @@ impl Policy {
         }
         if let Some(patterns) = self.keys.describe() {
             lines.push(format!(
-                "The operator limited every tool to keys matching {patterns}; other keys are not listed and cannot be set, deleted or materialized."
+                "The operator limited every tool to keys matching {patterns}; other keys are not listed and cannot be set, rotated, deleted or materialized."
             ));
         }
         match self.confirm {
@@ -118,6 +118,19 @@ mod tests {
         assert!(always.contains("confirm every delete"), "{always}");
         let never = with(ConfirmMode::Never).summary().join(" ");
         assert!(never.contains("turned confirmation off"), "{never}");
+    }
+
+    /// The `--keys` sentence names every tool that acts on a key.
+    #[test]
+    fn the_summary_of_a_key_scope_names_every_keyed_tool() {
+        let policy = Policy {
+            keys: super::KeyScope::new(&["user.ci.*".to_owned()]).expect("a valid pattern"),
+            ..Policy::default()
+        };
+        let said = policy.summary().join(" ");
+        for verb in ["listed", "set", "rotated", "deleted", "materialized"] {
+            assert!(said.contains(verb), "{verb}: {said}");
+        }
     }
 
     #[test]
