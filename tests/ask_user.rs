@@ -45,7 +45,12 @@ enum Does {
     Ignores,
     /// Declines in the client.
     Declines,
+    /// Answers with a JSON-RPC error whose message carries [`CLIENT_TEXT`].
+    Fails,
 }
+
+/// What a hostile client puts in its error message: it must reach no log.
+const CLIENT_TEXT: &str = "client-said-b71f\u{1b}[31m";
 
 /// The client: an rmcp client that advertises `elicitation` (URL mode or
 /// not), records every request and notification it receives, and plays the
@@ -109,6 +114,7 @@ impl ClientHandler for Human {
             panic!("only URL elicitations are expected");
         };
         let action = match self.does {
+            Does::Fails => return Err(ErrorData::internal_error(CLIENT_TEXT, None)),
             Does::Declines => ElicitationAction::Decline,
             Does::Ignores => ElicitationAction::Accept,
             Does::Types => {
@@ -301,6 +307,59 @@ async fn session_era_decline_writes_nothing_and_kills_the_link() {
             .iter()
             .any(|m| m["method"] == "notifications/elicitation/complete")
     );
+}
+
+/// A client that answers the URL elicitation with an error gets the link
+/// withdrawn and nothing written, and its error text reaches no log line,
+/// even at trace level.
+#[tokio::test]
+async fn a_client_error_to_the_url_elicitation_reaches_no_log() {
+    let buffer = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&buffer);
+    // The product's filter (`logging::init`): this crate at trace, rmcp
+    // off, every other dependency at warn.
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::layer::SubscriberExt;
+    let filter = Targets::new()
+        .with_default(LevelFilter::WARN)
+        .with_target("rmcp", LevelFilter::OFF)
+        .with_target("osc_secrets_mcp", LevelFilter::TRACE);
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || LogSink(Arc::clone(&sink)))
+        .finish()
+        .with(filter);
+    // The only test of this binary that installs a subscriber.
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+
+    let emu = emulator().await;
+    let links = links(Duration::from_secs(60));
+    let human = Human::new(&links, Does::Fails, true, SESSION);
+    let client = connect(handler(&emu, &links), human.clone()).await;
+    let result = call(&client, "set_tenant_secret", set_ask("user.failing")).await;
+    assert!(is_error(&result), "{}", text(&result));
+    assert_eq!(stored(&emu, "user.failing"), None);
+    let logs = String::from_utf8_lossy(&buffer.lock().unwrap()).into_owned();
+    assert!(
+        logs.contains("the URL elicitation got no answer"),
+        "the failure was not logged at all: {logs}"
+    );
+    assert!(!logs.contains("client-said-b71f"), "{logs}");
+    assert!(!text(&result).contains("client-said-b71f"));
+}
+
+/// Collects log output for [`a_client_error_to_the_url_elicitation_reaches_no_log`].
+struct LogSink(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[tokio::test]

@@ -303,8 +303,15 @@ async fn session(
         answer = asked => match answer {
             Ok(ElicitationAction::Accept) => waited.await,
             Ok(_) => withdraw(links, &ticket.id, &peer, server.ask.session_ping).await,
+            // The error's text can quote what the client sent (its error
+            // message, its malformed answer): only its kind is logged.
             Err(e) => {
-                tracing::info!(error = %e, "the URL elicitation got no answer");
+                let kind = match e {
+                    rmcp::service::ElicitationError::Service(_) => "the request failed",
+                    rmcp::service::ElicitationError::ParseError { .. } => "a malformed answer",
+                    _ => "no usable answer",
+                };
+                tracing::info!(kind, "the URL elicitation got no answer");
                 withdraw(links, &ticket.id, &peer, server.ask.session_ping).await
             }
         },
