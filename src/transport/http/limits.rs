@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
+use super::reclaim::Reclaim;
 use crate::sync::lock;
 
 /// Shared cap on open sessions, Streamable HTTP and legacy SSE together.
@@ -15,6 +16,8 @@ pub(crate) struct SessionBudget {
     /// Sessions refused for want of room, ever; lets the guard tell a refused
     /// session apart from any other failure without reading error text.
     refused: AtomicUsize,
+    /// Told when a session closes, to give its memory back.
+    pub(super) reclaim: Arc<Reclaim>,
 }
 
 /// One open session's place in the budget; freed on drop.
@@ -26,6 +29,7 @@ impl SessionBudget {
             open: AtomicUsize::new(0),
             cap,
             refused: AtomicUsize::new(0),
+            reclaim: Arc::default(),
         }
     }
 
@@ -60,6 +64,7 @@ impl SessionBudget {
 impl Drop for SessionSlot {
     fn drop(&mut self) {
         self.0.open.fetch_sub(1, Ordering::SeqCst);
+        self.0.reclaim.closed();
     }
 }
 
@@ -162,5 +167,17 @@ mod tests {
         drop(p1);
         let _p3 = inflight.try_acquire("a".into()).unwrap();
         assert_eq!(*inflight.total.borrow(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_closed_session_is_told_to_reclaim() {
+        use std::time::Duration;
+        let budget = Arc::new(SessionBudget::new(2));
+        let slot = budget.try_acquire().unwrap();
+        let told =
+            || tokio::time::timeout(Duration::from_millis(50), budget.reclaim.closed.notified());
+        assert!(told().await.is_err(), "nothing closed yet");
+        drop(slot);
+        assert!(told().await.is_ok(), "a closed session is reclaimed");
     }
 }

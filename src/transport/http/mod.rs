@@ -32,6 +32,7 @@ mod guard;
 mod held;
 mod limits;
 mod paths;
+mod reclaim;
 mod sessions;
 pub(crate) mod sse;
 
@@ -191,6 +192,11 @@ pub async fn serve(
         } else {
             "NO authentication"
         }
+    ));
+    tokio::spawn(Arc::clone(&app.guard.budget.reclaim).run(
+        reclaim::QUIET,
+        reclaim::trim,
+        app.cancel.child_token(),
     ));
     let stop_accepting = CancellationToken::new();
     let draining = CancellationToken::new();
