@@ -53,6 +53,9 @@ pub struct SecretsServer {
     links: Option<Arc<Links>>,
     /// How askUser reaches a client that cannot show the page itself.
     pub(crate) ask: AskSettings,
+    /// What `initialize` answers, built once: rmcp asks for it on every
+    /// request, and the instructions follow from the policy alone.
+    info: Arc<ServerConfig>,
 }
 
 impl SecretsServer {
@@ -68,6 +71,7 @@ impl SecretsServer {
             states: States::new().ok().map(Arc::new),
             links: None,
             ask: AskSettings::default(),
+            info: Arc::new(describe()),
         }
     }
 
@@ -101,6 +105,12 @@ impl SecretsServer {
         for name in policy.tools.off_names() {
             router.remove_route(name);
         }
+        let lines = policy.summary();
+        self.info = Arc::new(if lines.is_empty() {
+            describe()
+        } else {
+            describe().with_instructions(format!("{INSTRUCTIONS}\n\n{}", lines.join("\n")))
+        });
         self.policy = Arc::new(policy);
         self
     }
@@ -373,11 +383,7 @@ pub fn describe() -> ServerConfig {
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for SecretsServer {
     fn get_info(&self) -> ServerConfig {
-        let lines = self.policy.summary();
-        if lines.is_empty() {
-            return describe();
-        }
-        describe().with_instructions(format!("{INSTRUCTIONS}\n\n{}", lines.join("\n")))
+        (*self.info).clone()
     }
 
     /// Checks the arguments against the tool's input schema before rmcp
