@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use super::instructions::INSTRUCTIONS;
 use super::registry::{self, Kind};
-use super::{arguments, prompts, resources};
+use super::{arguments, hold, prompts, resources};
 use crate::audit::{self, AuditLog, Outcome};
 use crate::domain::Key;
 use crate::elicit::ask::AskSettings;
@@ -393,13 +393,13 @@ impl ServerHandler for SecretsServer {
     /// Whatever a transport attached to the request (the HTTP transports put
     /// the client's in-flight permit there) lives until the tool has
     /// returned: rmcp's tool adapter drops the request context before it
-    /// awaits the tool, so a copy of the extensions is kept here.
+    /// awaits the tool, so a copy of the hold is kept here.
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let _attached = context.extensions.clone();
+        let _attached = hold::CallHold::find(&context.extensions);
         let name = request.name.clone();
         // Audit and rate limits: who is calling what, read before the call runs.
         let started = Instant::now();

@@ -9,6 +9,7 @@
 pub mod advice;
 pub(crate) mod arguments;
 mod handler;
+pub(crate) mod hold;
 mod instructions;
 pub mod prompts;
 pub mod registry;

@@ -20,8 +20,9 @@ use subtle::ConstantTimeEq;
 use tokio_util::sync::CancellationToken;
 
 use super::held::Held;
-use super::limits::{CallHold, Inflight, SessionBudget};
+use super::limits::{Inflight, SessionBudget};
 use super::paths::{HEALTH_PATH, MCP_PATH, MESSAGES_PATH, SSE_PATH};
+use crate::server::hold::CallHold;
 use crate::web::{HostRules, OriginRules, body_too_large, error_response};
 
 /// What the guard checks, shared by every request.

@@ -82,20 +82,6 @@ pub(crate) struct Permit {
     client: String,
 }
 
-/// Something that must stay alive while a request is being handled (a
-/// [`Permit`], and for legacy SSE its id's place), shared by everything
-/// that must be done before it is released: the handler call (see
-/// `SecretsServer::call_tool`) and the response body. A client that disconnects early
-/// frees nothing while its call still runs.
-#[derive(Clone)]
-pub(crate) struct CallHold(#[allow(dead_code)] Arc<dyn Send + Sync>);
-
-impl CallHold {
-    pub(crate) fn new(held: impl Send + Sync + 'static) -> Self {
-        CallHold(Arc::new(held))
-    }
-}
-
 impl Inflight {
     pub(super) fn new(max_per_client: usize) -> Self {
         Inflight {

@@ -33,9 +33,10 @@ use tokio_util::sync::CancellationToken;
 use super::guard::{
     SHUTTING_DOWN_CODE, SHUTTING_DOWN_MESSAGE, body_too_slow, too_many_requests, too_many_sessions,
 };
-use super::limits::{CallHold, Inflight, Permit, SessionBudget, SessionSlot};
+use super::limits::{Inflight, Permit, SessionBudget, SessionSlot};
 use super::paths::{MESSAGES_PATH, SSE_KEEP_ALIVE};
 use crate::server::SecretsServer;
+use crate::server::hold::CallHold;
 use crate::sync::lock;
 use crate::web::{body_too_large, error_response};
 
