@@ -14,6 +14,7 @@
 //! There is no crate for one libc call; other allocators need nothing.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -28,12 +29,15 @@ pub(super) const QUIET: Duration = Duration::from_secs(1);
 #[derive(Default)]
 pub(crate) struct Reclaim {
     pub(super) closed: Notify,
+    /// Some session closed since the last pass.
+    pending: AtomicBool,
 }
 
 impl Reclaim {
-    /// A session closed. Never blocks; closes before the next pass are
-    /// counted once.
+    /// A session closed. Never blocks; every close before a pass is given
+    /// back by that one pass.
     pub(crate) fn closed(&self) {
+        self.pending.store(true, Ordering::SeqCst);
         self.closed.notify_one();
     }
 
@@ -48,6 +52,10 @@ impl Reclaim {
             tokio::select! {
                 () = stop.cancelled() => return,
                 () = tokio::time::sleep(quiet) => {}
+            }
+            // A wake-up can be left over from closes the last pass covered.
+            if !self.pending.swap(false, Ordering::SeqCst) {
+                continue;
             }
             // A trim walks every arena under its lock: not on a worker thread.
             let _ = tokio::task::spawn_blocking(trim).await;
@@ -69,7 +77,7 @@ pub(super) fn trim() {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicUsize;
 
     use super::*;
 
@@ -121,9 +129,33 @@ mod tests {
         }
         settle().await;
         assert_eq!(TRIMS.load(Ordering::SeqCst), 1, "256 closes, one pass");
-        tokio::time::advance(Duration::from_secs(10)).await;
+        // A second pass, if one were started, would run in real time too.
+        for _ in 0..4 {
+            tokio::time::advance(QUIET * 2).await;
+            settle().await;
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(
+            TRIMS.load(Ordering::SeqCst),
+            1,
+            "no second pass for the same closes"
+        );
+
+        reclaim.closed();
         settle().await;
-        assert_eq!(TRIMS.load(Ordering::SeqCst), 1, "no pass without a close");
+        tokio::time::advance(QUIET * 2).await;
+        settle().await;
+        for _ in 0..500 {
+            if TRIMS.load(Ordering::SeqCst) > 1 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(
+            TRIMS.load(Ordering::SeqCst),
+            2,
+            "a later close gets its own pass"
+        );
 
         stop.cancel();
         assert!(task.await.is_ok());
