@@ -71,7 +71,7 @@ impl SecretsServer {
             states: States::new().ok().map(Arc::new),
             links: None,
             ask: AskSettings::default(),
-            info: Arc::new(describe()),
+            info: Arc::new(info_for(&Policy::default())),
         }
     }
 
@@ -105,12 +105,7 @@ impl SecretsServer {
         for name in policy.tools.off_names() {
             router.remove_route(name);
         }
-        let lines = policy.summary();
-        self.info = Arc::new(if lines.is_empty() {
-            describe()
-        } else {
-            describe().with_instructions(format!("{INSTRUCTIONS}\n\n{}", lines.join("\n")))
-        });
+        self.info = Arc::new(info_for(&policy));
         self.policy = Arc::new(policy);
         self
     }
@@ -378,6 +373,16 @@ pub fn describe() -> ServerConfig {
             .with_description(env!("CARGO_PKG_DESCRIPTION")),
     )
     .with_instructions(INSTRUCTIONS)
+}
+
+/// What `initialize` answers under `policy`: the instructions end with what
+/// the operator's guardrails change.
+fn info_for(policy: &Policy) -> ServerConfig {
+    let lines = policy.summary();
+    if lines.is_empty() {
+        return describe();
+    }
+    describe().with_instructions(format!("{INSTRUCTIONS}\n\n{}", lines.join("\n")))
 }
 
 #[tool_handler(router = self.tool_router)]

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 /// Something that must stay alive while a request is being handled (the
-/// HTTP transports' in-flight permit, and for legacy SSE its id's place), shared by everything that must be done
-/// before it is released: the handler call (see `SecretsServer::call_tool`)
-/// and the response body. A client that disconnects early frees nothing
+/// HTTP transports' in-flight permit, and for legacy SSE its id's place),
+/// shared by everything that must be done before it is released: the
+/// handler call (see `SecretsServer::call_tool`) and the response body. A client that disconnects early frees nothing
 /// while its call still runs.
 #[derive(Clone)]
 pub(crate) struct CallHold(#[allow(dead_code)] Arc<dyn Send + Sync>);

@@ -7,7 +7,7 @@
 //! returns only the free memory at the top of a heap, so the freed sessions,
 //! interleaved with memory still in use, stayed resident (+14 MiB, and a
 //! second wave of sessions grew it further). `malloc_trim(0)` returns every
-//! free page of every arena; the same run ends 1.4 MiB over its start.
+//! free page of every arena; the same run ends about 1.2 MiB over its start.
 //!
 //! It runs here, off every request's path: a quiet second after sessions
 //! close, on a blocking thread, at most once per second however many close.
