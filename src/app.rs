@@ -9,11 +9,12 @@ use secrecy::SecretString;
 use crate::audit::{self, AuditLog};
 use crate::config::{self, ConfigError, EmulatorArgs, ServeArgs, Transport, VerifyAuditArgs};
 use crate::elicit::links::{FixedBase, Links, PageHost};
+use crate::elicit::{NoRandomness, States};
 use crate::emulator::{Emulator, EmulatorOptions, ListShape};
-use crate::limits::RateLimits;
 use crate::logging;
 use crate::osc::{OscClient, OscConfig, OscError};
 use crate::policy::PolicyError;
+use crate::policy::rates::RateLimits;
 use crate::server::SecretsServer;
 use crate::transport::http::{self, HttpConfig, HttpError};
 use crate::transport::page::LoopbackPage;
@@ -42,6 +43,8 @@ pub enum AppError {
     Http(#[from] HttpError),
     #[error(transparent)]
     Stdio(#[from] StdioError),
+    #[error("cannot start: {0}")]
+    NoRandomness(#[from] NoRandomness),
     #[error("audit log {path} does not verify: {broken}")]
     AuditBroken { path: String, broken: audit::Broken },
 }
@@ -67,7 +70,59 @@ pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
     // Checked before anything starts, so a typo stops the server at once.
     let policy = args.guardrails.policy()?;
     let links = ask_links(&args)?;
-    let (token, base_url, _emulator) = if args.sandbox {
+    let (token, base_url, _emulator) = upstream(&args).await?;
+    let upstream_token = token.clone();
+    let osc = OscClient::new(OscConfig {
+        base_url: base_url.clone(),
+        token,
+        request_timeout: args.request_timeout(),
+        connect_timeout: args.connect_timeout(),
+        retry: args.retry(),
+    })?
+    .with_limits(args.limits());
+    announce(&args, &base_url);
+    let audit_log = args
+        .audit
+        .audit_log
+        .clone()
+        .map(|path| Arc::new(AuditLog::open(path, args.audit.audit_required)));
+    let rates = RateLimits::in_memory(
+        args.audit.max_writes_per_minute,
+        args.audit.max_deletes_per_minute,
+    );
+    for line in policy.summary() {
+        logging::say(&format!("guardrail: {line}"));
+    }
+    let server = SecretsServer::new(Arc::new(osc))
+        .with_states(Arc::new(States::new()?))
+        .sandboxed(args.sandbox)
+        .with_policy(policy)
+        .allow_env(args.values.allowlist())
+        .ask_user(
+            args.values.ask_settings(
+                (args.transport == Transport::Http)
+                    .then(|| Duration::from_secs(args.http.session_idle_secs)),
+            ),
+        )
+        .guarded(audit_log, rates)
+        .with_links(links);
+    match args.transport {
+        Transport::Stdio => Ok(stdio::serve(server).await?),
+        Transport::Http => {
+            let config = http_config(&args)?;
+            for warning in config.check(&upstream_token)? {
+                logging::say(&format!("warning: {warning}"));
+            }
+            let shutdown = shutdown.unwrap_or_else(logging::shutdown_signal);
+            Ok(http::serve(server, config, shutdown).await?)
+        }
+    }
+}
+
+/// The OSC token and API URL to serve against: a sandbox emulator started
+/// here (kept running while the returned handle lives), or the real OSC.
+async fn upstream(args: &ServeArgs) -> Result<(SecretString, String, Option<Emulator>), AppError> {
+    Ok(if args.sandbox {
         let token = SecretString::from(format!("sandbox-{:032x}", rand::random::<u128>()));
         // No admin endpoints: anyone on the machine could otherwise script
         // faults into this session or read its request log.
@@ -90,16 +145,11 @@ pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
     } else {
         let token = config::osc_token()?.ok_or(AppError::MissingToken)?;
         (token, args.base_url(), None)
-    };
-    let upstream_token = token.clone();
-    let osc = OscClient::new(OscConfig {
-        base_url: base_url.clone(),
-        token,
-        request_timeout: args.request_timeout(),
-        connect_timeout: args.connect_timeout(),
-        retry: args.retry(),
-    })?
-    .with_limits(args.limits());
+    })
+}
+
+/// Says on stderr which OSC API is served on which transport.
+fn announce(args: &ServeArgs, base_url: &str) {
     // `OscClient::new` refused any URL with a user name, password or query,
     // so what is left names a host and a path, never a credential. It is
     // printed as the URL parser serializes it: control characters, which the
@@ -115,41 +165,6 @@ pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
         tracing::info!("serving MCP on {transport}, against the sandbox emulator at {api}");
     } else {
         tracing::info!("serving MCP on {transport}, against the OSC API at {api}");
-    }
-    let audit_log = args
-        .audit
-        .audit_log
-        .clone()
-        .map(|path| Arc::new(AuditLog::open(path, args.audit.audit_required)));
-    let rates = RateLimits::in_memory(
-        args.audit.max_writes_per_minute,
-        args.audit.max_deletes_per_minute,
-    );
-    for line in policy.summary() {
-        logging::say(&format!("guardrail: {line}"));
-    }
-    let server = SecretsServer::new(Arc::new(osc))
-        .sandboxed(args.sandbox)
-        .with_policy(policy)
-        .allow_env(args.values.allowlist())
-        .ask_user(
-            args.values.ask_settings(
-                (args.transport == Transport::Http)
-                    .then(|| Duration::from_secs(args.http.session_idle_secs)),
-            ),
-        )
-        .guarded(audit_log, rates)
-        .with_links(links);
-    match args.transport {
-        Transport::Stdio => Ok(stdio::serve(server).await?),
-        Transport::Http => {
-            let config = http_config(&args)?;
-            for warning in config.check(&upstream_token)? {
-                logging::say(&format!("warning: {warning}"));
-            }
-            let shutdown = shutdown.unwrap_or_else(logging::shutdown_signal);
-            Ok(http::serve(server, config, shutdown).await?)
-        }
     }
 }
 

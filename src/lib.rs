@@ -2,21 +2,29 @@
 //! secrets by reference. Agents list, set, delete and materialize secrets; no
 //! tool ever returns a value.
 //!
-//! The layout follows what each folder holds: `config` (flags and
-//! environment), `domain` (keys, names, values, safe text), `osc` (the
-//! client), `policy` (the operator's guardrails), `server` (the MCP handler
-//! and its tool table), `tools` (one file per tool), `web` (HTTP rules shared
-//! by every listener), `transport` (stdio and HTTP adapters), `emulator` (the
-//! offline OSC, apart from the product path), and `app` (the composition
-//! root).
+//! Modules depend one way, each only on those listed before it:
+//!
+//! - `domain`: keys, services, values, safe text, the tool table; pure data.
+//! - `osc`: the OSC client, its one request path and its errors.
+//! - `advice`: the sentences every refusal and OSC failure is told in.
+//! - `audit`, `policy` (guardrails and rate limits), `values` (where a value
+//!   comes from), `elicit` (asking the human, through a narrow context).
+//! - `tools`: one file per tool, over the [`tools::Toolkit`] they share.
+//! - `server`: the MCP handler; composes guardrails, confirmation, tools and
+//!   the audit record; resources and prompts.
+//! - `web`, `transport`: HTTP rules and the stdio and HTTP adapters.
+//! - `config` (flags and environment) and `app` (the composition root).
+//!
+//! `logging`, `redact` and `sync` are small utilities any of them may use;
+//! `emulator` is the offline OSC, apart from the product path.
 
+pub mod advice;
 pub mod app;
 pub mod audit;
 pub mod config;
 pub mod domain;
 pub mod elicit;
 pub mod emulator;
-pub mod limits;
 pub mod logging;
 pub mod osc;
 pub mod policy;

@@ -11,10 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use osc_secrets_mcp::audit::AuditLog;
-use osc_secrets_mcp::elicit::ask::AskSettings;
+use osc_secrets_mcp::elicit::AskSettings;
 use osc_secrets_mcp::elicit::links::{Fate, FixedBase, LINK_PATH, Links};
 use osc_secrets_mcp::emulator::Emulator;
-use osc_secrets_mcp::limits::RateLimits;
+use osc_secrets_mcp::policy::rates::RateLimits;
 use osc_secrets_mcp::policy::{KeyScope, Policy, ToolScope};
 use osc_secrets_mcp::server::SecretsServer;
 use rmcp::model::{

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use osc_secrets_mcp::audit::AuditLog;
 use osc_secrets_mcp::emulator::Emulator;
-use osc_secrets_mcp::limits::RateLimits;
+use osc_secrets_mcp::policy::rates::RateLimits;
 use osc_secrets_mcp::policy::{ConfirmMode, Policy};
 use osc_secrets_mcp::server::SecretsServer;
 use rmcp::model::{

@@ -71,8 +71,7 @@ pub struct HttpArgs {
     pub max_connections: u32,
 }
 
-/// Environment variable holding the bearer token HTTP clients must present.
-pub const AUTH_TOKEN_VAR: &str = "MCP_AUTH_TOKEN";
+pub use crate::domain::vars::AUTH_TOKEN_VAR;
 
 impl HttpArgs {
     /// The server's own bearer token, from [`AUTH_TOKEN_VAR`] or

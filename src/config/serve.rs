@@ -12,10 +12,7 @@ use super::http::HttpArgs;
 use super::values::ValuesArgs;
 use crate::osc::{Limits, RetryPolicy, environment_url};
 
-/// Environment variables that may hold the OSC personal access token, in the
-/// order they are read: OSC's own tools use the first, its API docs the second.
-/// [`super::TOKEN_FILE_VAR`] may name a file holding it instead.
-pub const TOKEN_VARS: [&str; 2] = ["OSC_ACCESS_TOKEN", "OSC_PAT_JWT"];
+pub use crate::domain::vars::TOKEN_VARS;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Transport {

@@ -9,9 +9,7 @@ use secrecy::SecretString;
 use super::error::ConfigError;
 use super::serve::TOKEN_VARS;
 
-/// Environment variable naming a file that holds the OSC token, for
-/// Docker and Kubernetes secrets mounted as files.
-pub const TOKEN_FILE_VAR: &str = "OSC_ACCESS_TOKEN_FILE";
+pub use crate::domain::vars::TOKEN_FILE_VAR;
 
 /// Largest token file read: a token is a few KiB at most, and a path to
 /// something endless (a device, a log) must not stall start-up.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use crate::elicit::ask::AskSettings;
+use crate::elicit::AskSettings;
 use crate::values::{EnvAllowlist, EnvPattern, PatternError};
 
 /// A setting that is on or off.

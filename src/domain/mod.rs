@@ -1,6 +1,6 @@
 //! The vocabulary, pure and unit-tested: keys and their owners, service ids
 //! and secret names, secret values and their limits, and the one place that
-//! makes text from outside safe to show.
+//! makes text from outside safe to show; and the table of tools.
 //!
 //! Every refusal names the rule that was broken so the model can correct its
 //! call. Keys, service ids and secret names are not secret, so they may be
@@ -11,7 +11,9 @@ mod key;
 mod mode;
 mod service;
 pub mod text;
+pub mod tool;
 mod value;
+pub mod vars;
 
 pub use error::InputError;
 pub use key::{Key, KeyFault, MAX_FILTER_LEN, MAX_KEY_LEN, Owner, cursor, filter};

@@ -29,51 +29,19 @@ use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::elicitor::Elicitor;
 use super::links::{BoxFuture, Fate, Job, LinkError, Links, Settled, Ticket};
-use super::{
-    Answer, Binding, Era, Reach, input_required, notify_complete, read_answer, unguessable,
-    url_request,
-};
+use super::random::unguessable;
+use super::reach::{Era, Reach};
+use super::request::{Answer, input_required, notify_complete, read_answer, url_request};
+use super::state::Binding;
 use crate::audit::{self, Outcome};
 use crate::domain::{Key, WriteMode};
-use crate::server::SecretsServer;
 
 /// The purpose a sealed askUser state is bound to.
 pub const PURPOSE: &str = "askUser";
 /// The name of the URL request inside an `InputRequiredResult`.
 pub const REQUEST: &str = "askUser";
-
-/// How askUser behaves, as the operator set it.
-#[derive(Clone, Copy, Debug)]
-pub struct AskSettings {
-    /// Hand the link to the agent when the client cannot show it itself.
-    pub fallback: bool,
-    /// How long one retry-era retry waits for the page before answering
-    /// with a fresh state-only `InputRequiredResult`.
-    pub retry_wait: Duration,
-    /// How often a session-era call that waits for the page pings the
-    /// client, so that an idle-session timer does not close the session
-    /// under it. `None`: never.
-    pub session_ping: Option<Duration>,
-}
-
-impl Default for AskSettings {
-    fn default() -> Self {
-        AskSettings {
-            fallback: true,
-            retry_wait: Duration::from_secs(20),
-            session_ping: None,
-        }
-    }
-}
-
-impl SecretsServer {
-    /// Sets how askUser behaves.
-    pub fn ask_user(mut self, settings: AskSettings) -> Self {
-        self.ask = settings;
-        self
-    }
-}
 
 /// What the tool does with the value once the human typed it: its whole
 /// result, as the caller of the tool would have received it.
@@ -132,14 +100,14 @@ pub(crate) fn rfc3339(at: SystemTime) -> String {
 /// allows; `run` does the write (and what follows) with it, and `pending`
 /// makes the tool's result for a link handed to the agent.
 pub(crate) async fn ask(
-    server: &SecretsServer,
+    elicit: &Elicitor,
     call: Asking<'_>,
     exists: Option<bool>,
     run: Run,
     pending: impl FnOnce(Pending) -> CallToolResult,
 ) -> Result<CallToolResponse, String> {
     let key = call.key;
-    let Some(links) = server.links() else {
+    let Some(links) = elicit.links() else {
         audit::note(Outcome::Refused("no_page"));
         return Err(format!(
             "askUser is not available: this server cannot serve the one-time page the human would type the value on, \
@@ -149,10 +117,10 @@ pub(crate) async fn ask(
     };
     let reach = Reach::of(call.context);
     if call.request_state.is_some() {
-        return retried(server, links, call).await;
+        return retried(elicit, links, call).await;
     }
     if !reach.url {
-        if !server.ask.fallback {
+        if !elicit.settings().fallback {
             audit::note(Outcome::Refused("ask_user_fallback"));
             return Err(format!(
                 "askUser is not available to this client: it cannot show a one-time page (no URL elicitation), \
@@ -163,7 +131,7 @@ pub(crate) async fn ask(
         }
         // Nobody awaits this link's fate: the page's write gets its own
         // audit record, with the call that opened the link.
-        let run = audited(server, &call, run);
+        let run = audited(elicit, &call, run);
         let ticket = open(links, &call, exists, run).await?;
         tracing::info!(key = %key, tool = call.tool, "askUser link handed to the agent");
         audit::note(Outcome::Pending);
@@ -174,10 +142,10 @@ pub(crate) async fn ask(
         .into());
     }
     match reach.era {
-        Era::Session => session(server, links, call, exists, run).await,
+        Era::Session => session(elicit, links, call, exists, run).await,
         Era::Retry => {
             let ticket = open(links, &call, exists, run).await?;
-            let state = seal(server, &call, &ticket.id, links.ttl())?;
+            let state = seal(elicit, &call, &ticket.id, links.ttl())?;
             tracing::info!(key = %key, tool = call.tool, "askUser link sent as an input request");
             audit::note(Outcome::Pending);
             Ok(input_required(
@@ -190,8 +158,8 @@ pub(crate) async fn ask(
 }
 
 /// `run`, recording its outcome in the audit log (if any) once it ran.
-fn audited(server: &SecretsServer, call: &Asking<'_>, run: Run) -> Run {
-    let Some(log) = server.audit_log().cloned() else {
+fn audited(elicit: &Elicitor, call: &Asking<'_>, run: Run) -> Run {
+    let Some(log) = elicit.audit().cloned() else {
         return run;
     };
     let record = audit::Call::read(call.tool, "write", Some(call.arguments), call.context);
@@ -271,7 +239,7 @@ fn page_text(key: &Key, result: &CallToolResult) -> String {
 
 /// Session era: `elicitation/create` with the URL, then wait for the page.
 async fn session(
-    server: &SecretsServer,
+    elicit: &Elicitor,
     links: &Links,
     call: Asking<'_>,
     exists: Option<bool>,
@@ -297,12 +265,18 @@ async fn session(
     let ttl = links.ttl();
     tracing::info!(key = %key, tool = call.tool, "askUser link sent as a URL elicitation");
     let asked = peer.elicit_url_with_timeout(message(key), url, elicitation.clone(), Some(ttl));
-    let waited = wait(links, &ticket.id, ttl, &peer, server.ask.session_ping);
+    let waited = wait(
+        links,
+        &ticket.id,
+        ttl,
+        &peer,
+        elicit.settings().session_ping,
+    );
     tokio::pin!(waited);
     let fate = tokio::select! {
         answer = asked => match answer {
             Ok(ElicitationAction::Accept) => waited.await,
-            Ok(_) => withdraw(links, &ticket.id, &peer, server.ask.session_ping).await,
+            Ok(_) => withdraw(links, &ticket.id, &peer, elicit.settings().session_ping).await,
             // The error's text can quote what the client sent (its error
             // message, its malformed answer): only its kind is logged.
             Err(e) => {
@@ -312,7 +286,7 @@ async fn session(
                     _ => "no usable answer",
                 };
                 tracing::info!(kind, "the URL elicitation got no answer");
-                withdraw(links, &ticket.id, &peer, server.ask.session_ping).await
+                withdraw(links, &ticket.id, &peer, elicit.settings().session_ping).await
             }
         },
         // The page was used before the client answered.
@@ -409,14 +383,9 @@ fn binding<'a>(call: &'a Asking<'_>, key: &'a str) -> Binding<'a> {
     }
 }
 
-fn seal(
-    server: &SecretsServer,
-    call: &Asking<'_>,
-    link: &str,
-    ttl: Duration,
-) -> Result<String, String> {
+fn seal(elicit: &Elicitor, call: &Asking<'_>, link: &str, ttl: Duration) -> Result<String, String> {
     let key = call.key.as_str();
-    server
+    elicit
         .states()
         .and_then(|states| {
             states.seal(
@@ -432,13 +401,13 @@ fn seal(
 
 /// Retry era, a retry: open the state, read the answer, wait for the page.
 async fn retried(
-    server: &SecretsServer,
+    elicit: &Elicitor,
     links: &Links,
     call: Asking<'_>,
 ) -> Result<CallToolResponse, String> {
     let key = call.key;
     let echoed = call.request_state.as_deref().unwrap_or_default();
-    let sealed: Sealed = server
+    let sealed: Sealed = elicit
         .states()
         .map_err(|e| format!("{e}, so nothing was written to `{key}`. Retry in a moment."))?
         .open(echoed, &binding(&call, key.as_str()))
@@ -459,9 +428,9 @@ async fn retried(
             ));
         }
         Answer::Accepted(_) | Answer::Missing => {
-            match links.wait(&sealed.link, server.ask.retry_wait).await {
+            match links.wait(&sealed.link, elicit.settings().retry_wait).await {
                 Fate::Pending => {
-                    let state = seal(server, &call, &sealed.link, links.ttl())?;
+                    let state = seal(elicit, &call, &sealed.link, links.ttl())?;
                     audit::note(Outcome::Pending);
                     return Ok(input_required([], state).into());
                 }

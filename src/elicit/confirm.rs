@@ -29,11 +29,15 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use serde_json::Value;
 
-use super::{Answer, Binding, Era, Reach, form_request, input_required, read_answer};
+use super::elicitor::Elicitor;
+use super::reach::{Era, Reach};
+use super::request::{Answer, form_request, input_required, read_answer};
+use super::state::Binding;
+use crate::advice::{Op, advise};
+use crate::domain::tool::{self, Confirms};
 use crate::domain::{Key, Owner};
+use crate::osc::OscClient;
 use crate::policy::ConfirmMode;
-use crate::server::SecretsServer;
-use crate::server::advice::{Op, advise};
 
 /// What the tool reference says about confirmation, and what it costs.
 pub const DOC: &str = "\
@@ -76,15 +80,14 @@ enum Act {
 /// `create`, not `askUser: true`.
 fn at_stake(tool: &str, arguments: Option<&JsonObject>) -> Option<(Act, Key)> {
     let arguments = arguments?;
-    let act = match tool {
-        "delete_tenant_secret" => Act::Delete,
-        "set_tenant_secret" => match arguments.get("mode") {
+    let act = match tool::entry(tool)?.confirms {
+        Confirms::Never => return None,
+        Confirms::Always => Act::Delete,
+        Confirms::WhenReplacing => match arguments.get("mode") {
             None | Some(Value::Null) => Act::Replace,
             Some(Value::String(m)) if m == "upsert" => Act::Replace,
             Some(_) => return None,
         },
-        "rotate_tenant_secret" => Act::Replace,
-        _ => return None,
     };
     // Only a real `askUser: true` skips: `false` or `null` with another
     // source must not escape the question.
@@ -95,13 +98,21 @@ fn at_stake(tool: &str, arguments: Option<&JsonObject>) -> Option<(Act, Key)> {
     (key.owner() == Owner::User).then_some((act, key))
 }
 
+/// What the confirmation step of a call works with.
+pub struct Confirmer<'a> {
+    pub elicit: &'a Elicitor,
+    /// Asked whether the key exists before the human is.
+    pub osc: &'a OscClient,
+    pub mode: ConfirmMode,
+}
+
 /// The confirmation step of one `tools/call`.
 pub async fn step(
-    server: &SecretsServer,
+    with: Confirmer<'_>,
     mut request: CallToolRequestParams,
     context: &RequestContext<RoleServer>,
 ) -> Step {
-    let mode = server.policy.confirm;
+    let Confirmer { elicit, osc, mode } = with;
     if mode == ConfirmMode::Never {
         return Step::Proceed(request);
     }
@@ -116,7 +127,7 @@ pub async fn step(
             purpose: PURPOSE,
             arguments: request.arguments.as_ref(),
         };
-        let states = match server.states() {
+        let states = match elicit.states() {
             Ok(states) => states,
             Err(_) => return unavailable(mode, &request).unwrap_or(Step::Proceed(request)),
         };
@@ -130,12 +141,12 @@ pub async fn step(
         });
     }
     let reach = Reach::of(context);
-    let can_ask = reach.form && (reach.era == Era::Session || server.states().is_ok());
+    let can_ask = reach.form && (reach.era == Era::Session || elicit.states().is_ok());
     if !can_ask && mode == ConfirmMode::Auto {
         return Step::Proceed(request);
     }
     // Does the key exist? Only then is there something to lose.
-    match server.osc.list().await {
+    match osc.list().await {
         Ok(listing) if !listing.entries.iter().any(|e| e.key == key) => {
             return Step::Proceed(request);
         }
@@ -155,62 +166,80 @@ pub async fn step(
     }
     let message = question(act, &key, &request.name);
     match reach.era {
-        Era::Session => {
-            let asked = context
-                .peer
-                .create_elicitation_with_timeout(
-                    ElicitRequestParams::FormElicitationParams {
-                        meta: None,
-                        message,
-                        requested_schema: schema(),
-                    },
-                    Some(ANSWER_TIME),
-                )
-                .await;
-            let answer = match asked {
-                Ok(result) => match result.action {
-                    ElicitationAction::Accept => match result.content {
-                        Some(Value::Object(content)) => Answer::Accepted(content),
-                        None | Some(Value::Null) => Answer::Accepted(JsonObject::new()),
-                        Some(_) => Answer::Malformed,
-                    },
-                    ElicitationAction::Decline => Answer::Declined,
-                    ElicitationAction::Cancel => Answer::Cancelled,
-                    _ => Answer::Malformed,
-                },
-                Err(_) => {
-                    tracing::info!(tool = %request.name, "confirmation could not be asked");
-                    return Step::Refuse(
-                        "confirm_unavailable",
-                        format!(
-                            "Not confirmed: the confirmation form got no answer (it timed out or the client could not show it), so `{key}` was not changed. \
-                             Call the tool again when the user is there to type the key."
-                        ),
-                    );
-                }
-            };
-            judge(answer, act, &key).map_or(Step::Proceed(request), |(rule, message)| {
-                Step::Refuse(rule, message)
-            })
+        Era::Session => in_session(request, context, message, act, &key).await,
+        Era::Retry => by_retry(elicit, mode, request, message, &key),
+    }
+}
+
+/// Session era: the form as `elicitation/create`, awaited in the call.
+async fn in_session(
+    request: CallToolRequestParams,
+    context: &RequestContext<RoleServer>,
+    message: String,
+    act: Act,
+    key: &Key,
+) -> Step {
+    let asked = context
+        .peer
+        .create_elicitation_with_timeout(
+            ElicitRequestParams::FormElicitationParams {
+                meta: None,
+                message,
+                requested_schema: schema(),
+            },
+            Some(ANSWER_TIME),
+        )
+        .await;
+    let answer = match asked {
+        Ok(result) => match result.action {
+            ElicitationAction::Accept => match result.content {
+                Some(Value::Object(content)) => Answer::Accepted(content),
+                None | Some(Value::Null) => Answer::Accepted(JsonObject::new()),
+                Some(_) => Answer::Malformed,
+            },
+            ElicitationAction::Decline => Answer::Declined,
+            ElicitationAction::Cancel => Answer::Cancelled,
+            _ => Answer::Malformed,
+        },
+        Err(_) => {
+            tracing::info!(tool = %request.name, "confirmation could not be asked");
+            return Step::Refuse(
+                "confirm_unavailable",
+                format!(
+                    "Not confirmed: the confirmation form got no answer (it timed out or the client could not show it), so `{key}` was not changed. \
+                     Call the tool again when the user is there to type the key."
+                ),
+            );
         }
-        Era::Retry => {
-            let binding = Binding {
-                tool: &request.name,
-                key: key.as_str(),
-                purpose: PURPOSE,
-                arguments: request.arguments.as_ref(),
-            };
-            let sealed = server
-                .states()
-                .and_then(|states| states.seal(&binding, &1u8, ANSWER_TIME));
-            match sealed {
-                Ok(state) => Step::Ask(CallToolResponse::InputRequired(input_required(
-                    [(FORM.to_owned(), form_request(message, schema()))],
-                    state,
-                ))),
-                Err(_) => unavailable(mode, &request).unwrap_or(Step::Proceed(request)),
-            }
-        }
+    };
+    judge(answer, act, key).map_or(Step::Proceed(request), |(rule, message)| {
+        Step::Refuse(rule, message)
+    })
+}
+
+/// Retry era: an `InputRequiredResult` with the form and a sealed state.
+fn by_retry(
+    elicit: &Elicitor,
+    mode: ConfirmMode,
+    request: CallToolRequestParams,
+    message: String,
+    key: &Key,
+) -> Step {
+    let binding = Binding {
+        tool: &request.name,
+        key: key.as_str(),
+        purpose: PURPOSE,
+        arguments: request.arguments.as_ref(),
+    };
+    let sealed = elicit
+        .states()
+        .and_then(|states| states.seal(&binding, &1u8, ANSWER_TIME));
+    match sealed {
+        Ok(state) => Step::Ask(CallToolResponse::InputRequired(input_required(
+            [(FORM.to_owned(), form_request(message, schema()))],
+            state,
+        ))),
+        Err(_) => unavailable(mode, &request).unwrap_or(Step::Proceed(request)),
     }
 }
 

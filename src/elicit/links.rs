@@ -2,7 +2,7 @@
 //! server serves, out of the model's sight.
 //!
 //! A tool opens a link with a [`Job`]: the key and mode it will write, and
-//! what to do with the value once it arrives. The page (in `crate::web`)
+//! what to do with the value once it arrives. The page, served over HTTP,
 //! claims the link on submit (one use only), runs the job with the value,
 //! and settles the link; the tool call, or a later one, waits for the
 //! [`Fate`]. The value lives only inside the job's run.
@@ -22,7 +22,7 @@ use rmcp::model::CallToolResult;
 use secrecy::SecretString;
 use tokio::sync::watch;
 
-use super::{NoRandomness, unguessable};
+use super::random::{NoRandomness, unguessable};
 use crate::domain::{Key, WriteMode};
 use crate::sync::lock;
 

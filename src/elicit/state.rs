@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{NoRandomness, unguessable};
+use super::random::{NoRandomness, unguessable};
 use crate::sync::lock;
 
 /// What a sealed state is bound to. Each field is part of the associated

@@ -16,7 +16,7 @@
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
-use super::{PolicyError, ordinal};
+use super::error::{PolicyError, ordinal};
 use crate::domain::Key;
 
 /// The key patterns in force; the default allows every key.

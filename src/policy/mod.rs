@@ -3,43 +3,18 @@
 //! keys they may act on, and when a human confirms what cannot be undone. Checked once at start; applied by the handler, so stdio and
 //! every HTTP transport behave the same.
 
+mod error;
 mod keys;
+pub mod rates;
 mod scope;
 
+pub use error::PolicyError;
 pub use keys::KeyScope;
+pub use rates::RateLimits;
 pub use scope::{Off, ToolScope};
 
-/// Why the guardrail settings cannot be used, in words for the operator.
-/// Never quotes what was typed (it may have been a credential pasted into
-/// the wrong flag): entries are named by their position.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PolicyError {
-    #[error(
-        "the {position} name in {flag} is not a tool of this server (names are exact and lowercase); the tools are: {known}"
-    )]
-    UnknownTool {
-        flag: &'static str,
-        position: String,
-        known: String,
-    },
-    #[error(
-        "the {position} name in {flag} is empty; give tool names separated by commas, from: {known}"
-    )]
-    EmptyTool {
-        flag: &'static str,
-        position: String,
-        known: String,
-    },
-    #[error(
-        "no tool is left to serve: {why}. Loosen --tools, --exclude-tools or --read-only so at least one tool remains"
-    )]
-    NoTools { why: String },
-    #[error("the {position} pattern in --keys (OSC_MCP_KEYS) {problem}")]
-    BadPattern { position: String, problem: String },
-}
-
 /// When a human confirms a delete, or a write that replaces an existing
-/// key, by typing the key (see `crate::elicit::confirm`).
+/// key, by typing the key (the confirmation step of a tool call).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum ConfirmMode {
     /// Ask when the client can be asked; proceed otherwise.
@@ -90,22 +65,10 @@ impl Policy {
     }
 }
 
-/// "1st", "2nd", "3rd", "4th", … for naming an entry without quoting it.
-pub(crate) fn ordinal(index: usize) -> String {
-    let n = index.saturating_add(1);
-    let suffix = match (n % 10, n % 100) {
-        (_, 11..=13) => "th",
-        (1, _) => "st",
-        (2, _) => "nd",
-        (3, _) => "rd",
-        _ => "th",
-    };
-    format!("{n}{suffix}")
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{ConfirmMode, Policy, ordinal};
+    use super::error::ordinal;
+    use super::{ConfirmMode, Policy};
 
     #[test]
     fn the_summary_names_the_confirm_mode_unless_auto() {

@@ -1,13 +1,13 @@
 //! Which tools are served: `--read-only`, `--tools` and `--exclude-tools`,
-//! decided against the tool table [`crate::server::registry::TOOLS`].
+//! decided against the tool table [`crate::domain::tool::TOOLS`].
 //!
 //! Precedence: `--read-only` wins over both lists, and `--exclude-tools`
 //! wins over `--tools`. An empty `--tools` means every tool.
 
 use std::collections::BTreeMap;
 
-use super::{PolicyError, ordinal};
-use crate::server::registry::{Kind, TOOLS};
+use super::error::{PolicyError, ordinal};
+use crate::domain::tool::{Kind, TOOLS};
 
 /// Why a tool is not served: the rule that turned it off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

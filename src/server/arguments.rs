@@ -19,6 +19,7 @@
 use rmcp::model::{JsonObject, Tool};
 use serde_json::Value;
 
+use crate::advice::REFUSED;
 use crate::domain::quoted;
 
 /// What the model is shown for an example of a secret (`writeOnly`) argument.
@@ -27,9 +28,6 @@ const SECRET_EXAMPLE: &str = "<the secret, as text>";
 const MAX_PROBLEMS: usize = 4;
 /// `$ref`s are followed this deep at most (the schemas here nest once).
 const MAX_DEPTH: usize = 8;
-
-/// The start of every argument refusal, as for every input rule.
-pub(crate) const REFUSED: &str = "Refused before contacting OSC:";
 
 /// Checks `arguments` against `tool`'s input schema. `Err` is the whole
 /// message for the model: what is wrong, per argument, and what to send.

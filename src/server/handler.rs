@@ -16,85 +16,95 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 use serde_json::{Value, json};
 
-use super::instructions::INSTRUCTIONS;
-use super::registry::{self, Kind};
+use super::instructions::{INSTRUCTIONS, SANDBOX_NOTE};
 use super::{arguments, hold, prompts, resources};
 use crate::audit::{self, AuditLog, Outcome};
 use crate::domain::Key;
-use crate::elicit::ask::AskSettings;
+use crate::domain::tool::{self as registry, Kind};
 use crate::elicit::links::Links;
-use crate::elicit::{NoRandomness, States, confirm};
-use crate::limits::RateLimits;
+use crate::elicit::{AskSettings, Elicitor, NoRandomness, States, confirm};
 use crate::osc::OscClient;
 use crate::policy::Policy;
-
-/// Added to every tool result of a sandboxed server, as the last text block
-/// and as the `sandbox` field of structured results.
-pub const SANDBOX_NOTE: &str =
-    "Sandbox: this result came from the offline OSC emulator; nothing reached Open Source Cloud.";
+use crate::policy::rates::RateLimits;
+use crate::tools::Toolkit;
+use crate::values::EnvAllowlist;
 
 /// The tool handler. Cheap to clone: every transport session gets a clone.
 #[derive(Clone)]
 pub struct SecretsServer {
-    pub(crate) osc: Arc<OscClient>,
-    pub(crate) env: Arc<crate::values::EnvAllowlist>,
+    /// What the tools work with, shared by every session.
+    tools: Arc<Toolkit>,
     /// Shared: every HTTP session, and every stateless request, gets a
     /// clone of the server, and a clone of the router would copy every tool.
-    tool_router: Arc<ToolRouter<SecretsServer>>,
-    sandboxed: bool,
-    /// The operator's guardrails; read by the list tool for its key scope.
-    pub(crate) policy: Arc<Policy>,
+    tool_router: Arc<ToolRouter<Toolkit>>,
     audit: Option<Arc<AuditLog>>,
     rates: RateLimits,
-    /// Seals and opens the `requestState` of retry-era questions; `None`
-    /// only if the OS generator failed at start (then nobody is asked).
-    states: Option<Arc<States>>,
-    /// askUser's one-time links; `None` when no page can be served.
-    links: Option<Arc<Links>>,
-    /// How askUser reaches a client that cannot show the page itself.
-    pub(crate) ask: AskSettings,
     /// What `initialize` answers, built once: rmcp asks for it on every
     /// request, and the instructions follow from the policy alone.
     info: Arc<ServerConfig>,
 }
 
 impl SecretsServer {
+    /// A server against `osc`, with no guardrails, no audit log and no
+    /// page. It seals retry-era questions with a fresh key; should the OS
+    /// generator fail, nobody is asked, and a warning says so (the app
+    /// refuses to start instead: see [`Self::with_states`]).
     pub fn new(osc: Arc<OscClient>) -> Self {
+        let mut tools = Toolkit::new(osc);
+        match States::new() {
+            Ok(states) => tools.elicit = Elicitor::new(Arc::new(states)),
+            Err(e) => {
+                tracing::warn!(error = %e, "no requestState can be sealed: nobody will be asked")
+            }
+        }
         SecretsServer {
-            osc,
-            env: Arc::default(),
+            tools: Arc::new(tools),
             tool_router: Arc::new(router()),
-            sandboxed: false,
-            policy: Arc::new(Policy::default()),
             audit: None,
             rates: RateLimits::none(),
-            states: States::new().ok().map(Arc::new),
-            links: None,
-            ask: AskSettings::default(),
             info: Arc::new(info_for(&Policy::default())),
         }
     }
 
-    /// Serves askUser's one-time pages through `links`.
-    pub fn with_links(mut self, links: Arc<Links>) -> Self {
-        self.links = Some(links);
+    fn tools_mut(&mut self) -> &mut Toolkit {
+        Arc::make_mut(&mut self.tools)
+    }
+
+    /// Seals and opens retry-era `requestState` with `states`.
+    pub fn with_states(mut self, states: Arc<States>) -> Self {
+        let elicit = &mut self.tools_mut().elicit;
+        *elicit = std::mem::take(elicit).with_states(states);
         self
     }
 
-    /// The audit log, when there is one: askUser's page records the write
-    /// it completes after the tool call that opened the link has returned.
-    pub(crate) fn audit_log(&self) -> Option<&Arc<AuditLog>> {
-        self.audit.as_ref()
+    /// Serves askUser's one-time pages through `links`.
+    pub fn with_links(mut self, links: Arc<Links>) -> Self {
+        let elicit = &mut self.tools_mut().elicit;
+        *elicit = std::mem::take(elicit).with_links(links);
+        self
+    }
+
+    /// Sets how askUser behaves.
+    pub fn ask_user(mut self, settings: AskSettings) -> Self {
+        let elicit = &mut self.tools_mut().elicit;
+        *elicit = std::mem::take(elicit).with_settings(settings);
+        self
+    }
+
+    /// The environment variables `fromEnv` may read; none unless given.
+    pub fn allow_env(mut self, allowlist: EnvAllowlist) -> Self {
+        self.tools_mut().env = Arc::new(allowlist);
+        self
     }
 
     /// askUser's one-time links, when a page can be served.
     pub fn links(&self) -> Option<&Arc<Links>> {
-        self.links.as_ref()
+        self.tools.elicit.links()
     }
 
     /// The sealer of retry-era `requestState`, shared by every session.
     pub fn states(&self) -> Result<&States, NoRandomness> {
-        self.states.as_deref().ok_or(NoRandomness)
+        self.tools.elicit.states()
     }
 
     /// Applies the operator's guardrails: every tool the policy turns off is
@@ -106,7 +116,7 @@ impl SecretsServer {
             router.remove_route(name);
         }
         self.info = Arc::new(info_for(&policy));
-        self.policy = Arc::new(policy);
+        self.tools_mut().policy = Arc::new(policy);
         self
     }
 
@@ -117,7 +127,7 @@ impl SecretsServer {
     /// that acts on a tenant key takes it as `key` (a unit test holds them to
     /// it), so this one check scopes them all.
     fn guardrail_refusal(&self, name: &str, arguments: Option<&JsonObject>) -> Option<String> {
-        if let Some(off) = self.policy.tools.off(name) {
+        if let Some(off) = self.tools.policy.tools.off(name) {
             tracing::info!(
                 tool = name,
                 "call to a tool turned off by the operator refused"
@@ -129,7 +139,7 @@ impl SecretsServer {
                 off.flag()
             ));
         }
-        let scope = &self.policy.keys;
+        let scope = &self.tools.policy.keys;
         let patterns = scope.describe()?;
         let key = arguments?.get("key")?.as_str()?;
         let key = Key::check(key).ok()?;
@@ -141,13 +151,15 @@ impl SecretsServer {
             "{} `{key}` is outside the keys this server's operator allows (--keys / OSC_MCP_KEYS): \
              only keys matching {patterns}. Nothing was sent to OSC. \
              Call list_tenant_secrets to see the keys you may use, or ask the operator to widen --keys.",
-            arguments::REFUSED
+            crate::advice::REFUSED
         ))
     }
 
     /// Records changing and refused calls in `audit`, and limits changes by
     /// `rates` (shared by every clone of this server, so by every session).
     pub fn guarded(mut self, audit: Option<Arc<AuditLog>>, rates: RateLimits) -> Self {
+        let elicit = &mut self.tools_mut().elicit;
+        *elicit = std::mem::take(elicit).with_audit(audit.clone());
         self.audit = audit;
         self.rates = rates;
         self
@@ -180,7 +192,7 @@ impl SecretsServer {
                 format!(
                     "{} this server must record every change in its audit log and cannot write it now, so nothing was changed. \
                      Ask the operator to check the audit log (the server's stderr says why), then retry.",
-                    arguments::REFUSED
+                    crate::advice::REFUSED
                 ),
             ));
         }
@@ -246,7 +258,7 @@ impl SecretsServer {
     /// a server against the real OSC does not spend the model's context on
     /// a field it never sends.
     pub fn sandboxed(mut self, on: bool) -> Self {
-        self.sandboxed = on;
+        self.tools_mut().sandboxed = on;
         if on {
             for route in Arc::make_mut(&mut self.tool_router).map.values_mut() {
                 if let Some(output) = &route.attr.output_schema {
@@ -257,10 +269,6 @@ impl SecretsServer {
             }
         }
         self
-    }
-
-    pub(crate) fn is_sandboxed(&self) -> bool {
-        self.sandboxed
     }
 
     /// The last word on every tool result: rmcp's own deserialization text,
@@ -280,10 +288,10 @@ impl SecretsServer {
             result.content = vec![ContentBlock::text(format!(
                 "{} the arguments do not match the input schema of {tool}. \
                  Compare them with the tool's inputSchema from tools/list and call it again.",
-                arguments::REFUSED
+                crate::advice::REFUSED
             ))];
         }
-        if self.sandboxed {
+        if self.tools.sandboxed {
             if let Some(Value::Object(structured)) = result.structured_content.as_mut() {
                 // The text copy of the structured result stays an exact copy.
                 let copy = result.content.iter().position(|c| {
@@ -317,12 +325,12 @@ impl SecretsServer {
 /// place: input schemas tidied into plain optional properties (see
 /// [`arguments::tidy_input`]), and every schema trimmed to what the model
 /// needs (see [`arguments::trim`]).
-pub fn router() -> ToolRouter<SecretsServer> {
-    let mut router = SecretsServer::delete_router()
-        + SecretsServer::list_router()
-        + SecretsServer::materialize_router()
-        + SecretsServer::rotate_router()
-        + SecretsServer::set_router();
+pub fn router() -> ToolRouter<Toolkit> {
+    let mut router = Toolkit::delete_router()
+        + Toolkit::list_router()
+        + Toolkit::materialize_router()
+        + Toolkit::rotate_router()
+        + Toolkit::set_router();
     for route in router.map.values_mut() {
         let mut input = route.attr.input_schema.as_ref().clone();
         arguments::tidy_input(&mut input);
@@ -428,7 +436,12 @@ impl ServerHandler for SecretsServer {
             record(Outcome::Refused(rule));
             return Ok(self.refusal(&name, refusal));
         }
-        let request = match confirm::step(self, request, &context).await {
+        let confirmer = confirm::Confirmer {
+            elicit: &self.tools.elicit,
+            osc: &self.tools.osc,
+            mode: self.tools.policy.confirm,
+        };
+        let request = match confirm::step(confirmer, request, &context).await {
             confirm::Step::Proceed(request) => request,
             confirm::Step::Ask(question) => return Ok(question),
             confirm::Step::Refuse(rule, refusal) => {
@@ -436,10 +449,11 @@ impl ServerHandler for SecretsServer {
                 return Ok(self.refusal(&name, refusal));
             }
         };
-        let (response, noted) = audit::noting(
-            self.tool_router
-                .call(ToolCallContext::new(self, request, context)),
-        )
+        let (response, noted) = audit::noting(self.tool_router.call(ToolCallContext::new(
+            &*self.tools,
+            request,
+            context,
+        )))
         .await;
         let response = response?;
         let failed = matches!(&response, CallToolResponse::Complete(r) if r.is_error == Some(true));
@@ -456,7 +470,9 @@ impl ServerHandler for SecretsServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        Ok(ListResourcesResult::with_all_items(resources::list(self)))
+        Ok(ListResourcesResult::with_all_items(resources::list(
+            &self.tools,
+        )))
     }
 
     async fn read_resource(
@@ -464,7 +480,9 @@ impl ServerHandler for SecretsServer {
         request: ReadResourceRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        resources::read(self, &request.uri).await.map(Into::into)
+        resources::read(&self.tools, &request.uri)
+            .await
+            .map(Into::into)
     }
 
     async fn list_prompts(
@@ -555,7 +573,6 @@ mod tests {
 
     use super::*;
     use crate::osc::{OscConfig, RetryPolicy};
-    use crate::server::registry;
 
     fn server() -> SecretsServer {
         let osc = OscClient::new(OscConfig {

@@ -12,3 +12,8 @@ call materialize_tenant_secret with the key, the service id and a secret name, a
 To rotate: call rotate_tenant_secret with the key and every service secret that uses it; it generates the new value, writes it and materializes it into each of them. \
 OSC resolves a reference when a service instance starts, so restart each instance to use a new value. \
 `system.*` keys belong to the platform: you can list and materialize them but not write, rotate or delete them.";
+
+/// Added to every tool result of a sandboxed server, as the last text block
+/// and as the `sandbox` field of structured results.
+pub const SANDBOX_NOTE: &str =
+    "Sandbox: this result came from the offline OSC emulator; nothing reached Open Source Cloud.";

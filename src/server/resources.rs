@@ -10,8 +10,8 @@ use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{ReadResourceResult, Resource, ResourceContents};
 use serde_json::Value;
 
-use super::SANDBOX_NOTE;
-use super::handler::SecretsServer;
+use super::instructions::SANDBOX_NOTE;
+use crate::tools::Toolkit;
 use crate::tools::list::ListArgs;
 
 pub const URI: &str = "osc://tenant-secrets";
@@ -19,8 +19,8 @@ const LIST_TOOL: &str = "list_tenant_secrets";
 
 /// What `resources/list` shows: the inventory, unless the operator turned
 /// the list tool off.
-pub fn list(server: &SecretsServer) -> Vec<Resource> {
-    if server.policy.tools.off(LIST_TOOL).is_some() {
+pub fn list(tools: &Toolkit) -> Vec<Resource> {
+    if tools.policy.tools.off(LIST_TOOL).is_some() {
         return Vec::new();
     }
     definitions()
@@ -42,20 +42,20 @@ pub fn definitions() -> Vec<Resource> {
 /// `resources/read`: one OSC request. An unknown URI (or the inventory while
 /// the list tool is off) is "resource not found"; an OSC failure is an
 /// internal error carrying the list tool's advice.
-pub async fn read(server: &SecretsServer, uri: &str) -> Result<ReadResourceResult, ErrorData> {
-    if uri != URI || server.policy.tools.off(LIST_TOOL).is_some() {
+pub async fn read(tools: &Toolkit, uri: &str) -> Result<ReadResourceResult, ErrorData> {
+    if uri != URI || tools.policy.tools.off(LIST_TOOL).is_some() {
         return Err(ErrorData::resource_not_found(
             format!("no such resource; the one resource of this server is {URI}"),
             None,
         ));
     }
-    let listing = server
+    let listing = tools
         .list_tenant_secrets(Parameters(ListArgs::default()))
         .await
         .map_err(|advice| ErrorData::internal_error(advice, None))?;
     let mut json = serde_json::to_value(&listing.0)
         .map_err(|_| ErrorData::internal_error("the listing did not serialize", None))?;
-    if server.is_sandboxed()
+    if tools.sandboxed
         && let Value::Object(map) = &mut json
     {
         map.insert("sandbox".to_owned(), Value::from(SANDBOX_NOTE));

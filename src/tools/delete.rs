@@ -5,9 +5,9 @@ use rmcp::{Json, tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::Toolkit;
+use crate::advice::{Op, advise, refused};
 use crate::domain::Key;
-use crate::server::SecretsServer;
-use crate::server::advice::{Op, advise, refused};
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -27,7 +27,7 @@ pub struct DeleteOutput {
 }
 
 #[tool_router(router = delete_router, vis = "pub(crate)")]
-impl SecretsServer {
+impl Toolkit {
     #[tool(
         title = "Delete a tenant secret",
         description = "Delete a `user.*` key; copies materialized into services stay. Never returns a value.",

@@ -11,11 +11,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::Toolkit;
+use crate::advice::{Op, advise, refused};
 use crate::domain::{self, InputError, Owner};
 use crate::osc::Listing;
 use crate::policy::KeyScope;
-use crate::server::SecretsServer;
-use crate::server::advice::{Op, advise, refused};
 
 /// Most keys on one page, and the default.
 pub const MAX_PAGE_KEYS: u32 = 200;
@@ -99,7 +99,7 @@ fn limit_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 }
 
 #[tool_router(router = list_router, vis = "pub(crate)")]
-impl SecretsServer {
+impl Toolkit {
     #[tool(
         title = "List tenant secrets",
         description = "List secret keys, sorted, 200 a page: \

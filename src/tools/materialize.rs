@@ -5,9 +5,9 @@ use rmcp::{Json, tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::Toolkit;
+use crate::advice::{Op, advise, refused};
 use crate::domain::{self, Key};
-use crate::server::SecretsServer;
-use crate::server::advice::{Op, advise, refused};
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -39,7 +39,7 @@ pub struct MaterializeOutput {
 }
 
 #[tool_router(router = materialize_router, vis = "pub(crate)")]
-impl SecretsServer {
+impl Toolkit {
     #[tool(
         title = "Materialize a tenant secret",
         description = "Copy a key into a service secret inside OSC; returns `{{secrets.<secretName>}}`: \

@@ -1,9 +1,51 @@
 //! One file per tool: its arguments, its output, its handler. Each file adds
-//! a router to [`crate::server::SecretsServer`]; the table in
-//! [`crate::server::registry`] combines them.
+//! a router to [`Toolkit`], what every tool works with; the server combines
+//! them, in the order of the table in [`crate::domain::tool`].
 
 pub mod delete;
 pub mod list;
 pub mod materialize;
 pub mod rotate;
 pub mod set;
+
+use std::sync::Arc;
+
+use crate::domain::Key;
+use crate::elicit::Elicitor;
+use crate::osc::OscClient;
+use crate::policy::Policy;
+use crate::values::EnvAllowlist;
+
+/// What the tools work with: the OSC client, the variables `fromEnv` may
+/// read, the operator's guardrails, and how the human is asked. Shared by
+/// every session; cheap to clone.
+#[derive(Clone)]
+pub struct Toolkit {
+    pub(crate) osc: Arc<OscClient>,
+    pub(crate) env: Arc<EnvAllowlist>,
+    /// Read by the list tool for its key scope, and by confirmation.
+    pub(crate) policy: Arc<Policy>,
+    pub(crate) elicit: Elicitor,
+    /// Every answer comes from the offline OSC emulator.
+    pub(crate) sandboxed: bool,
+}
+
+impl Toolkit {
+    /// Tools against `osc` with no guardrails, no `fromEnv` variables and
+    /// nobody to ask.
+    pub fn new(osc: Arc<OscClient>) -> Self {
+        Toolkit {
+            osc,
+            env: Arc::default(),
+            policy: Arc::new(Policy::default()),
+            elicit: Elicitor::default(),
+            sandboxed: false,
+        }
+    }
+
+    /// Whether `key` exists now, if OSC says: the page shows it.
+    pub(crate) async fn exists(&self, key: &Key) -> Option<bool> {
+        let listing = self.osc.list().await.ok()?;
+        Some(listing.entries.iter().any(|e| e.key == *key))
+    }
+}

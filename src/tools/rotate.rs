@@ -11,12 +11,12 @@ use schemars::JsonSchema;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+use super::Toolkit;
 use super::set::{GeneratedInfo, SetOutput};
+use crate::advice::{Op, advise, refused};
 use crate::domain::{self, Key, SecretArg, WriteMode};
 use crate::elicit::ask::{self, Asking, Pending, Run, structured};
 use crate::osc::{OscClient, OscError};
-use crate::server::SecretsServer;
-use crate::server::advice::{Op, advise, refused};
 use crate::values::{GenerateArgs, Origin, Resolved, Sources};
 
 /// Most targets of one rotation.
@@ -106,7 +106,7 @@ struct Checked {
 }
 
 #[tool_router(router = rotate_router, vis = "pub(crate)")]
-impl SecretsServer {
+impl Toolkit {
     // No annotations: MCP's default hints (not read-only, destructive, not
     // idempotent, open world) are exactly this tool's.
     #[tool(
@@ -160,7 +160,7 @@ on failure, says which hold which. The value is never returned. Restart instance
                     request_state,
                     responses,
                 };
-                return ask::ask(self, call, exists, run, |link| {
+                return ask::ask(&self.elicit, call, exists, run, |link| {
                     structured(&RotateOutput::pending(&key, link))
                 })
                 .await;
@@ -286,7 +286,7 @@ async fn materialize_one(
 
 /// Checks every target with materialize's rules, and refuses duplicates.
 fn check_targets(targets: &[Target]) -> Result<Vec<Checked>, String> {
-    let refuse = |said: String| format!("{} {said}", crate::server::arguments::REFUSED);
+    let refuse = |said: String| format!("{} {said}", crate::advice::REFUSED);
     if targets.is_empty() {
         return Err(refuse(
             "`targets` is empty: list each service secret that uses the key, for example \

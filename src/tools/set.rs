@@ -9,11 +9,11 @@ use schemars::JsonSchema;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+use super::Toolkit;
+use crate::advice::{Op, advise, refused};
 use crate::domain::{Key, SecretArg, WriteMode};
 use crate::elicit::ask::{self, Asking, Pending, Run, structured};
 use crate::osc::{OscClient, WriteOutcome};
-use crate::server::SecretsServer;
-use crate::server::advice::{Op, advise, refused};
 use crate::values::{GenerateArgs, Origin, Resolved, Sources};
 
 #[derive(Deserialize, JsonSchema)]
@@ -120,7 +120,7 @@ impl SetOutput {
 }
 
 #[tool_router(router = set_router, vis = "pub(crate)")]
-impl SecretsServer {
+impl Toolkit {
     #[tool(
         title = "Set a tenant secret",
         input_schema = schema_for_input::<SetArgs>().unwrap_or_default(),
@@ -173,7 +173,7 @@ rotate_tenant_secret also updates services.",
                     request_state,
                     responses,
                 };
-                return ask::ask(self, call, exists, run, |link| {
+                return ask::ask(&self.elicit, call, exists, run, |link| {
                     structured(&SetOutput::pending(&key, mode, link))
                 })
                 .await;
@@ -182,14 +182,6 @@ rotate_tenant_secret also updates services.",
         write(&self.osc, &key, mode, &value, &origin)
             .await
             .map(|output| structured(&output).into())
-    }
-}
-
-impl SecretsServer {
-    /// Whether `key` exists now, if OSC says: the page shows it.
-    pub(crate) async fn exists(&self, key: &Key) -> Option<bool> {
-        let listing = self.osc.list().await.ok()?;
-        Some(listing.entries.iter().any(|e| e.key == *key))
     }
 }
 

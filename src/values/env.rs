@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 
-use crate::config::{AUTH_TOKEN_VAR, TOKEN_FILE_VAR, TOKEN_VARS};
+use crate::domain::vars::{AUTH_TOKEN_VAR, TOKEN_FILE_VAR, TOKEN_VARS};
 
 /// Variables that hold (or point at) this server's own credentials: never
 /// readable through `fromEnv`, whatever the allow list says.

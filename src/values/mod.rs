@@ -14,7 +14,6 @@ pub use env::{EnvAllowlist, EnvPattern, PatternError};
 pub use generate::{Alphabet, GenerateArgs, Recipe};
 
 use crate::domain::{self, SecretArg};
-use crate::server::SecretsServer;
 
 /// Where a value came from, said without the value.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,9 +99,7 @@ impl Sources {
             return Ok(Resolved::AskUser);
         }
         if let Some(value) = self.value {
-            let value = value
-                .into_secret()
-                .map_err(crate::server::advice::refused)?;
+            let value = value.into_secret().map_err(crate::advice::refused)?;
             return Ok(Resolved::Ready(value, Origin::Given));
         }
         if let Some(name) = self.from_env {
@@ -130,17 +127,5 @@ impl Sources {
 
 fn refusal(said: &str) -> String {
     crate::audit::note(crate::audit::Outcome::Refused("input"));
-    format!(
-        "{} {}.",
-        crate::server::arguments::REFUSED,
-        said.trim_end_matches('.')
-    )
-}
-
-impl SecretsServer {
-    /// The environment variables `fromEnv` may read; none unless given.
-    pub fn allow_env(mut self, allowlist: EnvAllowlist) -> Self {
-        self.env = std::sync::Arc::new(allowlist);
-        self
-    }
+    format!("{} {}.", crate::advice::REFUSED, said.trim_end_matches('.'))
 }

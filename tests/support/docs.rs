@@ -18,7 +18,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use osc_secrets_mcp::config::{self, Cli, Transport};
-use osc_secrets_mcp::server::{self, registry};
+use osc_secrets_mcp::domain::tool as registry;
+use osc_secrets_mcp::server;
 
 /// The command that rewrites every generated file, and the tool snapshots
 /// in `tests/snapshots/`.

@@ -1,8 +1,13 @@
-//! What the model is told to do next after each failure: one sentence per
-//! OscError and operation, written in the server's own words.
+//! The sentences every tool shares: what the model is told after a broken
+//! input rule, and what to do next after each OSC failure, one sentence per
+//! OscError and operation, written in the server's own words. Below the
+//! tools, value sources and elicitation, which all speak them.
 
 use crate::domain::{InputError, Key, WriteMode};
 use crate::osc::OscError;
+
+/// How every refusal made before any OSC request begins.
+pub(crate) const REFUSED: &str = "Refused before contacting OSC:";
 
 /// What the failed call was doing, so the advice can be specific.
 pub(crate) enum Op<'a> {
@@ -18,10 +23,7 @@ pub(crate) fn refused(e: InputError) -> String {
     tracing::info!(field = e.field, "input refused");
     crate::audit::note(crate::audit::Outcome::Refused("input"));
     let said = e.to_string();
-    format!(
-        "Refused before contacting OSC: {}.",
-        said.trim_end_matches('.')
-    )
+    format!("{REFUSED} {}.", said.trim_end_matches('.'))
 }
 
 /// Turns an upstream failure into a sentence that says what to do next.

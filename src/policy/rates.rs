@@ -12,12 +12,12 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
-use crate::server::registry::Kind;
+use crate::domain::tool::Kind;
 
 /// A bucket of calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bucket {
-    /// Every call that changes something: set, materialize, delete.
+    /// Every call that changes something: set, materialize, rotate, delete.
     Writes,
     /// Deletes alone.
     Deletes,

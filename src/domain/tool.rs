@@ -1,7 +1,8 @@
-//! The one table of tools: each tool's name and its kind. The handler
-//! serves exactly these tools (a unit test holds it to that); the generated
-//! docs, the manifest and the tests read the table; read-only mode and
-//! allow/deny lists will filter by it. Pure data: it imports nothing.
+//! The one table of tools: each tool's name, its kind and whether it asks
+//! the human to confirm. The handler serves exactly these tools (a unit test
+//! holds it to that); the tool policy (`--read-only`, `--tools`), the rate
+//! limits, confirmation and the audit log decide by it. Pure data: it
+//! imports nothing.
 
 /// What a tool does to the tenant's secrets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,10 +25,23 @@ impl Kind {
     }
 }
 
+/// Whether a call asks the human to confirm it first, in the confirmation
+/// step of the tool call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirms {
+    /// Never: it changes nothing, or nothing that cannot be written again.
+    Never,
+    /// Always: what it removes cannot be brought back.
+    Always,
+    /// When it would replace the value of a key that exists (mode `upsert`).
+    WhenReplacing,
+}
+
 /// One row of the table.
 pub struct Entry {
     pub name: &'static str,
     pub kind: Kind,
+    pub confirms: Confirms,
 }
 
 /// Every tool, sorted by name (the order `tools/list` shows them in).
@@ -35,26 +49,36 @@ pub const TOOLS: &[Entry] = &[
     Entry {
         name: "delete_tenant_secret",
         kind: Kind::Destroy,
+        confirms: Confirms::Always,
     },
     Entry {
         name: "list_tenant_secrets",
         kind: Kind::Read,
+        confirms: Confirms::Never,
     },
     Entry {
         name: "materialize_tenant_secret",
         kind: Kind::Write,
+        confirms: Confirms::Never,
     },
     Entry {
         name: "rotate_tenant_secret",
         kind: Kind::Write,
+        confirms: Confirms::WhenReplacing,
     },
     Entry {
         name: "set_tenant_secret",
         kind: Kind::Write,
+        confirms: Confirms::WhenReplacing,
     },
 ];
 
+/// The row of the tool called `name`, if there is one.
+pub fn entry(name: &str) -> Option<&'static Entry> {
+    TOOLS.iter().find(|e| e.name == name)
+}
+
 /// The kind of the tool called `name`, if there is one.
 pub fn kind_of(name: &str) -> Option<Kind> {
-    TOOLS.iter().find(|e| e.name == name).map(|e| e.kind)
+    entry(name).map(|e| e.kind)
 }

@@ -1,0 +1,98 @@
+//! The narrow context asking the human works with, and how askUser behaves.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::links::Links;
+use super::random::NoRandomness;
+use super::state::States;
+use crate::audit::AuditLog;
+
+/// How askUser behaves, as the operator set it.
+#[derive(Clone, Copy, Debug)]
+pub struct AskSettings {
+    /// Hand the link to the agent when the client cannot show it itself.
+    pub fallback: bool,
+    /// How long one retry-era retry waits for the page before answering
+    /// with a fresh state-only `InputRequiredResult`.
+    pub retry_wait: Duration,
+    /// How often a session-era call that waits for the page pings the
+    /// client, so that an idle-session timer does not close the session
+    /// under it. `None`: never.
+    pub session_ping: Option<Duration>,
+}
+
+impl Default for AskSettings {
+    fn default() -> Self {
+        AskSettings {
+            fallback: true,
+            retry_wait: Duration::from_secs(20),
+            session_ping: None,
+        }
+    }
+}
+
+/// What asking the human needs of the server, and nothing more: the sealer
+/// of retry-era states, the one-time links, how askUser behaves, and the
+/// audit log the page's own writes go to. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Elicitor {
+    /// `None` only for a server built without one (a library user's
+    /// [`Elicitor::default`]): then nobody is asked in the retry era.
+    states: Option<Arc<States>>,
+    /// `None` when no page can be served.
+    links: Option<Arc<Links>>,
+    settings: AskSettings,
+    audit: Option<Arc<AuditLog>>,
+}
+
+impl Elicitor {
+    /// Asks with `states` sealing the retry era's `requestState`.
+    pub fn new(states: Arc<States>) -> Self {
+        Elicitor::default().with_states(states)
+    }
+
+    /// Seals the retry era's `requestState` with `states`.
+    pub fn with_states(mut self, states: Arc<States>) -> Self {
+        self.states = Some(states);
+        self
+    }
+
+    /// Serves askUser's one-time pages through `links`.
+    pub fn with_links(mut self, links: Arc<Links>) -> Self {
+        self.links = Some(links);
+        self
+    }
+
+    /// Sets how askUser behaves.
+    pub fn with_settings(mut self, settings: AskSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// Records the page's writes in `audit`.
+    pub fn with_audit(mut self, audit: Option<Arc<AuditLog>>) -> Self {
+        self.audit = audit;
+        self
+    }
+
+    /// The sealer of retry-era `requestState`, shared by every session.
+    pub fn states(&self) -> Result<&States, NoRandomness> {
+        self.states.as_deref().ok_or(NoRandomness)
+    }
+
+    /// askUser's one-time links, when a page can be served.
+    pub fn links(&self) -> Option<&Arc<Links>> {
+        self.links.as_ref()
+    }
+
+    /// How askUser behaves.
+    pub fn settings(&self) -> AskSettings {
+        self.settings
+    }
+
+    /// The audit log, when there is one.
+    pub fn audit(&self) -> Option<&Arc<AuditLog>> {
+        self.audit.as_ref()
+    }
+}
