@@ -17,7 +17,7 @@ use crate::server::registry::Kind;
 /// A bucket of calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bucket {
-    /// Every call that changes something: set, materialize, delete.
+    /// Every call that changes something: set, materialize, rotate, delete.
     Writes,
     /// Deletes alone.
     Deletes,
