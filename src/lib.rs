@@ -1,6 +1,6 @@
 //! osc-secrets-mcp: an MCP server that manages Eyevinn Open Source Cloud tenant
-//! secrets by reference. Agents list, set, delete and materialize secrets; no
-//! tool ever returns a value.
+//! secrets by reference. Agents list, set, rotate, delete and materialize
+//! secrets; no tool ever returns a value.
 //!
 //! Modules depend one way, each only on those listed before it:
 //!

@@ -1,6 +1,7 @@
 //! The audit log (`--audit-log`): one hash-chained JSON line per tool call
 //! that changes something or was refused, and `verify-audit`, which checks a
-//! log's chain and its anchor. See docs/security.md, "Audit log".
+//! log's chain and its anchor. See docs/security.md, "Audit log and rate
+//! limits", and the record format in docs/contributing/security-design.md.
 
 mod chain;
 mod log;

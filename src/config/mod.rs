@@ -32,8 +32,8 @@ pub use values::ValuesArgs;
     name = "osc-secrets-mcp",
     version,
     about = "MCP server for Eyevinn Open Source Cloud tenant secrets: agents handle references, never values.",
-    long_about = "MCP server for Eyevinn Open Source Cloud tenant secrets. Agents list, set, delete and \
-materialize secrets and only ever see references such as {{secrets.apikey}}; no tool reads a value.\n\n\
+    long_about = "MCP server for Eyevinn Open Source Cloud tenant secrets. Agents list, set, rotate, delete \
+and materialize secrets and only ever see references such as {{secrets.apikey}}; no tool reads a value.\n\n\
 The OSC personal access token is read from OSC_ACCESS_TOKEN (or OSC_PAT_JWT), or from the file named by \
 OSC_ACCESS_TOKEN_FILE, never from the command line. \
 Run with --sandbox to try it against a built-in offline emulator, without an OSC account."

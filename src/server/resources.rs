@@ -33,7 +33,7 @@ pub fn definitions() -> Vec<Resource> {
         Resource::new(URI, "tenant-secrets")
             .with_title("Tenant secrets")
             .with_description(
-                "The tenant's keys with owner and update time, never values; the first page of list_tenant_secrets.",
+                "The tenant's keys, each with its last update time, never values; the first page of list_tenant_secrets.",
             )
             .with_mime_type("application/json"),
     ]
