@@ -3,6 +3,7 @@
 //! OscError and operation, written in the server's own words. Below the
 //! tools, value sources and elicitation, which all speak them.
 
+use crate::domain::Rule;
 use crate::domain::{InputError, Key, WriteMode};
 use crate::osc::OscError;
 
@@ -21,7 +22,7 @@ pub(crate) enum Op<'a> {
 /// exactly one period whatever the rule's own text ends with.
 pub(crate) fn refused(e: InputError) -> String {
     tracing::info!(field = e.field, "input refused");
-    crate::audit::note(crate::audit::Outcome::Refused("input"));
+    crate::audit::note(crate::audit::Outcome::Refused(Rule::Input));
     let said = e.to_string();
     format!("{REFUSED} {}.", said.trim_end_matches('.'))
 }

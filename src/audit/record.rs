@@ -11,7 +11,7 @@ use rmcp::service::RequestContext;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::domain::{self, Key};
+use crate::domain::{self, Key, Rule};
 
 /// Longest client-supplied text kept (client name, version, ids).
 const MAX_FIELD: usize = 128;
@@ -28,7 +28,7 @@ pub enum Outcome {
     /// The call failed; the word says how (an OSC error kind, or `tool`).
     Error(&'static str),
     /// Refused before contacting OSC, by the named rule.
-    Refused(&'static str),
+    Refused(Rule),
     /// askUser: a one-time link is open and the human has yet to use it.
     Pending,
     /// askUser: the human declined; nothing was written.
@@ -164,7 +164,7 @@ impl Record<'_> {
         let (outcome, error, rule) = match self.outcome {
             Outcome::Ok => ("ok", None, None),
             Outcome::Error(kind) => ("error", Some(kind), None),
-            Outcome::Refused(rule) => ("refused", None, Some(rule)),
+            Outcome::Refused(rule) => ("refused", None, Some(rule.name())),
             Outcome::Pending => ("pending", None, None),
             Outcome::Declined => ("declined", None, None),
             Outcome::Expired => ("expired", None, None),

@@ -9,6 +9,7 @@
 mod error;
 mod key;
 mod mode;
+pub mod rule;
 mod service;
 pub mod text;
 pub mod tool;
@@ -18,6 +19,7 @@ pub mod vars;
 pub use error::InputError;
 pub use key::{Key, KeyFault, MAX_FILTER_LEN, MAX_KEY_LEN, Owner, cursor, filter};
 pub use mode::WriteMode;
+pub use rule::Rule;
 pub use service::{MAX_SECRET_NAME_LEN, MAX_SERVICE_ID_LEN, secret_name, service_id};
 pub use text::{quoted, timestamp};
 pub use value::{MAX_VALUE_LEN, SecretArg, value};

@@ -36,6 +36,7 @@ use super::reach::{Era, Reach};
 use super::request::{Answer, input_required, notify_complete, read_answer, url_request};
 use super::state::Binding;
 use crate::audit::{self, Outcome};
+use crate::domain::Rule;
 use crate::domain::{Key, WriteMode};
 
 /// The purpose a sealed askUser state is bound to.
@@ -108,7 +109,7 @@ pub(crate) async fn ask(
 ) -> Result<CallToolResponse, String> {
     let key = call.key;
     let Some(links) = elicit.links() else {
-        audit::note(Outcome::Refused("no_page"));
+        audit::note(Outcome::Refused(Rule::NoPage));
         return Err(format!(
             "askUser is not available: this server cannot serve the one-time page the human would type the value on, \
              so nothing was written to `{key}`. Use `\"generate\": {{}}` for a credential nobody needs to know, \
@@ -121,7 +122,7 @@ pub(crate) async fn ask(
     }
     if !reach.url {
         if !elicit.settings().fallback {
-            audit::note(Outcome::Refused("ask_user_fallback"));
+            audit::note(Outcome::Refused(Rule::AskUserFallback));
             return Err(format!(
                 "askUser is not available to this client: it cannot show a one-time page (no URL elicitation), \
                  and this server's operator turned off handing the link to you (--ask-user-fallback off), \
@@ -413,7 +414,7 @@ async fn retried(
         .open(echoed, &binding(&call, key.as_str()))
         .map_err(|refused| {
             tracing::info!(key = %key, "askUser requestState refused");
-            audit::note(Outcome::Refused("request_state"));
+            audit::note(Outcome::Refused(Rule::RequestState));
             refused.to_string()
         })?;
     let peer = &call.context.peer;
@@ -421,7 +422,7 @@ async fn retried(
         Answer::Declined | Answer::Cancelled => withdraw(links, &sealed.link, peer, None).await,
         Answer::Malformed => {
             let _ = links.decline(&sealed.link);
-            audit::note(Outcome::Refused("input_responses"));
+            audit::note(Outcome::Refused(Rule::InputResponses));
             return Err(format!(
                 "The answer to the `{REQUEST}` input request is not an elicitation result, so the link was withdrawn \
                  and nothing was written to `{key}`. Call the tool again without requestState."

@@ -34,6 +34,7 @@ use super::reach::{Era, Reach};
 use super::request::{Answer, form_request, input_required, read_answer};
 use super::state::Binding;
 use crate::advice::{Op, advise};
+use crate::domain::Rule;
 use crate::domain::tool::{self, Confirms};
 use crate::domain::{Key, Owner};
 use crate::osc::OscClient;
@@ -65,7 +66,7 @@ pub enum Step {
     /// Answer with this (an `InputRequiredResult`): the question.
     Ask(CallToolResponse),
     /// A tool error: nothing was changed. The rule names the audit record.
-    Refuse(&'static str, String),
+    Refuse(Rule, String),
 }
 
 /// What a call would do that cannot be undone.
@@ -132,7 +133,7 @@ pub async fn step(
             Err(_) => return unavailable(mode, &request).unwrap_or(Step::Proceed(request)),
         };
         if let Err(refused) = states.open::<u8>(&echoed, &binding) {
-            return Step::Refuse("confirm_state", refused.to_string());
+            return Step::Refuse(Rule::ConfirmState, refused.to_string());
         }
         let answer = read_answer(request.input_responses.as_ref(), FORM);
         request.input_responses = None;
@@ -154,7 +155,7 @@ pub async fn step(
         Err(e) => {
             let advice = advise(e, Op::List);
             return Step::Refuse(
-                "confirm_check",
+                Rule::ConfirmCheck,
                 format!(
                     "Nothing was changed: before asking the user to confirm, the server checks whether `{key}` exists, and that check failed. {advice}"
                 ),
@@ -204,7 +205,7 @@ async fn in_session(
         Err(_) => {
             tracing::info!(tool = %request.name, "confirmation could not be asked");
             return Step::Refuse(
-                "confirm_unavailable",
+                Rule::ConfirmUnavailable,
                 format!(
                     "Not confirmed: the confirmation form got no answer (it timed out or the client could not show it), so `{key}` was not changed. \
                      Call the tool again when the user is there to type the key."
@@ -247,8 +248,7 @@ fn by_retry(
 fn unavailable(mode: ConfirmMode, request: &CallToolRequestParams) -> Option<Step> {
     (mode == ConfirmMode::Always).then(|| {
         tracing::info!(tool = %request.name, "confirmation required but the client cannot be asked");
-        Step::Refuse(
-            "confirm_unavailable",
+        Step::Refuse(Rule::ConfirmUnavailable,
             "Not done: this server's operator requires a human to confirm deletes and writes that replace an existing key (--confirm always), \
              and this client cannot show the confirmation form (it does not support form elicitation), so nothing was changed. \
              Use a client with form elicitation, or ask the operator to do it or to change --confirm."
@@ -279,7 +279,7 @@ fn schema() -> ElicitationSchema {
 }
 
 /// `None`: confirmed. Otherwise the audit rule and the tool error.
-fn judge(answer: Answer, act: Act, key: &Key) -> Option<(&'static str, String)> {
+fn judge(answer: Answer, act: Act, key: &Key) -> Option<(Rule, String)> {
     let what = match act {
         Act::Delete => "deleting",
         Act::Replace => "replacing",
@@ -291,24 +291,24 @@ fn judge(answer: Answer, act: Act, key: &Key) -> Option<(&'static str, String)> 
                 return None;
             }
             (
-                "confirm_mismatch",
+                Rule::ConfirmMismatch,
                 format!("the text the user typed did not match the key `{key}`"),
             )
         }
         Answer::Declined => (
-            "confirm_declined",
+            Rule::ConfirmDeclined,
             format!("the user declined {what} `{key}`"),
         ),
         Answer::Cancelled => (
-            "confirm_declined",
+            Rule::ConfirmDeclined,
             format!("the user dismissed the confirmation of {what} `{key}`"),
         ),
         Answer::Missing | Answer::Malformed => (
-            "confirm_missing",
+            Rule::ConfirmMissing,
             "the retry carried no usable answer to the confirmation form".to_owned(),
         ),
     };
-    tracing::info!(rule, "confirmation refused");
+    tracing::info!(rule = rule.name(), "confirmation refused");
     Some((
         rule,
         format!(
@@ -396,7 +396,7 @@ mod tests {
         let typed = |t: Value| {
             let mut content = JsonObject::new();
             content.insert(FIELD.to_owned(), t);
-            judge(Answer::Accepted(content), Act::Delete, &key).map(|(rule, _)| rule)
+            judge(Answer::Accepted(content), Act::Delete, &key).map(|(rule, _)| rule.name())
         };
         assert_eq!(typed(json!("user.db")), None);
         assert_eq!(typed(json!(" \tuser.db\n")), None);
@@ -412,22 +412,31 @@ mod tests {
             assert_eq!(typed(wrong.clone()), Some("confirm_mismatch"), "{wrong}");
         }
         let (rule, said) = judge(Answer::Accepted(JsonObject::new()), Act::Delete, &key).unwrap();
-        assert_eq!(rule, "confirm_mismatch");
+        assert_eq!(rule.name(), "confirm_mismatch");
         assert!(said.contains("did not match"), "{said}");
         assert_eq!(
-            judge(Answer::Declined, Act::Replace, &key).unwrap().0,
+            judge(Answer::Declined, Act::Replace, &key)
+                .unwrap()
+                .0
+                .name(),
             "confirm_declined"
         );
         assert_eq!(
-            judge(Answer::Cancelled, Act::Replace, &key).unwrap().0,
+            judge(Answer::Cancelled, Act::Replace, &key)
+                .unwrap()
+                .0
+                .name(),
             "confirm_declined"
         );
         assert_eq!(
-            judge(Answer::Missing, Act::Replace, &key).unwrap().0,
+            judge(Answer::Missing, Act::Replace, &key).unwrap().0.name(),
             "confirm_missing"
         );
         assert_eq!(
-            judge(Answer::Malformed, Act::Replace, &key).unwrap().0,
+            judge(Answer::Malformed, Act::Replace, &key)
+                .unwrap()
+                .0
+                .name(),
             "confirm_missing"
         );
     }

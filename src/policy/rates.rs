@@ -12,6 +12,7 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
+use crate::domain::Rule;
 use crate::domain::tool::Kind;
 
 /// A bucket of calls.
@@ -92,10 +93,10 @@ impl Limited {
         )
     }
 
-    pub fn rule(&self) -> &'static str {
+    pub fn rule(&self) -> Rule {
         match self.bucket {
-            Bucket::Writes => "max_writes_per_minute",
-            Bucket::Deletes => "max_deletes_per_minute",
+            Bucket::Writes => Rule::MaxWritesPerMinute,
+            Bucket::Deletes => Rule::MaxDeletesPerMinute,
         }
     }
 }

@@ -20,6 +20,7 @@ use super::instructions::{INSTRUCTIONS, SANDBOX_NOTE};
 use super::{arguments, hold, prompts, resources};
 use crate::audit::{self, AuditLog, Outcome};
 use crate::domain::Key;
+use crate::domain::Rule;
 use crate::domain::tool::{self as registry, Kind};
 use crate::elicit::links::Links;
 use crate::elicit::{AskSettings, Elicitor, NoRandomness, States, confirm};
@@ -179,7 +180,7 @@ impl SecretsServer {
         &self,
         kind: Option<Kind>,
         request: &CallToolRequestParams,
-    ) -> Result<(), (&'static str, String)> {
+    ) -> Result<(), (Rule, String)> {
         let Some(kind) = kind.filter(|k| *k != Kind::Read) else {
             return Ok(());
         };
@@ -188,7 +189,7 @@ impl SecretsServer {
             && !log.ready()
         {
             return Err((
-                "audit_required",
+                Rule::AuditRequired,
                 format!(
                     "{} this server must record every change in its audit log and cannot write it now, so nothing was changed. \
                      Ask the operator to check the audit log (the server's stderr says why), then retry.",
@@ -423,13 +424,13 @@ impl ServerHandler for SecretsServer {
             });
         let record = |outcome| self.record(call.as_ref(), kind, outcome, started);
         if let Some(refusal) = self.guardrail_refusal(&name, request.arguments.as_ref()) {
-            record(Outcome::Refused("guardrail"));
+            record(Outcome::Refused(Rule::Guardrail));
             return Ok(self.refusal(&name, refusal));
         }
         if let Some(tool) = self.tool_router.get(&name)
             && let Err(refusal) = arguments::check(tool, request.arguments.as_ref())
         {
-            record(Outcome::Refused("arguments"));
+            record(Outcome::Refused(Rule::Arguments));
             return Ok(self.refusal(&name, refusal));
         }
         if let Err((rule, refusal)) = self.guard(kind, &request) {
@@ -525,7 +526,7 @@ impl ServerHandler for SecretsServer {
         };
         // A tool the operator turned off is refused whatever its arguments.
         let (rule, refusal) = match self.guardrail_refusal(name, None) {
-            Some(refusal) => ("guardrail", refusal),
+            Some(refusal) => (Rule::Guardrail, refusal),
             None => {
                 let Some(tool) = self.tool_router.get(name) else {
                     return Err(ErrorData::invalid_params("tool not found", None));
@@ -537,7 +538,7 @@ impl ServerHandler for SecretsServer {
                         None,
                     ));
                 };
-                ("arguments", arguments::not_an_object(tool, given))
+                (Rule::Arguments, arguments::not_an_object(tool, given))
             }
         };
         let started = Instant::now();

@@ -13,7 +13,7 @@ use secrecy::SecretString;
 pub use env::{EnvAllowlist, EnvPattern, PatternError};
 pub use generate::{Alphabet, GenerateArgs, Recipe};
 
-use crate::domain::{self, SecretArg};
+use crate::domain::{self, Rule, SecretArg};
 
 /// Where a value came from, said without the value.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -126,6 +126,6 @@ impl Sources {
 }
 
 fn refusal(said: &str) -> String {
-    crate::audit::note(crate::audit::Outcome::Refused("input"));
+    crate::audit::note(crate::audit::Outcome::Refused(Rule::Input));
     format!("{} {}.", crate::advice::REFUSED, said.trim_end_matches('.'))
 }
