@@ -65,7 +65,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
     // killing. stdio keeps the default action (it ends when stdin closes).
     let shutdown = (args.transport == Transport::Http).then(logging::shutdown_signal);
     if let Some(conflict) = args.sandbox_conflicts() {
-        return Err(ConfigError::Sandbox(conflict).into());
+        return Err(ConfigError::Sandbox { settings: conflict }.into());
     }
     // Checked before anything starts, so a typo stops the server at once.
     let policy = args.guardrails.policy()?;

@@ -36,12 +36,10 @@ impl AskArgs {
     /// How long a link lives, or why the setting cannot be used.
     pub fn ttl(&self) -> Result<Duration, ConfigError> {
         if !ASK_TTL_SECS.contains(&self.ask_user_ttl_secs) {
-            return Err(ConfigError::Ask(format!(
-                "--ask-user-ttl-secs (OSC_MCP_ASK_USER_TTL_SECS) must be from {} to {} seconds: long enough for a \
-                 person to open the link and type a value, short enough that a forgotten link soon stops working",
-                ASK_TTL_SECS.start(),
-                ASK_TTL_SECS.end()
-            )));
+            return Err(ConfigError::AskTtl {
+                min: *ASK_TTL_SECS.start(),
+                max: *ASK_TTL_SECS.end(),
+            });
         }
         Ok(Duration::from_secs(self.ask_user_ttl_secs))
     }
@@ -51,11 +49,7 @@ impl AskArgs {
         if self.ask_user_listen.ip().is_loopback() {
             Ok(self.ask_user_listen)
         } else {
-            Err(ConfigError::Ask(
-                "--ask-user-listen (OSC_MCP_ASK_USER_LISTEN) must be a loopback address such as 127.0.0.1:0: on stdio \
-                 the one-time page has no bearer token, so only this machine may reach it"
-                    .to_owned(),
-            ))
+            Err(ConfigError::AskListenNotLoopback)
         }
     }
 
@@ -72,12 +66,7 @@ impl AskArgs {
 /// query or fragment. The message never quotes it (a mistaken paste may be
 /// a token).
 pub fn public_base(raw: &str) -> Result<String, ConfigError> {
-    let bad = |why: &str| {
-        ConfigError::Ask(format!(
-            "--public-url (OSC_MCP_PUBLIC_URL) {why}; write the absolute URL browsers reach this server at, for \
-             example https://secrets.example.com or https://example.com/mcp-prefix"
-        ))
-    };
+    let bad = |problem: &'static str| ConfigError::PublicUrl { problem };
     let url = reqwest::Url::parse(raw).map_err(|_| bad("is not an absolute URL"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(bad("must start with https:// (or http://)"));

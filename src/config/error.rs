@@ -32,9 +32,28 @@ pub enum ConfigError {
     OscTokenFile { kind: std::io::ErrorKind },
     #[error("the file named by OSC_ACCESS_TOKEN_FILE {problem}")]
     OscTokenFileUnusable { problem: &'static str },
-    #[error("{0}")]
-    Sandbox(String),
-    /// An askUser page setting that cannot be used.
-    #[error("{0}")]
-    Ask(String),
+    #[error(
+        "--sandbox (OSC_MCP_SANDBOX) serves against the built-in offline emulator and never reaches OSC, \
+         so it does not go with {}: remove {} (for example `env -u NAME osc-secrets-mcp --sandbox` for an \
+         environment variable), or drop --sandbox to use the real OSC API",
+        .settings.join(", "),
+        if .settings.len() == 1 { "it" } else { "them" }
+    )]
+    Sandbox { settings: Vec<String> },
+    #[error(
+        "--ask-user-ttl-secs (OSC_MCP_ASK_USER_TTL_SECS) must be from {min} to {max} seconds: long enough for a \
+         person to open the link and type a value, short enough that a forgotten link soon stops working"
+    )]
+    AskTtl { min: u64, max: u64 },
+    #[error(
+        "--ask-user-listen (OSC_MCP_ASK_USER_LISTEN) must be a loopback address such as 127.0.0.1:0: on stdio \
+         the one-time page has no bearer token, so only this machine may reach it"
+    )]
+    AskListenNotLoopback,
+    /// Never quotes the URL: a mistaken paste may be a token.
+    #[error(
+        "--public-url (OSC_MCP_PUBLIC_URL) {problem}; write the absolute URL browsers reach this server at, for \
+         example https://secrets.example.com or https://example.com/mcp-prefix"
+    )]
+    PublicUrl { problem: &'static str },
 }

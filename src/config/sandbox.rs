@@ -8,7 +8,7 @@ use super::token::osc_token_vars_set;
 impl ServeArgs {
     /// With `--sandbox`, the settings that must go, in words naming each; None
     /// when there are none (or no sandbox).
-    pub fn sandbox_conflicts(&self) -> Option<String> {
+    pub fn sandbox_conflicts(&self) -> Option<Vec<String>> {
         if !self.sandbox {
             return None;
         }
@@ -24,15 +24,6 @@ impl ServeArgs {
             found.push("--environment (OSC_ENVIRONMENT)".to_owned());
         }
         found.extend(osc_token_vars_set().into_iter().map(str::to_owned));
-        if found.is_empty() {
-            return None;
-        }
-        Some(format!(
-            "--sandbox (OSC_MCP_SANDBOX) serves against the built-in offline emulator and never reaches OSC, \
-             so it does not go with {}: remove {} (for example `env -u NAME osc-secrets-mcp --sandbox` for an \
-             environment variable), or drop --sandbox to use the real OSC API",
-            found.join(", "),
-            if found.len() == 1 { "it" } else { "them" },
-        ))
+        (!found.is_empty()).then_some(found)
     }
 }

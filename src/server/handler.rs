@@ -663,6 +663,28 @@ mod tests {
         );
     }
 
+    /// Every tool's input schema is an object that names its arguments: a
+    /// schema that could not be made is never shipped as an empty one.
+    #[test]
+    fn every_input_schema_lists_its_arguments() {
+        for tool in definitions() {
+            assert_eq!(
+                tool.input_schema.get("type"),
+                Some(&json!("object")),
+                "{}",
+                tool.name
+            );
+            let properties = tool.input_schema.get("properties");
+            assert!(
+                properties
+                    .and_then(Value::as_object)
+                    .is_some_and(|p| p.contains_key("key") || tool.name == "list_tenant_secrets"),
+                "{} lists no arguments",
+                tool.name
+            );
+        }
+    }
+
     /// The router serves exactly the tools of the table, no more, no fewer.
     #[test]
     fn the_router_serves_the_table() {

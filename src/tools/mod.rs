@@ -10,6 +10,10 @@ pub mod set;
 
 use std::sync::Arc;
 
+use rmcp::handler::server::tool::schema_for_input;
+use rmcp::model::JsonObject;
+use schemars::JsonSchema;
+
 use crate::domain::Key;
 use crate::elicit::Elicitor;
 use crate::osc::OscClient;
@@ -48,4 +52,18 @@ impl Toolkit {
         let listing = self.osc.list().await.ok()?;
         Some(listing.entries.iter().any(|e| e.key == *key))
     }
+}
+
+/// The input schema of a tool that reads its arguments as an object (to
+/// bind a sealed `requestState` to them). Only a type whose schema is not
+/// an object has none: that is logged, never passed over, and the server's
+/// test that every tool lists its arguments fails on it.
+pub(crate) fn input_schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
+    schema_for_input::<T>().unwrap_or_else(|_| {
+        tracing::error!(
+            arguments = std::any::type_name::<T>(),
+            "a tool's arguments have no object schema"
+        );
+        Arc::default()
+    })
 }

@@ -3,7 +3,7 @@
 
 use futures::StreamExt;
 use rmcp::RoleServer;
-use rmcp::handler::server::tool::{InputResponses, RequestState, schema_for_input};
+use rmcp::handler::server::tool::{InputResponses, RequestState};
 use rmcp::model::{CallToolResponse, CallToolResult, ContentBlock, JsonObject};
 use rmcp::service::RequestContext;
 use rmcp::{tool, tool_router};
@@ -111,7 +111,7 @@ impl Toolkit {
     // idempotent, open world) are exactly this tool's.
     #[tool(
         title = "Rotate a tenant secret",
-        input_schema = schema_for_input::<RotateArgs>().unwrap_or_default(),
+        input_schema = super::input_schema::<RotateArgs>(),
         output_schema = rmcp::handler::server::tool::schema_for_output::<RotateOutput>(),
         description = "New value for a `user.*` key, materialized into every target; \
 on failure, says which hold which. The value is never returned. Restart instances after."

@@ -1,7 +1,7 @@
 //! `set_tenant_secret`: store a value under a `user.*` key.
 
 use rmcp::RoleServer;
-use rmcp::handler::server::tool::{InputResponses, RequestState, schema_for_input};
+use rmcp::handler::server::tool::{InputResponses, RequestState};
 use rmcp::model::{CallToolResponse, CallToolResult, ContentBlock, JsonObject};
 use rmcp::service::RequestContext;
 use rmcp::{tool, tool_router};
@@ -123,7 +123,7 @@ impl SetOutput {
 impl Toolkit {
     #[tool(
         title = "Set a tenant secret",
-        input_schema = schema_for_input::<SetArgs>().unwrap_or_default(),
+        input_schema = super::input_schema::<SetArgs>(),
         output_schema = rmcp::handler::server::tool::schema_for_output::<SetOutput>(),
         description = "Store a value under a `user.*` key from one source; never returns it. \
 rotate_tenant_secret also updates services.",
