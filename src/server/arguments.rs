@@ -489,8 +489,24 @@ pub(crate) fn trim_output(schema: &mut JsonObject) {
     let mut root = Value::Object(std::mem::take(schema));
     drop_null_except(&mut root, Some("additionalProperties"));
     drop_unsaid(&mut root, true);
+    drop_open_objects(&mut root);
     if let Value::Object(trimmed) = root {
         *schema = trimmed;
+    }
+}
+
+/// `additionalProperties: true` says what JSON Schema assumes anyway: it
+/// goes, so the model pays nothing for it.
+fn drop_open_objects(node: &mut Value) {
+    match node {
+        Value::Object(map) => {
+            if map.get("additionalProperties") == Some(&Value::Bool(true)) {
+                map.remove("additionalProperties");
+            }
+            map.values_mut().for_each(drop_open_objects);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_open_objects),
+        _ => {}
     }
 }
 

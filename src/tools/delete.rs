@@ -12,7 +12,7 @@ use crate::domain::Key;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteArgs {
-    /// A `user.*` key, for example `user.my-api-key`.
+    /// A `user.*` key, e.g. `user.my-api-key`.
     pub key: String,
 }
 #[derive(Serialize, JsonSchema)]
@@ -30,8 +30,13 @@ pub struct DeleteOutput {
 impl Toolkit {
     #[tool(
         title = "Delete a tenant secret",
-        description = "Delete a `user.*` key; copies materialized into services stay. Never returns a value.",
-        annotations(idempotent_hint = true)
+        description = "Delete a `user.*` key; copies materialized into services stay.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
     )]
     async fn delete_tenant_secret(
         &self,

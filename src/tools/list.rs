@@ -32,7 +32,7 @@ pub struct ListArgs {
     /// Part of the key, any case.
     #[serde(default)]
     pub contains: Option<String>,
-    /// Keys per page.
+    // Keys per page (the schema says up to how many).
     #[serde(default)]
     #[schemars(schema_with = "limit_schema")]
     pub limit: Option<u64>,
@@ -46,7 +46,7 @@ pub struct ListOutput {
     // Keys on this page.
     #[schemars(schema_with = "count_schema")]
     pub count: u32,
-    /// Key: its last update, RFC 3339 UTC, or null.
+    /// Key: last update (RFC 3339) or null.
     #[schemars(schema_with = "secrets_schema")]
     pub secrets: BTreeMap<String, Option<String>>,
     // More keys match.
@@ -69,7 +69,7 @@ fn secrets_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({
         "type": "object",
         "additionalProperties": { "type": ["string", "null"] },
-        "description": "Key: its last update, RFC 3339 UTC, or null."
+        "description": "Key: last update (RFC 3339) or null."
     })
 }
 
@@ -93,8 +93,7 @@ fn limit_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({
         "type": "integer",
         "minimum": 1,
-        "maximum": MAX_PAGE_KEYS,
-        "description": "Keys per page."
+        "maximum": MAX_PAGE_KEYS
     })
 }
 
@@ -103,11 +102,12 @@ impl Toolkit {
     #[tool(
         title = "List tenant secrets",
         description = "List secret keys, sorted, 200 a page: \
-if `truncated`, pass `nextAfter` as `after`. Never returns values.",
+if `truncated`, pass `nextAfter` as `after`.",
         annotations(
             read_only_hint = true,
             destructive_hint = false,
-            idempotent_hint = true
+            idempotent_hint = true,
+            open_world_hint = true
         )
     )]
     pub(crate) async fn list_tenant_secrets(

@@ -12,12 +12,12 @@ use crate::domain::{self, Key};
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MaterializeArgs {
-    /// `user.*` or `system.*`, for example `user.my-api-key`.
+    /// `user.*` or `system.*`, e.g. `user.my-api-key`.
     pub key: String,
-    /// Id, for example `eyevinn-my-service`.
+    /// Id, e.g. `eyevinn-my-service`.
     #[serde(rename = "serviceId")]
     pub service_id: String,
-    /// a-z and 0-9, for example `apikey`.
+    /// a-z and 0-9, e.g. `apikey`.
     #[serde(rename = "secretName")]
     pub secret_name: String,
 }
@@ -43,8 +43,13 @@ impl Toolkit {
     #[tool(
         title = "Materialize a tenant secret",
         description = "Copy a key into a service secret inside OSC; returns `{{secrets.<secretName>}}`: \
-the whole parameter value, exactly. The value never passes here.",
-        annotations(idempotent_hint = true)
+the whole parameter value, exactly.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
     )]
     async fn materialize_tenant_secret(
         &self,

@@ -27,7 +27,7 @@ pub const FAN_OUT: usize = 8;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateArgs {
-    /// A `user.*` key, for example `user.db-password`.
+    /// A `user.*` key, e.g. `user.db-password`.
     pub key: String,
     /// Service secrets using the key.
     #[schemars(length(min = 1, max = 64))]
@@ -107,14 +107,18 @@ struct Checked {
 
 #[tool_router(router = rotate_router, vis = "pub(crate)")]
 impl Toolkit {
-    // No annotations: MCP's default hints (not read-only, destructive, not
-    // idempotent, open world) are exactly this tool's.
     #[tool(
         title = "Rotate a tenant secret",
         input_schema = super::input_schema::<RotateArgs>(),
         output_schema = rmcp::handler::server::tool::schema_for_output::<RotateOutput>(),
         description = "New value for a `user.*` key, materialized into every target; \
-on failure, says which hold which. The value is never returned. Restart instances after."
+restart instances after.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
     )]
     async fn rotate_tenant_secret(
         &self,

@@ -19,7 +19,7 @@ use crate::values::{GenerateArgs, Origin, Resolved, Sources};
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetArgs {
-    /// `user.` and letters, digits, `.-_`, for example `user.stripe-api-key`.
+    /// `user.` then letters, digits, `.-_`, e.g. `user.stripe-api-key`.
     pub key: String,
     /// A human types it; you never see it.
     #[serde(default, rename = "askUser")]
@@ -31,7 +31,7 @@ pub struct SetArgs {
     /// Only one you already hold.
     #[serde(default)]
     pub value: Option<SecretArg>,
-    /// An allowed environment variable, for example `STRIPE_API_KEY`.
+    /// An allowed environment variable.
     #[serde(default, rename = "fromEnv")]
     pub from_env: Option<String>,
     /// `create` fails if the key exists (default `upsert`).
@@ -125,9 +125,14 @@ impl Toolkit {
         title = "Set a tenant secret",
         input_schema = super::input_schema::<SetArgs>(),
         output_schema = rmcp::handler::server::tool::schema_for_output::<SetOutput>(),
-        description = "Store a value under a `user.*` key from one source; never returns it. \
+        description = "Store a value under a `user.*` key from one source. \
 rotate_tenant_secret also updates services.",
-        annotations(idempotent_hint = true)
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
     )]
     async fn set_tenant_secret(
         &self,
