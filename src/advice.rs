@@ -2,13 +2,69 @@
 //! input rule, and what to do next after each OSC failure, one sentence per
 //! OscError and operation, written in the server's own words. Below the
 //! tools, value sources and elicitation, which all speak them.
+//!
+//! A [`Failure`] pairs the sentence with the outcome the call's audit record
+//! names. Writing a sentence records nothing: the outcome is a field, set
+//! where the failure is made, and handed on where the failure becomes the
+//! tool's result.
 
+use rmcp::ErrorData;
+use rmcp::handler::server::tool::IntoCallToolResult;
+use rmcp::model::{CallToolResponse, CallToolResult, ContentBlock};
+
+use crate::audit::{self, Outcome};
 use crate::domain::Rule;
 use crate::domain::{InputError, Key, WriteMode};
 use crate::osc::OscError;
 
+/// A tool call that failed: what the model is told, and what the audit
+/// record says of it.
+#[derive(Debug)]
+pub struct Failure {
+    pub outcome: Outcome,
+    pub text: String,
+}
+
+impl Failure {
+    pub fn new(outcome: Outcome, text: impl Into<String>) -> Self {
+        Failure {
+            outcome,
+            text: text.into(),
+        }
+    }
+
+    /// Refused by `rule`, before (or instead of) contacting OSC.
+    pub fn refused(rule: Rule, text: impl Into<String>) -> Self {
+        Failure::new(Outcome::Refused(rule), text)
+    }
+
+    /// A failure of the tool's own making (no rule, no OSC error).
+    pub fn tool(text: impl Into<String>) -> Self {
+        Failure::new(Outcome::Error("tool"), text)
+    }
+}
+
+/// Where a failure leaves the tool: rmcp's router turns it into the error
+/// result, and its outcome goes to the call's audit record (the router sits
+/// between the tool and the handler, so it travels in the call's scope).
+impl IntoCallToolResult for Failure {
+    fn into_call_tool_result(self) -> Result<CallToolResponse, ErrorData> {
+        audit::note(self.outcome);
+        Ok(CallToolResult::error(vec![ContentBlock::text(self.text)]).into())
+    }
+}
+
 /// How every refusal made before any OSC request begins.
 pub(crate) const REFUSED: &str = "Refused before contacting OSC:";
+
+/// The arguments of `tool` do not fit its input schema: what the model is
+/// told, never the parser's own words (they can quote what arrived).
+pub(crate) fn schema_mismatch(tool: &str) -> String {
+    format!(
+        "{REFUSED} the arguments do not match the input schema of {tool}. \
+         Compare them with the tool's inputSchema from tools/list and call it again."
+    )
+}
 
 /// What the failed call was doing, so the advice can be specific.
 pub(crate) enum Op<'a> {
@@ -20,21 +76,30 @@ pub(crate) enum Op<'a> {
 
 /// The answer to a broken input rule: one sentence, or a few, ending in
 /// exactly one period whatever the rule's own text ends with.
-pub(crate) fn refused(e: InputError) -> String {
+pub(crate) fn refused(e: InputError) -> Failure {
     tracing::info!(field = e.field, "input refused");
-    crate::audit::note(crate::audit::Outcome::Refused(Rule::Input));
-    let said = e.to_string();
-    format!("{REFUSED} {}.", said.trim_end_matches('.'))
+    refusal(&e.to_string())
+}
+
+/// A refusal by an input rule, in the rule's own words.
+pub(crate) fn refusal(said: &str) -> Failure {
+    Failure::refused(
+        Rule::Input,
+        format!("{REFUSED} {}.", said.trim_end_matches('.')),
+    )
 }
 
 /// Turns an upstream failure into a sentence that says what to do next.
 /// Nothing OSC said is in it: the status and the kind of failure are enough,
 /// and OSC's text could echo a value.
-pub(crate) fn advise(error: OscError, op: Op<'_>) -> String {
+pub(crate) fn advise(error: OscError, op: Op<'_>) -> Failure {
     tracing::warn!(error = %error, "osc request failed");
-    crate::audit::note(crate::audit::Outcome::Error(crate::audit::error_kind(
-        &error,
-    )));
+    let outcome = Outcome::Error(audit::error_kind(&error));
+    Failure::new(outcome, sentence(error, op))
+}
+
+/// The sentence of [`advise`], for a caller that tells it as part of its own.
+fn sentence(error: OscError, op: Op<'_>) -> String {
     match error {
         OscError::Unauthorized => "OSC rejected the personal access token (401): it is invalid or has expired. \
             Ask the operator to create a new token in the OSC web console (Settings, API) and restart this server with it in OSC_ACCESS_TOKEN. \

@@ -63,6 +63,11 @@ pub fn timestamp(raw: &serde_json::Value) -> Option<String> {
         .then(|| time.to_rfc3339_opts(SecondsFormat::AutoSi, true))
 }
 
+/// An instant as RFC 3339 in UTC, to the second.
+pub fn rfc3339(at: std::time::SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(at).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,16 +17,15 @@
 //! The value exists only inside the job the page runs; nothing here ever
 //! holds it.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use rmcp::RoleServer;
 use rmcp::model::{
-    CallToolResponse, CallToolResult, ContentBlock, ElicitationAction, InputResponses, JsonObject,
+    CallToolResponse, CallToolResult, ElicitationAction, InputResponses, JsonObject,
 };
 use rmcp::service::RequestContext;
 use rmcp::{Peer, model::ServerRequest};
 use secrecy::SecretString;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::elicitor::Elicitor;
@@ -35,9 +34,10 @@ use super::random::unguessable;
 use super::reach::{Era, Reach};
 use super::request::{Answer, input_required, notify_complete, read_answer, url_request};
 use super::state::Binding;
+use crate::advice::Failure;
 use crate::audit::{self, Outcome};
 use crate::domain::Rule;
-use crate::domain::{Key, WriteMode};
+use crate::domain::{Key, WriteMode, rfc3339};
 
 /// The purpose a sealed askUser state is bound to.
 pub const PURPOSE: &str = "askUser";
@@ -74,29 +74,6 @@ struct Sealed {
     link: String,
 }
 
-/// The tool's arguments as its type, from the raw object (the tool keeps
-/// the object too, to bind sealed states to it). The wording is rmcp's, so
-/// the handler replaces it with its own, as for any other mismatch.
-pub(crate) fn parse<T: DeserializeOwned>(arguments: &JsonObject) -> Result<T, String> {
-    serde_json::from_value(serde_json::Value::Object(arguments.clone()))
-        .map_err(|_| "failed to deserialize parameters".to_owned())
-}
-
-/// A structured tool result of `output` (with its text copy).
-pub(crate) fn structured<T: Serialize>(output: &T) -> CallToolResult {
-    match serde_json::to_value(output) {
-        Ok(value) => CallToolResult::structured(value),
-        Err(_) => CallToolResult::error(vec![ContentBlock::text(
-            "the result could not be serialized; call list_tenant_secrets to see the key's state",
-        )]),
-    }
-}
-
-/// An instant as RFC 3339 in UTC, to the second.
-pub(crate) fn rfc3339(at: SystemTime) -> String {
-    chrono::DateTime::<chrono::Utc>::from(at).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
 /// Has the human type the value for `call`, in whichever way its client
 /// allows; `run` does the write (and what follows) with it, and `pending`
 /// makes the tool's result for a link handed to the agent.
@@ -106,14 +83,16 @@ pub(crate) async fn ask(
     exists: Option<bool>,
     run: Run,
     pending: impl FnOnce(Pending) -> CallToolResult,
-) -> Result<CallToolResponse, String> {
+) -> Result<CallToolResponse, Failure> {
     let key = call.key;
     let Some(links) = elicit.links() else {
-        audit::note(Outcome::Refused(Rule::NoPage));
-        return Err(format!(
-            "askUser is not available: this server cannot serve the one-time page the human would type the value on, \
+        return Err(Failure::refused(
+            Rule::NoPage,
+            format!(
+                "askUser is not available: this server cannot serve the one-time page the human would type the value on, \
              so nothing was written to `{key}`. Use `\"generate\": {{}}` for a credential nobody needs to know, \
              or ask the operator to store the value."
+            ),
         ));
     };
     let reach = Reach::of(call.context);
@@ -122,12 +101,14 @@ pub(crate) async fn ask(
     }
     if !reach.url {
         if !elicit.settings().fallback {
-            audit::note(Outcome::Refused(Rule::AskUserFallback));
-            return Err(format!(
-                "askUser is not available to this client: it cannot show a one-time page (no URL elicitation), \
+            return Err(Failure::refused(
+                Rule::AskUserFallback,
+                format!(
+                    "askUser is not available to this client: it cannot show a one-time page (no URL elicitation), \
                  and this server's operator turned off handing the link to you (--ask-user-fallback off), \
                  so nothing was written to `{key}`. Use `\"generate\": {{}}` for a credential nobody needs to know, \
                  or ask the operator to store the value."
+                ),
             ));
         }
         // Nobody awaits this link's fate: the page's write gets its own
@@ -197,7 +178,7 @@ async fn open(
     call: &Asking<'_>,
     exists: Option<bool>,
     run: Run,
-) -> Result<Ticket, String> {
+) -> Result<Ticket, Failure> {
     let key = call.key.clone();
     let job = Job {
         tool: call.tool,
@@ -220,7 +201,10 @@ async fn open(
                 "the one-time page cannot be served right now; retry in a moment, or use `\"generate\": {}`".to_owned()
             }
         };
-        format!("askUser could not open a one-time page, so nothing was written to `{}`: {why}.", call.key)
+        Failure::tool(format!(
+            "askUser could not open a one-time page, so nothing was written to `{}`: {why}.",
+            call.key
+        ))
     })
 }
 
@@ -245,22 +229,24 @@ async fn session(
     call: Asking<'_>,
     exists: Option<bool>,
     run: Run,
-) -> Result<CallToolResponse, String> {
+) -> Result<CallToolResponse, Failure> {
     let key = call.key;
     let ticket = open(links, &call, exists, run).await?;
     let url = match reqwest::Url::parse(&ticket.url) {
         Ok(url) => url,
         Err(_) => {
             let _ = links.decline(&ticket.id);
-            return Err(format!(
+            return Err(Failure::tool(format!(
                 "askUser could not make a valid link for the one-time page, so nothing was written to `{key}`. \
                  Ask the operator to check the public URL setting."
-            ));
+            )));
         }
     };
     let elicitation = unguessable(16).map_err(|e| {
         let _ = links.decline(&ticket.id);
-        format!("{e}, so nothing was written to `{key}`. Retry in a moment.")
+        Failure::tool(format!(
+            "{e}, so nothing was written to `{key}`. Retry in a moment."
+        ))
     })?;
     let peer = call.context.peer.clone();
     let ttl = links.ttl();
@@ -341,37 +327,37 @@ async fn withdraw(
 }
 
 /// The tool's answer for a settled link.
-fn settle(key: &Key, fate: Fate) -> Result<CallToolResponse, String> {
+fn settle(key: &Key, fate: Fate) -> Result<CallToolResponse, Failure> {
     match fate {
         Fate::Done(settled) => Ok(settled.result.into()),
-        Fate::Declined => {
-            audit::note(Outcome::Declined);
-            Err(format!(
+        Fate::Declined => Err(Failure::new(
+            Outcome::Declined,
+            format!(
                 "The human declined to type the value for `{key}`, so nothing was written. \
                  Ask them how they want to proceed before trying again."
-            ))
-        }
-        Fate::Expired => {
-            audit::note(Outcome::Expired);
-            Err(format!(
+            ),
+        )),
+        Fate::Expired => Err(Failure::new(
+            Outcome::Expired,
+            format!(
                 "The one-time page for `{key}` expired before the human used it, so nothing was written. \
                  Call the tool again with `\"askUser\": true` for a new link."
-            ))
-        }
-        Fate::Pending => {
-            audit::note(Outcome::Expired);
-            Err(format!(
+            ),
+        )),
+        Fate::Pending => Err(Failure::new(
+            Outcome::Expired,
+            format!(
                 "The one-time page for `{key}` was submitted just as it expired, and the write has not finished. \
                  Call list_tenant_secrets to see whether `{key}` changed before trying again."
-            ))
-        }
-        Fate::Unknown => {
-            audit::note(Outcome::Expired);
-            Err(format!(
+            ),
+        )),
+        Fate::Unknown => Err(Failure::new(
+            Outcome::Expired,
+            format!(
                 "The one-time page for `{key}` is no longer known to this server, so nothing can be said of it. \
                  Call list_tenant_secrets to see whether `{key}` changed, or call the tool again with `\"askUser\": true`."
-            ))
-        }
+            ),
+        )),
     }
 }
 
@@ -384,7 +370,12 @@ fn binding<'a>(call: &'a Asking<'_>, key: &'a str) -> Binding<'a> {
     }
 }
 
-fn seal(elicit: &Elicitor, call: &Asking<'_>, link: &str, ttl: Duration) -> Result<String, String> {
+fn seal(
+    elicit: &Elicitor,
+    call: &Asking<'_>,
+    link: &str,
+    ttl: Duration,
+) -> Result<String, Failure> {
     let key = call.key.as_str();
     elicit
         .states()
@@ -397,7 +388,11 @@ fn seal(elicit: &Elicitor, call: &Asking<'_>, link: &str, ttl: Duration) -> Resu
                 ttl,
             )
         })
-        .map_err(|e| format!("{e}, so nothing was written to `{key}`. Retry in a moment."))
+        .map_err(|e| {
+            Failure::tool(format!(
+                "{e}, so nothing was written to `{key}`. Retry in a moment."
+            ))
+        })
 }
 
 /// Retry era, a retry: open the state, read the answer, wait for the page.
@@ -405,27 +400,32 @@ async fn retried(
     elicit: &Elicitor,
     links: &Links,
     call: Asking<'_>,
-) -> Result<CallToolResponse, String> {
+) -> Result<CallToolResponse, Failure> {
     let key = call.key;
     let echoed = call.request_state.as_deref().unwrap_or_default();
     let sealed: Sealed = elicit
         .states()
-        .map_err(|e| format!("{e}, so nothing was written to `{key}`. Retry in a moment."))?
+        .map_err(|e| {
+            Failure::tool(format!(
+                "{e}, so nothing was written to `{key}`. Retry in a moment."
+            ))
+        })?
         .open(echoed, &binding(&call, key.as_str()))
         .map_err(|refused| {
             tracing::info!(key = %key, "askUser requestState refused");
-            audit::note(Outcome::Refused(Rule::RequestState));
-            refused.to_string()
+            Failure::refused(Rule::RequestState, refused.to_string())
         })?;
     let peer = &call.context.peer;
     let fate = match read_answer(call.responses.as_ref(), REQUEST) {
         Answer::Declined | Answer::Cancelled => withdraw(links, &sealed.link, peer, None).await,
         Answer::Malformed => {
             let _ = links.decline(&sealed.link);
-            audit::note(Outcome::Refused(Rule::InputResponses));
-            return Err(format!(
-                "The answer to the `{REQUEST}` input request is not an elicitation result, so the link was withdrawn \
+            return Err(Failure::refused(
+                Rule::InputResponses,
+                format!(
+                    "The answer to the `{REQUEST}` input request is not an elicitation result, so the link was withdrawn \
                  and nothing was written to `{key}`. Call the tool again without requestState."
+                ),
             ));
         }
         Answer::Accepted(_) | Answer::Missing => {

@@ -153,7 +153,7 @@ pub async fn step(
         }
         Ok(_) => {}
         Err(e) => {
-            let advice = advise(e, Op::List);
+            let advice = advise(e, Op::List).text;
             return Step::Refuse(
                 Rule::ConfirmCheck,
                 format!(

@@ -363,7 +363,7 @@ fn pair(name: &str, property: &JsonObject) -> String {
 }
 
 /// An example for one argument: the schema's `examples`, else its first
-/// allowed value, else the "for example `…`" of its description, else a
+/// allowed value, else the "e.g. `…`" of its description, else a
 /// placeholder of its type.
 fn example(property: &JsonObject) -> Value {
     if is_secret(property) {
@@ -384,7 +384,7 @@ fn example(property: &JsonObject) -> Value {
         let described = property
             .get("description")
             .and_then(Value::as_str)
-            .and_then(|d| d.split_once("for example `"))
+            .and_then(|d| d.split_once("e.g. `"))
             .and_then(|(_, rest)| rest.split_once('`'))
             .map(|(example, _)| example);
         return Value::from(described.unwrap_or("text"));

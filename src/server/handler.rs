@@ -286,11 +286,7 @@ impl SecretsServer {
             })
         {
             tracing::info!(tool, "arguments refused by deserialization");
-            result.content = vec![ContentBlock::text(format!(
-                "{} the arguments do not match the input schema of {tool}. \
-                 Compare them with the tool's inputSchema from tools/list and call it again.",
-                crate::advice::REFUSED
-            ))];
+            result.content = vec![ContentBlock::text(crate::advice::schema_mismatch(tool))];
         }
         if self.tools.sandboxed {
             if let Some(Value::Object(structured)) = result.structured_content.as_mut() {

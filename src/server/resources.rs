@@ -52,7 +52,7 @@ pub async fn read(tools: &Toolkit, uri: &str) -> Result<ReadResourceResult, Erro
     let listing = tools
         .list_tenant_secrets(Parameters(ListArgs::default()))
         .await
-        .map_err(|advice| ErrorData::internal_error(advice, None))?;
+        .map_err(|failure| ErrorData::internal_error(failure.text, None))?;
     let mut json = serde_json::to_value(&listing.0)
         .map_err(|_| ErrorData::internal_error("the listing did not serialize", None))?;
     if tools.sandboxed

@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Toolkit;
-use crate::advice::{Op, advise, refused};
+use crate::advice::{Failure, Op, advise, refused};
 use crate::domain::Key;
 
 #[derive(Deserialize, JsonSchema)]
@@ -30,7 +30,7 @@ pub struct DeleteOutput {
 impl Toolkit {
     #[tool(
         title = "Delete a tenant secret",
-        description = "Delete a `user.*` key; copies materialized into services stay.",
+        description = "Delete a `user.*` key; copies materialized into services stay. Never returns a value.",
         annotations(
             read_only_hint = false,
             destructive_hint = true,
@@ -41,7 +41,7 @@ impl Toolkit {
     async fn delete_tenant_secret(
         &self,
         Parameters(args): Parameters<DeleteArgs>,
-    ) -> Result<Json<DeleteOutput>, String> {
+    ) -> Result<Json<DeleteOutput>, Failure> {
         let key = Key::parse(&args.key)
             .and_then(|k| k.writable("delete"))
             .map_err(refused)?;

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::Toolkit;
-use crate::advice::{Op, advise, refused};
+use crate::advice::{Failure, Op, advise, refused};
 use crate::domain::{self, InputError, Owner};
 use crate::osc::Listing;
 use crate::policy::KeyScope;
@@ -32,7 +32,7 @@ pub struct ListArgs {
     /// Part of the key, any case.
     #[serde(default)]
     pub contains: Option<String>,
-    // Keys per page (the schema says up to how many).
+    /// Keys per page.
     #[serde(default)]
     #[schemars(schema_with = "limit_schema")]
     pub limit: Option<u64>,
@@ -93,7 +93,8 @@ fn limit_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({
         "type": "integer",
         "minimum": 1,
-        "maximum": MAX_PAGE_KEYS
+        "maximum": MAX_PAGE_KEYS,
+        "description": "Keys per page."
     })
 }
 
@@ -102,7 +103,7 @@ impl Toolkit {
     #[tool(
         title = "List tenant secrets",
         description = "List secret keys, sorted, 200 a page: \
-if `truncated`, pass `nextAfter` as `after`.",
+if `truncated`, pass `nextAfter` as `after`. Never returns values.",
         annotations(
             read_only_hint = true,
             destructive_hint = false,
@@ -113,7 +114,7 @@ if `truncated`, pass `nextAfter` as `after`.",
     pub(crate) async fn list_tenant_secrets(
         &self,
         Parameters(args): Parameters<ListArgs>,
-    ) -> Result<Json<ListOutput>, String> {
+    ) -> Result<Json<ListOutput>, Failure> {
         let owner = args
             .prefix
             .as_deref()

@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Toolkit;
-use crate::advice::{Op, advise, refused};
+use crate::advice::{Failure, Op, advise, refused};
 use crate::domain::{self, Key};
 
 #[derive(Deserialize, JsonSchema)]
@@ -43,7 +43,7 @@ impl Toolkit {
     #[tool(
         title = "Materialize a tenant secret",
         description = "Copy a key into a service secret inside OSC; returns `{{secrets.<secretName>}}`: \
-the whole parameter value, exactly.",
+the whole parameter value, exactly. The value never passes here.",
         annotations(
             read_only_hint = false,
             destructive_hint = true,
@@ -54,7 +54,7 @@ the whole parameter value, exactly.",
     async fn materialize_tenant_secret(
         &self,
         Parameters(args): Parameters<MaterializeArgs>,
-    ) -> Result<Json<MaterializeOutput>, String> {
+    ) -> Result<Json<MaterializeOutput>, Failure> {
         let key = Key::parse(&args.key).map_err(refused)?;
         let service_id = domain::service_id(&args.service_id).map_err(refused)?;
         let secret_name = domain::secret_name(&args.secret_name).map_err(refused)?;

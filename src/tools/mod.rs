@@ -11,10 +11,13 @@ pub mod set;
 use std::sync::Arc;
 
 use rmcp::handler::server::tool::schema_for_input;
-use rmcp::model::JsonObject;
+use rmcp::model::{CallToolResult, ContentBlock, JsonObject};
 use schemars::JsonSchema;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
-use crate::domain::Key;
+use crate::advice::{Failure, schema_mismatch};
+use crate::domain::{Key, Rule};
 use crate::elicit::Elicitor;
 use crate::osc::OscClient;
 use crate::policy::Policy;
@@ -66,4 +69,23 @@ pub(crate) fn input_schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
         );
         Arc::default()
     })
+}
+
+/// `tool`'s arguments as its type, from the raw object (the tool keeps the
+/// object too, to bind sealed states to it). The schema check before the
+/// call lets nothing through that fails here; should it ever, the refusal
+/// is the same as the schema check's, never the parser's words.
+pub(crate) fn parse<T: DeserializeOwned>(tool: &str, arguments: &JsonObject) -> Result<T, Failure> {
+    serde_json::from_value(serde_json::Value::Object(arguments.clone()))
+        .map_err(|_| Failure::refused(Rule::Arguments, schema_mismatch(tool)))
+}
+
+/// A structured tool result of `output` (with its text copy).
+pub(crate) fn structured<T: Serialize>(output: &T) -> CallToolResult {
+    match serde_json::to_value(output) {
+        Ok(value) => CallToolResult::structured(value),
+        Err(_) => CallToolResult::error(vec![ContentBlock::text(
+            "the result could not be serialized; call list_tenant_secrets to see the key's state",
+        )]),
+    }
 }

@@ -13,9 +13,11 @@ use serde::{Deserialize, Serialize};
 
 use super::Toolkit;
 use super::set::{GeneratedInfo, SetOutput};
-use crate::advice::{Op, advise, refused};
+use super::structured;
+use crate::advice::{Failure, Op, advise, refused};
+use crate::audit::Outcome;
 use crate::domain::{self, Key, SecretArg, WriteMode};
-use crate::elicit::ask::{self, Asking, Pending, Run, structured};
+use crate::elicit::ask::{self, Asking, Pending, Run};
 use crate::osc::{OscClient, OscError};
 use crate::values::{GenerateArgs, Origin, Resolved, Sources};
 
@@ -36,7 +38,7 @@ pub struct RotateArgs {
     #[serde(default, rename = "askUser")]
     #[schemars(extend("const" = true))]
     pub ask_user: Option<bool>,
-    /// As in set_tenant_secret; the default.
+    /// The default source.
     #[serde(default)]
     pub generate: Option<GenerateArgs>,
     /// Only a value you already have.
@@ -111,8 +113,8 @@ impl Toolkit {
         title = "Rotate a tenant secret",
         input_schema = super::input_schema::<RotateArgs>(),
         output_schema = rmcp::handler::server::tool::schema_for_output::<RotateOutput>(),
-        description = "New value for a `user.*` key, materialized into every target; \
-restart instances after.",
+        description = "New value for a `user.*` key, materialized into every target, never returned. \
+Restart instances after.",
         annotations(
             read_only_hint = false,
             destructive_hint = true,
@@ -126,8 +128,8 @@ restart instances after.",
         RequestState(request_state): RequestState,
         InputResponses(responses): InputResponses,
         context: RequestContext<RoleServer>,
-    ) -> Result<CallToolResponse, String> {
-        let args: RotateArgs = ask::parse(&arguments)?;
+    ) -> Result<CallToolResponse, Failure> {
+        let args: RotateArgs = super::parse("rotate_tenant_secret", &arguments)?;
         let key = Key::parse(&args.key)
             .and_then(|k| k.writable("rotate"))
             .map_err(refused)?;
@@ -149,7 +151,7 @@ restart instances after.",
                         Box::pin(async move {
                             match rotate(&osc, &key, &targets, value, &Origin::Asked).await {
                                 Ok(output) => structured(&output),
-                                Err(e) => CallToolResult::error(vec![ContentBlock::text(e)]),
+                                Err(e) => CallToolResult::error(vec![ContentBlock::text(e.text)]),
                             }
                         })
                     })
@@ -206,7 +208,7 @@ async fn rotate(
     targets: &[Checked],
     value: SecretString,
     origin: &Origin,
-) -> Result<RotateOutput, String> {
+) -> Result<RotateOutput, Failure> {
     osc.upsert(key, &value).await.map_err(|e| {
         let held = if may_have_arrived(&e) {
             format!(
@@ -216,16 +218,14 @@ async fn rotate(
         } else {
             format!("Nothing was rotated: `{key}` keeps its old value, and no service was touched")
         };
-        format!(
-            "{} {held}.",
-            advise(
-                e,
-                Op::Set {
-                    key,
-                    mode: WriteMode::Upsert,
-                },
-            )
-        )
+        let failure = advise(
+            e,
+            Op::Set {
+                key,
+                mode: WriteMode::Upsert,
+            },
+        );
+        Failure::new(failure.outcome, format!("{} {held}.", failure.text))
     })?;
     drop(value);
     let calls: Vec<_> = targets
@@ -289,8 +289,8 @@ async fn materialize_one(
 }
 
 /// Checks every target with materialize's rules, and refuses duplicates.
-fn check_targets(targets: &[Target]) -> Result<Vec<Checked>, String> {
-    let refuse = |said: String| format!("{} {said}", crate::advice::REFUSED);
+fn check_targets(targets: &[Target]) -> Result<Vec<Checked>, Failure> {
+    let refuse = |said: String| crate::advice::refusal(&said);
     if targets.is_empty() {
         return Err(refuse(
             "`targets` is empty: list each service secret that uses the key, for example \
@@ -356,8 +356,10 @@ fn partial(
     key: &Key,
     targets: &[Checked],
     outcomes: Vec<(usize, Result<String, OscError>)>,
-) -> String {
+) -> Failure {
     let name = |t: &Checked| format!("`{}` secret `{}`", t.service_id, t.secret_name);
+    // The record names how the last target failed.
+    let mut recorded = Outcome::Error("tool");
     let mut updated = Vec::new();
     let mut old = Vec::new();
     let mut unknown = Vec::new();
@@ -373,7 +375,8 @@ fn partial(
                         service_id: &t.service_id,
                     },
                 );
-                let line = format!("{}: {why}", name(t));
+                recorded = why.outcome;
+                let line = format!("{}: {}", name(t), why.text);
                 if arrived {
                     unknown.push(line);
                 } else {
@@ -412,5 +415,5 @@ fn partial(
          materialize_tenant_secret with key `{key}` for each target that does not hold the new value. \
          OSC resolves a reference when a service instance starts, so restart each instance afterwards."
     ));
-    message
+    Failure::new(recorded, message)
 }

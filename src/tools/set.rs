@@ -10,9 +10,10 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use super::Toolkit;
-use crate::advice::{Op, advise, refused};
+use super::structured;
+use crate::advice::{Failure, Op, advise, refused};
 use crate::domain::{Key, SecretArg, WriteMode};
-use crate::elicit::ask::{self, Asking, Pending, Run, structured};
+use crate::elicit::ask::{self, Asking, Pending, Run};
 use crate::osc::{OscClient, WriteOutcome};
 use crate::values::{GenerateArgs, Origin, Resolved, Sources};
 
@@ -125,7 +126,7 @@ impl Toolkit {
         title = "Set a tenant secret",
         input_schema = super::input_schema::<SetArgs>(),
         output_schema = rmcp::handler::server::tool::schema_for_output::<SetOutput>(),
-        description = "Store a value under a `user.*` key from one source. \
+        description = "Store a value under a `user.*` key from one source; never returns it. \
 rotate_tenant_secret also updates services.",
         annotations(
             read_only_hint = false,
@@ -140,8 +141,8 @@ rotate_tenant_secret also updates services.",
         RequestState(request_state): RequestState,
         InputResponses(responses): InputResponses,
         context: RequestContext<RoleServer>,
-    ) -> Result<CallToolResponse, String> {
-        let args: SetArgs = ask::parse(&arguments)?;
+    ) -> Result<CallToolResponse, Failure> {
+        let args: SetArgs = super::parse("set_tenant_secret", &arguments)?;
         let key = Key::parse(&args.key)
             .and_then(|k| k.writable("write"))
             .map_err(refused)?;
@@ -163,7 +164,7 @@ rotate_tenant_secret also updates services.",
                         Box::pin(async move {
                             match write(&osc, &key, mode, &value, &Origin::Asked).await {
                                 Ok(output) => structured(&output),
-                                Err(e) => CallToolResult::error(vec![ContentBlock::text(e)]),
+                                Err(e) => CallToolResult::error(vec![ContentBlock::text(e.text)]),
                             }
                         })
                     })
@@ -197,7 +198,7 @@ async fn write(
     mode: WriteMode,
     value: &SecretString,
     origin: &Origin,
-) -> Result<SetOutput, String> {
+) -> Result<SetOutput, Failure> {
     let outcome = match mode {
         WriteMode::Upsert => osc.upsert(key, value).await,
         WriteMode::Create => osc.create(key, value).await,

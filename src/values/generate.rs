@@ -26,8 +26,9 @@ const HEX: &[u8] = b"0123456789abcdef";
 /// value always starts with a letter or a digit.
 pub const SYMBOLS: &[u8] = b"-._~";
 
-/// Which characters a generated value is made of. The variants carry no doc
-/// comments, so the schema is a plain `enum` of strings.
+// Which characters a generated value is made of. Plain comments, not doc
+// comments, on the type and its variants: the schema is a bare `enum` of
+// strings, with no description for tools/list to carry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Alphabet {
@@ -79,7 +80,8 @@ pub struct GenerateArgs {
     #[serde(default)]
     #[schemars(schema_with = "length_schema")]
     pub length: Option<i64>,
-    /// Default `alphanumeric`; `symbols` adds `-._~`.
+    // Its names say enough (`symbols` adds `-._~`); tools/list pays for
+    // every word of a description, twice here (set and rotate).
     #[serde(default)]
     pub alphabet: Option<Alphabet>,
 }

@@ -13,7 +13,8 @@ use secrecy::SecretString;
 pub use env::{EnvAllowlist, EnvPattern, PatternError};
 pub use generate::{Alphabet, GenerateArgs, Recipe};
 
-use crate::domain::{self, Rule, SecretArg};
+use crate::advice::{Failure, refusal};
+use crate::domain::{self, SecretArg};
 
 /// Where a value came from, said without the value.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,7 +70,7 @@ impl Sources {
         self,
         allowlist: &EnvAllowlist,
         default_generate: bool,
-    ) -> Result<Resolved, String> {
+    ) -> Result<Resolved, Failure> {
         let given: Vec<&str> = [
             self.ask_user.as_ref().map(|_| "`askUser`"),
             self.value.as_ref().map(|_| "`value`"),
@@ -119,13 +120,8 @@ impl Sources {
             .map_err(|e| refusal(&e))?;
         let value = generate::generate(recipe).map_err(|e| {
             tracing::warn!(error = %e, "value generation failed");
-            format!("{e}, so nothing was generated and nothing was written. Retry in a moment; if it keeps failing, tell the operator.")
+            Failure::tool(format!("{e}, so nothing was generated and nothing was written. Retry in a moment; if it keeps failing, tell the operator."))
         })?;
         Ok(Resolved::Ready(value, Origin::Generated(recipe)))
     }
-}
-
-fn refusal(said: &str) -> String {
-    crate::audit::note(crate::audit::Outcome::Refused(Rule::Input));
-    format!("{} {}.", crate::advice::REFUSED, said.trim_end_matches('.'))
 }
