@@ -5,6 +5,7 @@
 pub mod delete;
 pub mod list;
 pub mod materialize;
+pub mod report;
 pub mod rotate;
 pub mod set;
 

@@ -4,20 +4,19 @@
 use futures::StreamExt;
 use rmcp::RoleServer;
 use rmcp::handler::server::tool::{InputResponses, RequestState};
-use rmcp::model::{CallToolResponse, CallToolResult, ContentBlock, JsonObject};
+use rmcp::model::{CallToolResponse, JsonObject};
 use rmcp::service::RequestContext;
 use rmcp::{tool, tool_router};
 use schemars::JsonSchema;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use super::Toolkit;
-use super::set::{GeneratedInfo, SetOutput};
-use super::structured;
+use super::report::ValueReport;
+use super::{Toolkit, structured};
 use crate::advice::{Failure, Op, advise, refused};
 use crate::audit::Outcome;
 use crate::domain::{self, Key, SecretArg, WriteMode};
-use crate::elicit::ask::{self, Asking, Pending, Run};
+use crate::elicit::ask::{Asking, Pending};
 use crate::osc::{OscClient, OscError};
 use crate::values::{GenerateArgs, Origin, Resolved, Sources};
 
@@ -64,30 +63,10 @@ pub struct Target {
 #[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RotateOutput {
-    // The key rotated.
-    pub key: String,
-    // `askUser`, `generate`, `value` or `fromEnv`.
-    pub source: String,
-    // askUser: `completed`, or `pending` until the page is used.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
-    // Pending: the page to show the human.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    // Pending: when `url` expires.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expires_at: Option<String>,
-    // With `generate`: how.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
-    pub generated: Option<GeneratedInfo>,
-    // With `fromEnv`: the variable.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub from_env: Option<String>,
+    #[serde(flatten)]
+    pub report: ValueReport,
     // Every target, in order, with the new value; empty while pending.
     pub targets: Vec<TargetOutcome>,
-    // What to do next.
-    pub next_step: String,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -145,18 +124,7 @@ Restart instances after.",
             Resolved::Ready(value, origin) => (value, origin),
             Resolved::AskUser => {
                 let osc = self.osc.clone();
-                let run: Run = {
-                    let key = key.clone();
-                    Box::new(move |value| {
-                        Box::pin(async move {
-                            match rotate(&osc, &key, &targets, value, &Origin::Asked).await {
-                                Ok(output) => structured(&output),
-                                Err(e) => CallToolResult::error(vec![ContentBlock::text(e.text)]),
-                            }
-                        })
-                    })
-                };
-                let exists = self.exists(&key).await;
+                let asked = key.clone();
                 let call = Asking {
                     tool: "rotate_tenant_secret",
                     key: &key,
@@ -166,10 +134,15 @@ Restart instances after.",
                     request_state,
                     responses,
                 };
-                return ask::ask(&self.elicit, call, exists, run, |link| {
-                    structured(&RotateOutput::pending(&key, link))
-                })
-                .await;
+                return self
+                    .ask_user(
+                        call,
+                        move |value| async move {
+                            rotate(&osc, &asked, &targets, value, &Origin::Asked).await
+                        },
+                        |link| RotateOutput::pending(&key, link),
+                    )
+                    .await;
             }
         };
         rotate(&self.osc, &key, &targets, value, &origin)
@@ -181,22 +154,16 @@ Restart instances after.",
 impl RotateOutput {
     /// The result of an askUser rotation whose link was handed to the agent.
     fn pending(key: &Key, link: Pending) -> RotateOutput {
+        let next_step = format!(
+            "Nothing is written yet. Show the human this link and ask them to type the new value there, not in the chat: {} \
+             (one use, until {}). The page writes `{key}` and updates every target on its own; afterwards call \
+             list_tenant_secrets and check that `{key}` has a new updatedAt, then restart each service instance. \
+             Do not ask for the value yourself.",
+            link.url, link.expires_at
+        );
         RotateOutput {
-            key: key.to_string(),
-            source: "askUser".to_owned(),
-            status: Some("pending".to_owned()),
-            generated: None,
-            from_env: None,
+            report: ValueReport::pending(key, link, next_step),
             targets: Vec::new(),
-            next_step: format!(
-                "Nothing is written yet. Show the human this link and ask them to type the new value there, not in the chat: {} \
-                 (one use, until {}). The page writes `{key}` and updates every target on its own; afterwards call \
-                 list_tenant_secrets and check that `{key}` has a new updatedAt, then restart each service instance. \
-                 Do not ask for the value yourself.",
-                link.url, link.expires_at
-            ),
-            url: Some(link.url),
-            expires_at: Some(link.expires_at),
         }
     }
 }
@@ -246,7 +213,6 @@ async fn rotate(
         failed,
         "tenant secret rotated"
     );
-    let (source, generated, from_env) = SetOutput::describe(origin);
     if failed > 0 {
         return Err(partial(key, targets, outcomes));
     }
@@ -262,17 +228,14 @@ async fn rotate(
         })
         .collect();
     Ok(RotateOutput {
-        key: key.to_string(),
-        source,
-        status: (*origin == Origin::Asked).then(|| "completed".to_owned()),
-        url: None,
-        expires_at: None,
-        generated,
-        from_env,
+        report: ValueReport::written(
+            key,
+            origin,
+            "Every target now holds the new value. OSC resolves a reference when a service instance starts: \
+             restart each of these service instances so they use the new value."
+                .to_owned(),
+        ),
         targets,
-        next_step: "Every target now holds the new value. OSC resolves a reference when a service instance starts: \
-                    restart each of these service instances so they use the new value."
-            .to_owned(),
     })
 }
 

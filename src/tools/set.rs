@@ -2,18 +2,18 @@
 
 use rmcp::RoleServer;
 use rmcp::handler::server::tool::{InputResponses, RequestState};
-use rmcp::model::{CallToolResponse, CallToolResult, ContentBlock, JsonObject};
+use rmcp::model::{CallToolResponse, JsonObject};
 use rmcp::service::RequestContext;
 use rmcp::{tool, tool_router};
 use schemars::JsonSchema;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use super::Toolkit;
-use super::structured;
+use super::report::{ValueReport, serialize_mode};
+use super::{Toolkit, structured};
 use crate::advice::{Failure, Op, advise, refused};
 use crate::domain::{Key, SecretArg, WriteMode};
-use crate::elicit::ask::{self, Asking, Pending, Run};
+use crate::elicit::ask::{Asking, Pending};
 use crate::osc::{OscClient, WriteOutcome};
 use crate::values::{GenerateArgs, Origin, Resolved, Sources};
 
@@ -62,61 +62,32 @@ impl From<ModeArg> for WriteMode {
 #[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SetOutput {
-    // The key written.
-    pub key: String,
+    #[serde(flatten)]
+    pub report: ValueReport,
     // `upsert` or `create`.
-    pub mode: String,
+    #[serde(serialize_with = "serialize_mode")]
+    #[schemars(with = "String")]
+    pub mode: WriteMode,
     // `created` or `written`; absent while pending.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<String>,
-    // `askUser`, `generate`, `value` or `fromEnv`.
-    pub source: String,
-    // askUser: `completed`, or `pending` until the page is used.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
-    // Pending: the page to show the human.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    // Pending: when `url` expires.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expires_at: Option<String>,
-    // With `generate`: how.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
-    pub generated: Option<GeneratedInfo>,
-    // With `fromEnv`: the variable.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub from_env: Option<String>,
-    // What to do next.
-    pub next_step: String,
+    #[schemars(with = "Option<String>")]
+    pub outcome: Option<Stored>,
 }
 
-// How a generated value was made.
-#[derive(Serialize, JsonSchema)]
-pub struct GeneratedInfo {
-    // Characters.
-    pub length: u32,
-    // Alphabet.
-    pub alphabet: String,
+/// Whether the write made the key or replaced its value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stored {
+    Created,
+    Written,
 }
 
-impl SetOutput {
-    /// The source fields of an output, from where the value came from.
-    pub(crate) fn describe(origin: &Origin) -> (String, Option<GeneratedInfo>, Option<String>) {
-        (
-            origin.argument().to_owned(),
-            match origin {
-                Origin::Generated(recipe) => Some(GeneratedInfo {
-                    length: u32::try_from(recipe.length).unwrap_or(u32::MAX),
-                    alphabet: recipe.alphabet.as_str().to_owned(),
-                }),
-                _ => None,
-            },
-            match origin {
-                Origin::Env(name) => Some(name.clone()),
-                _ => None,
-            },
-        )
+impl From<WriteOutcome> for Stored {
+    fn from(outcome: WriteOutcome) -> Self {
+        match outcome {
+            WriteOutcome::Created => Stored::Created,
+            WriteOutcome::Written => Stored::Written,
+        }
     }
 }
 
@@ -158,18 +129,7 @@ rotate_tenant_secret also updates services.",
             Resolved::Ready(value, origin) => (value, origin),
             Resolved::AskUser => {
                 let osc = self.osc.clone();
-                let run: Run = {
-                    let key = key.clone();
-                    Box::new(move |value| {
-                        Box::pin(async move {
-                            match write(&osc, &key, mode, &value, &Origin::Asked).await {
-                                Ok(output) => structured(&output),
-                                Err(e) => CallToolResult::error(vec![ContentBlock::text(e.text)]),
-                            }
-                        })
-                    })
-                };
-                let exists = self.exists(&key).await;
+                let asked = key.clone();
                 let call = Asking {
                     tool: "set_tenant_secret",
                     key: &key,
@@ -179,10 +139,15 @@ rotate_tenant_secret also updates services.",
                     request_state,
                     responses,
                 };
-                return ask::ask(&self.elicit, call, exists, run, |link| {
-                    structured(&SetOutput::pending(&key, mode, link))
-                })
-                .await;
+                return self
+                    .ask_user(
+                        call,
+                        move |value| async move {
+                            write(&osc, &asked, mode, &value, &Origin::Asked).await
+                        },
+                        |link| SetOutput::pending(&key, mode, link),
+                    )
+                    .await;
             }
         };
         write(&self.osc, &key, mode, &value, &origin)
@@ -205,49 +170,33 @@ async fn write(
     }
     .map_err(|e| advise(e, Op::Set { key, mode }))?;
     tracing::info!(key = %key, mode = mode.as_str(), source = origin.argument(), "tenant secret written");
-    let (source, generated, from_env) = SetOutput::describe(origin);
     Ok(SetOutput {
-        key: key.to_string(),
-        mode: mode.as_str().to_owned(),
-        outcome: Some(
-            match outcome {
-                WriteOutcome::Created => "created",
-                WriteOutcome::Written => "written",
-            }
-            .to_owned(),
+        report: ValueReport::written(
+            key,
+            origin,
+            format!(
+                "To use it in a service, call materialize_tenant_secret with key `{key}`. \
+                 Services that already use this key keep their old copy until you materialize it again for each of them."
+            ),
         ),
-        status: (*origin == Origin::Asked).then(|| "completed".to_owned()),
-        source,
-        generated,
-        from_env,
-        url: None,
-        expires_at: None,
-        next_step: format!(
-            "To use it in a service, call materialize_tenant_secret with key `{key}`. \
-             Services that already use this key keep their old copy until you materialize it again for each of them."
-        ),
+        mode,
+        outcome: Some(outcome.into()),
     })
 }
 
 impl SetOutput {
     /// The result of an askUser call whose link was handed to the agent.
     fn pending(key: &Key, mode: WriteMode, link: Pending) -> SetOutput {
+        let next_step = format!(
+            "Nothing is written yet. Show the human this link and ask them to type the value there, not in the chat: {} \
+             (one use, until {}). The page writes `{key}` on its own; afterwards call list_tenant_secrets and check that \
+             `{key}` has a new updatedAt. Do not ask for the value yourself.",
+            link.url, link.expires_at
+        );
         SetOutput {
-            key: key.to_string(),
-            mode: mode.as_str().to_owned(),
+            report: ValueReport::pending(key, link, next_step),
+            mode,
             outcome: None,
-            source: "askUser".to_owned(),
-            status: Some("pending".to_owned()),
-            generated: None,
-            from_env: None,
-            next_step: format!(
-                "Nothing is written yet. Show the human this link and ask them to type the value there, not in the chat: {} \
-                 (one use, until {}). The page writes `{key}` on its own; afterwards call list_tenant_secrets and check that \
-                 `{key}` has a new updatedAt. Do not ask for the value yourself.",
-                link.url, link.expires_at
-            ),
-            url: Some(link.url),
-            expires_at: Some(link.expires_at),
         }
     }
 }
