@@ -312,17 +312,7 @@ impl OscClient {
             .checked_add(self.limits.call_deadline)
             .unwrap_or(started);
         let url = format!("{}{}", self.base_url, request.path);
-        let mut auth = HeaderValue::try_from(format!("Bearer {}", self.token.expose_secret()))
-            .map_err(|_| OscError::Setup {
-                what: "the access token contains characters that cannot go in an HTTP header"
-                    .to_owned(),
-            })?;
-        auth.set_sensitive(true);
-        let user_agent = HeaderValue::from_static(concat!(
-            env!("CARGO_PKG_NAME"),
-            "/",
-            env!("CARGO_PKG_VERSION")
-        ));
+        let (auth, user_agent) = self.headers()?;
 
         let mut attempt: u32 = 0;
         loop {
@@ -391,26 +381,25 @@ impl OscClient {
             if status.is_success() {
                 return Ok(Answer { status, body });
             }
-            return Err(match status.as_u16() {
-                400 | 413 | 422 => OscError::BadRequest {
-                    status: status.as_u16(),
-                },
-                401 => OscError::Unauthorized,
-                403 => OscError::Forbidden,
-                404 => OscError::NotFound,
-                409 => OscError::Conflict,
-                429 => OscError::RateLimited {
-                    retry_after,
-                    attempts: attempt,
-                },
-                s @ 500..=599 => OscError::Unavailable {
-                    status: s,
-                    attempts: attempt,
-                    retry_after,
-                },
-                s => OscError::Unexpected { status: s },
-            });
+            return Err(refusal(status, retry_after, attempt));
         }
+    }
+
+    /// The request's authorization (marked sensitive, so no debug output
+    /// shows it) and user agent.
+    fn headers(&self) -> Result<(HeaderValue, HeaderValue), OscError> {
+        let mut auth = HeaderValue::try_from(format!("Bearer {}", self.token.expose_secret()))
+            .map_err(|_| OscError::Setup {
+                what: "the access token contains characters that cannot go in an HTTP header"
+                    .to_owned(),
+            })?;
+        auth.set_sensitive(true);
+        let user_agent = HeaderValue::from_static(concat!(
+            env!("CARGO_PKG_NAME"),
+            "/",
+            env!("CARGO_PKG_VERSION")
+        ));
+        Ok((auth, user_agent))
     }
 
     /// Exponential backoff with full jitter, capped.
@@ -478,6 +467,29 @@ impl Failure {
 }
 
 /// Sends one attempt and, for a 2xx the caller reads, reads at most `limit`
+/// What a final answer other than success means.
+fn refusal(status: StatusCode, retry_after: Option<Duration>, attempts: u32) -> OscError {
+    match status.as_u16() {
+        400 | 413 | 422 => OscError::BadRequest {
+            status: status.as_u16(),
+        },
+        401 => OscError::Unauthorized,
+        403 => OscError::Forbidden,
+        404 => OscError::NotFound,
+        409 => OscError::Conflict,
+        429 => OscError::RateLimited {
+            retry_after,
+            attempts,
+        },
+        s @ 500..=599 => OscError::Unavailable {
+            status: s,
+            attempts,
+            retry_after,
+        },
+        s => OscError::Unexpected { status: s },
+    }
+}
+
 /// bytes of its body. Any other body is left unread.
 async fn attempt_once(
     builder: reqwest::RequestBuilder,

@@ -8,126 +8,47 @@ use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomRequest,
-    CustomResult, ErrorCode, GetPromptRequestParams, GetPromptResponse, Implementation, JsonObject,
+    CustomResult, ErrorCode, GetPromptRequestParams, GetPromptResponse, JsonObject,
     ListPromptsResult, ListResourcesResult, PaginatedRequestParams, ProtocolVersion,
-    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig, Tool,
+    ReadResourceRequestParams, ReadResourceResponse, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::instructions::{INSTRUCTIONS, SANDBOX_NOTE};
+use super::instructions::SANDBOX_NOTE;
 use super::{arguments, hold, prompts, resources};
 use crate::audit::{self, AuditLog, Outcome};
 use crate::domain::Key;
 use crate::domain::Rule;
 use crate::domain::tool::{self as registry, Kind};
-use crate::elicit::links::Links;
-use crate::elicit::{AskSettings, Elicitor, NoRandomness, States, confirm};
-use crate::osc::OscClient;
-use crate::policy::Policy;
+use crate::elicit::confirm;
 use crate::policy::rates::RateLimits;
 use crate::tools::Toolkit;
-use crate::values::EnvAllowlist;
 
 /// The tool handler. Cheap to clone: every transport session gets a clone.
 #[derive(Clone)]
 pub struct SecretsServer {
     /// What the tools work with, shared by every session.
-    tools: Arc<Toolkit>,
+    pub(super) tools: Arc<Toolkit>,
     /// Shared: every HTTP session, and every stateless request, gets a
     /// clone of the server, and a clone of the router would copy every tool.
-    tool_router: Arc<ToolRouter<Toolkit>>,
-    audit: Option<Arc<AuditLog>>,
-    rates: RateLimits,
+    pub(super) tool_router: Arc<ToolRouter<Toolkit>>,
+    pub(super) audit: Option<Arc<AuditLog>>,
+    pub(super) rates: RateLimits,
     /// What `initialize` answers, built once: rmcp asks for it on every
     /// request, and the instructions follow from the policy alone.
-    info: Arc<ServerConfig>,
+    pub(super) info: Arc<ServerConfig>,
 }
 
 impl SecretsServer {
-    /// A server against `osc`, with no guardrails, no audit log and no
-    /// page. It seals retry-era questions with a fresh key; should the OS
-    /// generator fail, nobody is asked, and a warning says so (the app
-    /// refuses to start instead: see [`Self::with_states`]).
-    pub fn new(osc: Arc<OscClient>) -> Self {
-        let mut tools = Toolkit::new(osc);
-        match States::new() {
-            Ok(states) => tools.elicit = Elicitor::new(Arc::new(states)),
-            Err(e) => {
-                tracing::warn!(error = %e, "no requestState can be sealed: nobody will be asked")
-            }
-        }
-        SecretsServer {
-            tools: Arc::new(tools),
-            tool_router: Arc::new(router()),
-            audit: None,
-            rates: RateLimits::none(),
-            info: Arc::new(info_for(&Policy::default())),
-        }
-    }
-
-    fn tools_mut(&mut self) -> &mut Toolkit {
-        Arc::make_mut(&mut self.tools)
-    }
-
-    /// Seals and opens retry-era `requestState` with `states`.
-    pub fn with_states(mut self, states: Arc<States>) -> Self {
-        let elicit = &mut self.tools_mut().elicit;
-        *elicit = std::mem::take(elicit).with_states(states);
-        self
-    }
-
-    /// Serves askUser's one-time pages through `links`.
-    pub fn with_links(mut self, links: Arc<Links>) -> Self {
-        let elicit = &mut self.tools_mut().elicit;
-        *elicit = std::mem::take(elicit).with_links(links);
-        self
-    }
-
-    /// Sets how askUser behaves.
-    pub fn ask_user(mut self, settings: AskSettings) -> Self {
-        let elicit = &mut self.tools_mut().elicit;
-        *elicit = std::mem::take(elicit).with_settings(settings);
-        self
-    }
-
-    /// The environment variables `fromEnv` may read; none unless given.
-    pub fn allow_env(mut self, allowlist: EnvAllowlist) -> Self {
-        self.tools_mut().env = Arc::new(allowlist);
-        self
-    }
-
-    /// askUser's one-time links, when a page can be served.
-    pub fn links(&self) -> Option<&Arc<Links>> {
-        self.tools.elicit.links()
-    }
-
-    /// The sealer of retry-era `requestState`, shared by every session.
-    pub fn states(&self) -> Result<&States, NoRandomness> {
-        self.tools.elicit.states()
-    }
-
-    /// Applies the operator's guardrails: every tool the policy turns off is
-    /// taken out of the router, so it is absent from `tools/list` and cannot
-    /// be dispatched; [`Self::guardrail_refusal`] answers calls to it.
-    pub fn with_policy(mut self, policy: Policy) -> Self {
-        let router = Arc::make_mut(&mut self.tool_router);
-        for name in policy.tools.off_names() {
-            router.remove_route(name);
-        }
-        self.info = Arc::new(info_for(&policy));
-        self.tools_mut().policy = Arc::new(policy);
-        self
-    }
-
     /// Guardrails, before any other check and any OSC request: a tool the
     /// operator turned off gets a tool error naming the setting, and a `key`
     /// argument outside `--keys` is refused. A `key` that is not a valid key
     /// is left to the tool, which refuses it in its own words. Every tool
     /// that acts on a tenant key takes it as `key` (a unit test holds them to
     /// it), so this one check scopes them all.
-    fn guardrail_refusal(&self, name: &str, arguments: Option<&JsonObject>) -> Option<String> {
+    fn off_limits(&self, name: &str, arguments: Option<&JsonObject>) -> Option<String> {
         if let Some(off) = self.tools.policy.tools.off(name) {
             tracing::info!(
                 tool = name,
@@ -156,16 +77,6 @@ impl SecretsServer {
         ))
     }
 
-    /// Records changing and refused calls in `audit`, and limits changes by
-    /// `rates` (shared by every clone of this server, so by every session).
-    pub fn guarded(mut self, audit: Option<Arc<AuditLog>>, rates: RateLimits) -> Self {
-        let elicit = &mut self.tools_mut().elicit;
-        *elicit = std::mem::take(elicit).with_audit(audit.clone());
-        self.audit = audit;
-        self.rates = rates;
-        self
-    }
-
     /// Refuses a changing call while the audit log it must go to cannot be
     /// written (`--audit-required`), or when a rate limit is spent; before
     /// any OSC request. The audit check comes first, so a call refused by it
@@ -176,7 +87,7 @@ impl SecretsServer {
     /// place: the round that made the state was admitted, and each state
     /// opens once. Without this a confirmed change would count twice, and
     /// a human taking minutes on the page would use up the limit.
-    fn guard(
+    fn admit(
         &self,
         kind: Option<Kind>,
         request: &CallToolRequestParams,
@@ -253,25 +164,6 @@ impl SecretsServer {
         });
     }
 
-    /// Marks every tool result as coming from the offline OSC emulator, so
-    /// the agent never takes a sandbox answer for the real tenant's.
-    /// Its output schemas declare the `sandbox` field then, and only then:
-    /// a server against the real OSC does not spend the model's context on
-    /// a field it never sends.
-    pub fn sandboxed(mut self, on: bool) -> Self {
-        self.tools_mut().sandboxed = on;
-        if on {
-            for route in Arc::make_mut(&mut self.tool_router).map.values_mut() {
-                if let Some(output) = &route.attr.output_schema {
-                    let mut output = output.as_ref().clone();
-                    declare_sandbox_field(&mut output);
-                    route.attr.output_schema = Some(Arc::new(output));
-                }
-            }
-        }
-        self
-    }
-
     /// The last word on every tool result: rmcp's own deserialization text,
     /// should the schema check ever let a mismatch through, is replaced by a
     /// sentence of ours, and a sandboxed server says so.
@@ -317,79 +209,6 @@ impl SecretsServer {
     }
 }
 
-/// The router of every tool of [`registry::TOOLS`], each added by its own
-/// file in `crate::tools`, with every schema post-processed in this one
-/// place: input schemas tidied into plain optional properties (see
-/// [`arguments::tidy_input`]), and every schema trimmed to what the model
-/// needs (see [`arguments::trim`]).
-pub fn router() -> ToolRouter<Toolkit> {
-    let mut router = Toolkit::delete_router()
-        + Toolkit::list_router()
-        + Toolkit::materialize_router()
-        + Toolkit::rotate_router()
-        + Toolkit::set_router();
-    for route in router.map.values_mut() {
-        let mut input = route.attr.input_schema.as_ref().clone();
-        arguments::tidy_input(&mut input);
-        arguments::trim(&mut input);
-        route.attr.input_schema = Arc::new(input);
-        if let Some(output) = &route.attr.output_schema {
-            let mut output = output.as_ref().clone();
-            arguments::trim_output(&mut output);
-            route.attr.output_schema = Some(Arc::new(output));
-        }
-    }
-    router
-}
-
-/// Declares the optional `sandbox` field in an output schema, so a marked
-/// structured result still matches it. Its value, [`SANDBOX_NOTE`], says
-/// what it means, so the schema spends no description on it.
-fn declare_sandbox_field(output: &mut JsonObject) {
-    if let Some(Value::Object(properties)) = output.get_mut("properties") {
-        properties
-            .entry("sandbox")
-            .or_insert_with(|| json!({ "type": "string" }));
-    }
-}
-
-/// The tool definitions a client receives from `tools/list`, sorted by name.
-/// Needs no OSC client.
-pub fn definitions() -> Vec<Tool> {
-    let mut tools = router().list_all();
-    tools.sort_by(|a, b| a.name.cmp(&b.name));
-    tools
-}
-
-/// What the server says about itself at `initialize`: name, version, title,
-/// instructions and capabilities. Needs no OSC client, so the docs and the
-/// manifest are written from it.
-pub fn describe() -> ServerConfig {
-    ServerConfig::new(
-        ServerCapabilities::builder()
-            .enable_tools()
-            .enable_resources()
-            .enable_prompts()
-            .build(),
-    )
-    .with_server_info(
-        Implementation::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
-            .with_title("OSC Secrets")
-            .with_description(env!("CARGO_PKG_DESCRIPTION")),
-    )
-    .with_instructions(INSTRUCTIONS)
-}
-
-/// What `initialize` answers under `policy`: the instructions end with what
-/// the operator's guardrails change.
-fn info_for(policy: &Policy) -> ServerConfig {
-    let lines = policy.summary();
-    if lines.is_empty() {
-        return describe();
-    }
-    describe().with_instructions(format!("{INSTRUCTIONS}\n\n{}", lines.join("\n")))
-}
-
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for SecretsServer {
     fn get_info(&self) -> ServerConfig {
@@ -419,7 +238,7 @@ impl ServerHandler for SecretsServer {
                 audit::Call::read(&name, k.as_str(), request.arguments.as_ref(), &context)
             });
         let record = |outcome| self.record(call.as_ref(), kind, outcome, started);
-        if let Some(refusal) = self.guardrail_refusal(&name, request.arguments.as_ref()) {
+        if let Some(refusal) = self.off_limits(&name, request.arguments.as_ref()) {
             record(Outcome::Refused(Rule::Guardrail));
             return Ok(self.refusal(&name, refusal));
         }
@@ -429,7 +248,7 @@ impl ServerHandler for SecretsServer {
             record(Outcome::Refused(Rule::Arguments));
             return Ok(self.refusal(&name, refusal));
         }
-        if let Err((rule, refusal)) = self.guard(kind, &request) {
+        if let Err((rule, refusal)) = self.admit(kind, &request) {
             record(Outcome::Refused(rule));
             return Ok(self.refusal(&name, refusal));
         }
@@ -521,7 +340,7 @@ impl ServerHandler for SecretsServer {
             ));
         };
         // A tool the operator turned off is refused whatever its arguments.
-        let (rule, refusal) = match self.guardrail_refusal(name, None) {
+        let (rule, refusal) = match self.off_limits(name, None) {
             Some(refusal) => (Rule::Guardrail, refusal),
             None => {
                 let Some(tool) = self.tool_router.get(name) else {
@@ -569,6 +388,7 @@ mod tests {
     use secrecy::SecretString;
 
     use super::*;
+    use crate::osc::OscClient;
     use crate::osc::{OscConfig, RetryPolicy};
 
     fn server() -> SecretsServer {
@@ -614,24 +434,6 @@ mod tests {
         assert_eq!(texts(&server().finish("x", ok.into())), ["fine"]);
     }
 
-    /// `--keys` is enforced on the `key` argument alone: a tool that took a
-    /// tenant key under any other name would escape the operator's scope.
-    #[test]
-    fn every_key_argument_is_called_key() {
-        for tool in definitions() {
-            let Some(Value::Object(properties)) = tool.input_schema.get("properties") else {
-                continue;
-            };
-            for name in properties.keys() {
-                assert!(
-                    name == "key" || !name.to_ascii_lowercase().contains("key"),
-                    "{} takes a key as `{name}`: name it `key`, or extend guardrail_refusal",
-                    tool.name
-                );
-            }
-        }
-    }
-
     /// Tools turned off leave the router, so they are neither listed nor
     /// dispatched, and a call gets the operator's refusal.
     #[test]
@@ -650,42 +452,8 @@ mod tests {
             .map(|t| t.name.to_string())
             .collect();
         assert_eq!(served, ["list_tenant_secrets"]);
-        let said = server.guardrail_refusal("set_tenant_secret", None).unwrap();
+        let said = server.off_limits("set_tenant_secret", None).unwrap();
         assert!(said.contains("--read-only (OSC_MCP_READ_ONLY)"), "{said}");
-        assert!(
-            server
-                .guardrail_refusal("list_tenant_secrets", None)
-                .is_none()
-        );
-    }
-
-    /// Every tool's input schema is an object that names its arguments: a
-    /// schema that could not be made is never shipped as an empty one.
-    #[test]
-    fn every_input_schema_lists_its_arguments() {
-        for tool in definitions() {
-            assert_eq!(
-                tool.input_schema.get("type"),
-                Some(&json!("object")),
-                "{}",
-                tool.name
-            );
-            let properties = tool.input_schema.get("properties");
-            assert!(
-                properties
-                    .and_then(Value::as_object)
-                    .is_some_and(|p| p.contains_key("key") || tool.name == "list_tenant_secrets"),
-                "{} lists no arguments",
-                tool.name
-            );
-        }
-    }
-
-    /// The router serves exactly the tools of the table, no more, no fewer.
-    #[test]
-    fn the_router_serves_the_table() {
-        let served: Vec<String> = definitions().iter().map(|t| t.name.to_string()).collect();
-        let table: Vec<&str> = registry::TOOLS.iter().map(|e| e.name).collect();
-        assert_eq!(served, table);
+        assert!(server.off_limits("list_tenant_secrets", None).is_none());
     }
 }

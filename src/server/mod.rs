@@ -7,11 +7,15 @@
 //! is the one table of them.
 
 pub(crate) mod arguments;
+mod build;
 mod handler;
 pub(crate) mod hold;
 mod instructions;
 pub mod prompts;
 pub mod resources;
+mod schema;
+mod surface;
 
-pub use handler::{SecretsServer, definitions, describe, router};
+pub use handler::SecretsServer;
 pub use instructions::{INSTRUCTIONS, SANDBOX_NOTE};
+pub use surface::{definitions, describe, router};

@@ -1,0 +1,120 @@
+//! How a [`SecretsServer`] is put together: each setting the app (or a
+//! test) gives, applied to the toolkit every session shares.
+
+use std::sync::Arc;
+
+use super::handler::SecretsServer;
+use super::surface::{declare_sandbox_field, info_for, router};
+use crate::audit::AuditLog;
+use crate::elicit::links::Links;
+use crate::elicit::{AskSettings, Elicitor, NoRandomness, States};
+use crate::osc::OscClient;
+use crate::policy::{Policy, RateLimits};
+use crate::tools::Toolkit;
+use crate::values::EnvAllowlist;
+
+impl SecretsServer {
+    /// A server against `osc`, with no guardrails, no audit log and no
+    /// page. It seals retry-era questions with a fresh key; should the OS
+    /// generator fail, nobody is asked, and a warning says so (the app
+    /// refuses to start instead: see [`Self::with_states`]).
+    pub fn new(osc: Arc<OscClient>) -> Self {
+        let mut tools = Toolkit::new(osc);
+        match States::new() {
+            Ok(states) => tools.elicit = Elicitor::new(Arc::new(states)),
+            Err(e) => {
+                tracing::warn!(error = %e, "no requestState can be sealed: nobody will be asked")
+            }
+        }
+        SecretsServer {
+            tools: Arc::new(tools),
+            tool_router: Arc::new(router()),
+            audit: None,
+            rates: RateLimits::none(),
+            info: Arc::new(info_for(&Policy::default())),
+        }
+    }
+
+    fn tools_mut(&mut self) -> &mut Toolkit {
+        Arc::make_mut(&mut self.tools)
+    }
+
+    /// Seals and opens retry-era `requestState` with `states`.
+    pub fn with_states(mut self, states: Arc<States>) -> Self {
+        let elicit = &mut self.tools_mut().elicit;
+        *elicit = std::mem::take(elicit).with_states(states);
+        self
+    }
+
+    /// Serves askUser's one-time pages through `links`.
+    pub fn with_links(mut self, links: Arc<Links>) -> Self {
+        let elicit = &mut self.tools_mut().elicit;
+        *elicit = std::mem::take(elicit).with_links(links);
+        self
+    }
+
+    /// Sets how askUser behaves.
+    pub fn ask_user(mut self, settings: AskSettings) -> Self {
+        let elicit = &mut self.tools_mut().elicit;
+        *elicit = std::mem::take(elicit).with_settings(settings);
+        self
+    }
+
+    /// The environment variables `fromEnv` may read; none unless given.
+    pub fn allow_env(mut self, allowlist: EnvAllowlist) -> Self {
+        self.tools_mut().env = Arc::new(allowlist);
+        self
+    }
+
+    /// askUser's one-time links, when a page can be served.
+    pub fn links(&self) -> Option<&Arc<Links>> {
+        self.tools.elicit.links()
+    }
+
+    /// The sealer of retry-era `requestState`, shared by every session.
+    pub fn states(&self) -> Result<&States, NoRandomness> {
+        self.tools.elicit.states()
+    }
+
+    /// Applies the operator's guardrails: every tool the policy turns off is
+    /// taken out of the router, so it is absent from `tools/list` and cannot
+    /// be dispatched; the handler answers calls to it with the operator's refusal.
+    pub fn with_policy(mut self, policy: Policy) -> Self {
+        let router = Arc::make_mut(&mut self.tool_router);
+        for name in policy.tools.off_names() {
+            router.remove_route(name);
+        }
+        self.info = Arc::new(info_for(&policy));
+        self.tools_mut().policy = Arc::new(policy);
+        self
+    }
+
+    /// Records changing and refused calls in `audit`, and limits changes by
+    /// `rates` (shared by every clone of this server, so by every session).
+    pub fn guarded(mut self, audit: Option<Arc<AuditLog>>, rates: RateLimits) -> Self {
+        let elicit = &mut self.tools_mut().elicit;
+        *elicit = std::mem::take(elicit).with_audit(audit.clone());
+        self.audit = audit;
+        self.rates = rates;
+        self
+    }
+
+    /// Marks every tool result as coming from the offline OSC emulator, so
+    /// the agent never takes a sandbox answer for the real tenant's.
+    /// Its output schemas declare the `sandbox` field then, and only then:
+    /// a server against the real OSC does not spend the model's context on
+    /// a field it never sends.
+    pub fn sandboxed(mut self, on: bool) -> Self {
+        self.tools_mut().sandboxed = on;
+        if on {
+            for route in Arc::make_mut(&mut self.tool_router).map.values_mut() {
+                if let Some(output) = &route.attr.output_schema {
+                    let mut output = output.as_ref().clone();
+                    declare_sandbox_field(&mut output);
+                    route.attr.output_schema = Some(Arc::new(output));
+                }
+            }
+        }
+        self
+    }
+}
