@@ -1,14 +1,14 @@
 //! Value sources the model never sees (`generate`, `fromEnv`) next to the
 //! one it does (`value`), and rotation into many services at once. Expected
 //! values are written here; stored values are read from the emulator.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod support;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::sync::Arc;
 
+use crate::support::{
+    CHILD_WAIT, StdioServer, TOKEN, binary, call, client_for, emulator, fast_retry, is_error, text,
+};
 use osc_secrets_mcp::emulator::{Emulator, Fault};
 use osc_secrets_mcp::server::SecretsServer;
 use osc_secrets_mcp::values::{EnvAllowlist, EnvPattern, PatternError};
@@ -16,9 +16,6 @@ use rmcp::service::RunningService;
 use rmcp::{RoleClient, ServiceExt};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use support::{
-    CHILD_WAIT, StdioServer, TOKEN, binary, call, client_for, emulator, fast_retry, is_error, text,
-};
 
 const CANARY: &str = "canary-env-value-5f1d9c2e";
 

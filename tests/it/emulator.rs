@@ -1,9 +1,7 @@
 //! The emulator against a real HTTP client: it must honour the contract in
 //! `docs/osc-api.md` closely enough that the product's client can trust it.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
+use crate::support;
 use std::time::{Duration, Instant};
 
 use osc_secrets_mcp::emulator::{Emulator, EmulatorOptions, Fault, ListShape, RecordedRequest};

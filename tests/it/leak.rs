@@ -9,19 +9,17 @@
 //! fails the test. Success paths run against a server with a generous OSC
 //! timeout; the timeout path runs against one with a 1 s timeout and an
 //! emulator delay of minutes, so no wall-clock race can swap the two.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
+use crate::support;
+use crate::support::StdioServer;
+use crate::support::http::{
+    MCP_TOKEN, Server, call, command, message_in, open_legacy_sse, post_legacy, post_mcp,
+    read_events, rpc,
+};
 use osc_secrets_mcp::emulator::{Emulator, EmulatorOptions, Fault};
 use reqwest::header::HeaderMap;
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use support::StdioServer;
-use support::http::{
-    MCP_TOKEN, Server, call, command, message_in, open_legacy_sse, post_legacy, post_mcp,
-    read_events, rpc,
-};
 
 const CANARY_TOKEN: &str = "CANARYTOKEN-7f3a9c-eyJhbGciOiJIUzI1NiJ9.Y2FuYXJ5.c2ln";
 const CANARY_VALUE: &str = "CANARYVALUE-51d2e8-do-not-leak";

@@ -4,12 +4,11 @@
 //! client with a form-elicitation handler, over the session handshake and
 //! over 2026-07-28 discovery, where rmcp drives the `InputRequiredResult`
 //! retry itself). What OSC saw is checked from the emulator's request log.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
+use crate::support;
 use std::sync::{Arc, Mutex};
 
+use crate::support::{TOKEN, client_for, emulator, fast_retry, is_error, text};
 use osc_secrets_mcp::audit::AuditLog;
 use osc_secrets_mcp::emulator::Emulator;
 use osc_secrets_mcp::limits::RateLimits;
@@ -24,7 +23,6 @@ use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RequestContext, Runni
 use rmcp::{ClientHandler, ErrorData, RoleClient, ServiceExt};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use support::{TOKEN, client_for, emulator, fast_retry, is_error, text};
 
 const CANARY: &str = "canary-confirm-value-93ad";
 const KEY: &str = "user.db";

@@ -1,19 +1,16 @@
 //! The resource `osc://tenant-secrets`: keys and metadata, never values,
 //! filtered by `--keys` like list_tenant_secrets, through a real client.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod support;
-
+use crate::support;
 use std::sync::Arc;
 
+use crate::support::{TOKEN, client_for, emulator, fast_retry};
 use osc_secrets_mcp::policy::{KeyScope, Policy, ToolScope};
 use osc_secrets_mcp::server::{SANDBOX_NOTE, SecretsServer};
 use rmcp::model::{ErrorCode, ReadResourceRequestParams, ResourceContents};
 use rmcp::service::{RunningService, ServiceError};
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::Value;
-use support::{TOKEN, client_for, emulator, fast_retry};
 
 const CANARY: &str = "canary-resource-value-5f1e";
 

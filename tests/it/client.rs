@@ -1,15 +1,12 @@
 //! The OSC client against the emulator: every status code, every retry path.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
 
 use std::time::{Duration, Instant};
 
+use crate::support::{TOKEN, client_for, emulator, emulator_with, fast_retry};
 use osc_secrets_mcp::domain::{Key, Owner};
 use osc_secrets_mcp::emulator::{EmulatorOptions, Fault, ListShape};
 use osc_secrets_mcp::osc::{OscClient, OscConfig, OscError, RetryPolicy, WriteOutcome};
 use secrecy::{ExposeSecret, SecretString};
-use support::{TOKEN, client_for, emulator, emulator_with, fast_retry};
 
 /// How long the emulator holds a request on a timeout path: never reached.
 const HOLD_MS: u64 = 10 * 60 * 1000;

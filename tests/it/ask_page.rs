@@ -1,20 +1,17 @@
 //! askUser's one-time page, spoken to as a hostile browser would: plain
 //! HTTP against the page served in-process (writing to the emulator through
 //! the real OSC client), then through the built binary.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "ask_page/harness.rs"]
-mod harness;
-mod support;
-
+use crate::support;
 use std::time::Duration;
 
-use harness::{CANARY, Page, logs};
+use crate::support::http as bin;
+use crate::support::logs::Logs;
+use crate::support::page::{CANARY, Page};
 use osc_secrets_mcp::elicit::links::Fate;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use secrecy::ExposeSecret;
-use support::http as bin;
 
 const TTL: Duration = Duration::from_secs(600);
 
@@ -82,8 +79,8 @@ fn form_value(value: &str) -> String {
         .finish()
 }
 
-fn assert_no_leak_in_logs() {
-    let log = logs();
+fn assert_no_leak_in_logs(logs: &Logs) {
+    let log = logs.text();
     assert!(
         !log.contains(CANARY),
         "the trace log holds the value:\n{log}"
@@ -92,6 +89,7 @@ fn assert_no_leak_in_logs() {
 
 #[tokio::test]
 async fn the_form_shows_key_mode_existence_and_expiry_with_both_fields_and_no_script() {
+    let logs = Logs::capture();
     let page = Page::start(TTL).await;
     page.emu.insert_tenant_secret("user.db", "old-value");
     let ticket = page.open("user.db").await;
@@ -124,12 +122,13 @@ async fn the_form_shows_key_mode_existence_and_expiry_with_both_fields_and_no_sc
         assert!(!lower.contains(forbidden), "{forbidden} in:\n{body}");
     }
     assert!(
-        logs().contains(&format!("one-time page shown link=\"{}\"", &ticket.id[..6]))
-            || logs().contains(&format!("link={}", &ticket.id[..6])),
+        logs.text()
+            .contains(&format!("one-time page shown link=\"{}\"", &ticket.id[..6]))
+            || logs.text().contains(&format!("link={}", &ticket.id[..6])),
         "the log names the link by its first 6 characters"
     );
     assert!(
-        !logs().contains(&ticket.id),
+        !logs.text().contains(&ticket.id),
         "never the whole id in the log"
     );
 
@@ -145,6 +144,7 @@ async fn the_form_shows_key_mode_existence_and_expiry_with_both_fields_and_no_sc
 
 #[tokio::test]
 async fn a_submit_writes_the_value_once_and_a_second_use_says_already_used() {
+    let logs = Logs::capture();
     let page = Page::start(TTL).await;
     let ticket = page.open("user.api").await;
     let done = send("POST value", post(&page, &ticket.url, form_value(CANARY))).await;
@@ -179,8 +179,8 @@ async fn a_submit_writes_the_value_once_and_a_second_use_says_already_used() {
         Some(CANARY.to_owned()),
         "the second use wrote nothing"
     );
-    assert!(logs().contains("one-time page used"));
-    assert_no_leak_in_logs();
+    assert!(logs.text().contains("one-time page used"));
+    assert_no_leak_in_logs(&logs);
 }
 
 /// Under `Referrer-Policy: no-referrer` a browser sends `Origin: null`
@@ -211,6 +211,7 @@ async fn a_null_origin_that_the_browser_calls_same_origin_writes() {
 
 #[tokio::test]
 async fn a_multi_line_value_is_stored_with_its_line_breaks_as_typed() {
+    let logs = Logs::capture();
     let page = Page::start(TTL).await;
     let ticket = page.open("user.cert").await;
     let pem = format!("-----BEGIN KEY-----\n{CANARY}\nAAAA+/==\n-----END KEY-----\n");
@@ -228,11 +229,12 @@ async fn a_multi_line_value_is_stored_with_its_line_breaks_as_typed() {
             .map(|v| v.expose_secret().to_owned()),
         Some(pem)
     );
-    assert_no_leak_in_logs();
+    assert_no_leak_in_logs(&logs);
 }
 
 #[tokio::test]
 async fn posts_without_the_pages_own_origin_or_as_no_form_write_nothing() {
+    let logs = Logs::capture();
     let page = Page::start(TTL).await;
     let ticket = page.open("user.origin").await;
     let bare = client()
@@ -328,7 +330,7 @@ async fn posts_without_the_pages_own_origin_or_as_no_form_write_nothing() {
         page.links.show(&ticket.id).is_ok(),
         "the link is still open"
     );
-    assert_no_leak_in_logs();
+    assert_no_leak_in_logs(&logs);
 }
 
 #[tokio::test]
@@ -373,6 +375,7 @@ async fn gets_and_other_methods_never_write_or_claim() {
 
 #[tokio::test]
 async fn both_fields_or_neither_or_a_bad_value_are_refused_without_claiming() {
+    let logs = Logs::capture();
     let page = Page::start(TTL).await;
     let ticket = page.open("user.fields").await;
     let cases = [
@@ -420,7 +423,7 @@ async fn both_fields_or_neither_or_a_bad_value_are_refused_without_claiming() {
     assert!(page.emu.tenant_value("user.fields").is_none());
     let done = send("POST", post(&page, &ticket.url, form_value("good"))).await;
     assert_eq!(done.status, StatusCode::OK);
-    assert_no_leak_in_logs();
+    assert_no_leak_in_logs(&logs);
 }
 
 #[tokio::test]
@@ -463,6 +466,7 @@ async fn a_body_larger_than_the_largest_value_allows_is_refused() {
 
 #[tokio::test]
 async fn expired_unknown_and_declined_links_say_so_and_change_nothing() {
+    let logs = Logs::capture();
     // A link that expires at once: the registry, not the page, sets the floor.
     let short = Page::start(Duration::ZERO).await;
     let ticket = short.open("user.late").await;
@@ -526,7 +530,7 @@ async fn expired_unknown_and_declined_links_say_so_and_change_nothing() {
     .await;
     assert_eq!(posted.status, StatusCode::GONE);
     assert!(page.emu.tenant_value("user.declined").is_none());
-    assert_no_leak_in_logs();
+    assert_no_leak_in_logs(&logs);
 }
 
 #[tokio::test]

@@ -6,18 +6,14 @@
 //! the built binary's `tools/list` answer over stdio, raw JSON-RPC bytes. The
 //! expected values are written here or committed in `tests/snapshots/`, never
 //! read back from the code under test.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
+use crate::support;
+use crate::support::docs;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use crate::support::{StdioServer, TOKEN, call, connect_offline, text};
 use serde_json::{Map, Value, json};
-use support::{StdioServer, TOKEN, call, connect_offline, text};
-
-#[path = "support/docs.rs"]
-mod docs;
 
 /// The tools, by name, in the order clients see them (rmcp lists by name).
 const TOOL_NAMES: [&str; 5] = [

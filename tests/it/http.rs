@@ -8,19 +8,16 @@
 //! `--include-ignored` (`OSC_MCP_INCLUDE_IGNORED=1 scripts/test`, as `.ci/run`
 //! does), they need `OSC_MCP_PYTHON` (an interpreter with `mcp` installed) and
 //! `OSC_MCP_CONFORMANCE` (the conformance CLI), and fail without them.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod support;
 
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use crate::support::http::*;
 use osc_secrets_mcp::emulator::Fault;
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use support::http::*;
 use tokio::process::Command;
 
 // ---------------------------------------------------------------------------

@@ -1,14 +1,12 @@
 //! The audit log and the rate limits, over real runs of the built binary
 //! (`--sandbox`, stdio), and `verify-audit` on what they wrote.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
+use crate::support;
 use std::path::{Path, PathBuf};
 
+use crate::support::{CHILD_WAIT, StdioServer, binary};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use support::{CHILD_WAIT, StdioServer, binary};
 
 const CANARY: &str = "canary-audit-7f3e9b1c-never-logged";
 /// Not a key: the answer quotes it back (keys are not secret), the log never holds it.

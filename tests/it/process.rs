@@ -1,9 +1,6 @@
 //! The process and its configuration, tested on the built binary: stderr
 //! that is closed, broken or never read; where the OSC token and API URL come
 //! from and what is said about them; proxies; the sandbox's limits; `--listen`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod support;
 
 use std::net::SocketAddr;
 use std::process::{ExitStatus, Stdio};
@@ -11,11 +8,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::http::{
+    PROTOCOL, WAIT, http, initialize_request, message_in, rpc, scratch_dir,
+};
+use crate::support::{TOKEN, emulator};
 use osc_secrets_mcp::emulator::Emulator;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::http::{PROTOCOL, WAIT, http, initialize_request, message_in, rpc, scratch_dir};
-use support::{TOKEN, emulator};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 

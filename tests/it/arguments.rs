@@ -2,12 +2,12 @@
 //! shape, for every tool, through a real rmcp client in-process. Each answer
 //! is a tool result with `isError: true` that names the argument, the
 //! expected type and an example, and never shows a value's content.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod support;
 
 use std::sync::Arc;
 
+use crate::support::{
+    StdioServer, TOKEN, client_for, connect, emulator, fast_retry, http, is_error, text,
+};
 use osc_secrets_mcp::server::SecretsServer;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientRequest, CustomRequest, ServerResult,
@@ -15,9 +15,6 @@ use rmcp::model::{
 use rmcp::service::RunningService;
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Map, Value, json};
-use support::{
-    StdioServer, TOKEN, client_for, connect, emulator, fast_retry, http, is_error, text,
-};
 
 /// Never to appear in any byte the server sends back.
 const CANARY: &str = "canary-5e1f0a-do-not-echo";

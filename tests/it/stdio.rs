@@ -1,11 +1,8 @@
 //! The built binary, spawned as a child process and spoken to over stdio.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
+use crate::support::{StdioServer, TOKEN, emulator};
 use secrecy::ExposeSecret;
 use serde_json::json;
-use support::{StdioServer, TOKEN, emulator};
 
 #[tokio::test]
 async fn serves_every_tool_over_stdio() {

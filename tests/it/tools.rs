@@ -1,15 +1,12 @@
 //! Every tool through a real rmcp client, in-process: success and error paths.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
-use osc_secrets_mcp::emulator::{EmulatorOptions, Fault};
-use secrecy::{ExposeSecret, SecretString};
-use serde_json::{Value, json};
-use support::{
+use crate::support::{
     TOKEN, call, client_for, connect, connect_with, emulator, emulator_with, fast_retry, is_error,
     text,
 };
+use osc_secrets_mcp::emulator::{EmulatorOptions, Fault};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
 
 fn structured(result: &rmcp::model::CallToolResult) -> Value {
     assert!(!is_error(result), "unexpected error: {}", text(result));

@@ -1,15 +1,12 @@
 //! The workflow prompts, through a real client: listed with their
 //! arguments, filled in with the caller's names, bad arguments refused.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod support;
-
+use crate::support;
+use crate::support::connect_offline;
 use rmcp::RoleClient;
 use rmcp::model::{ErrorCode, GetPromptRequestParams};
 use rmcp::service::{RunningService, ServiceError};
 use serde_json::{Value, json};
-use support::connect_offline;
 
 async fn get(
     client: &RunningService<RoleClient, ()>,

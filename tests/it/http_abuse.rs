@@ -3,16 +3,13 @@
 //! one byte at a time, a descriptor limit filled by idle sockets, shutdown
 //! cutting calls off, and OAuth-discovery probes. Loopback only; every
 //! count is small and every wait bounded.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod support;
 
 use std::time::Duration;
 
+use crate::support::http::*;
 use osc_secrets_mcp::emulator::{Emulator, Fault};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::http::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

@@ -2,20 +2,18 @@
 //! server must still hold every promise. Each test drives the real handler
 //! through an in-process rmcp client against the emulator or a raw TCP
 //! upstream written here.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
+use crate::support;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::support::{TOKEN, call, connect_with, emulator_with, is_error, text};
 use osc_secrets_mcp::emulator::{EmulatorOptions, Fault};
 use osc_secrets_mcp::osc::{Limits, OscClient, OscConfig, RetryPolicy};
 use rmcp::model::CallToolResult;
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use support::{TOKEN, call, connect_with, emulator_with, is_error, text};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 

@@ -3,13 +3,13 @@
 //! client; the "human" uses the link exactly as the page does (claim, run,
 //! settle). Expected values are written here; stored values are read from
 //! the emulator.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
+use crate::support;
+use crate::support::logs::Logs;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::{TOKEN, client_for, emulator, fast_retry, is_error, text};
 use osc_secrets_mcp::audit::AuditLog;
 use osc_secrets_mcp::elicit::ask::AskSettings;
 use osc_secrets_mcp::elicit::links::{Fate, FixedBase, LINK_PATH, Links};
@@ -29,7 +29,6 @@ use rmcp::service::{
 use rmcp::{ClientHandler, ErrorData, RoleClient, ServiceExt};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
-use support::{TOKEN, client_for, emulator, fast_retry, is_error, text};
 
 const CANARY: &str = "canary-typed-by-the-human-3c9e71ad";
 const BASE: &str = "http://127.0.0.1:9";
@@ -314,24 +313,7 @@ async fn session_era_decline_writes_nothing_and_kills_the_link() {
 /// even at trace level.
 #[tokio::test]
 async fn a_client_error_to_the_url_elicitation_reaches_no_log() {
-    let buffer = Arc::new(Mutex::new(Vec::new()));
-    let sink = Arc::clone(&buffer);
-    // The product's filter (`logging::init`): this crate at trace, rmcp
-    // off, every other dependency at warn.
-    use tracing_subscriber::filter::{LevelFilter, Targets};
-    use tracing_subscriber::layer::SubscriberExt;
-    let filter = Targets::new()
-        .with_default(LevelFilter::WARN)
-        .with_target("rmcp", LevelFilter::OFF)
-        .with_target("osc_secrets_mcp", LevelFilter::TRACE);
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || LogSink(Arc::clone(&sink)))
-        .finish()
-        .with(filter);
-    // The only test of this binary that installs a subscriber.
-    tracing::subscriber::set_global_default(subscriber).unwrap();
+    let logs = Logs::capture_as_the_product();
 
     let emu = emulator().await;
     let links = links(Duration::from_secs(60));
@@ -340,26 +322,13 @@ async fn a_client_error_to_the_url_elicitation_reaches_no_log() {
     let result = call(&client, "set_tenant_secret", set_ask("user.failing")).await;
     assert!(is_error(&result), "{}", text(&result));
     assert_eq!(stored(&emu, "user.failing"), None);
-    let logs = String::from_utf8_lossy(&buffer.lock().unwrap()).into_owned();
+    let logs = logs.text();
     assert!(
         logs.contains("the URL elicitation got no answer"),
         "the failure was not logged at all: {logs}"
     );
     assert!(!logs.contains("client-said-b71f"), "{logs}");
     assert!(!text(&result).contains("client-said-b71f"));
-}
-
-/// Collects log output for [`a_client_error_to_the_url_elicitation_reaches_no_log`].
-struct LogSink(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogSink {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[tokio::test]
@@ -787,7 +756,7 @@ mod python {
     use tokio::process::Command;
 
     use super::CANARY;
-    use super::support::http::{self, BIN, MCP_TOKEN, OSC_TOKEN, Server, external, repo_path};
+    use crate::support::http::{self, BIN, MCP_TOKEN, OSC_TOKEN, Server, external, repo_path};
 
     /// Where the Python client finds the server.
     enum Via<'a> {

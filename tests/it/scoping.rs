@@ -1,19 +1,17 @@
 //! Guardrails an operator sets at start: `--read-only`, `--tools`,
 //! `--exclude-tools` and `--keys`, over stdio (the built binary, against the
 //! test's emulator and in `--sandbox`), over HTTP, and in-process.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
+use crate::support;
 use std::sync::Arc;
 
+use crate::support::http::{self as web, CANARY, MCP_TOKEN, Server, open_session, post_mcp};
+use crate::support::{StdioServer, TOKEN, call, client_for, emulator, fast_retry, is_error, text};
 use osc_secrets_mcp::emulator::Emulator;
 use osc_secrets_mcp::policy::{KeyScope, Policy, ToolScope};
 use osc_secrets_mcp::server::SecretsServer;
 use rmcp::ServiceExt;
 use serde_json::{Value, json};
-use support::http::{self as web, CANARY, MCP_TOKEN, Server, open_session, post_mcp};
-use support::{StdioServer, TOKEN, call, client_for, emulator, fast_retry, is_error, text};
 
 const ALL: [&str; 5] = [
     "delete_tenant_secret",

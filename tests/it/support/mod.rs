@@ -1,8 +1,10 @@
 //! Shared by the integration tests: an emulator per test, clients for it, and
 //! a line-level JSON-RPC driver for the spawned binary.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod docs;
 pub mod http;
+pub mod logs;
+pub mod page;
 
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};

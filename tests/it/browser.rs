@@ -7,16 +7,13 @@
 //! Needs OSC_MCP_CHROMIUM, OSC_MCP_PLAYWRIGHT (a node_modules directory
 //! holding playwright-core) and OSC_MCP_NODE, which .ci/run installs and
 //! exports; asked for and missing, the test fails rather than skips.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "ask_page/harness.rs"]
-mod harness;
-mod support;
-
+use crate::support;
 use std::process::Stdio;
 use std::time::Duration;
 
-use harness::{CANARY, Page, logs};
+use crate::support::logs::Logs;
+use crate::support::page::{CANARY, Page};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
@@ -26,6 +23,7 @@ const BROWSER_WAIT: Duration = Duration::from_secs(120);
 #[tokio::test]
 #[ignore = "needs Chromium and playwright-core: OSC_MCP_CHROMIUM and OSC_MCP_PLAYWRIGHT; .ci/run installs them"]
 async fn a_human_types_values_on_the_page_in_chromium() {
+    let logs = Logs::capture();
     let chromium = support::http::external("OSC_MCP_CHROMIUM", "the browser test");
     let playwright = support::http::external("OSC_MCP_PLAYWRIGHT", "the browser test");
     let node = support::http::external("OSC_MCP_NODE", "the browser test");
@@ -110,7 +108,10 @@ async fn a_human_types_values_on_the_page_in_chromium() {
         "a response the browser got holds the value"
     );
     assert_eq!(report["cspViolations"], json!([]), "{report}");
-    assert!(!logs().contains(CANARY), "the trace log holds the value");
+    assert!(
+        !logs.text().contains(CANARY),
+        "the trace log holds the value"
+    );
 }
 
 /// Runs tests/browser/submit.mjs with `config`; returns its report and all
