@@ -5,8 +5,9 @@
 
 use std::sync::Arc;
 
+use crate::support;
 use crate::support::{
-    StdioServer, TOKEN, client_for, connect, emulator, fast_retry, http, is_error, text,
+    OSC_TOKEN, StdioServer, client_for, connect, emulator, fast_retry, http, is_error, text,
 };
 use osc_secrets_mcp::server::SecretsServer;
 use rmcp::model::{
@@ -527,7 +528,7 @@ async fn connect_server(server: SecretsServer) -> RunningService<RoleClient, ()>
 #[tokio::test]
 async fn a_sandboxed_server_marks_every_result() {
     let emu = emulator().await;
-    let osc = Arc::new(client_for(&emu, TOKEN, fast_retry()));
+    let osc = Arc::new(client_for(&emu, OSC_TOKEN, fast_retry()));
     let sandboxed = connect_server(SecretsServer::new(osc.clone()).sandboxed(true)).await;
     let plain = connect_server(SecretsServer::new(osc).sandboxed(false)).await;
     let tools = sandboxed.list_all_tools().await.unwrap();
@@ -634,7 +635,7 @@ async fn the_built_binary_answers_malformed_arguments_as_tool_errors() {
         &[],
         &[
             ("OSC_API_URL", &url),
-            ("OSC_ACCESS_TOKEN", TOKEN),
+            ("OSC_ACCESS_TOKEN", OSC_TOKEN),
             ("OSC_MCP_LOG", "trace"),
         ],
     );
@@ -663,15 +664,19 @@ async fn the_built_binary_answers_malformed_arguments_as_tool_errors() {
         );
     }
 
-    let http_emu = http::emulator().await;
-    let server =
-        http::Server::start(&http_emu, &["--log-level", "trace"], Some(http::MCP_TOKEN)).await;
-    let session = http::open_session(&server, Some(http::MCP_TOKEN)).await;
+    let http_emu = support::seeded_emulator().await;
+    let server = http::Server::start(
+        &http_emu,
+        &["--log-level", "trace"],
+        Some(support::MCP_TOKEN),
+    )
+    .await;
+    let session = http::open_session(&server, Some(support::MCP_TOKEN)).await;
     let mut bodies = String::new();
     for (id, (tool, arguments, named)) in (10u64..).zip(&bad_calls) {
         let body = http::post_mcp(
             &server,
-            Some(http::MCP_TOKEN),
+            Some(support::MCP_TOKEN),
             Some(&session),
             &http::call(id, tool, arguments.clone()),
         )

@@ -3,6 +3,7 @@
 //! the real OSC client), then through the built binary.
 
 use crate::support;
+use crate::support::assert_no_leak;
 use std::time::Duration;
 
 use crate::support::http as bin;
@@ -77,14 +78,6 @@ fn form_value(value: &str) -> String {
         .append_pair("multiline", "")
         .append_pair("action", "save")
         .finish()
-}
-
-fn assert_no_leak_in_logs(logs: &Logs) {
-    let log = logs.text();
-    assert!(
-        !log.contains(CANARY),
-        "the trace log holds the value:\n{log}"
-    );
 }
 
 #[tokio::test]
@@ -180,7 +173,7 @@ async fn a_submit_writes_the_value_once_and_a_second_use_says_already_used() {
         "the second use wrote nothing"
     );
     assert!(logs.text().contains("one-time page used"));
-    assert_no_leak_in_logs(&logs);
+    assert_no_leak("the trace log", &logs.text(), &[CANARY]);
 }
 
 /// Under `Referrer-Policy: no-referrer` a browser sends `Origin: null`
@@ -229,7 +222,7 @@ async fn a_multi_line_value_is_stored_with_its_line_breaks_as_typed() {
             .map(|v| v.expose_secret().to_owned()),
         Some(pem)
     );
-    assert_no_leak_in_logs(&logs);
+    assert_no_leak("the trace log", &logs.text(), &[CANARY]);
 }
 
 #[tokio::test]
@@ -330,7 +323,7 @@ async fn posts_without_the_pages_own_origin_or_as_no_form_write_nothing() {
         page.links.show(&ticket.id).is_ok(),
         "the link is still open"
     );
-    assert_no_leak_in_logs(&logs);
+    assert_no_leak("the trace log", &logs.text(), &[CANARY]);
 }
 
 #[tokio::test]
@@ -423,7 +416,7 @@ async fn both_fields_or_neither_or_a_bad_value_are_refused_without_claiming() {
     assert!(page.emu.tenant_value("user.fields").is_none());
     let done = send("POST", post(&page, &ticket.url, form_value("good"))).await;
     assert_eq!(done.status, StatusCode::OK);
-    assert_no_leak_in_logs(&logs);
+    assert_no_leak("the trace log", &logs.text(), &[CANARY]);
 }
 
 #[tokio::test]
@@ -530,7 +523,7 @@ async fn expired_unknown_and_declined_links_say_so_and_change_nothing() {
     .await;
     assert_eq!(posted.status, StatusCode::GONE);
     assert!(page.emu.tenant_value("user.declined").is_none());
-    assert_no_leak_in_logs(&logs);
+    assert_no_leak("the trace log", &logs.text(), &[CANARY]);
 }
 
 #[tokio::test]
@@ -560,8 +553,8 @@ async fn a_foreign_host_is_refused_before_anything_is_shown() {
 
 #[tokio::test]
 async fn the_http_listener_serves_the_page_without_the_bearer_token() {
-    let emulator = bin::emulator().await;
-    let server = bin::Server::start(&emulator, &[], Some(bin::MCP_TOKEN)).await;
+    let emulator = support::seeded_emulator().await;
+    let server = bin::Server::start(&emulator, &[], Some(support::MCP_TOKEN)).await;
     let unknown = server.url(&format!("/ask/{}", "0f".repeat(24)));
     let answer = send("binary: unknown link", bin::http().get(&unknown)).await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
@@ -610,7 +603,7 @@ async fn the_http_listener_serves_the_page_without_the_bearer_token() {
 
 #[tokio::test]
 async fn bad_page_settings_stop_the_server_with_words_for_the_operator() {
-    let emulator = bin::emulator().await;
+    let emulator = support::seeded_emulator().await;
     let cases: [(&[&str], &str); 4] = [
         (&["--ask-user-ttl-secs", "29"], "from 30 to 3600"),
         (&["--ask-user-ttl-secs", "3601"], "from 30 to 3600"),
@@ -625,7 +618,7 @@ async fn bad_page_settings_stop_the_server_with_words_for_the_operator() {
     ];
     for (args, says) in cases {
         let (status, stderr) =
-            bin::run_to_exit(bin::command(&emulator, args, Some(bin::MCP_TOKEN))).await;
+            bin::run_to_exit(bin::command(&emulator, args, Some(support::MCP_TOKEN))).await;
         assert!(!status.success(), "{args:?}");
         assert!(stderr.contains(says), "{args:?}: {stderr}");
         assert!(!stderr.contains("canary-pw"), "{stderr}");
@@ -682,7 +675,7 @@ async fn stdio_listens_on_nothing_until_a_link_is_opened() {
         &[],
         &[
             ("OSC_API_URL", &emulator.base_url()),
-            ("OSC_ACCESS_TOKEN", support::TOKEN),
+            ("OSC_ACCESS_TOKEN", support::OSC_TOKEN),
             ("OSC_MCP_LOG", "trace"),
         ],
     );
@@ -702,8 +695,8 @@ async fn stdio_listens_on_nothing_until_a_link_is_opened() {
     assert!(!stderr.contains("one-time askUser page served"), "{stderr}");
 
     // The same check sees the HTTP transport's listener: it works.
-    let http_emu = bin::emulator().await;
-    let http = bin::Server::start(&http_emu, &[], Some(bin::MCP_TOKEN)).await;
+    let http_emu = support::seeded_emulator().await;
+    let http = bin::Server::start(&http_emu, &[], Some(support::MCP_TOKEN)).await;
     assert_eq!(listening_ports(http.pid()), vec![http.addr.port()]);
     http.terminate().await;
 }
@@ -748,7 +741,7 @@ async fn a_browser_that_leaves_mid_write_neither_cuts_it_nor_leaves_the_link_uns
     );
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(body.as_bytes()).await.unwrap();
-    tokio::time::timeout(bin::WAIT, started)
+    tokio::time::timeout(support::WAIT, started)
         .await
         .expect("the job starts")
         .unwrap();
@@ -756,7 +749,7 @@ async fn a_browser_that_leaves_mid_write_neither_cuts_it_nor_leaves_the_link_uns
     drop(stream);
     release.send(()).unwrap();
     assert!(matches!(
-        page.links.wait(&ticket.id, bin::WAIT).await,
+        page.links.wait(&ticket.id, support::WAIT).await,
         Fate::Done(_)
     ));
     assert_eq!(
@@ -773,7 +766,7 @@ async fn two_submits_racing_write_once() {
     let (job, started, release) = held_job(&page, "user.race");
     let ticket = page.links.open(job).await.unwrap();
     let first = tokio::spawn(send("first", post(&page, &ticket.url, form_value(CANARY))));
-    tokio::time::timeout(bin::WAIT, started)
+    tokio::time::timeout(support::WAIT, started)
         .await
         .expect("the first submit runs its job")
         .unwrap();
@@ -781,7 +774,7 @@ async fn two_submits_racing_write_once() {
     assert_eq!(second.status, StatusCode::CONFLICT);
     assert!(second.body.contains("Link in use"), "{}", second.body);
     release.send(()).unwrap();
-    let first = tokio::time::timeout(bin::WAIT, first)
+    let first = tokio::time::timeout(support::WAIT, first)
         .await
         .unwrap()
         .unwrap();
@@ -796,7 +789,7 @@ async fn two_submits_racing_write_once() {
 
 #[tokio::test]
 async fn behind_a_proxy_the_page_wants_the_public_origin() {
-    let emulator = bin::emulator().await;
+    let emulator = support::seeded_emulator().await;
     let server = bin::Server::start(
         &emulator,
         &[
@@ -805,7 +798,7 @@ async fn behind_a_proxy_the_page_wants_the_public_origin() {
             "--allowed-hosts",
             "secrets.example.com",
         ],
-        Some(bin::MCP_TOKEN),
+        Some(support::MCP_TOKEN),
     )
     .await;
     let unknown = server.url(&format!("/ask/{}", "0f".repeat(24)));
@@ -831,7 +824,7 @@ async fn behind_a_proxy_the_page_wants_the_public_origin() {
     let server = bin::Server::start(
         &emulator,
         &["--public-url", "https://secrets.example.com"],
-        Some(bin::MCP_TOKEN),
+        Some(support::MCP_TOKEN),
     )
     .await;
     let (_, log) = server.terminate().await;
@@ -878,7 +871,7 @@ async fn on_stdio_the_first_link_starts_the_loopback_page_and_the_human_uses_it(
         &[],
         &[
             ("OSC_API_URL", &emulator.base_url()),
-            ("OSC_ACCESS_TOKEN", support::TOKEN),
+            ("OSC_ACCESS_TOKEN", support::OSC_TOKEN),
             ("OSC_MCP_LOG", "trace"),
         ],
     );
@@ -947,13 +940,17 @@ async fn use_link_post_only(url: &str, value: &str) -> Answer {
 
 #[tokio::test]
 async fn over_http_the_link_names_the_listener_and_the_human_uses_it() {
-    let emulator = bin::emulator().await;
-    let server =
-        bin::Server::start(&emulator, &["--log-level", "trace"], Some(bin::MCP_TOKEN)).await;
-    let session = bin::open_session(&server, Some(bin::MCP_TOKEN)).await;
+    let emulator = support::seeded_emulator().await;
+    let server = bin::Server::start(
+        &emulator,
+        &["--log-level", "trace"],
+        Some(support::MCP_TOKEN),
+    )
+    .await;
+    let session = bin::open_session(&server, Some(support::MCP_TOKEN)).await;
     let response = bin::post_mcp(
         &server,
-        Some(bin::MCP_TOKEN),
+        Some(support::MCP_TOKEN),
         Some(&session),
         &bin::call(
             2,

@@ -4,7 +4,7 @@
 use crate::support;
 use std::path::{Path, PathBuf};
 
-use crate::support::{CHILD_WAIT, StdioServer, binary};
+use crate::support::{StdioServer, WAIT, binary};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -101,7 +101,7 @@ async fn write_keys(log: &Path, keys: &[&str]) -> (String, String) {
 async fn verify(args: &[&str]) -> (i32, String) {
     let mut cmd = binary();
     cmd.arg("verify-audit").args(args).kill_on_drop(true);
-    let out = tokio::time::timeout(CHILD_WAIT, cmd.output())
+    let out = tokio::time::timeout(WAIT, cmd.output())
         .await
         .expect("verify-audit exits")
         .unwrap();
@@ -522,20 +522,20 @@ async fn streamable_http_records_its_transport_and_session() {
 
     let dir = Dir::new("http");
     let log = dir.join("audit.log");
-    let emu = support::http::emulator().await;
+    let emu = support::seeded_emulator().await;
     let server =
         support::http::Server::start(&emu, &["--audit-log", log.to_str().unwrap()], None).await;
     let transport = StreamableHttpClientTransport::from_config(
         StreamableHttpClientTransportConfig::with_uri(server.url("/mcp")),
     );
-    let peer = tokio::time::timeout(CHILD_WAIT, ().serve(transport))
+    let peer = tokio::time::timeout(WAIT, ().serve(transport))
         .await
         .expect("the client connects in time")
         .expect("the client connects");
     let arguments = json!({"key": "user.http-a", "value": CANARY});
     let params = CallToolRequestParams::new("set_tenant_secret")
         .with_arguments(arguments.as_object().unwrap().clone());
-    let result = tokio::time::timeout(CHILD_WAIT, peer.call_tool(params))
+    let result = tokio::time::timeout(WAIT, peer.call_tool(params))
         .await
         .expect("the call answers in time")
         .unwrap();
@@ -552,6 +552,6 @@ async fn streamable_http_records_its_transport_and_session() {
     );
     assert_eq!(recs[0]["outcome"], "ok");
     let written = std::fs::read_to_string(&log).unwrap();
-    assert!(!written.contains(CANARY) && !written.contains(support::http::OSC_TOKEN));
+    assert!(!written.contains(CANARY) && !written.contains(support::OSC_TOKEN));
     assert!(!server.log().contains(CANARY));
 }

@@ -24,9 +24,9 @@ const BROWSER_WAIT: Duration = Duration::from_secs(120);
 #[ignore = "needs Chromium and playwright-core: OSC_MCP_CHROMIUM and OSC_MCP_PLAYWRIGHT; .ci/run installs them"]
 async fn a_human_types_values_on_the_page_in_chromium() {
     let logs = Logs::capture();
-    let chromium = support::http::external("OSC_MCP_CHROMIUM", "the browser test");
-    let playwright = support::http::external("OSC_MCP_PLAYWRIGHT", "the browser test");
-    let node = support::http::external("OSC_MCP_NODE", "the browser test");
+    let chromium = support::external("OSC_MCP_CHROMIUM", "the browser test");
+    let playwright = support::external("OSC_MCP_PLAYWRIGHT", "the browser test");
+    let node = support::external("OSC_MCP_NODE", "the browser test");
 
     let page = Page::start(Duration::from_secs(600)).await;
     page.emu
@@ -119,7 +119,7 @@ async fn a_human_types_values_on_the_page_in_chromium() {
 async fn run_browser(node: &str, config: &Value) -> (Value, String) {
     let mut command = tokio::process::Command::new(node);
     command
-        .arg(support::http::repo_path("tests/browser/submit.mjs"))
+        .arg(support::repo_path("tests/browser/submit.mjs"))
         .arg(config.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -144,15 +144,15 @@ async fn run_browser(node: &str, config: &Value) -> (Value, String) {
 #[tokio::test]
 #[ignore = "needs Chromium and playwright-core: OSC_MCP_CHROMIUM and OSC_MCP_PLAYWRIGHT; .ci/run installs them"]
 async fn the_link_an_agent_got_over_stdio_works_in_chromium() {
-    let chromium = support::http::external("OSC_MCP_CHROMIUM", "the browser test");
-    let playwright = support::http::external("OSC_MCP_PLAYWRIGHT", "the browser test");
-    let node = support::http::external("OSC_MCP_NODE", "the browser test");
+    let chromium = support::external("OSC_MCP_CHROMIUM", "the browser test");
+    let playwright = support::external("OSC_MCP_PLAYWRIGHT", "the browser test");
+    let node = support::external("OSC_MCP_NODE", "the browser test");
     let emulator = support::emulator().await;
     let mut agent = support::StdioServer::spawn(
         &[],
         &[
             ("OSC_API_URL", &emulator.base_url()),
-            ("OSC_ACCESS_TOKEN", support::TOKEN),
+            ("OSC_ACCESS_TOKEN", support::OSC_TOKEN),
             ("OSC_MCP_LOG", "trace"),
         ],
     );

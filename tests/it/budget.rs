@@ -3,7 +3,7 @@
 //! per key. Sizes are deterministic, so these are exact budgets, not timing.
 
 use crate::support;
-use crate::support::{StdioServer, TOKEN};
+use crate::support::{OSC_TOKEN, StdioServer};
 use serde_json::{Value, json};
 
 /// The whole `tools/list` result, every tool with its output schema.
@@ -33,7 +33,7 @@ async fn tools_list_fits_the_context_budget_against_a_real_url() {
         &[],
         &[
             ("OSC_API_URL", "http://127.0.0.1:9"),
-            ("OSC_ACCESS_TOKEN", TOKEN),
+            ("OSC_ACCESS_TOKEN", OSC_TOKEN),
         ],
     )
     .await;

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{TOKEN, client_for, emulator, emulator_with, fast_retry};
+use crate::support::{OSC_TOKEN, client_for, emulator, emulator_with, fast_retry};
 use osc_secrets_mcp::domain::{Key, Owner};
 use osc_secrets_mcp::emulator::{EmulatorOptions, Fault, ListShape};
 use osc_secrets_mcp::osc::{OscClient, OscConfig, OscError, RetryPolicy, WriteOutcome};
@@ -30,7 +30,7 @@ fn fault(method: &str, status: u16) -> Fault {
 #[tokio::test]
 async fn writes_lists_materializes_and_deletes() {
     let emu = emulator().await;
-    let osc = client_for(&emu, TOKEN, fast_retry());
+    let osc = client_for(&emu, OSC_TOKEN, fast_retry());
 
     let k = key("user.api-key");
     assert_eq!(
@@ -94,12 +94,12 @@ async fn writes_lists_materializes_and_deletes() {
 #[tokio::test]
 async fn a_wrapped_list_is_read_too() {
     let emu = emulator_with(EmulatorOptions {
-        token: Some(SecretString::from(TOKEN)),
+        token: Some(SecretString::from(OSC_TOKEN)),
         seed: true,
         list_shape: ListShape::Wrapped,
     })
     .await;
-    let osc = client_for(&emu, TOKEN, fast_retry());
+    let osc = client_for(&emu, OSC_TOKEN, fast_retry());
     let keys: Vec<_> = osc
         .list()
         .await
@@ -115,7 +115,7 @@ async fn a_wrapped_list_is_read_too() {
 #[tokio::test]
 async fn status_codes_map_to_errors() {
     let emu = emulator().await;
-    let osc = client_for(&emu, TOKEN, fast_retry());
+    let osc = client_for(&emu, OSC_TOKEN, fast_retry());
 
     let wrong = client_for(&emu, "not-the-token", fast_retry());
     assert!(matches!(wrong.list().await, Err(OscError::Unauthorized)));
@@ -169,7 +169,7 @@ async fn status_codes_map_to_errors() {
 #[tokio::test]
 async fn transient_failures_are_retried_with_backoff() {
     let emu = emulator().await;
-    let osc = client_for(&emu, TOKEN, fast_retry());
+    let osc = client_for(&emu, OSC_TOKEN, fast_retry());
     for status in [429, 502, 503, 504] {
         emu.clear_requests();
         emu.push_fault(Fault {
@@ -211,7 +211,7 @@ async fn transient_failures_are_retried_with_backoff() {
 #[tokio::test]
 async fn create_is_never_retried() {
     let emu = emulator().await;
-    let osc = client_for(&emu, TOKEN, fast_retry());
+    let osc = client_for(&emu, OSC_TOKEN, fast_retry());
     emu.push_fault(Fault {
         times: Some(1),
         ..fault("POST", 503)
@@ -227,7 +227,7 @@ async fn create_is_never_retried() {
 #[tokio::test]
 async fn retry_after_is_honoured_within_the_cap() {
     let emu = emulator().await;
-    let osc = client_for(&emu, TOKEN, fast_retry());
+    let osc = client_for(&emu, OSC_TOKEN, fast_retry());
     emu.push_fault(Fault {
         retry_after: Some("1".into()),
         times: Some(1),
@@ -265,7 +265,7 @@ async fn timeouts_are_retried_then_reported() {
     let emu = emulator().await;
     let osc = OscClient::new(OscConfig {
         base_url: emu.base_url(),
-        token: SecretString::from(TOKEN),
+        token: SecretString::from(OSC_TOKEN),
         request_timeout: Duration::from_secs(2),
         connect_timeout: Duration::from_secs(2),
         retry: RetryPolicy {
@@ -304,7 +304,7 @@ async fn an_unreachable_osc_is_reported() {
         .port();
     let osc = OscClient::new(OscConfig {
         base_url: format!("http://127.0.0.1:{port}"),
-        token: SecretString::from(TOKEN),
+        token: SecretString::from(OSC_TOKEN),
         request_timeout: Duration::from_secs(1),
         connect_timeout: Duration::from_secs(1),
         retry: fast_retry(),
@@ -316,7 +316,7 @@ async fn an_unreachable_osc_is_reported() {
 #[tokio::test]
 async fn malformed_answers_are_errors_not_crashes() {
     let emu = emulator().await;
-    let osc = client_for(&emu, TOKEN, fast_retry());
+    let osc = client_for(&emu, OSC_TOKEN, fast_retry());
     for body in ["<html>gateway</html>", "{\"nothing\":1}", "42", ""] {
         emu.push_fault(Fault {
             body: Some(body.into()),
@@ -346,10 +346,10 @@ async fn malformed_answers_are_errors_not_crashes() {
 #[tokio::test]
 async fn upstream_error_text_is_scrubbed() {
     let emu = emulator().await;
-    let osc = client_for(&emu, TOKEN, fast_retry());
+    let osc = client_for(&emu, OSC_TOKEN, fast_retry());
     emu.push_fault(Fault {
         body: Some(format!(
-            r#"{{"message":"rejected canary-value-123 with token {TOKEN}"}}"#
+            r#"{{"message":"rejected canary-value-123 with token {OSC_TOKEN}"}}"#
         )),
         content_type: Some("application/json".into()),
         times: Some(1),
@@ -361,7 +361,7 @@ async fn upstream_error_text_is_scrubbed() {
         .unwrap_err();
     let shown = format!("{err:?} {err}");
     assert!(!shown.contains("canary-value-123"), "{shown}");
-    assert!(!shown.contains(TOKEN), "{shown}");
+    assert!(!shown.contains(OSC_TOKEN), "{shown}");
 }
 
 #[test]
@@ -369,7 +369,7 @@ fn bad_base_urls_are_refused_at_construction() {
     for url in ["", "deploy.svc.prod.osaas.io", "ftp://x", "http://"] {
         let made = OscClient::new(OscConfig {
             base_url: url.to_owned(),
-            token: SecretString::from(TOKEN),
+            token: SecretString::from(OSC_TOKEN),
             request_timeout: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(1),
             retry: RetryPolicy::default(),
@@ -381,7 +381,7 @@ fn bad_base_urls_are_refused_at_construction() {
 #[tokio::test]
 async fn keys_are_percent_encoded_in_paths() {
     let emu = emulator().await;
-    let osc = client_for(&emu, TOKEN, fast_retry());
+    let osc = client_for(&emu, OSC_TOKEN, fast_retry());
     osc.upsert(&key("user.gitcred.my_token-1"), &value("v"))
         .await
         .unwrap();

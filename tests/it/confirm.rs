@@ -6,9 +6,10 @@
 //! retry itself). What OSC saw is checked from the emulator's request log.
 
 use crate::support;
+use crate::support::python::{python, run_python};
 use std::sync::{Arc, Mutex};
 
-use crate::support::{TOKEN, client_for, emulator, fast_retry, is_error, text};
+use crate::support::{OSC_TOKEN, client_for, emulator, fast_retry, is_error, text};
 use osc_secrets_mcp::audit::AuditLog;
 use osc_secrets_mcp::emulator::Emulator;
 use osc_secrets_mcp::limits::RateLimits;
@@ -102,7 +103,7 @@ impl ClientHandler for Human {
 }
 
 fn server(emu: &Emulator, mode: ConfirmMode) -> SecretsServer {
-    SecretsServer::new(Arc::new(client_for(emu, TOKEN, fast_retry()))).with_policy(Policy {
+    SecretsServer::new(Arc::new(client_for(emu, OSC_TOKEN, fast_retry()))).with_policy(Policy {
         confirm: mode,
         ..Policy::default()
     })
@@ -577,7 +578,7 @@ async fn tampered_replayed_and_rebound_states_delete_nothing() {
 /// itself is not a record.
 #[tokio::test]
 async fn refusals_are_audited_with_their_rule() {
-    let dir = support::http::scratch_dir("confirm-audit");
+    let dir = support::scratch_dir("confirm-audit");
     let path = dir.join("audit.jsonl");
     let cases = [
         (Says::Declines, ConfirmMode::Auto, "confirm_declined"),
@@ -676,34 +677,6 @@ async fn the_flag_and_its_environment_twin_set_the_mode() {
     assert!(stderr.contains("`--confirm <MODE>`"), "{stderr}");
 }
 
-/// Runs a script of tests/python with the SDK's Python, bounded; its JSON report.
-async fn python_report(python: &str, script: &str, args: &[&str]) -> Value {
-    let output = tokio::time::timeout(
-        std::time::Duration::from_secs(120),
-        tokio::process::Command::new(python)
-            .arg(support::http::repo_path(script))
-            .args(args)
-            .env("OSC_MCP_TEST_TOKEN", TOKEN)
-            .env("PYTHONUNBUFFERED", "1")
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("the Python client finishes")
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "{args:?} failed:\n{stdout}\n{stderr}"
-    );
-    for text in [&stdout, &stderr] {
-        assert!(!text.contains(CANARY) && !text.contains(TOKEN), "{text}");
-    }
-    serde_json::from_str(&stdout).unwrap()
-}
-
 /// The official Python SDK, in both eras: over the initialize handshake the
 /// server sends elicitation/create; over 2026-07-28 discovery it answers
 /// with an InputRequiredResult that the SDK retries through the same
@@ -712,8 +685,6 @@ async fn python_report(python: &str, script: &str, args: &[&str]) -> Value {
 #[tokio::test]
 #[ignore = "needs the MCP Python SDK: OSC_MCP_PYTHON names a Python with `mcp` 2.3.0; .ci/run installs it"]
 async fn python_sdk_confirms_in_both_eras() {
-    let python = support::http::external("OSC_MCP_PYTHON", "the MCP Python SDK");
-    let binary = env!("CARGO_BIN_EXE_osc-secrets-mcp");
     let key = "user.py-confirm";
     for mode in ["legacy", "auto"] {
         for answer in ["key", "wrong", "decline"] {
@@ -721,23 +692,12 @@ async fn python_sdk_confirms_in_both_eras() {
             let emu = emulator().await;
             emu.insert_tenant_secret(key, CANARY);
             let url = emu.base_url();
-            let report = python_report(
-                &python,
-                "tests/python/confirm_client.py",
-                &[
-                    "--server",
-                    binary,
-                    "--api-url",
-                    &url,
-                    "--mode",
-                    mode,
-                    "--answer",
-                    answer,
-                    "--key",
-                    key,
-                ],
-            )
-            .await;
+            let mut client = python("tests/python/confirm_client.py");
+            client
+                .args(["--server", support::BIN, "--api-url", &url])
+                .args(["--mode", mode, "--answer", answer, "--key", key])
+                .env("OSC_MCP_TEST_TOKEN", OSC_TOKEN);
+            let report = run_python(client, &case, &[CANARY, OSC_TOKEN]).await.report;
             let version = report["protocolVersion"].as_str().unwrap();
             if mode == "auto" {
                 assert!(version >= "2026-07-28", "{case}: {version}");
@@ -799,8 +759,7 @@ async fn python_sdk_confirms_in_both_eras() {
 #[tokio::test]
 #[ignore = "needs the MCP Python SDK: OSC_MCP_PYTHON names a Python with `mcp` 2.3.0; .ci/run installs it"]
 async fn python_sdk_over_http_sessions_and_stateless() {
-    use support::http::{Server, emulator as http_emulator};
-    let python = support::http::external("OSC_MCP_PYTHON", "the MCP Python SDK");
+    use support::http::Server;
     let key = "user.py-http";
     for (flags, mode, answer, asked, changed) in [
         (vec![], "legacy", "wrong", 2, false),
@@ -815,18 +774,17 @@ async fn python_sdk_over_http_sessions_and_stateless() {
         (vec!["--stateless"], "legacy", "key", 0, true),
     ] {
         let case = format!("{flags:?} {mode} {answer}");
-        let emu = http_emulator().await;
+        let emu = support::seeded_emulator().await;
         emu.insert_tenant_secret(key, CANARY);
         let server = Server::start(&emu, &flags, None).await;
         let url = server.url("/mcp");
-        let report = python_report(
-            &python,
-            "tests/python/confirm_client.py",
-            &[
+        let mut client = python("tests/python/confirm_client.py");
+        client
+            .args([
                 "--url", &url, "--mode", mode, "--answer", answer, "--key", key,
-            ],
-        )
-        .await;
+            ])
+            .env("OSC_MCP_TEST_TOKEN", OSC_TOKEN);
+        let report = run_python(client, &case, &[CANARY, OSC_TOKEN]).await.report;
         assert_eq!(
             report["forms"].as_array().unwrap().len(),
             asked,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crate::support::{TOKEN, call, connect_with, emulator_with, is_error, text};
+use crate::support::{OSC_TOKEN, call, connect_with, emulator_with, is_error, text};
 use osc_secrets_mcp::emulator::{EmulatorOptions, Fault};
 use osc_secrets_mcp::osc::{Limits, OscClient, OscConfig, RetryPolicy};
 use rmcp::model::CallToolResult;
@@ -23,7 +23,7 @@ const BOUND: Duration = Duration::from_secs(60);
 fn osc(base_url: &str, retry: RetryPolicy, limits: Limits) -> OscClient {
     OscClient::new(OscConfig {
         base_url: base_url.to_owned(),
-        token: SecretString::from(TOKEN),
+        token: SecretString::from(OSC_TOKEN),
         request_timeout: Duration::from_secs(30),
         connect_timeout: Duration::from_secs(5),
         retry,
@@ -89,7 +89,7 @@ const STORED: &str = "stored-canary-\"q\\uote\"\nvalue";
 #[tokio::test]
 async fn echoed_and_quoted_values_never_reach_any_tool_result() {
     let emu = emulator_with(EmulatorOptions {
-        token: Some(SecretString::from(TOKEN)),
+        token: Some(SecretString::from(OSC_TOKEN)),
         ..EmulatorOptions::default()
     })
     .await;
@@ -104,7 +104,7 @@ async fn echoed_and_quoted_values_never_reach_any_tool_result() {
     };
     // OSC's own words, quoting a stored value it should not have.
     let quoting = format!(
-        r#"{{"statusCode":400,"error":"Bad Request","message":"user.stored holds {} and {}; token {TOKEN}"}}"#,
+        r#"{{"statusCode":400,"error":"Bad Request","message":"user.stored holds {} and {}; token {OSC_TOKEN}"}}"#,
         serde_json::to_string(STORED).unwrap().trim_matches('"'),
         STORED.replace('\n', " ")
     );
@@ -125,7 +125,7 @@ async fn echoed_and_quoted_values_never_reach_any_tool_result() {
             assert!(is_error(&result), "{}", text(&result));
             assert!(text(&result).contains("(400)"), "{}", text(&result));
             assert_absent(&result, value);
-            assert_absent(&result, TOKEN);
+            assert_absent(&result, OSC_TOKEN);
             // Nothing of the echoed body, not even its JSON framing.
             assert!(!emitted(&result).contains("Could not process"));
         }
@@ -162,7 +162,7 @@ async fn echoed_and_quoted_values_never_reach_any_tool_result() {
         let result = bounded_call(&client, tool, args).await;
         assert!(is_error(&result), "{tool}: {}", text(&result));
         assert_absent(&result, STORED);
-        assert_absent(&result, TOKEN);
+        assert_absent(&result, OSC_TOKEN);
         assert!(
             !emitted(&result).contains("holds"),
             "{tool}: {}",
@@ -174,7 +174,7 @@ async fn echoed_and_quoted_values_never_reach_any_tool_result() {
 #[tokio::test]
 async fn a_conflict_on_create_is_told_in_the_servers_words() {
     let emu = emulator_with(EmulatorOptions {
-        token: Some(SecretString::from(TOKEN)),
+        token: Some(SecretString::from(OSC_TOKEN)),
         ..EmulatorOptions::default()
     })
     .await;
@@ -600,7 +600,7 @@ async fn a_connection_broken_after_the_request_is_not_called_unreachable() {
 #[tokio::test]
 async fn retries_fit_inside_one_deadline() {
     let emu = emulator_with(EmulatorOptions {
-        token: Some(SecretString::from(TOKEN)),
+        token: Some(SecretString::from(OSC_TOKEN)),
         ..EmulatorOptions::default()
     })
     .await;
@@ -627,7 +627,7 @@ async fn retries_fit_inside_one_deadline() {
 #[tokio::test]
 async fn a_slow_answer_ends_at_the_deadline_not_the_attempt_timeout() {
     let emu = emulator_with(EmulatorOptions {
-        token: Some(SecretString::from(TOKEN)),
+        token: Some(SecretString::from(OSC_TOKEN)),
         ..EmulatorOptions::default()
     })
     .await;
@@ -653,7 +653,7 @@ async fn a_slow_answer_ends_at_the_deadline_not_the_attempt_timeout() {
 #[tokio::test]
 async fn a_retry_after_past_the_deadline_is_reported_not_waited_for() {
     let emu = emulator_with(EmulatorOptions {
-        token: Some(SecretString::from(TOKEN)),
+        token: Some(SecretString::from(OSC_TOKEN)),
         ..EmulatorOptions::default()
     })
     .await;
@@ -675,7 +675,7 @@ async fn a_retry_after_past_the_deadline_is_reported_not_waited_for() {
 #[tokio::test]
 async fn the_reference_must_be_exactly_the_one_asked_for() {
     let emu = emulator_with(EmulatorOptions {
-        token: Some(SecretString::from(TOKEN)),
+        token: Some(SecretString::from(OSC_TOKEN)),
         ..EmulatorOptions::default()
     })
     .await;
@@ -714,7 +714,7 @@ async fn the_reference_must_be_exactly_the_one_asked_for() {
 #[tokio::test]
 async fn list_pages_are_capped_and_can_be_walked() {
     let emu = emulator_with(EmulatorOptions {
-        token: Some(SecretString::from(TOKEN)),
+        token: Some(SecretString::from(OSC_TOKEN)),
         ..EmulatorOptions::default()
     })
     .await;
@@ -787,7 +787,7 @@ async fn list_pages_are_capped_and_can_be_walked() {
 #[tokio::test]
 async fn a_page_of_long_keys_stops_at_the_byte_cap() {
     let emu = emulator_with(EmulatorOptions {
-        token: Some(SecretString::from(TOKEN)),
+        token: Some(SecretString::from(OSC_TOKEN)),
         ..EmulatorOptions::default()
     })
     .await;
@@ -823,7 +823,7 @@ async fn the_prefix_argument_is_an_enum_in_the_schema() {
 #[tokio::test]
 async fn an_echoing_upstream_leaves_no_trace_in_the_binarys_output_or_logs() {
     let emu = emulator_with(EmulatorOptions {
-        token: Some(SecretString::from(TOKEN)),
+        token: Some(SecretString::from(OSC_TOKEN)),
         ..EmulatorOptions::default()
     })
     .await;
@@ -842,7 +842,7 @@ async fn an_echoing_upstream_leaves_no_trace_in_the_binarys_output_or_logs() {
         &[],
         &[
             ("OSC_API_URL", base_url.as_str()),
-            ("OSC_ACCESS_TOKEN", TOKEN),
+            ("OSC_ACCESS_TOKEN", OSC_TOKEN),
             ("OSC_MCP_LOG", "trace"),
             ("OSC_MAX_RETRIES", "0"),
         ],
@@ -871,7 +871,7 @@ async fn an_echoing_upstream_leaves_no_trace_in_the_binarys_output_or_logs() {
         .await
         .expect("the server exits");
     let all = format!("{stdout}\n{stderr}");
-    for secret in [PEM, SHORT, STORED, TOKEN] {
+    for secret in [PEM, SHORT, STORED, OSC_TOKEN] {
         for form in forms(secret) {
             assert!(!all.contains(&form), "{form:?} in the output: {all}");
         }

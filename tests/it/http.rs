@@ -14,6 +14,11 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::support::http::*;
+use crate::support::python::{python, run_python};
+use crate::support::{
+    CANARY, MCP_TOKEN, OSC_TOKEN, PROTOCOL, SECRETS, WAIT, assert_no_leak, external, repo_path,
+    scratch_dir, seeded_emulator,
+};
 use osc_secrets_mcp::emulator::Fault;
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
@@ -25,7 +30,7 @@ use tokio::process::Command;
 
 #[tokio::test]
 async fn refusals_are_clear_and_leak_nothing() {
-    let emu = emulator().await;
+    let emu = seeded_emulator().await;
     let server = Server::start(
         &emu,
         &[
@@ -248,14 +253,14 @@ async fn refusals_are_clear_and_leak_nothing() {
     assert!(status.is_client_error(), "{status}");
     seen.push_str(&text);
 
-    assert_clean("the responses", &seen);
-    assert_clean("the server log", &server.log());
+    assert_no_leak("the responses", &seen, &SECRETS);
+    assert_no_leak("the server log", &server.log(), &SECRETS);
     assert!(server.log().contains("request refused"));
 }
 
 #[tokio::test]
 async fn refuses_to_start_when_exposed_or_misconfigured() {
-    let emu = emulator().await;
+    let emu = seeded_emulator().await;
 
     let (status, stderr) = run_to_exit(command(&emu, &["--listen", "0.0.0.0:0"], None)).await;
     assert!(!status.success());
@@ -271,7 +276,7 @@ async fn refuses_to_start_when_exposed_or_misconfigured() {
         stderr.contains("must differ from the OSC personal access token"),
         "{stderr}"
     );
-    assert_clean("stderr", &stderr);
+    assert_no_leak("stderr", &stderr, &SECRETS);
 
     let (status, stderr) = run_to_exit(command(&emu, &[], Some("short"))).await;
     assert!(!status.success());
@@ -293,7 +298,7 @@ async fn refuses_to_start_when_exposed_or_misconfigured() {
 
 #[tokio::test]
 async fn token_file_and_public_address_with_token() {
-    let emu = emulator().await;
+    let emu = seeded_emulator().await;
     let dir = scratch_dir("http-token-file");
     let file = dir.join("token");
     std::fs::write(&file, format!("{MCP_TOKEN}\n")).unwrap();
@@ -324,13 +329,13 @@ async fn token_file_and_public_address_with_token() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert_clean("the server log", &server.log());
+    assert_no_leak("the server log", &server.log(), &SECRETS);
     let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test]
 async fn loopback_without_token_warns_and_serves() {
-    let emu = emulator().await;
+    let emu = seeded_emulator().await;
     let server = Server::start(&emu, &[], None).await;
     assert!(
         server.log().contains("WITHOUT authentication"),
@@ -353,7 +358,7 @@ async fn loopback_without_token_warns_and_serves() {
 
 #[tokio::test]
 async fn every_handshake_revision_is_served() {
-    let emu = emulator().await;
+    let emu = seeded_emulator().await;
     let server = Server::start(&emu, &[], Some(MCP_TOKEN)).await;
     for version in ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"] {
         let body = rpc(
@@ -404,7 +409,7 @@ async fn every_handshake_revision_is_served() {
 
 #[tokio::test]
 async fn session_cap_and_per_client_concurrency() {
-    let emu = emulator().await;
+    let emu = seeded_emulator().await;
     let server = Server::start(
         &emu,
         &["--max-sessions", "2", "--max-concurrent-per-client", "1"],
@@ -542,12 +547,12 @@ async fn session_cap_and_per_client_concurrency() {
         id += 1;
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_clean("the server log", &server.log());
+    assert_no_leak("the server log", &server.log(), &SECRETS);
 }
 
 #[tokio::test]
 async fn stateless_mode_serves_calls_without_a_session() {
-    let emu = emulator().await;
+    let emu = seeded_emulator().await;
     let server = Server::start(&emu, &["--stateless"], Some(MCP_TOKEN)).await;
     assert!(server.log().contains("stateless"));
     let response = post_mcp(
@@ -572,7 +577,7 @@ async fn stateless_mode_serves_calls_without_a_session() {
             .starts_with("application/json")
     );
     let text = response.text().await.unwrap();
-    assert_clean("the response", &text);
+    assert_no_leak("the response", &text, &SECRETS);
     let result = message_in(&text);
     assert_eq!(result["result"]["isError"], false, "{result}");
     assert_eq!(
@@ -609,12 +614,12 @@ async fn stateless_mode_serves_calls_without_a_session() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
-    assert_clean("the server log", &server.log());
+    assert_no_leak("the server log", &server.log(), &SECRETS);
 }
 
 #[tokio::test]
 async fn legacy_sse_sessions_open_answer_and_close() {
-    let emu = emulator().await;
+    let emu = seeded_emulator().await;
     let server = Server::start(&emu, &["--session-idle-secs", "5"], Some(MCP_TOKEN)).await;
     let client = http();
     let post = |endpoint: &str, body: Value| {
@@ -694,7 +699,7 @@ async fn legacy_sse_sessions_open_answer_and_close() {
         .unwrap();
     let (status, _, _, text) = error_of(response).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_clean("the response", &text);
+    assert_no_leak("the response", &text, &SECRETS);
 
     // The client goes away: the session is cleaned up.
     drop(stream);
@@ -738,14 +743,14 @@ async fn legacy_sse_sessions_open_answer_and_close() {
     );
     assert!(rest.contains("event: endpoint"));
     server.wait_for_log("idle").await;
-    assert_clean("the server log", &server.log());
+    assert_no_leak("the server log", &server.log(), &SECRETS);
 }
 
 /// rmcp's handshake error quotes the offending message in full; a call and a
 /// stray response sent before `initialize` must not put a value in the log.
 #[tokio::test]
 async fn a_legacy_sse_call_before_initialize_leaks_nothing() {
-    let emu = emulator().await;
+    let emu = seeded_emulator().await;
     let server = Server::start(&emu, &[], Some(MCP_TOKEN)).await;
     let client = http();
     let mut stream = client
@@ -797,13 +802,13 @@ async fn a_legacy_sse_call_before_initialize_leaks_nothing() {
         "{}",
         server.log()
     );
-    assert_clean("the server log", &server.log());
+    assert_no_leak("the server log", &server.log(), &SECRETS);
     assert!(emu.requests().is_empty());
 }
 
 #[tokio::test]
 async fn graceful_shutdown_finishes_in_flight_calls() {
-    let emu = emulator().await;
+    let emu = seeded_emulator().await;
     let server = Server::start(&emu, &[], Some(MCP_TOKEN)).await;
     let session = open_session(&server, Some(MCP_TOKEN)).await;
     emu.clear_requests();
@@ -851,7 +856,7 @@ async fn graceful_shutdown_finishes_in_flight_calls() {
             .is_err(),
         "the listener is closed"
     );
-    assert_clean("the server log", &log);
+    assert_no_leak("the server log", &log, &SECRETS);
 }
 
 /// User plus system CPU time of a process, from /proc; "?" where there is none.
@@ -882,8 +887,7 @@ fn cpu_seconds(pid: &str) -> String {
 #[tokio::test]
 #[ignore = "needs the MCP Python SDK: OSC_MCP_PYTHON names a Python with `mcp`; .ci/run installs it"]
 async fn python_sdk_over_streamable_http_and_sse() {
-    let python = external("OSC_MCP_PYTHON", "the MCP Python SDK client tests");
-    let emu = emulator().await;
+    let emu = seeded_emulator().await;
     let server = Server::start(&emu, &[], Some(MCP_TOKEN)).await;
     let stateless = Server::start(&emu, &["--stateless"], Some(MCP_TOKEN)).await;
     let runs = [
@@ -893,24 +897,12 @@ async fn python_sdk_over_streamable_http_and_sse() {
         (&stateless, "streamable", "/mcp", "initialize", "sli"),
     ];
     for (server, transport, path, lifecycle, suffix) in runs {
-        let output = tokio::time::timeout(
-            Duration::from_secs(120),
-            Command::new(&python)
-                .arg(repo_path("tests/python/mcp_client.py"))
-                .args(["--transport", transport, "--url", &server.url(path)])
-                .args(["--lifecycle", lifecycle, "--suffix", suffix])
-                .env("OSC_MCP_TEST_TOKEN", MCP_TOKEN)
-                .env("OSC_MCP_TEST_VALUE", CANARY)
-                .env("PYTHONUNBUFFERED", "1")
-                .stdin(Stdio::null())
-                .kill_on_drop(true)
-                .output(),
-        )
-        .await
-        .expect("the Python client finishes")
-        .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let stderr = String::from_utf8_lossy(&output.stderr);
+        let mut client = python("tests/python/mcp_client.py");
+        client
+            .args(["--transport", transport, "--url", &server.url(path)])
+            .args(["--lifecycle", lifecycle, "--suffix", suffix])
+            .env("OSC_MCP_TEST_TOKEN", MCP_TOKEN)
+            .env("OSC_MCP_TEST_VALUE", CANARY);
         let run = format!(
             "{transport}/{lifecycle}{}",
             if std::ptr::eq(server, &stateless) {
@@ -919,121 +911,130 @@ async fn python_sdk_over_streamable_http_and_sse() {
                 ""
             }
         );
-        assert!(output.status.success(), "{run} failed:\n{stdout}\n{stderr}");
-        println!("python {run}:\n{stdout}");
-        assert_clean("the Python client's output", &stdout);
-        assert_clean("the Python client's stderr", &stderr);
-        let report: Value = serde_json::from_str(&stdout).unwrap();
-
-        let mut tools: Vec<&str> = report["tools"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["name"].as_str().unwrap())
-            .collect();
-        tools.sort_unstable();
-        let mut expected = vec![
-            "delete_tenant_secret",
-            "list_tenant_secrets",
-            "materialize_tenant_secret",
-            "rotate_tenant_secret",
-            "set_tenant_secret",
-        ];
-        expected.sort_unstable();
-        assert_eq!(tools, expected, "{run}");
-        // The hints the Python SDK read, per tool: (read only, destructive,
-        // idempotent, open world).
-        for tool in report["tools"].as_array().unwrap() {
-            assert_eq!(tool["hasOutputSchema"], true, "{run}: {tool}");
-            let read_only = tool["name"] == "list_tenant_secrets";
-            // A rotation makes a new value each time: not idempotent.
-            let idempotent = tool["name"] != "rotate_tenant_secret";
-            // A hint the server leaves out is MCP's default for it.
-            let hints = &tool["annotations"];
-            let hint = |name: &str, default: bool| {
-                hints
-                    .get(name)
-                    .filter(|h| !h.is_null())
-                    .map_or(Some(default), Value::as_bool)
-            };
-            assert_eq!(
-                [
-                    hint("readOnlyHint", false),
-                    hint("destructiveHint", true),
-                    hint("idempotentHint", false),
-                    hint("openWorldHint", true),
-                ],
-                [
-                    Some(read_only),
-                    Some(!read_only),
-                    Some(idempotent),
-                    Some(true)
-                ],
-                "{run}: {tool}"
-            );
-        }
-        let calls = &report["calls"];
-        for (name, is_error) in [
-            ("list_initial", false),
-            ("set_create", false),
-            ("set_create_again", true),
-            ("set_system", true),
-            ("list_user", false),
-            ("materialize", false),
-            ("materialize_missing", true),
-            ("delete", false),
-            ("delete_again", true),
-        ] {
-            assert_eq!(
-                calls[name]["isError"], is_error,
-                "{run} {name}: {}",
-                calls[name]
-            );
-        }
-        let key = format!("user.python-{suffix}");
-        assert_eq!(
-            calls["set_create"]["structuredContent"]["outcome"], "created",
-            "{run}"
-        );
-        assert!(
-            calls["set_create_again"]["text"]
-                .as_str()
-                .unwrap()
-                .contains("upsert"),
-            "{run}"
-        );
-        assert!(
-            calls["list_user"]["structuredContent"]["secrets"]
-                .to_string()
-                .contains(&key),
-            "{run}"
-        );
-        assert_eq!(
-            calls["materialize"]["structuredContent"]["reference"],
-            format!("{{{{secrets.py{suffix}}}}}"),
-            "{run}"
-        );
+        let output = run_python(client, &run, &SECRETS).await;
+        println!("python {run}:\n{}", output.stdout);
+        let report = output.report;
+        assert_python_saw_the_tools(&run, &report);
+        assert_python_calls(&run, &report, suffix);
         let version = report["protocolVersion"].as_str().unwrap();
         if lifecycle == "discover" {
             assert!(version >= "2026-07-28", "{run}: {version}");
         }
         // What the emulator holds afterwards: the copy made at materialize
         // time survives the deletion of the tenant secret.
-        assert!(!emu.tenant_keys().contains(&key), "{run}");
+        assert!(
+            !emu.tenant_keys().contains(&format!("user.python-{suffix}")),
+            "{run}"
+        );
         let copy = emu
             .service_secret(&format!("python-{suffix}"), &format!("py{suffix}"))
             .unwrap();
         assert_eq!(copy.expose_secret(), CANARY, "{run}");
     }
-    assert_clean("the server log", &server.log());
-    assert_clean("the stateless server log", &stateless.log());
+    assert_no_leak("the server log", &server.log(), &SECRETS);
+    assert_no_leak("the stateless server log", &stateless.log(), &SECRETS);
+}
+
+/// The Python SDK listed the five tools, each with an output schema and
+/// the hints: (read only, destructive, idempotent, open world).
+fn assert_python_saw_the_tools(run: &str, report: &Value) {
+    let mut tools: Vec<&str> = report["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    tools.sort_unstable();
+    let mut expected = vec![
+        "delete_tenant_secret",
+        "list_tenant_secrets",
+        "materialize_tenant_secret",
+        "rotate_tenant_secret",
+        "set_tenant_secret",
+    ];
+    expected.sort_unstable();
+    assert_eq!(tools, expected, "{run}");
+    for tool in report["tools"].as_array().unwrap() {
+        assert_eq!(tool["hasOutputSchema"], true, "{run}: {tool}");
+        let read_only = tool["name"] == "list_tenant_secrets";
+        // A rotation makes a new value each time: not idempotent.
+        let idempotent = tool["name"] != "rotate_tenant_secret";
+        // A hint the server leaves out is MCP's default for it.
+        let hints = &tool["annotations"];
+        let hint = |name: &str, default: bool| {
+            hints
+                .get(name)
+                .filter(|h| !h.is_null())
+                .map_or(Some(default), Value::as_bool)
+        };
+        assert_eq!(
+            [
+                hint("readOnlyHint", false),
+                hint("destructiveHint", true),
+                hint("idempotentHint", false),
+                hint("openWorldHint", true),
+            ],
+            [
+                Some(read_only),
+                Some(!read_only),
+                Some(idempotent),
+                Some(true)
+            ],
+            "{run}: {tool}"
+        );
+    }
+}
+
+/// Each call the Python client made came back as expected.
+fn assert_python_calls(run: &str, report: &Value, suffix: &str) {
+    let calls = &report["calls"];
+    for (name, is_error) in [
+        ("list_initial", false),
+        ("set_create", false),
+        ("set_create_again", true),
+        ("set_system", true),
+        ("list_user", false),
+        ("materialize", false),
+        ("materialize_missing", true),
+        ("delete", false),
+        ("delete_again", true),
+    ] {
+        assert_eq!(
+            calls[name]["isError"], is_error,
+            "{run} {name}: {}",
+            calls[name]
+        );
+    }
+    let key = format!("user.python-{suffix}");
+    assert_eq!(
+        calls["set_create"]["structuredContent"]["outcome"], "created",
+        "{run}"
+    );
+    assert!(
+        calls["set_create_again"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("upsert"),
+        "{run}"
+    );
+    assert!(
+        calls["list_user"]["structuredContent"]["secrets"]
+            .to_string()
+            .contains(&key),
+        "{run}"
+    );
+    assert_eq!(
+        calls["materialize"]["structuredContent"]["reference"],
+        format!("{{{{secrets.py{suffix}}}}}"),
+        "{run}"
+    );
 }
 
 #[tokio::test]
 #[ignore = "needs the MCP conformance suite: OSC_MCP_CONFORMANCE names its CLI; .ci/run installs it"]
 async fn conformance_suite_passes() {
     let conformance = external("OSC_MCP_CONFORMANCE", "the MCP conformance suite");
-    let emu = emulator().await;
+    let emu = seeded_emulator().await;
     // The suite cannot send a bearer token, so the server runs without one
     // on loopback (the dns-rebinding scenario needs a localhost URL anyway).
     let server = Server::start(&emu, &[], None).await;
@@ -1091,7 +1092,7 @@ async fn load_many_clients_thousands_of_calls() {
     let calls_per_client = setting("OSC_MCP_LOAD_CALLS", 64);
     let _ = rustls::crypto::ring::default_provider().install_default();
 
-    let emu = emulator().await;
+    let emu = seeded_emulator().await;
     // Thousands of changes a minute, on purpose: the rate limits are off here.
     let server = Server::start(
         &emu,
@@ -1163,5 +1164,5 @@ async fn load_many_clients_thousands_of_calls() {
     // The figures above are reported, not asserted: no absolute bound on
     // memory or time means anything across machines. "?" says a figure
     // could not be measured here (no /proc), rather than passing a check.
-    assert_clean("the server log", &server.log());
+    assert_no_leak("the server log", &server.log(), &SECRETS);
 }

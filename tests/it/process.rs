@@ -8,17 +8,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::support::http::{
-    PROTOCOL, WAIT, http, initialize_request, message_in, rpc, scratch_dir,
-};
-use crate::support::{TOKEN, emulator};
+use crate::support::http::{http, initialize_request, message_in, rpc};
+use crate::support::{OSC_TOKEN, PROTOCOL, WAIT, emulator, scratch_dir};
 use osc_secrets_mcp::emulator::Emulator;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 
-const BIN: &str = env!("CARGO_BIN_EXE_osc-secrets-mcp");
+use crate::support::BIN;
 /// Shaped like an OSC token so that any redaction by shape would also hide it:
 /// the assertions must hold because nothing prints it, not because of a scrub.
 const CANARY_TOKEN: &str = "canary-osc-token-5e1f0b7a2c94";
@@ -315,7 +313,7 @@ async fn list_over_http(addr: SocketAddr) -> Value {
 fn osc_env(emu: &Emulator) -> Vec<(&'static str, String)> {
     vec![
         ("OSC_API_URL", emu.base_url()),
-        ("OSC_ACCESS_TOKEN", TOKEN.to_owned()),
+        ("OSC_ACCESS_TOKEN", OSC_TOKEN.to_owned()),
         ("OSC_MAX_RETRIES", "0".to_owned()),
     ]
 }
@@ -457,12 +455,15 @@ async fn a_bad_api_url_is_named_never_quoted() {
         format!("https://{CANARY_TOKEN}@deploy.svc.prod.osaas.io"),
         format!("https://deploy.svc.prod.osaas.io/?token={CANARY_TOKEN}"),
     ] {
-        let (status, stderr) =
-            run_to_exit(&[], &[("OSC_API_URL", &url), ("OSC_ACCESS_TOKEN", TOKEN)]).await;
+        let (status, stderr) = run_to_exit(
+            &[],
+            &[("OSC_API_URL", &url), ("OSC_ACCESS_TOKEN", OSC_TOKEN)],
+        )
+        .await;
         assert!(!status.success(), "{url}");
         assert!(stderr.contains("OSC_API_URL"), "{url}: {stderr}");
         assert!(!stderr.contains(CANARY_TOKEN), "{url}: {stderr}");
-        assert!(!stderr.contains(TOKEN), "{url}: {stderr}");
+        assert!(!stderr.contains(OSC_TOKEN), "{url}: {stderr}");
     }
 }
 
@@ -489,7 +490,7 @@ async fn plain_http_to_localhost_is_served() {
     let url = format!("http://localhost:{}", emu.local_addr().port());
     let mut server = Proc::spawn(
         &[],
-        &[("OSC_API_URL", &url), ("OSC_ACCESS_TOKEN", TOKEN)],
+        &[("OSC_API_URL", &url), ("OSC_ACCESS_TOKEN", OSC_TOKEN)],
         Stderr::Read,
     );
     server.initialize().await;
@@ -537,7 +538,7 @@ async fn plain_http_never_goes_through_a_proxy() {
     ok_result(&set);
     let (status, stdout, stderr) = server.finish().await;
     assert!(status.success());
-    assert!(!stdout.contains(TOKEN) && !stderr.contains(TOKEN));
+    assert!(!stdout.contains(OSC_TOKEN) && !stderr.contains(OSC_TOKEN));
     assert_eq!(emu.tenant_keys(), ["user.via-proxy"]);
     assert_eq!(
         connections.load(Ordering::SeqCst),
@@ -683,7 +684,7 @@ async fn the_emulator_command_keeps_its_admin_endpoints() {
 #[tokio::test]
 async fn the_osc_token_can_come_from_a_file() {
     let emu = emulator().await;
-    let file = scratch_file("osc-token", format!("  {TOKEN}\n\n").as_bytes());
+    let file = scratch_file("osc-token", format!("  {OSC_TOKEN}\n\n").as_bytes());
     let api = emu.base_url();
     let env = [
         ("OSC_API_URL", api.as_str()),
@@ -695,7 +696,7 @@ async fn the_osc_token_can_come_from_a_file() {
     ok_result(&list);
     let (status, stdout, stderr) = server.finish().await;
     assert!(status.success(), "{stderr}");
-    assert!(!stdout.contains(TOKEN) && !stderr.contains(TOKEN));
+    assert!(!stdout.contains(OSC_TOKEN) && !stderr.contains(OSC_TOKEN));
     let requests = emu.requests();
     assert!(!requests.is_empty());
     assert!(requests.iter().all(|r| r.authorized), "{requests:?}");
@@ -786,7 +787,10 @@ async fn the_start_up_line_cannot_be_forged_through_the_url() {
     // it must not be printed as given.
     let emu = emulator().await;
     let api = format!("{}/\nforged-line", emu.base_url());
-    let env = [("OSC_API_URL", api.as_str()), ("OSC_ACCESS_TOKEN", TOKEN)];
+    let env = [
+        ("OSC_API_URL", api.as_str()),
+        ("OSC_ACCESS_TOKEN", OSC_TOKEN),
+    ];
     let server = Proc::spawn(&["--log-level", "info"], &env, Stderr::Read);
     let line = server.stderr_line("against the OSC API at").await;
     assert!(line.contains(&emu.base_url()), "{line}");

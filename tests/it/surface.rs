@@ -12,7 +12,7 @@ use crate::support::docs;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use crate::support::{StdioServer, TOKEN, call, connect_offline, text};
+use crate::support::{OSC_TOKEN, StdioServer, call, connect_offline, text};
 use serde_json::{Map, Value, json};
 
 /// The tools, by name, in the order clients see them (rmcp lists by name).
@@ -77,7 +77,7 @@ async fn listed() -> Vec<Value> {
         &[],
         &[
             ("OSC_API_URL", "http://127.0.0.1:9"),
-            ("OSC_ACCESS_TOKEN", TOKEN),
+            ("OSC_ACCESS_TOKEN", OSC_TOKEN),
         ],
     );
     server.initialize().await;
@@ -441,7 +441,7 @@ async fn the_instructions_say_no_value_is_returned() {
         &[],
         &[
             ("OSC_API_URL", "http://127.0.0.1:9"),
-            ("OSC_ACCESS_TOKEN", TOKEN),
+            ("OSC_ACCESS_TOKEN", OSC_TOKEN),
         ],
     );
     let init = server.initialize().await;
@@ -487,7 +487,7 @@ fn the_tool_reference_has_a_section_per_tool() {
 
 #[test]
 fn the_drift_check_fails_on_a_stale_copy_and_generation_fixes_it() {
-    let dir = support::http::scratch_dir("surface-drift");
+    let dir = support::scratch_dir("surface-drift");
     std::fs::create_dir_all(dir.join("docs")).expect("temp dir");
     let readme = "# Title\n\n<!-- tools:start -->\nold\n<!-- tools:end -->\n\n\
                   <!-- config:start -->\n<!-- config:end -->\n\nHand-written.\n";

@@ -1,8 +1,8 @@
 //! Every tool through a real rmcp client, in-process: success and error paths.
 
 use crate::support::{
-    TOKEN, call, client_for, connect, connect_with, emulator, emulator_with, fast_retry, is_error,
-    text,
+    OSC_TOKEN, call, client_for, connect, connect_with, emulator, emulator_with, fast_retry,
+    is_error, text,
 };
 use osc_secrets_mcp::emulator::{EmulatorOptions, Fault};
 use secrecy::{ExposeSecret, SecretString};
@@ -39,7 +39,7 @@ async fn initialize_explains_the_reference_model() {
 #[tokio::test]
 async fn set_list_materialize_delete() {
     let emu = emulator_with(EmulatorOptions {
-        token: Some(SecretString::from(TOKEN)),
+        token: Some(SecretString::from(OSC_TOKEN)),
         seed: true,
         ..EmulatorOptions::default()
     })

@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use std::sync::Arc;
 
 use crate::support::{
-    CHILD_WAIT, StdioServer, TOKEN, binary, call, client_for, emulator, fast_retry, is_error, text,
+    OSC_TOKEN, StdioServer, WAIT, binary, call, client_for, emulator, fast_retry, is_error, text,
 };
 use osc_secrets_mcp::emulator::{Emulator, Fault};
 use osc_secrets_mcp::server::SecretsServer;
@@ -37,7 +37,7 @@ async fn connect_env(
     let allowlist =
         EnvAllowlist::new(patterns).with_lookup(move |name| vars.get(name).map(OsString::from));
     let server =
-        SecretsServer::new(Arc::new(client_for(emu, TOKEN, fast_retry()))).allow_env(allowlist);
+        SecretsServer::new(Arc::new(client_for(emu, OSC_TOKEN, fast_retry()))).allow_env(allowlist);
     let (server_io, client_io) = tokio::io::duplex(64 * 1024);
     tokio::spawn(async move {
         if let Ok(running) = server.serve(server_io).await {
@@ -380,7 +380,7 @@ fn allow_env_refuses_the_servers_own_credentials_and_bad_shapes() {
 #[tokio::test]
 async fn the_binary_refuses_to_allow_a_credential_variable() {
     let output = tokio::time::timeout(
-        CHILD_WAIT,
+        WAIT,
         binary()
             .args(["--sandbox"])
             .env("OSC_MCP_ALLOW_ENV", "DB_PASSWORD,OSC_PAT_JWT")

@@ -4,7 +4,7 @@
 //! tables in the README come from the live tool list
 //! ([`server::definitions`]), the resources and prompts, and the clap
 //! command ([`config::Cli`]).
-//! The surface tests (`tests/it/surface.rs`) fail when a committed copy differs, and rewrites them
+//! The surface tests (`tests/it/surface.rs`) fail when a committed copy differs, and rewrite them
 //! when run with `UPDATE_SNAPSHOTS=1`; the product binary writes no files. Output is
 //! deterministic, byte for byte, and every file ends in one newline.
 

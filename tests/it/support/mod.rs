@@ -1,13 +1,18 @@
-//! Shared by the integration tests: an emulator per test, clients for it, and
-//! a line-level JSON-RPC driver for the spawned binary.
+//! The integration tests' one harness: the emulator, in-process clients for
+//! it, the built binary (over stdio in [`stdio`], over HTTP in [`http`]),
+//! external clients, and the leak check.
 
 pub mod docs;
 pub mod http;
 pub mod logs;
 pub mod page;
+pub mod python;
+pub mod stdio;
 
-use std::process::{ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+pub use stdio::StdioServer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use osc_secrets_mcp::emulator::{Emulator, EmulatorOptions};
@@ -17,23 +22,53 @@ use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::service::RunningService;
 use rmcp::{RoleClient, ServiceExt};
 use secrecy::SecretString;
-use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
-use tokio::task::JoinHandle;
+use serde_json::Value;
+use tokio::process::Command;
 
-pub const TOKEN: &str = "test-pat-eyJ0eXAiOiJKV1QifQ.payload.signature";
+/// The built binary. Spawn it with [`binary`]; the path is for what execs
+/// it (a shell, an external client).
+pub const BIN: &str = env!("CARGO_BIN_EXE_osc-secrets-mcp");
 
-/// Bound on every wait for a child process: an answer, its exit, the end of
-/// its output.
-pub const CHILD_WAIT: Duration = Duration::from_secs(30);
+/// The OSC token the emulator accepts and the servers under test send.
+pub const OSC_TOKEN: &str = "osc-pat-tests-eyJhbGciOiJIUzI1NiJ9.e30.sig";
+/// The bearer token HTTP clients send to a server under test.
+pub const MCP_TOKEN: &str = "mcp-client-token-http-tests-4b1d0c9a7e";
+/// A value tests write; it must never come back.
+pub const CANARY: &str = "canary-value-7f3c9d1e-must-never-be-printed";
+/// What no client and no operator's log may ever see.
+pub const SECRETS: [&str; 3] = [OSC_TOKEN, MCP_TOKEN, CANARY];
+/// The protocol version the tests' own JSON-RPC speaks.
+pub const PROTOCOL: &str = "2025-06-18";
 
+/// Bound on every wait for a child process or a server (an answer, an exit,
+/// the end of an output); never a sleep to let it get ready.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// An empty emulator that accepts [`OSC_TOKEN`].
 pub async fn emulator() -> Emulator {
     emulator_with(EmulatorOptions {
-        token: Some(SecretString::from(TOKEN)),
+        token: Some(SecretString::from(OSC_TOKEN)),
         ..EmulatorOptions::default()
     })
     .await
+}
+
+/// An emulator that accepts [`OSC_TOKEN`], holding its seed secrets.
+pub async fn seeded_emulator() -> Emulator {
+    emulator_with(EmulatorOptions {
+        token: Some(SecretString::from(OSC_TOKEN)),
+        seed: true,
+        ..EmulatorOptions::default()
+    })
+    .await
+}
+
+/// Fails naming `what` and the lines that hold any of `secrets`.
+pub fn assert_no_leak(what: &str, text: &str, secrets: &[&str]) {
+    for secret in secrets {
+        let leaked: Vec<&str> = text.lines().filter(|l| l.contains(secret)).collect();
+        assert!(leaked.is_empty(), "{what} holds {secret:?}: {leaked:#?}");
+    }
 }
 
 pub async fn emulator_with(opts: EmulatorOptions) -> Emulator {
@@ -66,7 +101,7 @@ pub fn client_for(emu: &Emulator, token: &str, retry: RetryPolicy) -> OscClient 
 
 /// A real rmcp client talking to the handler in-process over a duplex pipe.
 pub async fn connect(emu: &Emulator) -> RunningService<RoleClient, ()> {
-    connect_with(client_for(emu, TOKEN, fast_retry())).await
+    connect_with(client_for(emu, OSC_TOKEN, fast_retry())).await
 }
 
 /// A client whose server has an OSC client for a port nothing listens on
@@ -74,7 +109,7 @@ pub async fn connect(emu: &Emulator) -> RunningService<RoleClient, ()> {
 pub async fn connect_offline() -> RunningService<RoleClient, ()> {
     let osc = OscClient::new(OscConfig {
         base_url: "http://127.0.0.1:9".to_owned(),
-        token: SecretString::from(TOKEN),
+        token: SecretString::from(OSC_TOKEN),
         request_timeout: Duration::from_secs(1),
         connect_timeout: Duration::from_secs(1),
         retry: RetryPolicy::default(),
@@ -123,9 +158,9 @@ pub fn is_error(result: &CallToolResult) -> bool {
 }
 
 /// The built binary, with none of the settings (`OSC_*`, `MCP_*`) of the
-/// developer's shell: only what the test sets.
+/// developer's shell: only what the test sets, on the child alone.
 pub fn binary() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_osc-secrets-mcp"));
+    let mut cmd = Command::new(BIN);
     clear_settings(&mut cmd);
     cmd
 }
@@ -140,133 +175,28 @@ pub fn clear_settings(cmd: &mut Command) {
     }
 }
 
-/// The built binary, spoken to over stdio one JSON-RPC line at a time. Its
-/// stderr is drained as it is written (a full pipe would stall the server).
-pub struct StdioServer {
-    pub child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-    stderr: Arc<Mutex<String>>,
-    stderr_reader: JoinHandle<()>,
-    next_id: u64,
-    /// Every byte read from stdout, for leak checks.
-    pub transcript: String,
+/// The external client named by `var`. The tests that need one are
+/// `#[ignore]`d, so they run only when asked for (`--include-ignored`, which
+/// `scripts/test` passes when `OSC_MCP_INCLUDE_IGNORED=1`); asked for and
+/// missing, they fail rather than pass without having run.
+pub fn external(var: &str, what: &str) -> String {
+    match std::env::var(var) {
+        Ok(value) if !value.trim().is_empty() => value,
+        _ => panic!(
+            "{var} is not set, so {what} cannot run. .ci/run installs it and exports {var}; \
+             or run plain `cargo test`, which reports this test as ignored"
+        ),
+    }
 }
 
-impl StdioServer {
-    pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> StdioServer {
-        let mut cmd = binary();
-        cmd.args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("binary spawns");
-        let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut err = child.stderr.take().unwrap();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&stderr);
-        let stderr_reader = tokio::spawn(async move {
-            let mut chunk = vec![0u8; 8192];
-            while let Ok(n) = err.read(&mut chunk).await {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&chunk[..n]));
-            }
-        });
-        StdioServer {
-            child,
-            stdin,
-            stdout,
-            stderr,
-            stderr_reader,
-            next_id: 1,
-            transcript: String::new(),
-        }
-    }
+pub fn repo_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
 
-    pub async fn send(&mut self, message: &Value) {
-        let mut line = serde_json::to_vec(message).unwrap();
-        line.push(b'\n');
-        self.stdin.write_all(&line).await.unwrap();
-        self.stdin.flush().await.unwrap();
-    }
-
-    /// Sends a request and returns its response, collecting any notification
-    /// that arrives first into the transcript.
-    pub async fn request(&mut self, method: &str, params: Value) -> Value {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
-            .await;
-        loop {
-            let mut line = String::new();
-            let n = tokio::time::timeout(CHILD_WAIT, self.stdout.read_line(&mut line))
-                .await
-                .expect("the server answers")
-                .unwrap();
-            assert!(n > 0, "the server closed stdout");
-            self.transcript.push_str(&line);
-            let message: Value = serde_json::from_str(&line).expect("stdout carries JSON-RPC only");
-            if message.get("id") == Some(&json!(id)) {
-                return message;
-            }
-        }
-    }
-
-    pub async fn initialize(&mut self) -> Value {
-        let answer = self
-            .request(
-                "initialize",
-                json!({
-                    "protocolVersion": "2025-06-18",
-                    "capabilities": {},
-                    "clientInfo": {"name": "test", "version": "0"}
-                }),
-            )
-            .await;
-        self.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
-            .await;
-        answer
-    }
-
-    pub async fn call_tool(&mut self, name: &str, arguments: Value) -> Value {
-        self.request("tools/call", json!({"name": name, "arguments": arguments}))
-            .await
-    }
-
-    /// Closes stdin, waits (bounded) for exit and the end of both outputs,
-    /// and returns (exit success, all of stdout, all of stderr).
-    pub async fn finish(self) -> (bool, String, String) {
-        let (status, stdout, stderr) = self.finish_with_status().await;
-        (status.success(), stdout, stderr)
-    }
-
-    /// [`StdioServer::finish`] with the exit status itself.
-    pub async fn finish_with_status(mut self) -> (ExitStatus, String, String) {
-        drop(self.stdin);
-        let mut rest = String::new();
-        tokio::time::timeout(CHILD_WAIT, self.stdout.read_to_string(&mut rest))
-            .await
-            .expect("the server closes stdout")
-            .unwrap();
-        self.transcript.push_str(&rest);
-        let status = tokio::time::timeout(CHILD_WAIT, self.child.wait())
-            .await
-            .expect("the server exits when stdin closes")
-            .unwrap();
-        tokio::time::timeout(CHILD_WAIT, self.stderr_reader)
-            .await
-            .expect("the server closes stderr")
-            .unwrap();
-        let stderr = self.stderr.lock().unwrap().clone();
-        (status, self.transcript, stderr)
-    }
+/// A fresh directory under the target directory, removed first if left over.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }

@@ -37,7 +37,7 @@ impl Page {
         let emu = support::emulator().await;
         let osc = Arc::new(support::client_for(
             &emu,
-            support::TOKEN,
+            support::OSC_TOKEN,
             support::fast_retry(),
         ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
