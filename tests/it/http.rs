@@ -28,8 +28,9 @@ use tokio::process::Command;
 // ---------------------------------------------------------------------------
 // Security and limits, over raw HTTP
 
-#[tokio::test]
-async fn refusals_are_clear_and_leak_nothing() {
+/// A server with a token, a body limit and an allowed host: what the
+/// refusal tests below are refused by.
+async fn guarded_server() -> (osc_secrets_mcp::emulator::Emulator, Server) {
     let emu = seeded_emulator().await;
     let server = Server::start(
         &emu,
@@ -42,10 +43,19 @@ async fn refusals_are_clear_and_leak_nothing() {
         Some(MCP_TOKEN),
     )
     .await;
-    let client = http();
-    let mut seen = String::new();
+    (emu, server)
+}
 
-    // Health needs no token and says nothing else.
+/// What a refused client saw, and the server's log, hold no secret.
+fn assert_refusals_leak_nothing(server: &Server, seen: &str) {
+    assert_no_leak("the responses", seen, &SECRETS);
+    assert_no_leak("the server log", &server.log(), &SECRETS);
+}
+
+#[tokio::test]
+async fn health_needs_no_token_and_says_nothing_else() {
+    let (_emu, server) = guarded_server().await;
+    let client = http();
     let response = client.get(server.url("/healthz")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
@@ -53,7 +63,16 @@ async fn refusals_are_clear_and_leak_nothing() {
         json!({ "status": "ok" })
     );
 
-    // No token, a wrong one, and the OSC token (never passed through): 401 with a challenge.
+    assert_refusals_leak_nothing(&server, "");
+}
+
+/// No token, a wrong one, and the OSC token (never passed through): 401
+/// with a challenge, on every endpoint; the refusal is logged.
+#[tokio::test]
+async fn missing_wrong_or_osc_tokens_get_401_with_a_challenge() {
+    let (_emu, server) = guarded_server().await;
+    let client = http();
+    let mut seen = String::new();
     for (token, invalid) in [
         (None, false),
         (Some("wrong-token-0123456789"), true),
@@ -90,7 +109,16 @@ async fn refusals_are_clear_and_leak_nothing() {
         assert!(headers.contains_key("www-authenticate"));
     }
 
-    // Host and Origin: 403 on every endpoint, health included.
+    assert_refusals_leak_nothing(&server, &seen);
+    assert!(server.log().contains("request refused"));
+}
+
+/// A foreign Host or Origin: 403 on every endpoint, health included; a
+/// configured host and a loopback origin are accepted.
+#[tokio::test]
+async fn a_foreign_host_or_origin_gets_403_everywhere() {
+    let (_emu, server) = guarded_server().await;
+    let client = http();
     for path in ["/healthz", "/mcp", "/sse", "/messages?sessionId=x"] {
         let response = client
             .get(server.url(path))
@@ -144,7 +172,15 @@ async fn refusals_are_clear_and_leak_nothing() {
             .unwrap()
             .contains("mcp-session-id")
     );
-    // A browser's preflight carries no token; it is answered for allowed origins only.
+    assert_refusals_leak_nothing(&server, "");
+}
+
+/// A browser's preflight carries no token; it is answered for allowed
+/// origins only.
+#[tokio::test]
+async fn a_preflight_is_answered_for_allowed_origins_only() {
+    let (_emu, server) = guarded_server().await;
+    let client = http();
     let preflight = |origin: &'static str| {
         client
             .request(reqwest::Method::OPTIONS, server.url("/mcp"))
@@ -176,7 +212,15 @@ async fn refusals_are_clear_and_leak_nothing() {
             .contains_key("access-control-allow-origin")
     );
 
-    // A token in the query string is refused, even next to a valid header.
+    assert_refusals_leak_nothing(&server, "");
+}
+
+/// A token in the query string is refused, even next to a valid header.
+#[tokio::test]
+async fn a_token_in_the_query_string_is_refused() {
+    let (_emu, server) = guarded_server().await;
+    let client = http();
+    let mut seen = String::new();
     for query in [
         format!("access_token={MCP_TOKEN}"),
         "token=x".to_owned(),
@@ -204,7 +248,14 @@ async fn refusals_are_clear_and_leak_nothing() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 
-    // Oversized bodies: 413, with or without Content-Length, on both transports.
+    assert_refusals_leak_nothing(&server, &seen);
+}
+
+/// Oversized bodies: 413, with or without Content-Length, on both transports.
+#[tokio::test]
+async fn oversized_bodies_get_413_on_both_transports() {
+    let (_emu, server) = guarded_server().await;
+    let client = http();
     let big = json!({ "jsonrpc": "2.0", "id": 1, "method": "ping", "params": { "pad": "x".repeat(8192) } }).to_string();
     let response = post_mcp(&server, Some(MCP_TOKEN), None, &json!({}))
         .body(big.clone())
@@ -241,7 +292,15 @@ async fn refusals_are_clear_and_leak_nothing() {
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(body["error"], "body_too_large");
 
-    // A body that is not JSON-RPC gets a fixed sentence, not a parser message quoting it.
+    assert_refusals_leak_nothing(&server, "");
+}
+
+/// A body that is not JSON-RPC gets a fixed sentence, not a parser message
+/// quoting it.
+#[tokio::test]
+async fn a_body_that_is_not_json_rpc_is_refused_without_quoting_it() {
+    let (_emu, server) = guarded_server().await;
+    let mut seen = String::new();
     let response = post_mcp(&server, Some(MCP_TOKEN), None, &json!({}))
         .body(format!(
             r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":"{CANARY}"}}"#
@@ -253,9 +312,7 @@ async fn refusals_are_clear_and_leak_nothing() {
     assert!(status.is_client_error(), "{status}");
     seen.push_str(&text);
 
-    assert_no_leak("the responses", &seen, &SECRETS);
-    assert_no_leak("the server log", &server.log(), &SECRETS);
-    assert!(server.log().contains("request refused"));
+    assert_refusals_leak_nothing(&server, &seen);
 }
 
 #[tokio::test]
