@@ -464,20 +464,26 @@ async fn every_handshake_revision_is_served() {
     // 2026-07-28 has no handshake: the Python SDK test drives it with server/discover.
 }
 
-#[tokio::test]
-async fn session_cap_and_per_client_concurrency() {
-    let emu = seeded_emulator().await;
-    let server = Server::start(
-        &emu,
+/// A server of two sessions at most, one request in flight per client.
+async fn capped_server(emu: &osc_secrets_mcp::emulator::Emulator) -> Server {
+    Server::start(
+        emu,
         &["--max-sessions", "2", "--max-concurrent-per-client", "1"],
         Some(MCP_TOKEN),
     )
-    .await;
+    .await
+}
+
+/// Full: a third session, on either transport, gets 503 with a reason;
+/// existing sessions still work, and closing one frees its place.
+#[tokio::test]
+async fn a_full_server_refuses_a_session_until_one_closes() {
+    let emu = seeded_emulator().await;
+    let server = capped_server(&emu).await;
     let token = Some(MCP_TOKEN);
     let first = open_session(&server, token).await;
     let second = open_session(&server, token).await;
 
-    // Full: a third session, on either transport, gets 503 with a reason.
     let response = post_mcp(&server, token, None, &initialize_request())
         .send()
         .await
@@ -500,7 +506,6 @@ async fn session_cap_and_per_client_concurrency() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
 
-    // Existing sessions still work; closing one frees its place.
     let response = post_mcp(
         &server,
         token,
@@ -526,9 +531,21 @@ async fn session_cap_and_per_client_concurrency() {
         .await
         .unwrap();
     assert!(response.status().is_success(), "{}", response.status());
-    let third = open_session(&server, token).await;
+    open_session(&server, token).await;
 
-    // One request in flight per client: a held call has the only permit.
+    assert_no_leak("the server log", &server.log(), &SECRETS);
+}
+
+/// One request in flight per client: a held call has the only permit,
+/// another client is not affected, and a dropped call gives it back.
+#[tokio::test]
+async fn a_client_has_one_request_in_flight_and_a_dropped_one_frees_it() {
+    let emu = seeded_emulator().await;
+    let server = capped_server(&emu).await;
+    let token = Some(MCP_TOKEN);
+    let mine = open_session(&server, token).await;
+    let other = open_session(&server, token).await;
+
     // The emulator holds it far longer than the test runs, and the check
     // waits for the emulator to have it, not for any delay to pass.
     emu.clear_requests();
@@ -542,7 +559,7 @@ async fn session_cap_and_per_client_concurrency() {
         post_mcp(
             &server,
             token,
-            Some(&third),
+            Some(&mine),
             &call(7, "list_tenant_secrets", json!({})),
         )
         .send(),
@@ -551,7 +568,7 @@ async fn session_cap_and_per_client_concurrency() {
     let response = post_mcp(
         &server,
         token,
-        Some(&third),
+        Some(&mine),
         &call(8, "list_tenant_secrets", json!({})),
     )
     .send()
@@ -565,7 +582,7 @@ async fn session_cap_and_per_client_concurrency() {
     let response = post_mcp(
         &server,
         token,
-        Some(&second),
+        Some(&other),
         &call(9, "list_tenant_secrets", json!({})),
     )
     .send()
@@ -585,7 +602,7 @@ async fn session_cap_and_per_client_concurrency() {
         let response = post_mcp(
             &server,
             token,
-            Some(&third),
+            Some(&mine),
             &call(id, "list_tenant_secrets", json!({})),
         )
         .send()
@@ -674,20 +691,45 @@ async fn stateless_mode_serves_calls_without_a_session() {
     assert_no_leak("the server log", &server.log(), &SECRETS);
 }
 
+/// A server whose legacy SSE sessions expire after 5 idle seconds.
+async fn sse_server(emu: &osc_secrets_mcp::emulator::Emulator) -> Server {
+    Server::start(emu, &["--session-idle-secs", "5"], Some(MCP_TOKEN)).await
+}
+
+/// A legacy SSE session opened and initialized: its stream, what was read
+/// past the last event, and its endpoint.
+async fn initialized_legacy_sse(server: &Server) -> (reqwest::Response, String, String) {
+    let (mut stream, mut buffer, endpoint) = open_legacy_sse(server, Some(MCP_TOKEN)).await;
+    let post = |endpoint: &str, body: Value| {
+        post_legacy(server, Some(MCP_TOKEN), endpoint, body.to_string()).send()
+    };
+    let response = post(&endpoint, initialize_request()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let events = read_events(&mut stream, &mut buffer, 1).await;
+    assert_eq!(events[0].0, "message");
+    let init: Value = serde_json::from_str(&events[0].1).unwrap();
+    assert_eq!(init["id"], 1);
+    assert_eq!(init["result"]["serverInfo"]["name"], "osc-secrets-mcp");
+    let response = post(
+        &endpoint,
+        json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    (stream, buffer, endpoint)
+}
+
+/// GET /sse streams events and announces the session's endpoint; a POST
+/// for an unknown session or for none is refused.
 #[tokio::test]
-async fn legacy_sse_sessions_open_answer_and_close() {
+async fn a_legacy_sse_stream_announces_its_endpoint() {
     let emu = seeded_emulator().await;
-    let server = Server::start(&emu, &["--session-idle-secs", "5"], Some(MCP_TOKEN)).await;
+    let server = sse_server(&emu).await;
     let client = http();
     let post = |endpoint: &str, body: Value| {
-        client
-            .post(server.url(endpoint))
-            .header("authorization", bearer(MCP_TOKEN))
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
+        post_legacy(&server, Some(MCP_TOKEN), endpoint, body.to_string()).send()
     };
-
     let mut stream = client
         .get(server.url("/sse"))
         .header("authorization", bearer(MCP_TOKEN))
@@ -718,20 +760,19 @@ async fn legacy_sse_sessions_open_answer_and_close() {
     let response = post("/messages", json!({})).await.unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 
-    let response = post(&endpoint, initialize_request()).await.unwrap();
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
-    let events = read_events(&mut stream, &mut buffer, 1).await;
-    assert_eq!(events[0].0, "message");
-    let init: Value = serde_json::from_str(&events[0].1).unwrap();
-    assert_eq!(init["id"], 1);
-    assert_eq!(init["result"]["serverInfo"]["name"], "osc-secrets-mcp");
-    let response = post(
-        &endpoint,
-        json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }),
-    )
-    .await
-    .unwrap();
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert_no_leak("the server log", &server.log(), &SECRETS);
+}
+
+/// Over a legacy SSE session a call is answered on the stream and writes;
+/// a body that is not JSON-RPC is refused without quoting it.
+#[tokio::test]
+async fn a_legacy_sse_session_answers_calls_on_its_stream() {
+    let emu = seeded_emulator().await;
+    let server = sse_server(&emu).await;
+    let (mut stream, mut buffer, endpoint) = initialized_legacy_sse(&server).await;
+    let post = |endpoint: &str, body: Value| {
+        post_legacy(&server, Some(MCP_TOKEN), endpoint, body.to_string()).send()
+    };
     let response = post(
         &endpoint,
         call(
@@ -758,7 +799,18 @@ async fn legacy_sse_sessions_open_answer_and_close() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_no_leak("the response", &text, &SECRETS);
 
-    // The client goes away: the session is cleaned up.
+    assert_no_leak("the server log", &server.log(), &SECRETS);
+}
+
+/// The client goes away: the session is cleaned up.
+#[tokio::test]
+async fn a_legacy_sse_session_ends_when_its_client_goes_away() {
+    let emu = seeded_emulator().await;
+    let server = sse_server(&emu).await;
+    let (stream, _, endpoint) = initialized_legacy_sse(&server).await;
+    let post = |endpoint: &str, body: Value| {
+        post_legacy(&server, Some(MCP_TOKEN), endpoint, body.to_string()).send()
+    };
     drop(stream);
     let deadline = Instant::now() + WAIT;
     loop {
@@ -777,8 +829,14 @@ async fn legacy_sse_sessions_open_answer_and_close() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
 
-    // An idle session expires and its stream ends.
+/// An idle session expires and its stream ends.
+#[tokio::test]
+async fn an_idle_legacy_sse_session_expires_and_its_stream_ends() {
+    let emu = seeded_emulator().await;
+    let server = sse_server(&emu).await;
+    let client = http();
     let mut idle = client
         .get(server.url("/sse"))
         .header("authorization", bearer(MCP_TOKEN))
