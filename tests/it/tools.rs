@@ -1,11 +1,12 @@
 //! Every tool through a real rmcp client, in-process: success and error paths.
 
 use crate::support::{
-    OSC_TOKEN, call, client_for, connect, connect_with, emulator, emulator_with, fast_retry,
-    is_error, text,
+    call, client_for, connect, connect_with, emulator, fast_retry, is_error, seeded_emulator, text,
 };
-use osc_secrets_mcp::emulator::{EmulatorOptions, Fault};
-use secrecy::{ExposeSecret, SecretString};
+use osc_secrets_mcp::emulator::Fault;
+use rmcp::RoleClient;
+use rmcp::service::RunningService;
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 fn structured(result: &rmcp::model::CallToolResult) -> Value {
@@ -36,16 +37,28 @@ async fn initialize_explains_the_reference_model() {
     assert!(emu.requests().is_empty());
 }
 
-#[tokio::test]
-async fn set_list_materialize_delete() {
-    let emu = emulator_with(EmulatorOptions {
-        token: Some(SecretString::from(OSC_TOKEN)),
-        seed: true,
-        ..EmulatorOptions::default()
-    })
-    .await;
+/// A seeded emulator and a client for it; what the tests below start from.
+async fn seeded() -> (
+    osc_secrets_mcp::emulator::Emulator,
+    RunningService<RoleClient, ()>,
+) {
+    let emu = seeded_emulator().await;
     let client = connect(&emu).await;
+    (emu, client)
+}
 
+/// No tool ever read a value back from OSC.
+fn assert_no_value_read(emu: &osc_secrets_mcp::emulator::Emulator) {
+    assert!(
+        emu.requests()
+            .iter()
+            .all(|r| !(r.method == "GET" && r.path.starts_with("/mytenantsecrets/")))
+    );
+}
+
+#[tokio::test]
+async fn set_creates_then_replaces_and_create_mode_creates() {
+    let (emu, client) = seeded().await;
     let out = structured(
         &call(
             &client,
@@ -87,6 +100,20 @@ async fn set_list_materialize_delete() {
     assert_eq!(out["outcome"], "created");
     assert_eq!(out["mode"], "create");
 
+    assert_no_value_read(&emu);
+}
+
+#[tokio::test]
+async fn list_is_sorted_with_update_times_and_filters() {
+    let (emu, client) = seeded().await;
+    structured(
+        &call(
+            &client,
+            "set_tenant_secret",
+            json!({"key": "user.stripe-key", "value": "sk_live_2"}),
+        )
+        .await,
+    );
     let all = structured(&call(&client, "list_tenant_secrets", json!({})).await);
     let keys: Vec<&str> = all["secrets"]
         .as_object()
@@ -136,6 +163,21 @@ async fn set_list_materialize_delete() {
     assert_eq!(stripe["count"], 1);
     assert!(stripe["secrets"]["user.stripe-key"].is_string(), "{stripe}");
 
+    assert_no_value_read(&emu);
+}
+
+/// User and platform keys both materialize into a service, as a reference.
+#[tokio::test]
+async fn materialize_copies_the_value_and_answers_a_reference() {
+    let (emu, client) = seeded().await;
+    structured(
+        &call(
+            &client,
+            "set_tenant_secret",
+            json!({"key": "user.stripe-key", "value": "sk_live_2"}),
+        )
+        .await,
+    );
     let out = structured(
         &call(&client, "materialize_tenant_secret", json!({"key": "user.stripe-key", "serviceId": "eyevinn-shop", "secretName": "stripekey"})).await,
     );
@@ -156,7 +198,7 @@ async fn set_list_materialize_delete() {
     );
 
     // Platform keys can be materialized.
-    let system_key = keys[0].to_owned();
+    let system_key = "system.gitea-admin-token";
     let out = structured(
         &call(
             &client,
@@ -167,6 +209,22 @@ async fn set_list_materialize_delete() {
     );
     assert_eq!(out["reference"], "{{secrets.gitea}}");
 
+    assert_no_value_read(&emu);
+}
+
+/// Deleting the tenant secret leaves the copies made from it in place.
+#[tokio::test]
+async fn delete_leaves_materialized_copies_in_place() {
+    let (emu, client) = seeded().await;
+    structured(
+        &call(
+            &client,
+            "set_tenant_secret",
+            json!({"key": "user.stripe-key", "value": "sk_live_2"}),
+        )
+        .await,
+    );
+    structured(&call(&client, "materialize_tenant_secret", json!({"key": "user.stripe-key", "serviceId": "eyevinn-shop", "secretName": "stripekey"})).await);
     let out = structured(
         &call(
             &client,
@@ -180,12 +238,7 @@ async fn set_list_materialize_delete() {
     assert!(emu.tenant_value("user.stripe-key").is_none());
     assert!(emu.service_secret("eyevinn-shop", "stripekey").is_some());
 
-    // No value was ever read.
-    assert!(
-        emu.requests()
-            .iter()
-            .all(|r| !(r.method == "GET" && r.path.starts_with("/mytenantsecrets/")))
-    );
+    assert_no_value_read(&emu);
 }
 
 /// Inputs that must be refused before any request is sent.
