@@ -424,147 +424,138 @@ fn typed(key: &str) -> InputResponses {
         .unwrap()
 }
 
-/// A retry's state must be the server's, unaltered, for this very call,
-/// and unused: otherwise nothing is deleted, whatever the answer says.
-#[tokio::test]
-async fn tampered_replayed_and_rebound_states_delete_nothing() {
+/// A retry-era client asked to delete [`KEY`], with [`KEY`] and
+/// `user.other` stored: the emulator, the client, and the first round's
+/// request state and request.
+async fn asked_to_delete() -> (
+    Emulator,
+    RunningService<RoleClient, Human>,
+    String,
+    CallToolRequestParams,
+) {
     let emu = emulator().await;
     emu.insert_tenant_secret(KEY, CANARY);
     emu.insert_tenant_secret("user.other", CANARY);
     let human = Human::new(Says::Types(KEY));
     let client = connect(server(&emu, ConfirmMode::Auto), human, Era::Retry).await;
-    let peer = client.peer();
-    let args = json!({"key": KEY});
+    let (state, request) = first_round(&client, &json!({"key": KEY})).await;
+    (emu, client, state, request)
+}
 
-    let complete = |r: CallToolResponse| match r {
-        CallToolResponse::Complete(r) => r,
+/// The final result of a retry.
+async fn retried(
+    client: &RunningService<RoleClient, Human>,
+    request: CallToolRequestParams,
+) -> CallToolResult {
+    match client.peer().call_tool_once(request).await.unwrap() {
+        CallToolResponse::Complete(result) => result,
         _ => panic!("not a final result"),
-    };
+    }
+}
 
-    // Tampered: one character changed.
-    let (state, request) = first_round(&client, &args).await;
+/// Nothing was deleted: both keys are there and OSC saw no DELETE.
+fn assert_nothing_deleted(emu: &Emulator) {
+    assert!(emu.tenant_keys().contains(&KEY.to_owned()));
+    assert!(emu.tenant_keys().contains(&"user.other".to_owned()));
+    assert!(
+        !seen(emu).iter().any(|r| r.starts_with("DELETE")),
+        "{:?}",
+        seen(emu)
+    );
+}
+
+/// A retry's state must be the server's, unaltered, for this very call:
+/// otherwise nothing is deleted, whatever the answer says.
+#[tokio::test]
+async fn a_state_not_made_for_this_call_deletes_nothing() {
+    let (emu, client, state, request) = asked_to_delete().await;
+    // One character changed.
     let mut bytes = state.clone().into_bytes();
     let at = bytes.len() / 2;
     bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
     let tampered = String::from_utf8(bytes).unwrap();
-    let r = complete(
-        peer.call_tool_once(
-            request
-                .clone()
-                .with_request_state(tampered)
-                .with_input_responses(typed(KEY)),
-        )
-        .await
-        .unwrap(),
-    );
-    assert!(
-        is_error(&r) && text(&r).contains("does not belong to this call"),
-        "{}",
-        text(&r)
-    );
-
-    // Forged: not a state at all.
-    let r = complete(
-        peer.call_tool_once(
-            request
-                .clone()
-                .with_request_state("forged")
-                .with_input_responses(typed(KEY)),
-        )
-        .await
-        .unwrap(),
-    );
-    assert!(
-        is_error(&r) && text(&r).contains("does not belong to this call"),
-        "{}",
-        text(&r)
-    );
-
-    // Re-bound: a state made for user.db, presented for user.other.
     let other = CallToolRequestParams::new("delete_tenant_secret")
         .with_arguments(json!({"key": "user.other"}).as_object().unwrap().clone());
-    let r = complete(
-        peer.call_tool_once(
-            other
-                .with_request_state(state.clone())
-                .with_input_responses(typed("user.other")),
-        )
-        .await
-        .unwrap(),
-    );
-    assert!(
-        is_error(&r) && text(&r).contains("does not belong to this call"),
-        "{}",
-        text(&r)
-    );
-
-    // A state for a delete, presented for a set of the same key.
     let set = CallToolRequestParams::new("set_tenant_secret").with_arguments(
         json!({"key": KEY, "generate": {}})
             .as_object()
             .unwrap()
             .clone(),
     );
-    let r = complete(
-        peer.call_tool_once(
-            set.with_request_state(state.clone())
+    let cases = [
+        (
+            "tampered",
+            request
+                .clone()
+                .with_request_state(tampered)
                 .with_input_responses(typed(KEY)),
-        )
-        .await
-        .unwrap(),
-    );
-    assert!(
-        is_error(&r) && text(&r).contains("does not belong to this call"),
-        "{}",
-        text(&r)
-    );
+        ),
+        (
+            "forged",
+            request
+                .clone()
+                .with_request_state("forged")
+                .with_input_responses(typed(KEY)),
+        ),
+        (
+            "made for user.db, presented for user.other",
+            other
+                .with_request_state(state.clone())
+                .with_input_responses(typed("user.other")),
+        ),
+        (
+            "made for a delete, presented for a set of the same key",
+            set.with_request_state(state)
+                .with_input_responses(typed(KEY)),
+        ),
+    ];
+    for (case, retry) in cases {
+        let r = retried(&client, retry).await;
+        assert!(
+            is_error(&r) && text(&r).contains("does not belong to this call"),
+            "{case}: {}",
+            text(&r)
+        );
+    }
+    assert_nothing_deleted(&emu);
+}
 
-    // A state and no answer.
-    let (state2, _) = first_round(&client, &args).await;
-    let r = complete(
-        peer.call_tool_once(request.clone().with_request_state(state2))
-            .await
-            .unwrap(),
-    );
+/// A state and no answer deletes nothing.
+#[tokio::test]
+async fn a_state_without_an_answer_deletes_nothing() {
+    let (emu, client, state, request) = asked_to_delete().await;
+    let r = retried(&client, request.with_request_state(state)).await;
     assert!(
         is_error(&r) && text(&r).contains("no usable answer"),
         "{}",
         text(&r)
     );
+    assert_nothing_deleted(&emu);
+}
 
-    assert!(emu.tenant_keys().contains(&KEY.to_owned()));
-    assert!(emu.tenant_keys().contains(&"user.other".to_owned()));
-    assert!(
-        !seen(&emu).iter().any(|r| r.starts_with("DELETE")),
-        "{:?}",
-        seen(&emu)
-    );
-
-    // The genuine state, once: deleted. Replayed: refused.
-    let (state3, _) = first_round(&client, &args).await;
-    let r = complete(
-        peer.call_tool_once(
-            request
-                .clone()
-                .with_request_state(state3.clone())
-                .with_input_responses(typed(KEY)),
-        )
-        .await
-        .unwrap(),
-    );
+/// The genuine state, once: deleted. Replayed: refused, and OSC sees nothing.
+#[tokio::test]
+async fn a_genuine_state_deletes_once_and_its_replay_is_refused() {
+    let (emu, client, state, request) = asked_to_delete().await;
+    let r = retried(
+        &client,
+        request
+            .clone()
+            .with_request_state(state.clone())
+            .with_input_responses(typed(KEY)),
+    )
+    .await;
     assert!(!is_error(&r), "{}", text(&r));
     assert!(!emu.tenant_keys().contains(&KEY.to_owned()));
     emu.insert_tenant_secret(KEY, CANARY);
     emu.clear_requests();
-    let r = complete(
-        peer.call_tool_once(
-            request
-                .with_request_state(state3)
-                .with_input_responses(typed(KEY)),
-        )
-        .await
-        .unwrap(),
-    );
+    let r = retried(
+        &client,
+        request
+            .with_request_state(state)
+            .with_input_responses(typed(KEY)),
+    )
+    .await;
     assert!(
         is_error(&r) && text(&r).contains("already used"),
         "{}",
