@@ -2,6 +2,7 @@
 //! (`--sandbox`, stdio), and `verify-audit` on what they wrote.
 
 use crate::support;
+use crate::support::assert_no_leak;
 use std::path::{Path, PathBuf};
 
 use crate::support::{StdioServer, WAIT, binary};
@@ -116,9 +117,20 @@ async fn verify(args: &[&str]) -> (i32, String) {
 /// with the checked names and who called; a read that went through is not
 /// recorded; the canary value is in no byte of the log, its anchor, or
 /// anything the server wrote.
-#[tokio::test]
-async fn a_real_run_writes_an_intact_chain_without_the_value() {
-    let dir = Dir::new("run");
+/// What a real run left: its directory (holding `audit.log` and its
+/// anchor), and the server's stdout and stderr.
+struct Run {
+    dir: Dir,
+    log: PathBuf,
+    stdout: String,
+    stderr: String,
+}
+
+/// A sandboxed run with an audit log: a write, a materialize, a list, three
+/// refusals (a platform key, text that fails the key rule, a set with no
+/// value) and a delete, each answered as expected.
+async fn real_run(name: &str) -> Run {
+    let dir = Dir::new(name);
     let log = dir.join("audit.log");
     let mut server = server(&["--audit-log", log.to_str().unwrap()]).await;
     let set = server
@@ -160,26 +172,21 @@ async fn a_real_run_writes_an_intact_chain_without_the_value() {
     assert!(!is_error(&delete), "{delete}");
     let (ok, stdout, stderr) = server.finish().await;
     assert!(ok, "{stderr}");
-
-    let raw = lines(&log);
-    let recs = records(&log);
-    assert_eq!(recs.len(), 6, "{raw:#?}");
-    let mut prev = GENESIS.to_owned();
-    for (i, (line, rec)) in raw.iter().zip(&recs).enumerate() {
-        assert_eq!(rec["seq"], json!(i + 1), "{line}");
-        assert_eq!(rec["prev"], json!(prev), "{line}");
-        prev = sha256_hex(line);
-        assert_eq!(rec["transport"], "stdio", "{line}");
-        assert_eq!(
-            rec["client"],
-            json!({"name": "test", "version": "0"}),
-            "{line}"
-        );
-        assert!(rec["request"].is_string(), "{line}");
-        assert!(rec["durationMs"].is_u64(), "{line}");
-        let time = rec["time"].as_str().unwrap();
-        assert!(time.ends_with('Z') && time.contains('T'), "{line}");
+    Run {
+        dir,
+        log,
+        stdout,
+        stderr,
     }
+}
+
+/// Every change and every refusal is a record; the list is not.
+#[tokio::test]
+async fn a_real_run_records_each_change_and_refusal() {
+    let run = real_run("records").await;
+    let raw = lines(&run.log);
+    let recs = records(&run.log);
+    assert_eq!(recs.len(), 6, "{raw:#?}");
     let summary: Vec<(&str, &str, &str)> = recs
         .iter()
         .map(|r| {
@@ -211,12 +218,53 @@ async fn a_real_run_writes_an_intact_chain_without_the_value() {
     assert!(recs[3].get("key").is_none(), "{}", raw[3]);
     assert_eq!(recs[5]["kind"], "destroy");
     assert!(!raw.concat().contains(PASTED));
+}
 
+/// The records chain, each to the hash of the one before, and end at the
+/// anchor; `verify-audit` says so.
+#[tokio::test]
+async fn a_real_run_writes_an_intact_chain() {
+    let run = real_run("chain").await;
+    let raw = lines(&run.log);
+    let recs = records(&run.log);
+    assert_eq!(recs.len(), 6, "{raw:#?}");
+    let mut prev = GENESIS.to_owned();
+    for (i, (line, rec)) in raw.iter().zip(&recs).enumerate() {
+        assert_eq!(rec["seq"], json!(i + 1), "{line}");
+        assert_eq!(rec["prev"], json!(prev), "{line}");
+        prev = sha256_hex(line);
+        assert_eq!(rec["transport"], "stdio", "{line}");
+        assert_eq!(
+            rec["client"],
+            json!({"name": "test", "version": "0"}),
+            "{line}"
+        );
+        assert!(rec["request"].is_string(), "{line}");
+        assert!(rec["durationMs"].is_u64(), "{line}");
+        let time = rec["time"].as_str().unwrap();
+        assert!(time.ends_with('Z') && time.contains('T'), "{line}");
+    }
     let anchor: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("audit.log.anchor")).unwrap())
+        serde_json::from_str(&std::fs::read_to_string(run.dir.join("audit.log.anchor")).unwrap())
             .unwrap();
     assert_eq!(anchor, json!({"seq": 6, "hash": sha256_hex(&raw[5])}));
 
+    let (code, said) = verify(&[run.log.to_str().unwrap()]).await;
+    assert_eq!(code, 0, "{said}");
+    assert!(said.contains("intact: 6 record(s), last seq 6"), "{said}");
+    assert!(said.contains("matches the anchor"), "{said}");
+}
+
+/// Neither the value nor the sandbox token is in the log, the anchor or
+/// the server's output.
+#[tokio::test]
+async fn a_real_run_writes_the_value_nowhere() {
+    let Run {
+        dir,
+        log,
+        stdout,
+        stderr,
+    } = real_run("no-value").await;
     for (what, bytes) in [
         ("log", std::fs::read_to_string(&log).unwrap()),
         (
@@ -226,20 +274,9 @@ async fn a_real_run_writes_an_intact_chain_without_the_value() {
         ("stdout", stdout),
         ("stderr", stderr),
     ] {
-        assert!(
-            !bytes.contains(CANARY),
-            "the value is in the {what}: {bytes}"
-        );
-        assert!(
-            !bytes.contains("sandbox-"),
-            "the sandbox token is in the {what}"
-        );
+        // The value, and the sandbox's token.
+        assert_no_leak(&format!("the {what}"), &bytes, &[CANARY, "sandbox-"]);
     }
-
-    let (code, said) = verify(&[log.to_str().unwrap()]).await;
-    assert_eq!(code, 0, "{said}");
-    assert!(said.contains("intact: 6 record(s), last seq 6"), "{said}");
-    assert!(said.contains("matches the anchor"), "{said}");
 }
 
 /// The log and its anchor are created readable and writable by the owner only.
