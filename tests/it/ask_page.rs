@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::support::http as bin;
 use crate::support::logs::Logs;
 use crate::support::page::{CANARY, Page};
-use osc_secrets_mcp::elicit::links::Fate;
+use osc_secrets_mcp::elicit::links::{Fate, Ticket};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use secrecy::ExposeSecret;
@@ -225,8 +225,23 @@ async fn a_multi_line_value_is_stored_with_its_line_breaks_as_typed() {
     assert_no_leak("the trace log", &logs.text(), &[CANARY]);
 }
 
+/// Nothing was written to `user.origin`, and `ticket`'s link is still open.
+fn assert_untouched(page: &Page, ticket: &Ticket) {
+    assert!(
+        page.emu.tenant_value("user.origin").is_none(),
+        "nothing was written"
+    );
+    assert!(matches!(page.links.fate(&ticket.id), Fate::Pending));
+    assert!(
+        page.links.show(&ticket.id).is_ok(),
+        "the link is still open"
+    );
+}
+
+/// A POST without the page's own Origin (none, foreign, `null` without the
+/// browser's word) is refused and writes nothing.
 #[tokio::test]
-async fn posts_without_the_pages_own_origin_or_as_no_form_write_nothing() {
+async fn posts_without_the_pages_own_origin_write_nothing() {
     let logs = Logs::capture();
     let page = Page::start(TTL).await;
     let ticket = page.open("user.origin").await;
@@ -284,6 +299,16 @@ async fn posts_without_the_pages_own_origin_or_as_no_form_write_nothing() {
     )
     .await;
     assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    assert_untouched(&page, &ticket);
+    assert_no_leak("the trace log", &logs.text(), &[CANARY]);
+}
+
+/// A POST that is not a form is refused and writes nothing.
+#[tokio::test]
+async fn posts_that_are_not_a_form_write_nothing() {
+    let logs = Logs::capture();
+    let page = Page::start(TTL).await;
+    let ticket = page.open("user.origin").await;
     for content_type in [
         "text/plain",
         "multipart/form-data; boundary=x",
@@ -304,7 +329,16 @@ async fn posts_without_the_pages_own_origin_or_as_no_form_write_nothing() {
             "{content_type}"
         );
     }
-    // A GET from another origin (a cross-site fetch) is refused as well.
+    assert_untouched(&page, &ticket);
+    assert_no_leak("the trace log", &logs.text(), &[CANARY]);
+}
+
+/// A GET from another origin (a cross-site fetch) is refused as well.
+#[tokio::test]
+async fn a_cross_site_get_is_refused() {
+    let logs = Logs::capture();
+    let page = Page::start(TTL).await;
+    let ticket = page.open("user.origin").await;
     let cross = send(
         "cross-site GET",
         client()
@@ -314,15 +348,7 @@ async fn posts_without_the_pages_own_origin_or_as_no_form_write_nothing() {
     .await;
     assert_eq!(cross.status, StatusCode::FORBIDDEN);
 
-    assert!(
-        page.emu.tenant_value("user.origin").is_none(),
-        "nothing was written"
-    );
-    assert!(matches!(page.links.fate(&ticket.id), Fate::Pending));
-    assert!(
-        page.links.show(&ticket.id).is_ok(),
-        "the link is still open"
-    );
+    assert_untouched(&page, &ticket);
     assert_no_leak("the trace log", &logs.text(), &[CANARY]);
 }
 
