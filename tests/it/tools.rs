@@ -404,12 +404,22 @@ async fn malformed_arguments_are_errors_without_values() {
 }
 
 /// Each upstream failure comes back as a tool error that says what to do next.
+/// An OSC answer of `status` to `method`.
+fn osc_fault(method: &str, status: u16, retry_after: Option<&str>) -> Fault {
+    Fault {
+        method: Some(method.into()),
+        status: Some(status),
+        retry_after: retry_after.map(str::to_owned),
+        ..Fault::default()
+    }
+}
+
+/// A create of a key that exists advises `upsert` and changes nothing.
 #[tokio::test]
-async fn upstream_failures_give_advice() {
+async fn a_create_of_an_existing_key_advises_upsert() {
     let emu = emulator().await;
     let client = connect(&emu).await;
     emu.insert_tenant_secret("user.exists", "v");
-
     let conflict = call(
         &client,
         "set_tenant_secret",
@@ -426,7 +436,13 @@ async fn upstream_failures_give_advice() {
         emu.tenant_value("user.exists").unwrap().expose_secret(),
         "v"
     );
+}
 
+/// A key OSC does not have: the answer points at list_tenant_secrets.
+#[tokio::test]
+async fn a_missing_key_advises_listing() {
+    let emu = emulator().await;
+    let client = connect(&emu).await;
     let missing = call(
         &client,
         "delete_tenant_secret",
@@ -445,19 +461,19 @@ async fn upstream_failures_give_advice() {
     )
     .await;
     assert!(is_error(&missing) && text(&missing).contains("list_tenant_secrets"));
+}
 
-    let fault = |method: &str, status: u16, retry_after: Option<&str>| Fault {
-        method: Some(method.into()),
-        status: Some(status),
-        retry_after: retry_after.map(str::to_owned),
-        ..Fault::default()
-    };
+/// Each OSC failure status says what to do about it.
+#[tokio::test]
+async fn osc_failures_say_what_to_do() {
+    let emu = emulator().await;
+    let client = connect(&emu).await;
     let cases = [
-        (fault("GET", 401, None), "OSC_ACCESS_TOKEN"),
-        (fault("GET", 403, None), "403"),
-        (fault("GET", 429, Some("60")), "Retry after 60 s"),
-        (fault("GET", 503, None), "after 3 attempt(s)"),
-        (fault("GET", 500, None), "Retry in a moment"),
+        (osc_fault("GET", 401, None), "OSC_ACCESS_TOKEN"),
+        (osc_fault("GET", 403, None), "403"),
+        (osc_fault("GET", 429, Some("60")), "Retry after 60 s"),
+        (osc_fault("GET", 503, None), "after 3 attempt(s)"),
+        (osc_fault("GET", 500, None), "Retry in a moment"),
     ];
     for (f, expected) in cases {
         emu.clear_faults();
@@ -470,10 +486,14 @@ async fn upstream_failures_give_advice() {
             text(&result)
         );
     }
-    emu.clear_faults();
+}
 
-    // An ambiguous write failure does not claim success and says how to check.
-    emu.push_fault(fault("PUT", 500, None));
+/// An ambiguous write failure does not claim success and says how to check.
+#[tokio::test]
+async fn an_ambiguous_write_failure_claims_nothing() {
+    let emu = emulator().await;
+    let client = connect(&emu).await;
+    emu.push_fault(osc_fault("PUT", 500, None));
     let result = call(
         &client,
         "set_tenant_secret",
