@@ -11,7 +11,9 @@ use std::time::Duration;
 use crate::support::{OSC_TOKEN, call, connect_with, emulator_with, is_error, text};
 use osc_secrets_mcp::emulator::{EmulatorOptions, Fault};
 use osc_secrets_mcp::osc::{Limits, OscClient, OscConfig, RetryPolicy};
+use rmcp::RoleClient;
 use rmcp::model::CallToolResult;
+use rmcp::service::RunningService;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -86,8 +88,22 @@ const PEM: &str = "-----BEGIN PRIVATE KEY-----\nMIIEvQ\"IBADANBgkq\\hkiG9w0BAQEF
 const SHORT: &str = "^|~";
 const STORED: &str = "stored-canary-\"q\\uote\"\nvalue";
 
-#[tokio::test]
-async fn echoed_and_quoted_values_never_reach_any_tool_result() {
+/// A fault on a /mytenantsecrets request, once.
+fn secrets_fault(method: &str, status: u16) -> Fault {
+    Fault {
+        method: Some(method.into()),
+        path_prefix: Some("/mytenantsecrets".into()),
+        status: Some(status),
+        times: Some(1),
+        ..Fault::default()
+    }
+}
+
+/// An emulator holding [`STORED`] and a client for it that never retries.
+async fn with_stored_value() -> (
+    osc_secrets_mcp::emulator::Emulator,
+    RunningService<RoleClient, ()>,
+) {
     let emu = emulator_with(EmulatorOptions {
         token: Some(SecretString::from(OSC_TOKEN)),
         ..EmulatorOptions::default()
@@ -95,26 +111,19 @@ async fn echoed_and_quoted_values_never_reach_any_tool_result() {
     .await;
     emu.insert_tenant_secret("user.stored", STORED);
     let client = connect_with(osc(&emu.base_url(), retry(0), Limits::default())).await;
-    let fault = |method: &str, status: u16| Fault {
-        method: Some(method.into()),
-        path_prefix: Some("/mytenantsecrets".into()),
-        status: Some(status),
-        times: Some(1),
-        ..Fault::default()
-    };
-    // OSC's own words, quoting a stored value it should not have.
-    let quoting = format!(
-        r#"{{"statusCode":400,"error":"Bad Request","message":"user.stored holds {} and {}; token {OSC_TOKEN}"}}"#,
-        serde_json::to_string(STORED).unwrap().trim_matches('"'),
-        STORED.replace('\n', " ")
-    );
+    (emu, client)
+}
 
-    // set, both modes, with an upstream that echoes the request body.
+/// set, both modes, with an upstream that echoes the request body: the
+/// value is in no tool result.
+#[tokio::test]
+async fn an_echoed_value_never_reaches_a_tool_result() {
+    let (emu, client) = with_stored_value().await;
     for (mode, method) in [("upsert", "PUT"), ("create", "POST")] {
         for value in [PEM, SHORT] {
             emu.push_fault(Fault {
                 echo_body: true,
-                ..fault(method, 400)
+                ..secrets_fault(method, 400)
             });
             let result = bounded_call(
                 &client,
@@ -130,8 +139,20 @@ async fn echoed_and_quoted_values_never_reach_any_tool_result() {
             assert!(!emitted(&result).contains("Could not process"));
         }
     }
+}
 
-    // list, delete and materialize, with an error quoting a stored value.
+/// list, delete and materialize, with an error quoting a stored value: the
+/// value is in no tool result.
+#[tokio::test]
+async fn a_quoted_value_never_reaches_a_tool_result() {
+    let (emu, client) = with_stored_value().await;
+    // OSC's own words, quoting a stored value it should not have.
+    let quoting = format!(
+        r#"{{"statusCode":400,"error":"Bad Request","message":"user.stored holds {} and {}; token {OSC_TOKEN}"}}"#,
+        serde_json::to_string(STORED).unwrap().trim_matches('"'),
+        STORED.replace('\n', " ")
+    );
+
     let cases = [
         ("GET", 400, "list_tenant_secrets", json!({})),
         (
@@ -157,7 +178,7 @@ async fn echoed_and_quoted_values_never_reach_any_tool_result() {
         emu.push_fault(Fault {
             body: Some(quoting.clone()),
             content_type: Some("application/json".into()),
-            ..fault(method, status)
+            ..secrets_fault(method, status)
         });
         let result = bounded_call(&client, tool, args).await;
         assert!(is_error(&result), "{tool}: {}", text(&result));
