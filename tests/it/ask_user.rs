@@ -10,7 +10,9 @@ use crate::support::logs::Logs;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::support::{OSC_TOKEN, client_for, emulator, fast_retry, is_error, text};
+use crate::support::{
+    OSC_TOKEN, client_for, emulator, fast_retry, is_error, stored, structured, text,
+};
 use osc_secrets_mcp::audit::AuditLog;
 use osc_secrets_mcp::elicit::ask::AskSettings;
 use osc_secrets_mcp::elicit::links::{Fate, FixedBase, LINK_PATH, Links};
@@ -215,17 +217,6 @@ async fn once(
         .await
         .expect("the round ends")
         .expect("the call is routed")
-}
-
-fn structured(result: &CallToolResult) -> Value {
-    result
-        .structured_content
-        .clone()
-        .expect("a structured result")
-}
-
-fn stored(emu: &Emulator, key: &str) -> Option<String> {
-    emu.tenant_value(key).map(|v| v.expose_secret().to_owned())
 }
 
 /// Checks that no byte the client received carries the canary.
@@ -787,7 +778,7 @@ mod python {
     use super::CANARY;
     use crate::support::http::{self, Server};
     use crate::support::python::{python, run_python};
-    use crate::support::{self, BIN, MCP_TOKEN, OSC_TOKEN};
+    use crate::support::{self, BIN, MCP_TOKEN, OSC_TOKEN, stored};
 
     /// Where the Python client finds the server.
     enum Via<'a> {
@@ -842,10 +833,6 @@ mod python {
         let mut cmd = http::command(emu, extra, Some(MCP_TOKEN));
         cmd.env("OSC_MCP_LOG", "trace");
         Server::start_command(cmd).await
-    }
-
-    fn stored(emu: &Emulator, key: &str) -> Option<String> {
-        emu.tenant_value(key).map(|v| v.expose_secret().to_owned())
     }
 
     fn listed(report: &Value) -> Vec<String> {

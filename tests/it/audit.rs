@@ -5,6 +5,7 @@ use crate::support;
 use crate::support::assert_no_leak;
 use std::path::{Path, PathBuf};
 
+use crate::support::stdio::{result_is_error, result_text};
 use crate::support::{StdioServer, WAIT, binary};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -61,20 +62,6 @@ fn records(path: &Path) -> Vec<Value> {
         .collect()
 }
 
-fn text(answer: &Value) -> String {
-    answer["result"]["content"]
-        .as_array()
-        .unwrap_or(&Vec::new())
-        .iter()
-        .filter_map(|c| c["text"].as_str())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn is_error(answer: &Value) -> bool {
-    answer["result"]["isError"] == json!(true)
-}
-
 /// Spawns the sandboxed server on stdio with `args` added and initializes it.
 async fn server(args: &[&str]) -> StdioServer {
     let mut all = vec!["--sandbox"];
@@ -91,7 +78,7 @@ async fn write_keys(log: &Path, keys: &[&str]) -> (String, String) {
         let set = server
             .call_tool("set_tenant_secret", json!({"key": key, "value": CANARY}))
             .await;
-        assert!(!is_error(&set), "{set}");
+        assert!(!result_is_error(&set), "{set}");
     }
     let (ok, stdout, stderr) = server.finish().await;
     assert!(ok, "{stderr}");
@@ -139,37 +126,37 @@ async fn real_run(name: &str) -> Run {
             json!({"key": "user.audit-a", "value": CANARY}),
         )
         .await;
-    assert!(!is_error(&set), "{set}");
+    assert!(!result_is_error(&set), "{set}");
     let materialize = server
         .call_tool(
             "materialize_tenant_secret",
             json!({"key": "user.audit-a", "serviceId": "my-service", "secretName": "apikey"}),
         )
         .await;
-    assert!(!is_error(&materialize), "{materialize}");
+    assert!(!result_is_error(&materialize), "{materialize}");
     let list = server.call_tool("list_tenant_secrets", json!({})).await;
-    assert!(!is_error(&list), "{list}");
+    assert!(!result_is_error(&list), "{list}");
     let system = server
         .call_tool(
             "delete_tenant_secret",
             json!({"key": "system.gitea-admin-token"}),
         )
         .await;
-    assert!(is_error(&system), "{system}");
+    assert!(result_is_error(&system), "{system}");
     // Text that fails the key rule (a value pasted into the wrong field, say):
     // refused, and left out of the record.
     let pasted = server
         .call_tool("delete_tenant_secret", json!({"key": PASTED}))
         .await;
-    assert!(is_error(&pasted), "{pasted}");
+    assert!(result_is_error(&pasted), "{pasted}");
     let no_value = server
         .call_tool("set_tenant_secret", json!({"key": "user.audit-b"}))
         .await;
-    assert!(is_error(&no_value), "{no_value}");
+    assert!(result_is_error(&no_value), "{no_value}");
     let delete = server
         .call_tool("delete_tenant_secret", json!({"key": "user.audit-a"}))
         .await;
-    assert!(!is_error(&delete), "{delete}");
+    assert!(!result_is_error(&delete), "{delete}");
     let (ok, stdout, stderr) = server.finish().await;
     assert!(ok, "{stderr}");
     Run {
@@ -399,7 +386,7 @@ async fn an_unwritable_log_is_reported_and_changes_go_on() {
             json!({"key": "user.u-a", "value": CANARY}),
         )
         .await;
-    assert!(!is_error(&set), "{set}");
+    assert!(!result_is_error(&set), "{set}");
     let (ok, _, stderr) = server.finish().await;
     assert!(ok, "{stderr}");
     assert!(stderr.contains("audit log"), "{stderr}");
@@ -420,8 +407,8 @@ async fn an_unwritable_required_log_refuses_changes() {
             json!({"key": "user.r-a", "value": CANARY}),
         )
         .await;
-    assert!(is_error(&set), "{set}");
-    let said = text(&set);
+    assert!(result_is_error(&set), "{set}");
+    let said = result_text(&set);
     assert!(said.starts_with("Refused before contacting OSC:"), "{said}");
     assert!(said.contains("audit log"), "{said}");
     let delete = server
@@ -430,9 +417,9 @@ async fn an_unwritable_required_log_refuses_changes() {
             json!({"key": "user.example-api-key"}),
         )
         .await;
-    assert!(is_error(&delete), "{delete}");
+    assert!(result_is_error(&delete), "{delete}");
     let list = server.call_tool("list_tenant_secrets", json!({})).await;
-    assert!(!is_error(&list), "{list}");
+    assert!(!result_is_error(&list), "{list}");
     let listed = list["result"]["structuredContent"].to_string();
     assert!(!listed.contains("user.r-a"), "{listed}");
     assert!(listed.contains("user.example-api-key"), "{listed}");
@@ -480,7 +467,7 @@ async fn the_third_change_of_two_a_minute_is_refused_with_a_retry_time() {
         let set = server
             .call_tool("set_tenant_secret", json!({"key": key, "value": CANARY}))
             .await;
-        assert!(!is_error(&set), "{set}");
+        assert!(!result_is_error(&set), "{set}");
     }
     let third = server
         .call_tool(
@@ -488,8 +475,8 @@ async fn the_third_change_of_two_a_minute_is_refused_with_a_retry_time() {
             json!({"key": "user.l-c", "value": CANARY}),
         )
         .await;
-    assert!(is_error(&third), "{third}");
-    let said = text(&third);
+    assert!(result_is_error(&third), "{third}");
+    let said = result_text(&third);
     assert!(said.starts_with("Refused before contacting OSC:"), "{said}");
     assert!(said.contains("2 changes per minute"), "{said}");
     let wait: u64 = said
@@ -521,15 +508,15 @@ async fn the_third_change_of_two_a_minute_is_refused_with_a_retry_time() {
             json!({"key": "user.example-api-key"}),
         )
         .await;
-    assert!(!is_error(&first), "{first}");
+    assert!(!result_is_error(&first), "{first}");
     let second = server
         .call_tool(
             "delete_tenant_secret",
             json!({"key": "user.gitcred.example-github-token"}),
         )
         .await;
-    assert!(is_error(&second), "{second}");
-    let said = text(&second);
+    assert!(result_is_error(&second), "{second}");
+    let said = result_text(&second);
     assert!(said.contains("1 deletes per minute"), "{said}");
     assert!(said.contains("Retry after "), "{said}");
     let set = server
@@ -538,7 +525,7 @@ async fn the_third_change_of_two_a_minute_is_refused_with_a_retry_time() {
             json!({"key": "user.l-d", "value": CANARY}),
         )
         .await;
-    assert!(!is_error(&set), "{set}");
+    assert!(!result_is_error(&set), "{set}");
     let (ok, _, stderr) = server.finish().await;
     assert!(ok, "{stderr}");
 }

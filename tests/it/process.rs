@@ -9,14 +9,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::support::http::{http, initialize_request, message_in, rpc};
-use crate::support::{OSC_TOKEN, PROTOCOL, WAIT, emulator, scratch_dir};
+use crate::support::{
+    BIN, OSC_TOKEN, PROTOCOL, WAIT, binary, clear_settings, emulator, scratch_dir,
+};
 use osc_secrets_mcp::emulator::Emulator;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 
-use crate::support::BIN;
 /// Shaped like an OSC token so that any redaction by shape would also hide it:
 /// the assertions must hold because nothing prints it, not because of a scrub.
 const CANARY_TOKEN: &str = "canary-osc-token-5e1f0b7a2c94";
@@ -43,17 +44,20 @@ fn command(args: &[&str], env: &[(&str, &str)], stderr: Stderr) -> Command {
     let mut cmd = if stderr == Stderr::Closed {
         // `Stdio::null()` is an open /dev/null, not a closed descriptor.
         let mut cmd = Command::new("sh");
+        clear_settings(&mut cmd);
         cmd.args(["-c", r#"exec 2>&-; exec "$0" "$@""#, BIN]);
         cmd
     } else {
-        Command::new(BIN)
+        binary()
     };
     cmd.args(args);
     for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        let upper = name.to_ascii_uppercase();
-        if name.starts_with("OSC_") || name.starts_with("MCP_") || upper.ends_with("_PROXY") {
-            cmd.env_remove(name.as_ref());
+        if name
+            .to_string_lossy()
+            .to_ascii_uppercase()
+            .ends_with("_PROXY")
+        {
+            cmd.env_remove(&name);
         }
     }
     cmd.envs(env.iter().copied())

@@ -6,6 +6,7 @@ use crate::support;
 use std::sync::Arc;
 
 use crate::support::http::{self as web, Server, open_session, post_mcp};
+use crate::support::stdio::result_text;
 use crate::support::{CANARY, MCP_TOKEN};
 use crate::support::{
     OSC_TOKEN, StdioServer, call, client_for, emulator, fast_retry, is_error, text,
@@ -31,16 +32,6 @@ fn names(list: &Value) -> Vec<String> {
         .iter()
         .map(|t| t["name"].as_str().unwrap().to_owned())
         .collect()
-}
-
-fn result_text(answer: &Value) -> String {
-    answer["result"]["content"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no tool result in {answer}"))
-        .iter()
-        .filter_map(|c| c["text"].as_str())
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 fn listed_keys(answer: &Value) -> Vec<String> {

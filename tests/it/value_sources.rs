@@ -7,7 +7,8 @@ use std::ffi::OsString;
 use std::sync::Arc;
 
 use crate::support::{
-    OSC_TOKEN, StdioServer, WAIT, binary, call, client_for, emulator, fast_retry, is_error, text,
+    OSC_TOKEN, StdioServer, WAIT, binary, call, client_for, emulator, fast_retry, is_error, stored,
+    structured, text,
 };
 use osc_secrets_mcp::emulator::{Emulator, Fault};
 use osc_secrets_mcp::server::SecretsServer;
@@ -47,20 +48,6 @@ async fn connect_env(
     ().serve(client_io).await.expect("client initializes")
 }
 
-fn structured(result: &rmcp::model::CallToolResult) -> Value {
-    result
-        .structured_content
-        .clone()
-        .expect("a structured result")
-}
-
-fn stored(emu: &Emulator, key: &str) -> String {
-    emu.tenant_value(key)
-        .expect("the key is stored")
-        .expose_secret()
-        .to_owned()
-}
-
 /// Everything a result carries, as one text, for leak checks.
 fn all_of(result: &rmcp::model::CallToolResult) -> String {
     serde_json::to_string(result).unwrap()
@@ -83,7 +70,7 @@ async fn generate_with_defaults_stores_32_alphanumeric_characters_unseen() {
         out["generated"],
         json!({"length": 32, "alphabet": "alphanumeric"})
     );
-    let value = stored(&emu, "user.db-password");
+    let value = stored(&emu, "user.db-password").expect("the key is stored");
     assert_eq!(value.len(), 32);
     assert!(value.chars().all(|c| c.is_ascii_alphanumeric()), "{value}");
     assert!(!all_of(&result).contains(&value));
@@ -123,7 +110,7 @@ async fn every_alphabet_and_both_length_bounds() {
                 structured(&result)["generated"],
                 json!({"length": length, "alphabet": alphabet})
             );
-            let value = stored(&emu, &key);
+            let value = stored(&emu, &key).expect("the key is stored");
             assert_eq!(value.len(), length, "{alphabet}");
             assert!(
                 value.chars().all(|c| allowed.contains(c)),
@@ -144,9 +131,9 @@ async fn every_alphabet_and_both_length_bounds() {
     }
     // Two generated values are never the same.
     assert_ne!(
-        stored(&emu, "user.gen-hex-256"),
-        stored(&emu, "user.gen-base64url-256")[..0].to_owned()
-            + &stored(&emu, "user.gen-symbols-256")
+        stored(&emu, "user.gen-hex-256").expect("the key is stored"),
+        stored(&emu, "user.gen-base64url-256").expect("the key is stored")[..0].to_owned()
+            + &stored(&emu, "user.gen-symbols-256").expect("the key is stored")
     );
     emu.clear_requests();
     for length in [15, 257, 0, -3] {
@@ -180,7 +167,10 @@ async fn a_given_value_is_still_stored_as_given() {
     .await;
     assert!(!is_error(&result), "{}", text(&result));
     assert_eq!(structured(&result)["source"], "value");
-    assert_eq!(stored(&emu, "user.third-party"), "issued-by-them-123");
+    assert_eq!(
+        stored(&emu, "user.third-party").expect("the key is stored"),
+        "issued-by-them-123"
+    );
     assert!(!all_of(&result).contains("issued-by-them-123"));
     let _ = client.cancel().await;
 }
@@ -294,7 +284,7 @@ async fn from_env_reads_an_allowed_variable_without_showing_it() {
     let out = structured(&result);
     assert_eq!(out["source"], "fromEnv");
     assert_eq!(out["fromEnv"], "APP_SECRET_DB");
-    assert_eq!(stored(&emu, "user.db"), CANARY);
+    assert_eq!(stored(&emu, "user.db").expect("the key is stored"), CANARY);
     assert!(!all_of(&result).contains(CANARY));
     let _ = client.cancel().await;
 }
@@ -446,7 +436,7 @@ async fn rotation_updates_every_target() {
     )
     .await;
     assert!(!is_error(&result), "{}", text(&result));
-    let new = stored(&emu, "user.db");
+    let new = stored(&emu, "user.db").expect("the key is stored");
     assert_ne!(new, OLD);
     assert_eq!(new.len(), 32);
     for service in &services {
@@ -492,7 +482,7 @@ async fn a_failed_target_is_named_with_what_it_still_holds() {
         "a partial rotation is not reported as done"
     );
     let said = text(&result);
-    let new = stored(&emu, "user.db");
+    let new = stored(&emu, "user.db").expect("the key is stored");
     let (fresh, stale): (Vec<&String>, Vec<&String>) =
         services.iter().partition(|s| held(&emu, s) == new);
     assert_eq!((fresh.len(), stale.len()), (3, 1));
@@ -565,7 +555,7 @@ async fn a_failed_write_materializes_nothing() {
             "{:?}",
             emu.requests()
         );
-        assert_eq!(stored(&emu, "user.db"), OLD);
+        assert_eq!(stored(&emu, "user.db").expect("the key is stored"), OLD);
         for service in &services {
             assert_eq!(held(&emu, service), OLD);
         }
@@ -641,7 +631,7 @@ async fn targets_are_materialized_concurrently_with_a_bounded_fan_out() {
     let peak = emu.peak_concurrency();
     assert!(peak >= 2, "materializes ran one at a time (peak {peak})");
     assert!(peak <= 8, "more than 8 materializes at once (peak {peak})");
-    let new = stored(&emu, "user.db");
+    let new = stored(&emu, "user.db").expect("the key is stored");
     for service in &services {
         assert_eq!(held(&emu, service), new);
     }

@@ -21,7 +21,7 @@ use osc_secrets_mcp::server::SecretsServer;
 use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::service::RunningService;
 use rmcp::{RoleClient, ServiceExt};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use tokio::process::Command;
 
@@ -143,7 +143,20 @@ pub async fn call(
         .expect("the call is routed")
 }
 
-/// The text of a tool result's first content block.
+/// A tool result's structured content.
+pub fn structured(result: &CallToolResult) -> Value {
+    result
+        .structured_content
+        .clone()
+        .expect("a structured result")
+}
+
+/// The value the emulator holds for the tenant secret `key`.
+pub fn stored(emu: &Emulator, key: &str) -> Option<String> {
+    emu.tenant_value(key).map(|v| v.expose_secret().to_owned())
+}
+
+/// The text of a tool result's content blocks.
 pub fn text(result: &CallToolResult) -> String {
     result
         .content

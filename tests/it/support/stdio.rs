@@ -140,3 +140,19 @@ impl StdioServer {
         (status, self.transcript, stderr)
     }
 }
+
+/// The text of the tool result in a JSON-RPC answer; fails if there is none.
+pub fn result_text(answer: &Value) -> String {
+    answer["result"]["content"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no tool result in {answer}"))
+        .iter()
+        .filter_map(|c| c["text"].as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Whether the JSON-RPC answer is a tool result marked as an error.
+pub fn result_is_error(answer: &Value) -> bool {
+    answer["result"]["isError"] == json!(true)
+}
