@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{OSC_TOKEN, client_for, emulator, emulator_with, fast_retry};
+use crate::support::{OSC_TOKEN, client_for, emulator, emulator_with, fast_retry, fault};
 use osc_secrets_mcp::domain::{Key, Owner};
 use osc_secrets_mcp::emulator::{EmulatorOptions, Fault, ListShape};
 use osc_secrets_mcp::osc::{OscClient, OscConfig, OscError, RetryPolicy, WriteOutcome};
@@ -17,14 +17,6 @@ fn key(k: &str) -> Key {
 
 fn value(v: &str) -> SecretString {
     SecretString::from(v.to_owned())
-}
-
-fn fault(method: &str, status: u16) -> Fault {
-    Fault {
-        method: Some(method.to_owned()),
-        status: Some(status),
-        ..Fault::default()
-    }
 }
 
 #[tokio::test]

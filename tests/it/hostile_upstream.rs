@@ -91,11 +91,9 @@ const STORED: &str = "stored-canary-\"q\\uote\"\nvalue";
 /// A fault on a /mytenantsecrets request, once.
 fn secrets_fault(method: &str, status: u16) -> Fault {
     Fault {
-        method: Some(method.into()),
         path_prefix: Some("/mytenantsecrets".into()),
-        status: Some(status),
         times: Some(1),
-        ..Fault::default()
+        ..support::fault(method, status)
     }
 }
 

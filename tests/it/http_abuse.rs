@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use crate::support::http::*;
-use crate::support::{MCP_TOKEN, SECRETS, WAIT, assert_no_leak, seeded_emulator};
+use crate::support::{MCP_TOKEN, SECRETS, WAIT, assert_no_leak, seeded_emulator, sigterm};
 use osc_secrets_mcp::emulator::{Emulator, Fault};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -329,14 +329,6 @@ async fn idle_sockets_filling_the_descriptor_limit_lock_out_nobody() {
 // 3. Shutdown
 
 /// Sends SIGTERM without waiting for the exit.
-fn sigterm(server: &Server) {
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &server.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 #[tokio::test]
 async fn shutdown_drains_with_503_health_and_answers_cut_off_calls() {
     let emu = seeded_emulator().await;
@@ -361,7 +353,7 @@ async fn shutdown_drains_with_503_health_and_answers_cut_off_calls() {
     assert_eq!(accepted.status(), StatusCode::ACCEPTED);
     emulator_saw(&emu, 2).await;
 
-    sigterm(&server);
+    sigterm(server.pid());
     // While draining, the health check says so (load balancers stop routing).
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
@@ -433,7 +425,7 @@ async fn stateless_shutdown_refuses_new_calls_and_answers_the_cut_off_one() {
         .send(),
     );
     emulator_saw(&emu, 1).await;
-    sigterm(&server);
+    sigterm(server.pid());
     // New calls while draining get a clear 503, not a refused connection.
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {

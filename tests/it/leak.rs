@@ -78,11 +78,9 @@ fn faulty(what: &'static str, fault: Fault, tool: &'static str, args: Value) -> 
 /// A fault on every `method` request until cleared, so retries meet it too.
 fn fault(method: &str, status: u16, body: String) -> Fault {
     Fault {
-        method: Some(method.into()),
-        status: Some(status),
         body: Some(body),
         content_type: Some("application/json".into()),
-        ..Fault::default()
+        ..support::fault(method, status)
     }
 }
 

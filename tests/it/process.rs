@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::http::{http, initialize_request, message_in, rpc};
 use crate::support::{
-    BIN, OSC_TOKEN, PROTOCOL, WAIT, binary, clear_settings, emulator, scratch_dir,
+    BIN, OSC_TOKEN, PROTOCOL, WAIT, binary, clear_settings, emulator, scratch_dir, sigterm,
 };
 use osc_secrets_mcp::emulator::Emulator;
 use reqwest::StatusCode;
@@ -218,12 +218,7 @@ impl Proc {
     }
 
     fn terminate(&self) {
-        let pid = self.child.id().expect("still running").to_string();
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap();
-        assert!(status.success());
+        sigterm(self.child.id().expect("still running"));
     }
 }
 

@@ -1,7 +1,8 @@
 //! Every tool through a real rmcp client, in-process: success and error paths.
 
 use crate::support::{
-    call, client_for, connect, connect_with, emulator, fast_retry, is_error, seeded_emulator, text,
+    call, client_for, connect, connect_with, emulator, fast_retry, fault, is_error,
+    seeded_emulator, text,
 };
 use osc_secrets_mcp::emulator::Fault;
 use rmcp::RoleClient;
@@ -407,10 +408,8 @@ async fn malformed_arguments_are_errors_without_values() {
 /// An OSC answer of `status` to `method`.
 fn osc_fault(method: &str, status: u16, retry_after: Option<&str>) -> Fault {
     Fault {
-        method: Some(method.into()),
-        status: Some(status),
         retry_after: retry_after.map(str::to_owned),
-        ..Fault::default()
+        ..fault(method, status)
     }
 }
 

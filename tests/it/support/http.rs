@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use super::{BIN, OSC_TOKEN, PROTOCOL, WAIT, binary, clear_settings};
+use super::{BIN, OSC_TOKEN, PROTOCOL, WAIT, binary, clear_settings, sigterm};
 
 // ---------------------------------------------------------------------------
 // Harness
@@ -134,11 +134,7 @@ impl Server {
 
     /// Sends SIGTERM and waits (bounded) for the exit.
     pub async fn terminate(mut self) -> (ExitStatus, String) {
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
+        sigterm(self.pid());
         let exit = tokio::time::timeout(WAIT, self.child.wait())
             .await
             .expect("the server exits after SIGTERM")

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use osc_secrets_mcp::emulator::{Emulator, EmulatorOptions};
+use osc_secrets_mcp::emulator::{Emulator, EmulatorOptions, Fault};
 use osc_secrets_mcp::osc::{OscClient, OscConfig, RetryPolicy};
 use osc_secrets_mcp::server::SecretsServer;
 use rmcp::model::{CallToolRequestParams, CallToolResult};
@@ -185,6 +185,25 @@ pub fn clear_settings(cmd: &mut Command) {
         if name.starts_with("OSC_") || name.starts_with("MCP_") {
             cmd.env_remove(name.as_ref());
         }
+    }
+}
+
+/// Sends SIGTERM to the process `pid`.
+pub fn sigterm(pid: u32) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// A fault on every `method` request answering `status`, until cleared;
+/// the rest of [`Fault`] is set with struct update.
+pub fn fault(method: &str, status: u16) -> Fault {
+    Fault {
+        method: Some(method.to_owned()),
+        status: Some(status),
+        ..Fault::default()
     }
 }
 
