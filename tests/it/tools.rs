@@ -242,12 +242,10 @@ async fn delete_leaves_materialized_copies_in_place() {
     assert_no_value_read(&emu);
 }
 
-/// Inputs that must be refused before any request is sent.
-#[tokio::test]
-async fn refused_inputs_send_nothing() {
-    let emu = emulator().await;
-    let client = connect(&emu).await;
-    let cases = [
+/// Inputs that must be refused before any request is sent: the tool, its
+/// arguments, and what the refusal must say.
+fn refused_inputs() -> Vec<(&'static str, Value, &'static str)> {
+    vec![
         (
             "set_tenant_secret",
             json!({"key": "system.gitea-admin-token", "value": "v"}),
@@ -349,7 +347,15 @@ async fn refused_inputs_send_nothing() {
             json!({"contains": "a/b"}),
             "no key could match",
         ),
-    ];
+    ]
+}
+
+/// Inputs that must be refused before any request is sent.
+#[tokio::test]
+async fn refused_inputs_send_nothing() {
+    let emu = emulator().await;
+    let client = connect(&emu).await;
+    let cases = refused_inputs();
     for (tool, args, expected) in cases {
         let result = call(&client, tool, args.clone()).await;
         assert!(is_error(&result), "{tool} {args} should be refused");
