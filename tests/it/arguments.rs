@@ -133,7 +133,7 @@ async fn a_missing_argument_is_named_with_its_type_and_an_example() {
     let required = [
         ("set_tenant_secret", "key"),
         // `value` is one of three optional sources now; giving none is
-        // refused by the tool (tests/value_sources.rs).
+        // refused by the tool (value_sources).
         ("delete_tenant_secret", "key"),
         ("materialize_tenant_secret", "key"),
         ("materialize_tenant_secret", "serviceId"),

@@ -243,13 +243,22 @@ async fn run_to_exit(args: &[&str], env: &[(&str, &str)]) -> (ExitStatus, String
 }
 
 /// A loopback port free a moment ago, for a server whose stderr (and so its
-/// `listening on` line) the test cannot read.
+/// `listening on` line) the test cannot read. Every other server of this
+/// process binds port 0, which the kernel serves from its ephemeral range
+/// (32768 and up by default); this port is below it, so no test running in
+/// parallel can take it between this check and the child's bind.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let offset = std::process::id() as usize * 7;
+    for _ in 0..1000 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + (offset + n) % 12_000;
+        let port = u16::try_from(port).unwrap();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port between 20000 and 32000")
 }
 
 /// Waits, bounded, until `/healthz` at `addr` answers 200.

@@ -355,7 +355,7 @@ pub async fn read_events(
 }
 
 // ---------------------------------------------------------------------------
-// Abuse helpers (tests/http_abuse.rs)
+// Abuse helpers (http_abuse)
 
 /// Like [`command`], but the server runs under a limit of `open_files`
 /// descriptors (`ulimit -n`, applied by `sh` before it execs the binary).
