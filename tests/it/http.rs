@@ -1185,6 +1185,43 @@ async fn conformance_suite_passes() {
     assert!(summary.contains("passed"), "{stdout}");
 }
 
+/// One client of the load test: connects to `url` and makes `calls` tool
+/// calls in turn (list, set, materialize); how many succeeded and failed.
+async fn load_client(url: String, client: usize, calls: usize) -> (usize, usize) {
+    use rmcp::ServiceExt;
+    use rmcp::model::CallToolRequestParams;
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(url).auth_header(MCP_TOKEN),
+    );
+    let peer = ().serve(transport).await.expect("the client connects");
+    let key = format!("user.load-{client}");
+    let (mut ok, mut failed) = (0usize, 0usize);
+    for i in 0..calls {
+        let (tool, arguments) = match i % 3 {
+            0 => ("list_tenant_secrets", json!({ "contains": "load" })),
+            1 => (
+                "set_tenant_secret",
+                json!({ "key": key, "value": format!("{CANARY}-{i}") }),
+            ),
+            _ => (
+                "materialize_tenant_secret",
+                json!({ "key": key, "serviceId": format!("load-{client}"), "secretName": "loadkey" }),
+            ),
+        };
+        let params =
+            CallToolRequestParams::new(tool).with_arguments(arguments.as_object().unwrap().clone());
+        match peer.call_tool(params).await {
+            Ok(result) if result.is_error != Some(true) => ok += 1,
+            _ => failed += 1,
+        }
+    }
+    let _ = peer.cancel().await;
+    (ok, failed)
+}
+
 /// Many concurrent rmcp clients making thousands of tool calls over
 /// Streamable HTTP against the emulator, on loopback. Prints throughput and
 /// the server's peak memory ("?" where it cannot be measured); asserts zero
@@ -1192,11 +1229,6 @@ async fn conformance_suite_passes() {
 /// OSC_MCP_LOAD_CALLS (calls per client).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn load_many_clients_thousands_of_calls() {
-    use rmcp::ServiceExt;
-    use rmcp::model::CallToolRequestParams;
-    use rmcp::transport::StreamableHttpClientTransport;
-    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-
     let setting = |var: &str, default: usize| {
         std::env::var(var)
             .ok()
@@ -1219,32 +1251,11 @@ async fn load_many_clients_thousands_of_calls() {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for client in 0..clients {
-        let url = url.clone();
-        tasks.push(tokio::spawn(async move {
-            let transport = StreamableHttpClientTransport::from_config(
-                StreamableHttpClientTransportConfig::with_uri(url).auth_header(MCP_TOKEN),
-            );
-            let peer = ().serve(transport).await.expect("the client connects");
-            let key = format!("user.load-{client}");
-            let (mut ok, mut failed) = (0usize, 0usize);
-            for i in 0..calls_per_client {
-                let (tool, arguments) = match i % 3 {
-                    0 => ("list_tenant_secrets", json!({ "contains": "load" })),
-                    1 => ("set_tenant_secret", json!({ "key": key, "value": format!("{CANARY}-{i}") })),
-                    _ => (
-                        "materialize_tenant_secret",
-                        json!({ "key": key, "serviceId": format!("load-{client}"), "secretName": "loadkey" }),
-                    ),
-                };
-                let params = CallToolRequestParams::new(tool).with_arguments(arguments.as_object().unwrap().clone());
-                match peer.call_tool(params).await {
-                    Ok(result) if result.is_error != Some(true) => ok += 1,
-                    _ => failed += 1,
-                }
-            }
-            let _ = peer.cancel().await;
-            (ok, failed)
-        }));
+        tasks.push(tokio::spawn(load_client(
+            url.clone(),
+            client,
+            calls_per_client,
+        )));
     }
     let (mut ok, mut failed) = (0, 0);
     for task in tasks {
