@@ -536,6 +536,37 @@ async fn a_full_server_refuses_a_session_until_one_closes() {
     assert_no_leak("the server log", &server.log(), &SECRETS);
 }
 
+/// Calls on `session` (ids from `first_id`) until one is served, bounded:
+/// the client's permit came back.
+async fn permit_comes_back(server: &Server, session: &str, first_id: u64) {
+    let token = Some(MCP_TOKEN);
+    let deadline = Instant::now() + WAIT;
+    let mut id = first_id;
+    loop {
+        let response = post_mcp(
+            server,
+            token,
+            Some(session),
+            &call(id, "list_tenant_secrets", json!({})),
+        )
+        .send()
+        .await
+        .unwrap();
+        if response.status() == StatusCode::OK {
+            let result = message_in(&response.text().await.unwrap());
+            assert_eq!(result["result"]["isError"], false, "{result}");
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(
+            Instant::now() < deadline,
+            "the permit of the dropped call never came back"
+        );
+        id += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// One request in flight per client: a held call has the only permit,
 /// another client is not affected, and a dropped call gives it back.
 #[tokio::test]
@@ -596,31 +627,7 @@ async fn a_client_has_one_request_in_flight_and_a_dropped_one_frees_it() {
     // its connection, and the permit comes back (waited for, bounded).
     held.abort();
     let _ = held.await;
-    let deadline = Instant::now() + WAIT;
-    let mut id = 10;
-    loop {
-        let response = post_mcp(
-            &server,
-            token,
-            Some(&mine),
-            &call(id, "list_tenant_secrets", json!({})),
-        )
-        .send()
-        .await
-        .unwrap();
-        if response.status() == StatusCode::OK {
-            let result = message_in(&response.text().await.unwrap());
-            assert_eq!(result["result"]["isError"], false, "{result}");
-            break;
-        }
-        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-        assert!(
-            Instant::now() < deadline,
-            "the permit of the dropped call never came back"
-        );
-        id += 1;
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    permit_comes_back(&server, &mine, 10).await;
     assert_no_leak("the server log", &server.log(), &SECRETS);
 }
 
