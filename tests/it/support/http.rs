@@ -3,49 +3,28 @@
 //! helpers the HTTP tests share.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use osc_secrets_mcp::emulator::{Emulator, EmulatorOptions};
+use osc_secrets_mcp::emulator::Emulator;
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderValue};
-use secrecy::SecretString;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_osc-secrets-mcp");
-pub const OSC_TOKEN: &str = "osc-pat-http-tests-eyJhbGciOiJIUzI1NiJ9.e30.sig";
-pub const MCP_TOKEN: &str = "mcp-client-token-http-tests-4b1d0c9a7e";
-pub const CANARY: &str = "canary-value-7f3c9d1e-must-never-be-printed";
-pub const PROTOCOL: &str = "2025-06-18";
-/// Bound on every wait for the server; never a sleep to let it get ready.
-pub const WAIT: Duration = Duration::from_secs(30);
+use super::{BIN, OSC_TOKEN, PROTOCOL, WAIT, binary, clear_settings, sigterm};
 
 // ---------------------------------------------------------------------------
 // Harness
-
-pub async fn emulator() -> Emulator {
-    Emulator::start(
-        ([127, 0, 0, 1], 0).into(),
-        EmulatorOptions {
-            token: Some(SecretString::from(OSC_TOKEN)),
-            seed: true,
-            ..EmulatorOptions::default()
-        },
-    )
-    .await
-    .unwrap()
-}
 
 /// The binary with `--transport http` on an ephemeral loopback port, the
 /// emulator as its OSC API and `token` (if any) as its own bearer token.
 /// Only the child's environment is set; settings inherited from the
 /// developer's shell are removed.
 pub fn command(emulator: &Emulator, args: &[&str], token: Option<&str>) -> Command {
-    serving(super::binary(), emulator, args, token)
+    serving(binary(), emulator, args, token)
 }
 
 /// `cmd` (the binary, or a shell that execs it) set up as [`command`] says.
@@ -155,11 +134,7 @@ impl Server {
 
     /// Sends SIGTERM and waits (bounded) for the exit.
     pub async fn terminate(mut self) -> (ExitStatus, String) {
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
+        sigterm(self.pid());
         let exit = tokio::time::timeout(WAIT, self.child.wait())
             .await
             .expect("the server exits after SIGTERM")
@@ -194,13 +169,6 @@ pub fn http() -> reqwest::Client {
 
 pub fn bearer(token: &str) -> HeaderValue {
     HeaderValue::from_str(&format!("Bearer {token}")).unwrap()
-}
-
-/// Nothing a client or an operator's log sees may hold a token or a value.
-pub fn assert_clean(what: &str, text: &str) {
-    for secret in [OSC_TOKEN, MCP_TOKEN, CANARY] {
-        assert!(!text.contains(secret), "{what} holds a secret:\n{text}");
-    }
 }
 
 pub fn rpc(id: u64, method: &str, params: Value) -> Value {
@@ -351,32 +319,6 @@ pub async fn emulator_saw(emulator: &Emulator, count: usize) {
     }
 }
 
-/// The external client named by `var`. The tests that need one are
-/// `#[ignore]`d, so they run only when asked for (`--include-ignored`, which
-/// `scripts/test` passes when `OSC_MCP_INCLUDE_IGNORED=1`); asked for and
-/// missing, they fail rather than pass without having run.
-pub fn external(var: &str, what: &str) -> String {
-    match std::env::var(var) {
-        Ok(value) if !value.trim().is_empty() => value,
-        _ => panic!(
-            "{var} is not set, so {what} cannot run. .ci/run installs it and exports {var}; \
-             or run plain `cargo test`, which reports this test as ignored"
-        ),
-    }
-}
-
-pub fn repo_path(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
-}
-
-/// A fresh directory under the target directory, removed first if left over.
-pub fn scratch_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// Reads SSE events (`event`, `data`) from a streaming response until `want` have arrived.
 pub async fn read_events(
     response: &mut reqwest::Response,
@@ -413,7 +355,7 @@ pub async fn read_events(
 }
 
 // ---------------------------------------------------------------------------
-// Abuse helpers (tests/http_abuse.rs)
+// Abuse helpers (http_abuse)
 
 /// Like [`command`], but the server runs under a limit of `open_files`
 /// descriptors (`ulimit -n`, applied by `sh` before it execs the binary).
@@ -424,7 +366,7 @@ pub fn command_with_open_files(
     open_files: u32,
 ) -> Command {
     let mut shell = Command::new("sh");
-    super::clear_settings(&mut shell);
+    clear_settings(&mut shell);
     shell
         .arg("-c")
         .arg(format!("ulimit -n {open_files} && exec \"$0\" \"$@\""))

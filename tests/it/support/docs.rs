@@ -4,7 +4,7 @@
 //! tables in the README come from the live tool list
 //! ([`server::definitions`]), the resources and prompts, and the clap
 //! command ([`config::Cli`]).
-//! `tests/surface.rs` fails when a committed copy differs, and rewrites them
+//! The surface tests (`tests/it/surface.rs`) fail when a committed copy differs, and rewrite them
 //! when run with `UPDATE_SNAPSHOTS=1`; the product binary writes no files. Output is
 //! deterministic, byte for byte, and every file ends in one newline.
 
@@ -23,7 +23,7 @@ use osc_secrets_mcp::server;
 
 /// The command that rewrites every generated file, and the tool snapshots
 /// in `tests/snapshots/`.
-pub const REGENERATE: &str = "UPDATE_SNAPSHOTS=1 cargo test --test surface";
+pub const REGENERATE: &str = "UPDATE_SNAPSHOTS=1 cargo test --test it surface::";
 
 pub const TOOLS_MD: &str = "docs/tools.md";
 pub const CONFIGURATION_MD: &str = "docs/configuration.md";
@@ -36,7 +36,7 @@ pub const TOOLS_END: &str = "<!-- tools:end -->";
 pub const CONFIG_START: &str = "<!-- config:start -->";
 pub const CONFIG_END: &str = "<!-- config:end -->";
 
-const GENERATED: &str = "Generated from the code by `UPDATE_SNAPSHOTS=1 cargo test --test surface`; do not edit by hand.";
+const GENERATED: &str = "Generated from the code by `UPDATE_SNAPSHOTS=1 cargo test --test it surface::`; do not edit by hand.";
 
 /// One generated file: its path relative to the repository root and the
 /// exact bytes it must hold.

@@ -9,19 +9,17 @@
 //! fails the test. Success paths run against a server with a generous OSC
 //! timeout; the timeout path runs against one with a 1 s timeout and an
 //! emulator delay of minutes, so no wall-clock race can swap the two.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
+use crate::support;
+use crate::support::StdioServer;
+use crate::support::http::{
+    Server, call, command, message_in, open_legacy_sse, post_legacy, post_mcp, read_events, rpc,
+};
+use crate::support::{MCP_TOKEN, assert_no_leak};
 use osc_secrets_mcp::emulator::{Emulator, EmulatorOptions, Fault};
 use reqwest::header::HeaderMap;
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use support::StdioServer;
-use support::http::{
-    MCP_TOKEN, Server, call, command, message_in, open_legacy_sse, post_legacy, post_mcp,
-    read_events, rpc,
-};
 
 const CANARY_TOKEN: &str = "CANARYTOKEN-7f3a9c-eyJhbGciOiJIUzI1NiJ9.Y2FuYXJ5.c2ln";
 const CANARY_VALUE: &str = "CANARYVALUE-51d2e8-do-not-leak";
@@ -80,11 +78,9 @@ fn faulty(what: &'static str, fault: Fault, tool: &'static str, args: Value) -> 
 /// A fault on every `method` request until cleared, so retries meet it too.
 fn fault(method: &str, status: u16, body: String) -> Fault {
     Fault {
-        method: Some(method.into()),
-        status: Some(status),
         body: Some(body),
         content_type: Some("application/json".into()),
-        ..Fault::default()
+        ..support::fault(method, status)
     }
 }
 
@@ -513,13 +509,6 @@ fn the_cases_cover_every_outcome() {
     }
 }
 
-fn assert_no_canary(what: &str, text: &str) {
-    for canary in CANARIES {
-        let leaked: Vec<&str> = text.lines().filter(|l| l.contains(canary)).collect();
-        assert!(leaked.is_empty(), "{canary} leaked in {what}: {leaked:#?}");
-    }
-}
-
 /// Trace logging really was on and OSC really was called, so a clean log
 /// means something.
 fn assert_traced(what: &str, log: &str) {
@@ -572,8 +561,8 @@ async fn no_canary_leaves_the_server_over_stdio() {
     let emu = emulator().await;
     let (stdout, stderr) = stdio_run(&emu, PATIENT_SECS, &cases()).await;
     assert_traced("stdio", &stderr);
-    assert_no_canary("stdout", &stdout);
-    assert_no_canary("stderr", &stderr);
+    assert_no_leak("stdout", &stdout, &CANARIES);
+    assert_no_leak("stderr", &stderr, &CANARIES);
     assert_never_read(&emu);
 }
 
@@ -581,8 +570,8 @@ async fn no_canary_leaves_the_server_over_stdio() {
 async fn an_osc_timeout_over_stdio_leaks_nothing() {
     let emu = emulator().await;
     let (stdout, stderr) = stdio_run(&emu, "1", &[timeout_case()]).await;
-    assert_no_canary("stdout", &stdout);
-    assert_no_canary("stderr", &stderr);
+    assert_no_leak("stdout", &stdout, &CANARIES);
+    assert_no_leak("stderr", &stderr, &CANARIES);
     // The first attempt and its retry were both held.
     let puts = emu.requests().iter().filter(|r| r.method == "PUT").count();
     assert_eq!(puts, 2);
@@ -641,7 +630,7 @@ impl<'a> HttpClient<'a> {
                 0,
                 "initialize",
                 json!({
-                    "protocolVersion": support::http::PROTOCOL,
+                    "protocolVersion": support::PROTOCOL,
                     "capabilities": {},
                     "clientInfo": { "name": "leak-test", "version": "1" }
                 }),
@@ -748,8 +737,12 @@ async fn http_run(emu: &Emulator, mode: Http, timeout_secs: &str, cases: &[Case]
         seen.contains("isError"),
         "{mode:?}: no answers seen:\n{seen}"
     );
-    assert_no_canary(&format!("{mode:?}: what the client received"), &seen);
-    assert_no_canary(&format!("{mode:?}: the server log"), &log);
+    assert_no_leak(
+        &format!("{mode:?}: what the client received"),
+        &seen,
+        &CANARIES,
+    );
+    assert_no_leak(&format!("{mode:?}: the server log"), &log, &CANARIES);
     assert_never_read(emu);
 }
 
@@ -805,8 +798,8 @@ async fn a_call_before_initialize_leaks_nothing() {
     let (ok, stdout, stderr) = server.finish().await;
     assert!(!ok, "the handshake failed");
     assert!(stderr.contains("was not `initialize`"), "{stderr}");
-    assert_no_canary("stdout", &stdout);
-    assert_no_canary("stderr", &stderr);
+    assert_no_leak("stdout", &stdout, &CANARIES);
+    assert_no_leak("stderr", &stderr, &CANARIES);
     assert!(emu.requests().is_empty());
 }
 
@@ -894,8 +887,8 @@ async fn an_ask_user_value_typed_on_the_page_leaks_nothing() {
     let (ok, stdout, stderr) = server.finish().await;
     assert!(ok, "the server exits cleanly: {stderr}");
     assert_traced("stdio", &stderr);
-    assert_no_canary("stdout", &stdout);
-    assert_no_canary("stderr", &stderr);
-    assert_no_canary("the page's answers", &pages);
+    assert_no_leak("stdout", &stdout, &CANARIES);
+    assert_no_leak("stderr", &stderr, &CANARIES);
+    assert_no_leak("the page's answers", &pages, &CANARIES);
     assert_never_read(&emu);
 }

@@ -1,19 +1,21 @@
 //! Guardrails an operator sets at start: `--read-only`, `--tools`,
 //! `--exclude-tools` and `--keys`, over stdio (the built binary, against the
 //! test's emulator and in `--sandbox`), over HTTP, and in-process.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
+use crate::support;
 use std::sync::Arc;
 
+use crate::support::http::{self as web, Server, open_session, post_mcp};
+use crate::support::stdio::result_text;
+use crate::support::{CANARY, MCP_TOKEN};
+use crate::support::{
+    OSC_TOKEN, StdioServer, call, client_for, emulator, fast_retry, is_error, text,
+};
 use osc_secrets_mcp::emulator::Emulator;
 use osc_secrets_mcp::policy::{KeyScope, Policy, ToolScope};
 use osc_secrets_mcp::server::SecretsServer;
 use rmcp::ServiceExt;
 use serde_json::{Value, json};
-use support::http::{self as web, CANARY, MCP_TOKEN, Server, open_session, post_mcp};
-use support::{StdioServer, TOKEN, call, client_for, emulator, fast_retry, is_error, text};
 
 const ALL: [&str; 5] = [
     "delete_tenant_secret",
@@ -32,16 +34,6 @@ fn names(list: &Value) -> Vec<String> {
         .collect()
 }
 
-fn result_text(answer: &Value) -> String {
-    answer["result"]["content"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no tool result in {answer}"))
-        .iter()
-        .filter_map(|c| c["text"].as_str())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 fn listed_keys(answer: &Value) -> Vec<String> {
     answer["result"]["structuredContent"]["secrets"]
         .as_object()
@@ -54,7 +46,7 @@ fn listed_keys(answer: &Value) -> Vec<String> {
 fn against(emu: &Emulator) -> Vec<(&'static str, String)> {
     vec![
         ("OSC_API_URL", emu.base_url()),
-        ("OSC_ACCESS_TOKEN", TOKEN.to_owned()),
+        ("OSC_ACCESS_TOKEN", OSC_TOKEN.to_owned()),
     ]
 }
 
@@ -109,7 +101,7 @@ async fn read_only_over_stdio_lists_and_refuses() {
 
     let (ok, stdout, stderr) = server.finish().await;
     assert!(ok, "{stderr}");
-    for secret in [CANARY, TOKEN] {
+    for secret in [CANARY, OSC_TOKEN] {
         assert!(!stdout.contains(secret) && !stderr.contains(secret));
     }
 }
@@ -286,7 +278,7 @@ async fn sandbox_with_guardrails_over_stdio() {
 /// Over Streamable HTTP the handler applies the same guardrails.
 #[tokio::test]
 async fn guardrails_over_http() {
-    let emu = web::emulator().await;
+    let emu = crate::support::seeded_emulator().await;
     let server = Server::start(
         &emu,
         &[
@@ -349,7 +341,7 @@ async fn guardrails_over_http() {
     assert_eq!(listed["result"]["structuredContent"]["count"], 1);
     assert_eq!(emu.requests().len(), 1);
     let (_, log) = server.terminate().await;
-    web::assert_clean("the server's log", &log);
+    crate::support::assert_no_leak("the server's log", &log, &crate::support::SECRETS);
     assert!(log.contains("guardrail:"), "{log}");
 }
 
@@ -445,7 +437,7 @@ async fn key_patterns_in_process() {
             keys: KeyScope::new(&given).unwrap(),
             ..Policy::default()
         };
-        let osc = client_for(&emu, TOKEN, fast_retry());
+        let osc = client_for(&emu, OSC_TOKEN, fast_retry());
         let handler = SecretsServer::new(Arc::new(osc)).with_policy(policy);
         let (server_io, client_io) = tokio::io::duplex(64 * 1024);
         tokio::spawn(async move {

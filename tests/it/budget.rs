@@ -1,12 +1,10 @@
 //! What the model pays for this server in its context, in bytes, as a real
 //! client receives them: the whole `tools/list` answer, and a list result
 //! per key. Sizes are deterministic, so these are exact budgets, not timing.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
+use crate::support;
+use crate::support::{OSC_TOKEN, StdioServer};
 use serde_json::{Value, json};
-use support::{StdioServer, TOKEN};
 
 /// The whole `tools/list` result, every tool with its output schema.
 const TOOLS_LIST_BUDGET: usize = 6 * 1024;
@@ -35,7 +33,7 @@ async fn tools_list_fits_the_context_budget_against_a_real_url() {
         &[],
         &[
             ("OSC_API_URL", "http://127.0.0.1:9"),
-            ("OSC_ACCESS_TOKEN", TOKEN),
+            ("OSC_ACCESS_TOKEN", OSC_TOKEN),
         ],
     )
     .await;

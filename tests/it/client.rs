@@ -1,15 +1,12 @@
 //! The OSC client against the emulator: every status code, every retry path.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
 
 use std::time::{Duration, Instant};
 
+use crate::support::{OSC_TOKEN, client_for, emulator, emulator_with, fast_retry, fault};
 use osc_secrets_mcp::domain::{Key, Owner};
 use osc_secrets_mcp::emulator::{EmulatorOptions, Fault, ListShape};
 use osc_secrets_mcp::osc::{OscClient, OscConfig, OscError, RetryPolicy, WriteOutcome};
 use secrecy::{ExposeSecret, SecretString};
-use support::{TOKEN, client_for, emulator, emulator_with, fast_retry};
 
 /// How long the emulator holds a request on a timeout path: never reached.
 const HOLD_MS: u64 = 10 * 60 * 1000;
@@ -22,18 +19,10 @@ fn value(v: &str) -> SecretString {
     SecretString::from(v.to_owned())
 }
 
-fn fault(method: &str, status: u16) -> Fault {
-    Fault {
-        method: Some(method.to_owned()),
-        status: Some(status),
-        ..Fault::default()
-    }
-}
-
 #[tokio::test]
 async fn writes_lists_materializes_and_deletes() {
     let emu = emulator().await;
-    let osc = client_for(&emu, TOKEN, fast_retry());
+    let osc = client_for(&emu, OSC_TOKEN, fast_retry());
 
     let k = key("user.api-key");
     assert_eq!(
@@ -97,12 +86,12 @@ async fn writes_lists_materializes_and_deletes() {
 #[tokio::test]
 async fn a_wrapped_list_is_read_too() {
     let emu = emulator_with(EmulatorOptions {
-        token: Some(SecretString::from(TOKEN)),
+        token: Some(SecretString::from(OSC_TOKEN)),
         seed: true,
         list_shape: ListShape::Wrapped,
     })
     .await;
-    let osc = client_for(&emu, TOKEN, fast_retry());
+    let osc = client_for(&emu, OSC_TOKEN, fast_retry());
     let keys: Vec<_> = osc
         .list()
         .await
@@ -118,7 +107,7 @@ async fn a_wrapped_list_is_read_too() {
 #[tokio::test]
 async fn status_codes_map_to_errors() {
     let emu = emulator().await;
-    let osc = client_for(&emu, TOKEN, fast_retry());
+    let osc = client_for(&emu, OSC_TOKEN, fast_retry());
 
     let wrong = client_for(&emu, "not-the-token", fast_retry());
     assert!(matches!(wrong.list().await, Err(OscError::Unauthorized)));
@@ -172,7 +161,7 @@ async fn status_codes_map_to_errors() {
 #[tokio::test]
 async fn transient_failures_are_retried_with_backoff() {
     let emu = emulator().await;
-    let osc = client_for(&emu, TOKEN, fast_retry());
+    let osc = client_for(&emu, OSC_TOKEN, fast_retry());
     for status in [429, 502, 503, 504] {
         emu.clear_requests();
         emu.push_fault(Fault {
@@ -214,7 +203,7 @@ async fn transient_failures_are_retried_with_backoff() {
 #[tokio::test]
 async fn create_is_never_retried() {
     let emu = emulator().await;
-    let osc = client_for(&emu, TOKEN, fast_retry());
+    let osc = client_for(&emu, OSC_TOKEN, fast_retry());
     emu.push_fault(Fault {
         times: Some(1),
         ..fault("POST", 503)
@@ -230,7 +219,7 @@ async fn create_is_never_retried() {
 #[tokio::test]
 async fn retry_after_is_honoured_within_the_cap() {
     let emu = emulator().await;
-    let osc = client_for(&emu, TOKEN, fast_retry());
+    let osc = client_for(&emu, OSC_TOKEN, fast_retry());
     emu.push_fault(Fault {
         retry_after: Some("1".into()),
         times: Some(1),
@@ -268,7 +257,7 @@ async fn timeouts_are_retried_then_reported() {
     let emu = emulator().await;
     let osc = OscClient::new(OscConfig {
         base_url: emu.base_url(),
-        token: SecretString::from(TOKEN),
+        token: SecretString::from(OSC_TOKEN),
         request_timeout: Duration::from_secs(2),
         connect_timeout: Duration::from_secs(2),
         retry: RetryPolicy {
@@ -307,7 +296,7 @@ async fn an_unreachable_osc_is_reported() {
         .port();
     let osc = OscClient::new(OscConfig {
         base_url: format!("http://127.0.0.1:{port}"),
-        token: SecretString::from(TOKEN),
+        token: SecretString::from(OSC_TOKEN),
         request_timeout: Duration::from_secs(1),
         connect_timeout: Duration::from_secs(1),
         retry: fast_retry(),
@@ -319,7 +308,7 @@ async fn an_unreachable_osc_is_reported() {
 #[tokio::test]
 async fn malformed_answers_are_errors_not_crashes() {
     let emu = emulator().await;
-    let osc = client_for(&emu, TOKEN, fast_retry());
+    let osc = client_for(&emu, OSC_TOKEN, fast_retry());
     for body in ["<html>gateway</html>", "{\"nothing\":1}", "42", ""] {
         emu.push_fault(Fault {
             body: Some(body.into()),
@@ -349,10 +338,10 @@ async fn malformed_answers_are_errors_not_crashes() {
 #[tokio::test]
 async fn upstream_error_text_is_scrubbed() {
     let emu = emulator().await;
-    let osc = client_for(&emu, TOKEN, fast_retry());
+    let osc = client_for(&emu, OSC_TOKEN, fast_retry());
     emu.push_fault(Fault {
         body: Some(format!(
-            r#"{{"message":"rejected canary-value-123 with token {TOKEN}"}}"#
+            r#"{{"message":"rejected canary-value-123 with token {OSC_TOKEN}"}}"#
         )),
         content_type: Some("application/json".into()),
         times: Some(1),
@@ -364,7 +353,7 @@ async fn upstream_error_text_is_scrubbed() {
         .unwrap_err();
     let shown = format!("{err:?} {err}");
     assert!(!shown.contains("canary-value-123"), "{shown}");
-    assert!(!shown.contains(TOKEN), "{shown}");
+    assert!(!shown.contains(OSC_TOKEN), "{shown}");
 }
 
 #[test]
@@ -372,7 +361,7 @@ fn bad_base_urls_are_refused_at_construction() {
     for url in ["", "deploy.svc.prod.osaas.io", "ftp://x", "http://"] {
         let made = OscClient::new(OscConfig {
             base_url: url.to_owned(),
-            token: SecretString::from(TOKEN),
+            token: SecretString::from(OSC_TOKEN),
             request_timeout: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(1),
             retry: RetryPolicy::default(),
@@ -384,7 +373,7 @@ fn bad_base_urls_are_refused_at_construction() {
 #[tokio::test]
 async fn keys_are_percent_encoded_in_paths() {
     let emu = emulator().await;
-    let osc = client_for(&emu, TOKEN, fast_retry());
+    let osc = client_for(&emu, OSC_TOKEN, fast_retry());
     osc.upsert(&key("user.gitcred.my_token-1"), &value("v"))
         .await
         .unwrap();

@@ -7,16 +7,14 @@
 //! Needs OSC_MCP_CHROMIUM, OSC_MCP_PLAYWRIGHT (a node_modules directory
 //! holding playwright-core) and OSC_MCP_NODE, which .ci/run installs and
 //! exports; asked for and missing, the test fails rather than skips.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "ask_page/harness.rs"]
-mod harness;
-mod support;
-
+use crate::support;
 use std::process::Stdio;
 use std::time::Duration;
 
-use harness::{CANARY, Page, logs};
+use crate::support::assert_no_leak;
+use crate::support::logs::Logs;
+use crate::support::page::{CANARY, Page};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
@@ -26,9 +24,10 @@ const BROWSER_WAIT: Duration = Duration::from_secs(120);
 #[tokio::test]
 #[ignore = "needs Chromium and playwright-core: OSC_MCP_CHROMIUM and OSC_MCP_PLAYWRIGHT; .ci/run installs them"]
 async fn a_human_types_values_on_the_page_in_chromium() {
-    let chromium = support::http::external("OSC_MCP_CHROMIUM", "the browser test");
-    let playwright = support::http::external("OSC_MCP_PLAYWRIGHT", "the browser test");
-    let node = support::http::external("OSC_MCP_NODE", "the browser test");
+    let logs = Logs::capture();
+    let chromium = support::external("OSC_MCP_CHROMIUM", "the browser test");
+    let playwright = support::external("OSC_MCP_PLAYWRIGHT", "the browser test");
+    let node = support::external("OSC_MCP_NODE", "the browser test");
 
     let page = Page::start(Duration::from_secs(600)).await;
     page.emu
@@ -96,7 +95,13 @@ async fn a_human_types_values_on_the_page_in_chromium() {
         Some(pem)
     );
 
-    // Every response the browser got: the page's headers, never the value.
+    assert_page_responses(&report, &stdout);
+    assert_no_leak("the trace log", &logs.text(), &[CANARY]);
+}
+
+/// Every response the browser got: the page's headers, never the value,
+/// and no Content-Security-Policy violation.
+fn assert_page_responses(report: &Value, stdout: &str) {
     let responses = report["responses"].as_array().unwrap();
     assert!(responses.len() >= 6, "{report}");
     for response in responses {
@@ -105,12 +110,8 @@ async fn a_human_types_values_on_the_page_in_chromium() {
         assert_eq!(headers["referrer-policy"], "no-referrer", "{response}");
         assert_eq!(headers["x-frame-options"], "DENY", "{response}");
     }
-    assert!(
-        !stdout.contains(CANARY),
-        "a response the browser got holds the value"
-    );
+    assert_no_leak("a response the browser got", stdout, &[CANARY]);
     assert_eq!(report["cspViolations"], json!([]), "{report}");
-    assert!(!logs().contains(CANARY), "the trace log holds the value");
 }
 
 /// Runs tests/browser/submit.mjs with `config`; returns its report and all
@@ -118,7 +119,7 @@ async fn a_human_types_values_on_the_page_in_chromium() {
 async fn run_browser(node: &str, config: &Value) -> (Value, String) {
     let mut command = tokio::process::Command::new(node);
     command
-        .arg(support::http::repo_path("tests/browser/submit.mjs"))
+        .arg(support::repo_path("tests/browser/submit.mjs"))
         .arg(config.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -143,15 +144,15 @@ async fn run_browser(node: &str, config: &Value) -> (Value, String) {
 #[tokio::test]
 #[ignore = "needs Chromium and playwright-core: OSC_MCP_CHROMIUM and OSC_MCP_PLAYWRIGHT; .ci/run installs them"]
 async fn the_link_an_agent_got_over_stdio_works_in_chromium() {
-    let chromium = support::http::external("OSC_MCP_CHROMIUM", "the browser test");
-    let playwright = support::http::external("OSC_MCP_PLAYWRIGHT", "the browser test");
-    let node = support::http::external("OSC_MCP_NODE", "the browser test");
+    let chromium = support::external("OSC_MCP_CHROMIUM", "the browser test");
+    let playwright = support::external("OSC_MCP_PLAYWRIGHT", "the browser test");
+    let node = support::external("OSC_MCP_NODE", "the browser test");
     let emulator = support::emulator().await;
     let mut agent = support::StdioServer::spawn(
         &[],
         &[
             ("OSC_API_URL", &emulator.base_url()),
-            ("OSC_ACCESS_TOKEN", support::TOKEN),
+            ("OSC_ACCESS_TOKEN", support::OSC_TOKEN),
             ("OSC_MCP_LOG", "trace"),
         ],
     );

@@ -1,9 +1,7 @@
 //! The emulator against a real HTTP client: it must honour the contract in
 //! `docs/osc-api.md` closely enough that the product's client can trust it.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
+use crate::support::{self, OSC_TOKEN};
 use std::time::{Duration, Instant};
 
 use osc_secrets_mcp::emulator::{Emulator, EmulatorOptions, Fault, ListShape, RecordedRequest};
@@ -11,7 +9,6 @@ use reqwest::{Client, Method, Response, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
-const TOKEN: &str = "test-pat-7f3c";
 const CANARY: &str = "canary-value-9d41e0";
 
 /// A real HTTP client bound to one emulator; derefs to the reqwest client
@@ -34,7 +31,7 @@ impl Api {
         let mut request = self
             .client
             .request(method, format!("{}{path}", self.base))
-            .header("x-pat-jwt", format!("Bearer {TOKEN}"));
+            .header("x-pat-jwt", format!("Bearer {OSC_TOKEN}"));
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -59,10 +56,10 @@ async fn start(opts: EmulatorOptions) -> (Emulator, Api) {
     (emulator, api)
 }
 
-/// An emulator that only accepts [`TOKEN`].
+/// An emulator that only accepts [`OSC_TOKEN`].
 async fn start_with_token(seed: bool) -> (Emulator, Api) {
     start(EmulatorOptions {
-        token: Some(SecretString::from(TOKEN)),
+        token: Some(SecretString::from(OSC_TOKEN)),
         seed,
         ..EmulatorOptions::default()
     })
@@ -97,8 +94,8 @@ async fn missing_or_wrong_token_gets_401_without_echo() {
     for header in [
         "Bearer wrong-token",
         "Bearer ",
-        TOKEN,
-        &format!("Basic {TOKEN}x"),
+        OSC_TOKEN,
+        &format!("Basic {OSC_TOKEN}x"),
     ] {
         let response = client
             .get(&url)
@@ -109,13 +106,18 @@ async fn missing_or_wrong_token_gets_401_without_echo() {
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{header}");
         let text = response.text().await.unwrap();
         assert!(
-            !text.contains("wrong-token") && !text.contains(TOKEN),
+            !text.contains("wrong-token") && !text.contains(OSC_TOKEN),
             "{text}"
         );
     }
 
     // `Authorization` is not the contract's header.
-    let other_header = client.get(&url).bearer_auth(TOKEN).send().await.unwrap();
+    let other_header = client
+        .get(&url)
+        .bearer_auth(OSC_TOKEN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(other_header.status(), StatusCode::UNAUTHORIZED);
 
     let ok = client.call(Method::GET, "/mytenantsecrets", None).await;
@@ -242,7 +244,7 @@ async fn post_rejects_missing_or_non_string_values() {
     // Fastify does not parse a body it was not told is JSON.
     let undeclared = client
         .post(format!("{}{path}", emu.base_url()))
-        .header("x-pat-jwt", format!("Bearer {TOKEN}"))
+        .header("x-pat-jwt", format!("Bearer {OSC_TOKEN}"))
         .body(json!({ "value": CANARY }).to_string())
         .send()
         .await
@@ -450,7 +452,7 @@ async fn declared_json_with_empty_or_invalid_body_is_400() {
     let send = |method: Method, path: &str, body: &'static str| {
         client
             .request(method, format!("{}{path}", emu.base_url()))
-            .header("x-pat-jwt", format!("Bearer {TOKEN}"))
+            .header("x-pat-jwt", format!("Bearer {OSC_TOKEN}"))
             .header("content-type", "application/json")
             .body(body)
             .send()
@@ -668,7 +670,7 @@ async fn delay_fault_then_normal_handling() {
     });
     let timed_out = client
         .get(format!("{}/mytenantsecrets", emu.base_url()))
-        .header("x-pat-jwt", format!("Bearer {TOKEN}"))
+        .header("x-pat-jwt", format!("Bearer {OSC_TOKEN}"))
         .timeout(Duration::from_millis(100))
         .send()
         .await
@@ -755,7 +757,7 @@ async fn request_log_records_shape_not_content() {
         ]
     );
     assert!(!format!("{log:?}").contains(CANARY));
-    assert!(!format!("{log:?}").contains(TOKEN));
+    assert!(!format!("{log:?}").contains(OSC_TOKEN));
     emu.clear_requests();
     assert!(emu.requests().is_empty());
 }

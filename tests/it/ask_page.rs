@@ -1,20 +1,18 @@
 //! askUser's one-time page, spoken to as a hostile browser would: plain
 //! HTTP against the page served in-process (writing to the emulator through
 //! the real OSC client), then through the built binary.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "ask_page/harness.rs"]
-mod harness;
-mod support;
-
+use crate::support;
+use crate::support::assert_no_leak;
 use std::time::Duration;
 
-use harness::{CANARY, Page, logs};
-use osc_secrets_mcp::elicit::links::Fate;
+use crate::support::http as bin;
+use crate::support::logs::Logs;
+use crate::support::page::{CANARY, Page};
+use osc_secrets_mcp::elicit::links::{Fate, Ticket};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use secrecy::ExposeSecret;
-use support::http as bin;
 
 const TTL: Duration = Duration::from_secs(600);
 
@@ -82,16 +80,9 @@ fn form_value(value: &str) -> String {
         .finish()
 }
 
-fn assert_no_leak_in_logs() {
-    let log = logs();
-    assert!(
-        !log.contains(CANARY),
-        "the trace log holds the value:\n{log}"
-    );
-}
-
 #[tokio::test]
 async fn the_form_shows_key_mode_existence_and_expiry_with_both_fields_and_no_script() {
+    let logs = Logs::capture();
     let page = Page::start(TTL).await;
     page.emu.insert_tenant_secret("user.db", "old-value");
     let ticket = page.open("user.db").await;
@@ -124,12 +115,13 @@ async fn the_form_shows_key_mode_existence_and_expiry_with_both_fields_and_no_sc
         assert!(!lower.contains(forbidden), "{forbidden} in:\n{body}");
     }
     assert!(
-        logs().contains(&format!("one-time page shown link=\"{}\"", &ticket.id[..6]))
-            || logs().contains(&format!("link={}", &ticket.id[..6])),
+        logs.text()
+            .contains(&format!("one-time page shown link=\"{}\"", &ticket.id[..6]))
+            || logs.text().contains(&format!("link={}", &ticket.id[..6])),
         "the log names the link by its first 6 characters"
     );
     assert!(
-        !logs().contains(&ticket.id),
+        !logs.text().contains(&ticket.id),
         "never the whole id in the log"
     );
 
@@ -145,6 +137,7 @@ async fn the_form_shows_key_mode_existence_and_expiry_with_both_fields_and_no_sc
 
 #[tokio::test]
 async fn a_submit_writes_the_value_once_and_a_second_use_says_already_used() {
+    let logs = Logs::capture();
     let page = Page::start(TTL).await;
     let ticket = page.open("user.api").await;
     let done = send("POST value", post(&page, &ticket.url, form_value(CANARY))).await;
@@ -179,8 +172,8 @@ async fn a_submit_writes_the_value_once_and_a_second_use_says_already_used() {
         Some(CANARY.to_owned()),
         "the second use wrote nothing"
     );
-    assert!(logs().contains("one-time page used"));
-    assert_no_leak_in_logs();
+    assert!(logs.text().contains("one-time page used"));
+    assert_no_leak("the trace log", &logs.text(), &[CANARY]);
 }
 
 /// Under `Referrer-Policy: no-referrer` a browser sends `Origin: null`
@@ -211,6 +204,7 @@ async fn a_null_origin_that_the_browser_calls_same_origin_writes() {
 
 #[tokio::test]
 async fn a_multi_line_value_is_stored_with_its_line_breaks_as_typed() {
+    let logs = Logs::capture();
     let page = Page::start(TTL).await;
     let ticket = page.open("user.cert").await;
     let pem = format!("-----BEGIN KEY-----\n{CANARY}\nAAAA+/==\n-----END KEY-----\n");
@@ -228,11 +222,27 @@ async fn a_multi_line_value_is_stored_with_its_line_breaks_as_typed() {
             .map(|v| v.expose_secret().to_owned()),
         Some(pem)
     );
-    assert_no_leak_in_logs();
+    assert_no_leak("the trace log", &logs.text(), &[CANARY]);
 }
 
+/// Nothing was written to `user.origin`, and `ticket`'s link is still open.
+fn assert_untouched(page: &Page, ticket: &Ticket) {
+    assert!(
+        page.emu.tenant_value("user.origin").is_none(),
+        "nothing was written"
+    );
+    assert!(matches!(page.links.fate(&ticket.id), Fate::Pending));
+    assert!(
+        page.links.show(&ticket.id).is_ok(),
+        "the link is still open"
+    );
+}
+
+/// A POST without the page's own Origin (none, foreign, `null` without the
+/// browser's word) is refused and writes nothing.
 #[tokio::test]
-async fn posts_without_the_pages_own_origin_or_as_no_form_write_nothing() {
+async fn posts_without_the_pages_own_origin_write_nothing() {
+    let logs = Logs::capture();
     let page = Page::start(TTL).await;
     let ticket = page.open("user.origin").await;
     let bare = client()
@@ -289,6 +299,16 @@ async fn posts_without_the_pages_own_origin_or_as_no_form_write_nothing() {
     )
     .await;
     assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    assert_untouched(&page, &ticket);
+    assert_no_leak("the trace log", &logs.text(), &[CANARY]);
+}
+
+/// A POST that is not a form is refused and writes nothing.
+#[tokio::test]
+async fn posts_that_are_not_a_form_write_nothing() {
+    let logs = Logs::capture();
+    let page = Page::start(TTL).await;
+    let ticket = page.open("user.origin").await;
     for content_type in [
         "text/plain",
         "multipart/form-data; boundary=x",
@@ -309,7 +329,16 @@ async fn posts_without_the_pages_own_origin_or_as_no_form_write_nothing() {
             "{content_type}"
         );
     }
-    // A GET from another origin (a cross-site fetch) is refused as well.
+    assert_untouched(&page, &ticket);
+    assert_no_leak("the trace log", &logs.text(), &[CANARY]);
+}
+
+/// A GET from another origin (a cross-site fetch) is refused as well.
+#[tokio::test]
+async fn a_cross_site_get_is_refused() {
+    let logs = Logs::capture();
+    let page = Page::start(TTL).await;
+    let ticket = page.open("user.origin").await;
     let cross = send(
         "cross-site GET",
         client()
@@ -319,16 +348,8 @@ async fn posts_without_the_pages_own_origin_or_as_no_form_write_nothing() {
     .await;
     assert_eq!(cross.status, StatusCode::FORBIDDEN);
 
-    assert!(
-        page.emu.tenant_value("user.origin").is_none(),
-        "nothing was written"
-    );
-    assert!(matches!(page.links.fate(&ticket.id), Fate::Pending));
-    assert!(
-        page.links.show(&ticket.id).is_ok(),
-        "the link is still open"
-    );
-    assert_no_leak_in_logs();
+    assert_untouched(&page, &ticket);
+    assert_no_leak("the trace log", &logs.text(), &[CANARY]);
 }
 
 #[tokio::test]
@@ -373,6 +394,7 @@ async fn gets_and_other_methods_never_write_or_claim() {
 
 #[tokio::test]
 async fn both_fields_or_neither_or_a_bad_value_are_refused_without_claiming() {
+    let logs = Logs::capture();
     let page = Page::start(TTL).await;
     let ticket = page.open("user.fields").await;
     let cases = [
@@ -420,7 +442,7 @@ async fn both_fields_or_neither_or_a_bad_value_are_refused_without_claiming() {
     assert!(page.emu.tenant_value("user.fields").is_none());
     let done = send("POST", post(&page, &ticket.url, form_value("good"))).await;
     assert_eq!(done.status, StatusCode::OK);
-    assert_no_leak_in_logs();
+    assert_no_leak("the trace log", &logs.text(), &[CANARY]);
 }
 
 #[tokio::test]
@@ -463,6 +485,7 @@ async fn a_body_larger_than_the_largest_value_allows_is_refused() {
 
 #[tokio::test]
 async fn expired_unknown_and_declined_links_say_so_and_change_nothing() {
+    let logs = Logs::capture();
     // A link that expires at once: the registry, not the page, sets the floor.
     let short = Page::start(Duration::ZERO).await;
     let ticket = short.open("user.late").await;
@@ -526,7 +549,7 @@ async fn expired_unknown_and_declined_links_say_so_and_change_nothing() {
     .await;
     assert_eq!(posted.status, StatusCode::GONE);
     assert!(page.emu.tenant_value("user.declined").is_none());
-    assert_no_leak_in_logs();
+    assert_no_leak("the trace log", &logs.text(), &[CANARY]);
 }
 
 #[tokio::test]
@@ -556,8 +579,8 @@ async fn a_foreign_host_is_refused_before_anything_is_shown() {
 
 #[tokio::test]
 async fn the_http_listener_serves_the_page_without_the_bearer_token() {
-    let emulator = bin::emulator().await;
-    let server = bin::Server::start(&emulator, &[], Some(bin::MCP_TOKEN)).await;
+    let emulator = support::seeded_emulator().await;
+    let server = bin::Server::start(&emulator, &[], Some(support::MCP_TOKEN)).await;
     let unknown = server.url(&format!("/ask/{}", "0f".repeat(24)));
     let answer = send("binary: unknown link", bin::http().get(&unknown)).await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
@@ -606,7 +629,7 @@ async fn the_http_listener_serves_the_page_without_the_bearer_token() {
 
 #[tokio::test]
 async fn bad_page_settings_stop_the_server_with_words_for_the_operator() {
-    let emulator = bin::emulator().await;
+    let emulator = support::seeded_emulator().await;
     let cases: [(&[&str], &str); 4] = [
         (&["--ask-user-ttl-secs", "29"], "from 30 to 3600"),
         (&["--ask-user-ttl-secs", "3601"], "from 30 to 3600"),
@@ -621,7 +644,7 @@ async fn bad_page_settings_stop_the_server_with_words_for_the_operator() {
     ];
     for (args, says) in cases {
         let (status, stderr) =
-            bin::run_to_exit(bin::command(&emulator, args, Some(bin::MCP_TOKEN))).await;
+            bin::run_to_exit(bin::command(&emulator, args, Some(support::MCP_TOKEN))).await;
         assert!(!status.success(), "{args:?}");
         assert!(stderr.contains(says), "{args:?}: {stderr}");
         assert!(!stderr.contains("canary-pw"), "{stderr}");
@@ -678,7 +701,7 @@ async fn stdio_listens_on_nothing_until_a_link_is_opened() {
         &[],
         &[
             ("OSC_API_URL", &emulator.base_url()),
-            ("OSC_ACCESS_TOKEN", support::TOKEN),
+            ("OSC_ACCESS_TOKEN", support::OSC_TOKEN),
             ("OSC_MCP_LOG", "trace"),
         ],
     );
@@ -698,8 +721,8 @@ async fn stdio_listens_on_nothing_until_a_link_is_opened() {
     assert!(!stderr.contains("one-time askUser page served"), "{stderr}");
 
     // The same check sees the HTTP transport's listener: it works.
-    let http_emu = bin::emulator().await;
-    let http = bin::Server::start(&http_emu, &[], Some(bin::MCP_TOKEN)).await;
+    let http_emu = support::seeded_emulator().await;
+    let http = bin::Server::start(&http_emu, &[], Some(support::MCP_TOKEN)).await;
     assert_eq!(listening_ports(http.pid()), vec![http.addr.port()]);
     http.terminate().await;
 }
@@ -744,7 +767,7 @@ async fn a_browser_that_leaves_mid_write_neither_cuts_it_nor_leaves_the_link_uns
     );
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(body.as_bytes()).await.unwrap();
-    tokio::time::timeout(bin::WAIT, started)
+    tokio::time::timeout(support::WAIT, started)
         .await
         .expect("the job starts")
         .unwrap();
@@ -752,7 +775,7 @@ async fn a_browser_that_leaves_mid_write_neither_cuts_it_nor_leaves_the_link_uns
     drop(stream);
     release.send(()).unwrap();
     assert!(matches!(
-        page.links.wait(&ticket.id, bin::WAIT).await,
+        page.links.wait(&ticket.id, support::WAIT).await,
         Fate::Done(_)
     ));
     assert_eq!(
@@ -769,7 +792,7 @@ async fn two_submits_racing_write_once() {
     let (job, started, release) = held_job(&page, "user.race");
     let ticket = page.links.open(job).await.unwrap();
     let first = tokio::spawn(send("first", post(&page, &ticket.url, form_value(CANARY))));
-    tokio::time::timeout(bin::WAIT, started)
+    tokio::time::timeout(support::WAIT, started)
         .await
         .expect("the first submit runs its job")
         .unwrap();
@@ -777,7 +800,7 @@ async fn two_submits_racing_write_once() {
     assert_eq!(second.status, StatusCode::CONFLICT);
     assert!(second.body.contains("Link in use"), "{}", second.body);
     release.send(()).unwrap();
-    let first = tokio::time::timeout(bin::WAIT, first)
+    let first = tokio::time::timeout(support::WAIT, first)
         .await
         .unwrap()
         .unwrap();
@@ -792,7 +815,7 @@ async fn two_submits_racing_write_once() {
 
 #[tokio::test]
 async fn behind_a_proxy_the_page_wants_the_public_origin() {
-    let emulator = bin::emulator().await;
+    let emulator = support::seeded_emulator().await;
     let server = bin::Server::start(
         &emulator,
         &[
@@ -801,7 +824,7 @@ async fn behind_a_proxy_the_page_wants_the_public_origin() {
             "--allowed-hosts",
             "secrets.example.com",
         ],
-        Some(bin::MCP_TOKEN),
+        Some(support::MCP_TOKEN),
     )
     .await;
     let unknown = server.url(&format!("/ask/{}", "0f".repeat(24)));
@@ -827,7 +850,7 @@ async fn behind_a_proxy_the_page_wants_the_public_origin() {
     let server = bin::Server::start(
         &emulator,
         &["--public-url", "https://secrets.example.com"],
-        Some(bin::MCP_TOKEN),
+        Some(support::MCP_TOKEN),
     )
     .await;
     let (_, log) = server.terminate().await;
@@ -874,7 +897,7 @@ async fn on_stdio_the_first_link_starts_the_loopback_page_and_the_human_uses_it(
         &[],
         &[
             ("OSC_API_URL", &emulator.base_url()),
-            ("OSC_ACCESS_TOKEN", support::TOKEN),
+            ("OSC_ACCESS_TOKEN", support::OSC_TOKEN),
             ("OSC_MCP_LOG", "trace"),
         ],
     );
@@ -943,13 +966,17 @@ async fn use_link_post_only(url: &str, value: &str) -> Answer {
 
 #[tokio::test]
 async fn over_http_the_link_names_the_listener_and_the_human_uses_it() {
-    let emulator = bin::emulator().await;
-    let server =
-        bin::Server::start(&emulator, &["--log-level", "trace"], Some(bin::MCP_TOKEN)).await;
-    let session = bin::open_session(&server, Some(bin::MCP_TOKEN)).await;
+    let emulator = support::seeded_emulator().await;
+    let server = bin::Server::start(
+        &emulator,
+        &["--log-level", "trace"],
+        Some(support::MCP_TOKEN),
+    )
+    .await;
+    let session = bin::open_session(&server, Some(support::MCP_TOKEN)).await;
     let response = bin::post_mcp(
         &server,
-        Some(bin::MCP_TOKEN),
+        Some(support::MCP_TOKEN),
         Some(&session),
         &bin::call(
             2,

@@ -2,20 +2,20 @@
 //! server must still hold every promise. Each test drives the real handler
 //! through an in-process rmcp client against the emulator or a raw TCP
 //! upstream written here.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
+use crate::support;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::support::{OSC_TOKEN, call, connect_with, emulator_with, is_error, text};
 use osc_secrets_mcp::emulator::{EmulatorOptions, Fault};
 use osc_secrets_mcp::osc::{Limits, OscClient, OscConfig, RetryPolicy};
+use rmcp::RoleClient;
 use rmcp::model::CallToolResult;
+use rmcp::service::RunningService;
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use support::{TOKEN, call, connect_with, emulator_with, is_error, text};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -25,7 +25,7 @@ const BOUND: Duration = Duration::from_secs(60);
 fn osc(base_url: &str, retry: RetryPolicy, limits: Limits) -> OscClient {
     OscClient::new(OscConfig {
         base_url: base_url.to_owned(),
-        token: SecretString::from(TOKEN),
+        token: SecretString::from(OSC_TOKEN),
         request_timeout: Duration::from_secs(30),
         connect_timeout: Duration::from_secs(5),
         retry,
@@ -88,35 +88,40 @@ const PEM: &str = "-----BEGIN PRIVATE KEY-----\nMIIEvQ\"IBADANBgkq\\hkiG9w0BAQEF
 const SHORT: &str = "^|~";
 const STORED: &str = "stored-canary-\"q\\uote\"\nvalue";
 
-#[tokio::test]
-async fn echoed_and_quoted_values_never_reach_any_tool_result() {
+/// A fault on a /mytenantsecrets request, once.
+fn secrets_fault(method: &str, status: u16) -> Fault {
+    Fault {
+        path_prefix: Some("/mytenantsecrets".into()),
+        times: Some(1),
+        ..support::fault(method, status)
+    }
+}
+
+/// An emulator holding [`STORED`] and a client for it that never retries.
+async fn with_stored_value() -> (
+    osc_secrets_mcp::emulator::Emulator,
+    RunningService<RoleClient, ()>,
+) {
     let emu = emulator_with(EmulatorOptions {
-        token: Some(SecretString::from(TOKEN)),
+        token: Some(SecretString::from(OSC_TOKEN)),
         ..EmulatorOptions::default()
     })
     .await;
     emu.insert_tenant_secret("user.stored", STORED);
     let client = connect_with(osc(&emu.base_url(), retry(0), Limits::default())).await;
-    let fault = |method: &str, status: u16| Fault {
-        method: Some(method.into()),
-        path_prefix: Some("/mytenantsecrets".into()),
-        status: Some(status),
-        times: Some(1),
-        ..Fault::default()
-    };
-    // OSC's own words, quoting a stored value it should not have.
-    let quoting = format!(
-        r#"{{"statusCode":400,"error":"Bad Request","message":"user.stored holds {} and {}; token {TOKEN}"}}"#,
-        serde_json::to_string(STORED).unwrap().trim_matches('"'),
-        STORED.replace('\n', " ")
-    );
+    (emu, client)
+}
 
-    // set, both modes, with an upstream that echoes the request body.
+/// set, both modes, with an upstream that echoes the request body: the
+/// value is in no tool result.
+#[tokio::test]
+async fn an_echoed_value_never_reaches_a_tool_result() {
+    let (emu, client) = with_stored_value().await;
     for (mode, method) in [("upsert", "PUT"), ("create", "POST")] {
         for value in [PEM, SHORT] {
             emu.push_fault(Fault {
                 echo_body: true,
-                ..fault(method, 400)
+                ..secrets_fault(method, 400)
             });
             let result = bounded_call(
                 &client,
@@ -127,13 +132,25 @@ async fn echoed_and_quoted_values_never_reach_any_tool_result() {
             assert!(is_error(&result), "{}", text(&result));
             assert!(text(&result).contains("(400)"), "{}", text(&result));
             assert_absent(&result, value);
-            assert_absent(&result, TOKEN);
+            assert_absent(&result, OSC_TOKEN);
             // Nothing of the echoed body, not even its JSON framing.
             assert!(!emitted(&result).contains("Could not process"));
         }
     }
+}
 
-    // list, delete and materialize, with an error quoting a stored value.
+/// list, delete and materialize, with an error quoting a stored value: the
+/// value is in no tool result.
+#[tokio::test]
+async fn a_quoted_value_never_reaches_a_tool_result() {
+    let (emu, client) = with_stored_value().await;
+    // OSC's own words, quoting a stored value it should not have.
+    let quoting = format!(
+        r#"{{"statusCode":400,"error":"Bad Request","message":"user.stored holds {} and {}; token {OSC_TOKEN}"}}"#,
+        serde_json::to_string(STORED).unwrap().trim_matches('"'),
+        STORED.replace('\n', " ")
+    );
+
     let cases = [
         ("GET", 400, "list_tenant_secrets", json!({})),
         (
@@ -159,12 +176,12 @@ async fn echoed_and_quoted_values_never_reach_any_tool_result() {
         emu.push_fault(Fault {
             body: Some(quoting.clone()),
             content_type: Some("application/json".into()),
-            ..fault(method, status)
+            ..secrets_fault(method, status)
         });
         let result = bounded_call(&client, tool, args).await;
         assert!(is_error(&result), "{tool}: {}", text(&result));
         assert_absent(&result, STORED);
-        assert_absent(&result, TOKEN);
+        assert_absent(&result, OSC_TOKEN);
         assert!(
             !emitted(&result).contains("holds"),
             "{tool}: {}",
@@ -176,7 +193,7 @@ async fn echoed_and_quoted_values_never_reach_any_tool_result() {
 #[tokio::test]
 async fn a_conflict_on_create_is_told_in_the_servers_words() {
     let emu = emulator_with(EmulatorOptions {
-        token: Some(SecretString::from(TOKEN)),
+        token: Some(SecretString::from(OSC_TOKEN)),
         ..EmulatorOptions::default()
     })
     .await;
@@ -602,7 +619,7 @@ async fn a_connection_broken_after_the_request_is_not_called_unreachable() {
 #[tokio::test]
 async fn retries_fit_inside_one_deadline() {
     let emu = emulator_with(EmulatorOptions {
-        token: Some(SecretString::from(TOKEN)),
+        token: Some(SecretString::from(OSC_TOKEN)),
         ..EmulatorOptions::default()
     })
     .await;
@@ -629,7 +646,7 @@ async fn retries_fit_inside_one_deadline() {
 #[tokio::test]
 async fn a_slow_answer_ends_at_the_deadline_not_the_attempt_timeout() {
     let emu = emulator_with(EmulatorOptions {
-        token: Some(SecretString::from(TOKEN)),
+        token: Some(SecretString::from(OSC_TOKEN)),
         ..EmulatorOptions::default()
     })
     .await;
@@ -655,7 +672,7 @@ async fn a_slow_answer_ends_at_the_deadline_not_the_attempt_timeout() {
 #[tokio::test]
 async fn a_retry_after_past_the_deadline_is_reported_not_waited_for() {
     let emu = emulator_with(EmulatorOptions {
-        token: Some(SecretString::from(TOKEN)),
+        token: Some(SecretString::from(OSC_TOKEN)),
         ..EmulatorOptions::default()
     })
     .await;
@@ -677,7 +694,7 @@ async fn a_retry_after_past_the_deadline_is_reported_not_waited_for() {
 #[tokio::test]
 async fn the_reference_must_be_exactly_the_one_asked_for() {
     let emu = emulator_with(EmulatorOptions {
-        token: Some(SecretString::from(TOKEN)),
+        token: Some(SecretString::from(OSC_TOKEN)),
         ..EmulatorOptions::default()
     })
     .await;
@@ -716,7 +733,7 @@ async fn the_reference_must_be_exactly_the_one_asked_for() {
 #[tokio::test]
 async fn list_pages_are_capped_and_can_be_walked() {
     let emu = emulator_with(EmulatorOptions {
-        token: Some(SecretString::from(TOKEN)),
+        token: Some(SecretString::from(OSC_TOKEN)),
         ..EmulatorOptions::default()
     })
     .await;
@@ -789,7 +806,7 @@ async fn list_pages_are_capped_and_can_be_walked() {
 #[tokio::test]
 async fn a_page_of_long_keys_stops_at_the_byte_cap() {
     let emu = emulator_with(EmulatorOptions {
-        token: Some(SecretString::from(TOKEN)),
+        token: Some(SecretString::from(OSC_TOKEN)),
         ..EmulatorOptions::default()
     })
     .await;
@@ -825,7 +842,7 @@ async fn the_prefix_argument_is_an_enum_in_the_schema() {
 #[tokio::test]
 async fn an_echoing_upstream_leaves_no_trace_in_the_binarys_output_or_logs() {
     let emu = emulator_with(EmulatorOptions {
-        token: Some(SecretString::from(TOKEN)),
+        token: Some(SecretString::from(OSC_TOKEN)),
         ..EmulatorOptions::default()
     })
     .await;
@@ -844,7 +861,7 @@ async fn an_echoing_upstream_leaves_no_trace_in_the_binarys_output_or_logs() {
         &[],
         &[
             ("OSC_API_URL", base_url.as_str()),
-            ("OSC_ACCESS_TOKEN", TOKEN),
+            ("OSC_ACCESS_TOKEN", OSC_TOKEN),
             ("OSC_MCP_LOG", "trace"),
             ("OSC_MAX_RETRIES", "0"),
         ],
@@ -873,7 +890,7 @@ async fn an_echoing_upstream_leaves_no_trace_in_the_binarys_output_or_logs() {
         .await
         .expect("the server exits");
     let all = format!("{stdout}\n{stderr}");
-    for secret in [PEM, SHORT, STORED, TOKEN] {
+    for secret in [PEM, SHORT, STORED, OSC_TOKEN] {
         for form in forms(secret) {
             assert!(!all.contains(&form), "{form:?} in the output: {all}");
         }

@@ -1,15 +1,13 @@
 //! The workflow prompts, through a real client: listed with their
 //! arguments, filled in with the caller's names, bad arguments refused.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod support;
-
+use crate::support;
+use crate::support::connect_offline;
+use crate::support::python::{python, run_python};
 use rmcp::RoleClient;
 use rmcp::model::{ErrorCode, GetPromptRequestParams};
 use rmcp::service::{RunningService, ServiceError};
 use serde_json::{Value, json};
-use support::connect_offline;
 
 async fn get(
     client: &RunningService<RoleClient, ()>,
@@ -154,27 +152,14 @@ async fn bad_arguments_say_what_to_write() {
 #[tokio::test]
 #[ignore = "needs the MCP Python SDK: OSC_MCP_PYTHON names a Python with `mcp` 2.3.0; .ci/run installs it"]
 async fn python_sdk_gets_the_prompts() {
-    let python = support::http::external("OSC_MCP_PYTHON", "the MCP Python SDK");
     for mode in ["legacy", "auto"] {
         // The prompts never reach OSC: nothing listens at this address.
-        let output = tokio::time::timeout(
-            std::time::Duration::from_secs(120),
-            tokio::process::Command::new(&python)
-                .arg(support::http::repo_path("tests/python/resources_client.py"))
-                .args(["--server", env!("CARGO_BIN_EXE_osc-secrets-mcp")])
-                .args(["--api-url", "http://127.0.0.1:9", "--mode", mode])
-                .env("OSC_MCP_TEST_TOKEN", support::TOKEN)
-                .stdin(std::process::Stdio::null())
-                .kill_on_drop(true)
-                .output(),
-        )
-        .await
-        .expect("the Python client finishes")
-        .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(output.status.success(), "{mode}:\n{stdout}\n{stderr}");
-        let report: Value = serde_json::from_str(&stdout).unwrap();
+        let mut client = python("tests/python/resources_client.py");
+        client
+            .args(["--server", support::BIN])
+            .args(["--api-url", "http://127.0.0.1:9", "--mode", mode])
+            .env("OSC_MCP_TEST_TOKEN", support::OSC_TOKEN);
+        let report = run_python(client, mode, &[]).await.report;
         let names: Vec<&str> = report["prompts"]["ok"]["prompts"]
             .as_array()
             .unwrap()

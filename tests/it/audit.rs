@@ -1,14 +1,14 @@
 //! The audit log and the rate limits, over real runs of the built binary
 //! (`--sandbox`, stdio), and `verify-audit` on what they wrote.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
+use crate::support;
+use crate::support::assert_no_leak;
 use std::path::{Path, PathBuf};
 
+use crate::support::stdio::{result_is_error, result_text};
+use crate::support::{StdioServer, WAIT, binary};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use support::{CHILD_WAIT, StdioServer, binary};
 
 const CANARY: &str = "canary-audit-7f3e9b1c-never-logged";
 /// Not a key: the answer quotes it back (keys are not secret), the log never holds it.
@@ -62,20 +62,6 @@ fn records(path: &Path) -> Vec<Value> {
         .collect()
 }
 
-fn text(answer: &Value) -> String {
-    answer["result"]["content"]
-        .as_array()
-        .unwrap_or(&Vec::new())
-        .iter()
-        .filter_map(|c| c["text"].as_str())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn is_error(answer: &Value) -> bool {
-    answer["result"]["isError"] == json!(true)
-}
-
 /// Spawns the sandboxed server on stdio with `args` added and initializes it.
 async fn server(args: &[&str]) -> StdioServer {
     let mut all = vec!["--sandbox"];
@@ -92,7 +78,7 @@ async fn write_keys(log: &Path, keys: &[&str]) -> (String, String) {
         let set = server
             .call_tool("set_tenant_secret", json!({"key": key, "value": CANARY}))
             .await;
-        assert!(!is_error(&set), "{set}");
+        assert!(!result_is_error(&set), "{set}");
     }
     let (ok, stdout, stderr) = server.finish().await;
     assert!(ok, "{stderr}");
@@ -103,7 +89,7 @@ async fn write_keys(log: &Path, keys: &[&str]) -> (String, String) {
 async fn verify(args: &[&str]) -> (i32, String) {
     let mut cmd = binary();
     cmd.arg("verify-audit").args(args).kill_on_drop(true);
-    let out = tokio::time::timeout(CHILD_WAIT, cmd.output())
+    let out = tokio::time::timeout(WAIT, cmd.output())
         .await
         .expect("verify-audit exits")
         .unwrap();
@@ -118,9 +104,20 @@ async fn verify(args: &[&str]) -> (i32, String) {
 /// with the checked names and who called; a read that went through is not
 /// recorded; the canary value is in no byte of the log, its anchor, or
 /// anything the server wrote.
-#[tokio::test]
-async fn a_real_run_writes_an_intact_chain_without_the_value() {
-    let dir = Dir::new("run");
+/// What a real run left: its directory (holding `audit.log` and its
+/// anchor), and the server's stdout and stderr.
+struct Run {
+    dir: Dir,
+    log: PathBuf,
+    stdout: String,
+    stderr: String,
+}
+
+/// A sandboxed run with an audit log: a write, a materialize, a list, three
+/// refusals (a platform key, text that fails the key rule, a set with no
+/// value) and a delete, each answered as expected.
+async fn real_run(name: &str) -> Run {
+    let dir = Dir::new(name);
     let log = dir.join("audit.log");
     let mut server = server(&["--audit-log", log.to_str().unwrap()]).await;
     let set = server
@@ -129,59 +126,54 @@ async fn a_real_run_writes_an_intact_chain_without_the_value() {
             json!({"key": "user.audit-a", "value": CANARY}),
         )
         .await;
-    assert!(!is_error(&set), "{set}");
+    assert!(!result_is_error(&set), "{set}");
     let materialize = server
         .call_tool(
             "materialize_tenant_secret",
             json!({"key": "user.audit-a", "serviceId": "my-service", "secretName": "apikey"}),
         )
         .await;
-    assert!(!is_error(&materialize), "{materialize}");
+    assert!(!result_is_error(&materialize), "{materialize}");
     let list = server.call_tool("list_tenant_secrets", json!({})).await;
-    assert!(!is_error(&list), "{list}");
+    assert!(!result_is_error(&list), "{list}");
     let system = server
         .call_tool(
             "delete_tenant_secret",
             json!({"key": "system.gitea-admin-token"}),
         )
         .await;
-    assert!(is_error(&system), "{system}");
+    assert!(result_is_error(&system), "{system}");
     // Text that fails the key rule (a value pasted into the wrong field, say):
     // refused, and left out of the record.
     let pasted = server
         .call_tool("delete_tenant_secret", json!({"key": PASTED}))
         .await;
-    assert!(is_error(&pasted), "{pasted}");
+    assert!(result_is_error(&pasted), "{pasted}");
     let no_value = server
         .call_tool("set_tenant_secret", json!({"key": "user.audit-b"}))
         .await;
-    assert!(is_error(&no_value), "{no_value}");
+    assert!(result_is_error(&no_value), "{no_value}");
     let delete = server
         .call_tool("delete_tenant_secret", json!({"key": "user.audit-a"}))
         .await;
-    assert!(!is_error(&delete), "{delete}");
+    assert!(!result_is_error(&delete), "{delete}");
     let (ok, stdout, stderr) = server.finish().await;
     assert!(ok, "{stderr}");
-
-    let raw = lines(&log);
-    let recs = records(&log);
-    assert_eq!(recs.len(), 6, "{raw:#?}");
-    let mut prev = GENESIS.to_owned();
-    for (i, (line, rec)) in raw.iter().zip(&recs).enumerate() {
-        assert_eq!(rec["seq"], json!(i + 1), "{line}");
-        assert_eq!(rec["prev"], json!(prev), "{line}");
-        prev = sha256_hex(line);
-        assert_eq!(rec["transport"], "stdio", "{line}");
-        assert_eq!(
-            rec["client"],
-            json!({"name": "test", "version": "0"}),
-            "{line}"
-        );
-        assert!(rec["request"].is_string(), "{line}");
-        assert!(rec["durationMs"].is_u64(), "{line}");
-        let time = rec["time"].as_str().unwrap();
-        assert!(time.ends_with('Z') && time.contains('T'), "{line}");
+    Run {
+        dir,
+        log,
+        stdout,
+        stderr,
     }
+}
+
+/// Every change and every refusal is a record; the list is not.
+#[tokio::test]
+async fn a_real_run_records_each_change_and_refusal() {
+    let run = real_run("records").await;
+    let raw = lines(&run.log);
+    let recs = records(&run.log);
+    assert_eq!(recs.len(), 6, "{raw:#?}");
     let summary: Vec<(&str, &str, &str)> = recs
         .iter()
         .map(|r| {
@@ -213,12 +205,53 @@ async fn a_real_run_writes_an_intact_chain_without_the_value() {
     assert!(recs[3].get("key").is_none(), "{}", raw[3]);
     assert_eq!(recs[5]["kind"], "destroy");
     assert!(!raw.concat().contains(PASTED));
+}
 
+/// The records chain, each to the hash of the one before, and end at the
+/// anchor; `verify-audit` says so.
+#[tokio::test]
+async fn a_real_run_writes_an_intact_chain() {
+    let run = real_run("chain").await;
+    let raw = lines(&run.log);
+    let recs = records(&run.log);
+    assert_eq!(recs.len(), 6, "{raw:#?}");
+    let mut prev = GENESIS.to_owned();
+    for (i, (line, rec)) in raw.iter().zip(&recs).enumerate() {
+        assert_eq!(rec["seq"], json!(i + 1), "{line}");
+        assert_eq!(rec["prev"], json!(prev), "{line}");
+        prev = sha256_hex(line);
+        assert_eq!(rec["transport"], "stdio", "{line}");
+        assert_eq!(
+            rec["client"],
+            json!({"name": "test", "version": "0"}),
+            "{line}"
+        );
+        assert!(rec["request"].is_string(), "{line}");
+        assert!(rec["durationMs"].is_u64(), "{line}");
+        let time = rec["time"].as_str().unwrap();
+        assert!(time.ends_with('Z') && time.contains('T'), "{line}");
+    }
     let anchor: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("audit.log.anchor")).unwrap())
+        serde_json::from_str(&std::fs::read_to_string(run.dir.join("audit.log.anchor")).unwrap())
             .unwrap();
     assert_eq!(anchor, json!({"seq": 6, "hash": sha256_hex(&raw[5])}));
 
+    let (code, said) = verify(&[run.log.to_str().unwrap()]).await;
+    assert_eq!(code, 0, "{said}");
+    assert!(said.contains("intact: 6 record(s), last seq 6"), "{said}");
+    assert!(said.contains("matches the anchor"), "{said}");
+}
+
+/// Neither the value nor the sandbox token is in the log, the anchor or
+/// the server's output.
+#[tokio::test]
+async fn a_real_run_writes_the_value_nowhere() {
+    let Run {
+        dir,
+        log,
+        stdout,
+        stderr,
+    } = real_run("no-value").await;
     for (what, bytes) in [
         ("log", std::fs::read_to_string(&log).unwrap()),
         (
@@ -228,20 +261,9 @@ async fn a_real_run_writes_an_intact_chain_without_the_value() {
         ("stdout", stdout),
         ("stderr", stderr),
     ] {
-        assert!(
-            !bytes.contains(CANARY),
-            "the value is in the {what}: {bytes}"
-        );
-        assert!(
-            !bytes.contains("sandbox-"),
-            "the sandbox token is in the {what}"
-        );
+        // The value, and the sandbox's token.
+        assert_no_leak(&format!("the {what}"), &bytes, &[CANARY, "sandbox-"]);
     }
-
-    let (code, said) = verify(&[log.to_str().unwrap()]).await;
-    assert_eq!(code, 0, "{said}");
-    assert!(said.contains("intact: 6 record(s), last seq 6"), "{said}");
-    assert!(said.contains("matches the anchor"), "{said}");
 }
 
 /// The log and its anchor are created readable and writable by the owner only.
@@ -364,7 +386,7 @@ async fn an_unwritable_log_is_reported_and_changes_go_on() {
             json!({"key": "user.u-a", "value": CANARY}),
         )
         .await;
-    assert!(!is_error(&set), "{set}");
+    assert!(!result_is_error(&set), "{set}");
     let (ok, _, stderr) = server.finish().await;
     assert!(ok, "{stderr}");
     assert!(stderr.contains("audit log"), "{stderr}");
@@ -385,8 +407,8 @@ async fn an_unwritable_required_log_refuses_changes() {
             json!({"key": "user.r-a", "value": CANARY}),
         )
         .await;
-    assert!(is_error(&set), "{set}");
-    let said = text(&set);
+    assert!(result_is_error(&set), "{set}");
+    let said = result_text(&set);
     assert!(said.starts_with("Refused before contacting OSC:"), "{said}");
     assert!(said.contains("audit log"), "{said}");
     let delete = server
@@ -395,9 +417,9 @@ async fn an_unwritable_required_log_refuses_changes() {
             json!({"key": "user.example-api-key"}),
         )
         .await;
-    assert!(is_error(&delete), "{delete}");
+    assert!(result_is_error(&delete), "{delete}");
     let list = server.call_tool("list_tenant_secrets", json!({})).await;
-    assert!(!is_error(&list), "{list}");
+    assert!(!result_is_error(&list), "{list}");
     let listed = list["result"]["structuredContent"].to_string();
     assert!(!listed.contains("user.r-a"), "{listed}");
     assert!(listed.contains("user.example-api-key"), "{listed}");
@@ -445,7 +467,7 @@ async fn the_third_change_of_two_a_minute_is_refused_with_a_retry_time() {
         let set = server
             .call_tool("set_tenant_secret", json!({"key": key, "value": CANARY}))
             .await;
-        assert!(!is_error(&set), "{set}");
+        assert!(!result_is_error(&set), "{set}");
     }
     let third = server
         .call_tool(
@@ -453,8 +475,8 @@ async fn the_third_change_of_two_a_minute_is_refused_with_a_retry_time() {
             json!({"key": "user.l-c", "value": CANARY}),
         )
         .await;
-    assert!(is_error(&third), "{third}");
-    let said = text(&third);
+    assert!(result_is_error(&third), "{third}");
+    let said = result_text(&third);
     assert!(said.starts_with("Refused before contacting OSC:"), "{said}");
     assert!(said.contains("2 changes per minute"), "{said}");
     let wait: u64 = said
@@ -486,15 +508,15 @@ async fn the_third_change_of_two_a_minute_is_refused_with_a_retry_time() {
             json!({"key": "user.example-api-key"}),
         )
         .await;
-    assert!(!is_error(&first), "{first}");
+    assert!(!result_is_error(&first), "{first}");
     let second = server
         .call_tool(
             "delete_tenant_secret",
             json!({"key": "user.gitcred.example-github-token"}),
         )
         .await;
-    assert!(is_error(&second), "{second}");
-    let said = text(&second);
+    assert!(result_is_error(&second), "{second}");
+    let said = result_text(&second);
     assert!(said.contains("1 deletes per minute"), "{said}");
     assert!(said.contains("Retry after "), "{said}");
     let set = server
@@ -503,7 +525,7 @@ async fn the_third_change_of_two_a_minute_is_refused_with_a_retry_time() {
             json!({"key": "user.l-d", "value": CANARY}),
         )
         .await;
-    assert!(!is_error(&set), "{set}");
+    assert!(!result_is_error(&set), "{set}");
     let (ok, _, stderr) = server.finish().await;
     assert!(ok, "{stderr}");
 }
@@ -524,20 +546,20 @@ async fn streamable_http_records_its_transport_and_session() {
 
     let dir = Dir::new("http");
     let log = dir.join("audit.log");
-    let emu = support::http::emulator().await;
+    let emu = support::seeded_emulator().await;
     let server =
         support::http::Server::start(&emu, &["--audit-log", log.to_str().unwrap()], None).await;
     let transport = StreamableHttpClientTransport::from_config(
         StreamableHttpClientTransportConfig::with_uri(server.url("/mcp")),
     );
-    let peer = tokio::time::timeout(CHILD_WAIT, ().serve(transport))
+    let peer = tokio::time::timeout(WAIT, ().serve(transport))
         .await
         .expect("the client connects in time")
         .expect("the client connects");
     let arguments = json!({"key": "user.http-a", "value": CANARY});
     let params = CallToolRequestParams::new("set_tenant_secret")
         .with_arguments(arguments.as_object().unwrap().clone());
-    let result = tokio::time::timeout(CHILD_WAIT, peer.call_tool(params))
+    let result = tokio::time::timeout(WAIT, peer.call_tool(params))
         .await
         .expect("the call answers in time")
         .unwrap();
@@ -554,6 +576,6 @@ async fn streamable_http_records_its_transport_and_session() {
     );
     assert_eq!(recs[0]["outcome"], "ok");
     let written = std::fs::read_to_string(&log).unwrap();
-    assert!(!written.contains(CANARY) && !written.contains(support::http::OSC_TOKEN));
+    assert!(!written.contains(CANARY) && !written.contains(support::OSC_TOKEN));
     assert!(!server.log().contains(CANARY));
 }

@@ -1,14 +1,15 @@
 //! Value sources the model never sees (`generate`, `fromEnv`) next to the
 //! one it does (`value`), and rotation into many services at once. Expected
 //! values are written here; stored values are read from the emulator.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod support;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::sync::Arc;
 
+use crate::support::{
+    OSC_TOKEN, StdioServer, WAIT, binary, call, client_for, emulator, fast_retry, is_error, stored,
+    structured, text,
+};
 use osc_secrets_mcp::emulator::{Emulator, Fault};
 use osc_secrets_mcp::server::SecretsServer;
 use osc_secrets_mcp::values::{EnvAllowlist, EnvPattern, PatternError};
@@ -16,9 +17,6 @@ use rmcp::service::RunningService;
 use rmcp::{RoleClient, ServiceExt};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use support::{
-    CHILD_WAIT, StdioServer, TOKEN, binary, call, client_for, emulator, fast_retry, is_error, text,
-};
 
 const CANARY: &str = "canary-env-value-5f1d9c2e";
 
@@ -40,7 +38,7 @@ async fn connect_env(
     let allowlist =
         EnvAllowlist::new(patterns).with_lookup(move |name| vars.get(name).map(OsString::from));
     let server =
-        SecretsServer::new(Arc::new(client_for(emu, TOKEN, fast_retry()))).allow_env(allowlist);
+        SecretsServer::new(Arc::new(client_for(emu, OSC_TOKEN, fast_retry()))).allow_env(allowlist);
     let (server_io, client_io) = tokio::io::duplex(64 * 1024);
     tokio::spawn(async move {
         if let Ok(running) = server.serve(server_io).await {
@@ -48,20 +46,6 @@ async fn connect_env(
         }
     });
     ().serve(client_io).await.expect("client initializes")
-}
-
-fn structured(result: &rmcp::model::CallToolResult) -> Value {
-    result
-        .structured_content
-        .clone()
-        .expect("a structured result")
-}
-
-fn stored(emu: &Emulator, key: &str) -> String {
-    emu.tenant_value(key)
-        .expect("the key is stored")
-        .expose_secret()
-        .to_owned()
 }
 
 /// Everything a result carries, as one text, for leak checks.
@@ -86,7 +70,7 @@ async fn generate_with_defaults_stores_32_alphanumeric_characters_unseen() {
         out["generated"],
         json!({"length": 32, "alphabet": "alphanumeric"})
     );
-    let value = stored(&emu, "user.db-password");
+    let value = stored(&emu, "user.db-password").expect("the key is stored");
     assert_eq!(value.len(), 32);
     assert!(value.chars().all(|c| c.is_ascii_alphanumeric()), "{value}");
     assert!(!all_of(&result).contains(&value));
@@ -126,7 +110,7 @@ async fn every_alphabet_and_both_length_bounds() {
                 structured(&result)["generated"],
                 json!({"length": length, "alphabet": alphabet})
             );
-            let value = stored(&emu, &key);
+            let value = stored(&emu, &key).expect("the key is stored");
             assert_eq!(value.len(), length, "{alphabet}");
             assert!(
                 value.chars().all(|c| allowed.contains(c)),
@@ -147,9 +131,9 @@ async fn every_alphabet_and_both_length_bounds() {
     }
     // Two generated values are never the same.
     assert_ne!(
-        stored(&emu, "user.gen-hex-256"),
-        stored(&emu, "user.gen-base64url-256")[..0].to_owned()
-            + &stored(&emu, "user.gen-symbols-256")
+        stored(&emu, "user.gen-hex-256").expect("the key is stored"),
+        stored(&emu, "user.gen-base64url-256").expect("the key is stored")[..0].to_owned()
+            + &stored(&emu, "user.gen-symbols-256").expect("the key is stored")
     );
     emu.clear_requests();
     for length in [15, 257, 0, -3] {
@@ -183,7 +167,10 @@ async fn a_given_value_is_still_stored_as_given() {
     .await;
     assert!(!is_error(&result), "{}", text(&result));
     assert_eq!(structured(&result)["source"], "value");
-    assert_eq!(stored(&emu, "user.third-party"), "issued-by-them-123");
+    assert_eq!(
+        stored(&emu, "user.third-party").expect("the key is stored"),
+        "issued-by-them-123"
+    );
     assert!(!all_of(&result).contains("issued-by-them-123"));
     let _ = client.cancel().await;
 }
@@ -297,7 +284,7 @@ async fn from_env_reads_an_allowed_variable_without_showing_it() {
     let out = structured(&result);
     assert_eq!(out["source"], "fromEnv");
     assert_eq!(out["fromEnv"], "APP_SECRET_DB");
-    assert_eq!(stored(&emu, "user.db"), CANARY);
+    assert_eq!(stored(&emu, "user.db").expect("the key is stored"), CANARY);
     assert!(!all_of(&result).contains(CANARY));
     let _ = client.cancel().await;
 }
@@ -383,7 +370,7 @@ fn allow_env_refuses_the_servers_own_credentials_and_bad_shapes() {
 #[tokio::test]
 async fn the_binary_refuses_to_allow_a_credential_variable() {
     let output = tokio::time::timeout(
-        CHILD_WAIT,
+        WAIT,
         binary()
             .args(["--sandbox"])
             .env("OSC_MCP_ALLOW_ENV", "DB_PASSWORD,OSC_PAT_JWT")
@@ -449,7 +436,7 @@ async fn rotation_updates_every_target() {
     )
     .await;
     assert!(!is_error(&result), "{}", text(&result));
-    let new = stored(&emu, "user.db");
+    let new = stored(&emu, "user.db").expect("the key is stored");
     assert_ne!(new, OLD);
     assert_eq!(new.len(), 32);
     for service in &services {
@@ -495,7 +482,7 @@ async fn a_failed_target_is_named_with_what_it_still_holds() {
         "a partial rotation is not reported as done"
     );
     let said = text(&result);
-    let new = stored(&emu, "user.db");
+    let new = stored(&emu, "user.db").expect("the key is stored");
     let (fresh, stale): (Vec<&String>, Vec<&String>) =
         services.iter().partition(|s| held(&emu, s) == new);
     assert_eq!((fresh.len(), stale.len()), (3, 1));
@@ -568,7 +555,7 @@ async fn a_failed_write_materializes_nothing() {
             "{:?}",
             emu.requests()
         );
-        assert_eq!(stored(&emu, "user.db"), OLD);
+        assert_eq!(stored(&emu, "user.db").expect("the key is stored"), OLD);
         for service in &services {
             assert_eq!(held(&emu, service), OLD);
         }
@@ -644,7 +631,7 @@ async fn targets_are_materialized_concurrently_with_a_bounded_fan_out() {
     let peak = emu.peak_concurrency();
     assert!(peak >= 2, "materializes ran one at a time (peak {peak})");
     assert!(peak <= 8, "more than 8 materializes at once (peak {peak})");
-    let new = stored(&emu, "user.db");
+    let new = stored(&emu, "user.db").expect("the key is stored");
     for service in &services {
         assert_eq!(held(&emu, service), new);
     }

@@ -1,9 +1,6 @@
 //! The process and its configuration, tested on the built binary: stderr
 //! that is closed, broken or never read; where the OSC token and API URL come
 //! from and what is said about them; proxies; the sandbox's limits; `--listen`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod support;
 
 use std::net::SocketAddr;
 use std::process::{ExitStatus, Stdio};
@@ -11,15 +8,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::http::{http, initialize_request, message_in, rpc};
+use crate::support::{
+    BIN, OSC_TOKEN, PROTOCOL, WAIT, binary, clear_settings, emulator, scratch_dir, sigterm,
+};
 use osc_secrets_mcp::emulator::Emulator;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::http::{PROTOCOL, WAIT, http, initialize_request, message_in, rpc, scratch_dir};
-use support::{TOKEN, emulator};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 
-const BIN: &str = env!("CARGO_BIN_EXE_osc-secrets-mcp");
 /// Shaped like an OSC token so that any redaction by shape would also hide it:
 /// the assertions must hold because nothing prints it, not because of a scrub.
 const CANARY_TOKEN: &str = "canary-osc-token-5e1f0b7a2c94";
@@ -46,17 +44,20 @@ fn command(args: &[&str], env: &[(&str, &str)], stderr: Stderr) -> Command {
     let mut cmd = if stderr == Stderr::Closed {
         // `Stdio::null()` is an open /dev/null, not a closed descriptor.
         let mut cmd = Command::new("sh");
+        clear_settings(&mut cmd);
         cmd.args(["-c", r#"exec 2>&-; exec "$0" "$@""#, BIN]);
         cmd
     } else {
-        Command::new(BIN)
+        binary()
     };
     cmd.args(args);
     for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        let upper = name.to_ascii_uppercase();
-        if name.starts_with("OSC_") || name.starts_with("MCP_") || upper.ends_with("_PROXY") {
-            cmd.env_remove(name.as_ref());
+        if name
+            .to_string_lossy()
+            .to_ascii_uppercase()
+            .ends_with("_PROXY")
+        {
+            cmd.env_remove(&name);
         }
     }
     cmd.envs(env.iter().copied())
@@ -217,12 +218,7 @@ impl Proc {
     }
 
     fn terminate(&self) {
-        let pid = self.child.id().expect("still running").to_string();
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap();
-        assert!(status.success());
+        sigterm(self.child.id().expect("still running"));
     }
 }
 
@@ -247,13 +243,22 @@ async fn run_to_exit(args: &[&str], env: &[(&str, &str)]) -> (ExitStatus, String
 }
 
 /// A loopback port free a moment ago, for a server whose stderr (and so its
-/// `listening on` line) the test cannot read.
+/// `listening on` line) the test cannot read. Every other server of this
+/// process binds port 0, which the kernel serves from its ephemeral range
+/// (32768 and up by default); this port is below it, so no test running in
+/// parallel can take it between this check and the child's bind.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let offset = std::process::id() as usize * 7;
+    for _ in 0..1000 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + (offset + n) % 12_000;
+        let port = u16::try_from(port).unwrap();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port between 20000 and 32000")
 }
 
 /// Waits, bounded, until `/healthz` at `addr` answers 200.
@@ -316,7 +321,7 @@ async fn list_over_http(addr: SocketAddr) -> Value {
 fn osc_env(emu: &Emulator) -> Vec<(&'static str, String)> {
     vec![
         ("OSC_API_URL", emu.base_url()),
-        ("OSC_ACCESS_TOKEN", TOKEN.to_owned()),
+        ("OSC_ACCESS_TOKEN", OSC_TOKEN.to_owned()),
         ("OSC_MAX_RETRIES", "0".to_owned()),
     ]
 }
@@ -458,12 +463,15 @@ async fn a_bad_api_url_is_named_never_quoted() {
         format!("https://{CANARY_TOKEN}@deploy.svc.prod.osaas.io"),
         format!("https://deploy.svc.prod.osaas.io/?token={CANARY_TOKEN}"),
     ] {
-        let (status, stderr) =
-            run_to_exit(&[], &[("OSC_API_URL", &url), ("OSC_ACCESS_TOKEN", TOKEN)]).await;
+        let (status, stderr) = run_to_exit(
+            &[],
+            &[("OSC_API_URL", &url), ("OSC_ACCESS_TOKEN", OSC_TOKEN)],
+        )
+        .await;
         assert!(!status.success(), "{url}");
         assert!(stderr.contains("OSC_API_URL"), "{url}: {stderr}");
         assert!(!stderr.contains(CANARY_TOKEN), "{url}: {stderr}");
-        assert!(!stderr.contains(TOKEN), "{url}: {stderr}");
+        assert!(!stderr.contains(OSC_TOKEN), "{url}: {stderr}");
     }
 }
 
@@ -490,7 +498,7 @@ async fn plain_http_to_localhost_is_served() {
     let url = format!("http://localhost:{}", emu.local_addr().port());
     let mut server = Proc::spawn(
         &[],
-        &[("OSC_API_URL", &url), ("OSC_ACCESS_TOKEN", TOKEN)],
+        &[("OSC_API_URL", &url), ("OSC_ACCESS_TOKEN", OSC_TOKEN)],
         Stderr::Read,
     );
     server.initialize().await;
@@ -538,7 +546,7 @@ async fn plain_http_never_goes_through_a_proxy() {
     ok_result(&set);
     let (status, stdout, stderr) = server.finish().await;
     assert!(status.success());
-    assert!(!stdout.contains(TOKEN) && !stderr.contains(TOKEN));
+    assert!(!stdout.contains(OSC_TOKEN) && !stderr.contains(OSC_TOKEN));
     assert_eq!(emu.tenant_keys(), ["user.via-proxy"]);
     assert_eq!(
         connections.load(Ordering::SeqCst),
@@ -684,7 +692,7 @@ async fn the_emulator_command_keeps_its_admin_endpoints() {
 #[tokio::test]
 async fn the_osc_token_can_come_from_a_file() {
     let emu = emulator().await;
-    let file = scratch_file("osc-token", format!("  {TOKEN}\n\n").as_bytes());
+    let file = scratch_file("osc-token", format!("  {OSC_TOKEN}\n\n").as_bytes());
     let api = emu.base_url();
     let env = [
         ("OSC_API_URL", api.as_str()),
@@ -696,7 +704,7 @@ async fn the_osc_token_can_come_from_a_file() {
     ok_result(&list);
     let (status, stdout, stderr) = server.finish().await;
     assert!(status.success(), "{stderr}");
-    assert!(!stdout.contains(TOKEN) && !stderr.contains(TOKEN));
+    assert!(!stdout.contains(OSC_TOKEN) && !stderr.contains(OSC_TOKEN));
     let requests = emu.requests();
     assert!(!requests.is_empty());
     assert!(requests.iter().all(|r| r.authorized), "{requests:?}");
@@ -787,7 +795,10 @@ async fn the_start_up_line_cannot_be_forged_through_the_url() {
     // it must not be printed as given.
     let emu = emulator().await;
     let api = format!("{}/\nforged-line", emu.base_url());
-    let env = [("OSC_API_URL", api.as_str()), ("OSC_ACCESS_TOKEN", TOKEN)];
+    let env = [
+        ("OSC_API_URL", api.as_str()),
+        ("OSC_ACCESS_TOKEN", OSC_TOKEN),
+    ];
     let server = Proc::spawn(&["--log-level", "info"], &env, Stderr::Read);
     let line = server.stderr_line("against the OSC API at").await;
     assert!(line.contains(&emu.base_url()), "{line}");

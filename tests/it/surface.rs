@@ -6,18 +6,14 @@
 //! the built binary's `tools/list` answer over stdio, raw JSON-RPC bytes. The
 //! expected values are written here or committed in `tests/snapshots/`, never
 //! read back from the code under test.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
+use crate::support;
+use crate::support::docs;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use crate::support::{OSC_TOKEN, StdioServer, call, connect_offline, text};
 use serde_json::{Map, Value, json};
-use support::{StdioServer, TOKEN, call, connect_offline, text};
-
-#[path = "support/docs.rs"]
-mod docs;
 
 /// The tools, by name, in the order clients see them (rmcp lists by name).
 const TOOL_NAMES: [&str; 5] = [
@@ -81,7 +77,7 @@ async fn listed() -> Vec<Value> {
         &[],
         &[
             ("OSC_API_URL", "http://127.0.0.1:9"),
-            ("OSC_ACCESS_TOKEN", TOKEN),
+            ("OSC_ACCESS_TOKEN", OSC_TOKEN),
         ],
     );
     server.initialize().await;
@@ -444,7 +440,7 @@ async fn the_instructions_say_no_value_is_returned() {
         &[],
         &[
             ("OSC_API_URL", "http://127.0.0.1:9"),
-            ("OSC_ACCESS_TOKEN", TOKEN),
+            ("OSC_ACCESS_TOKEN", OSC_TOKEN),
         ],
     );
     let init = server.initialize().await;
@@ -490,7 +486,7 @@ fn the_tool_reference_has_a_section_per_tool() {
 
 #[test]
 fn the_drift_check_fails_on_a_stale_copy_and_generation_fixes_it() {
-    let dir = support::http::scratch_dir("surface-drift");
+    let dir = support::scratch_dir("surface-drift");
     std::fs::create_dir_all(dir.join("docs")).expect("temp dir");
     let readme = "# Title\n\n<!-- tools:start -->\nold\n<!-- tools:end -->\n\n\
                   <!-- config:start -->\n<!-- config:end -->\n\nHand-written.\n";

@@ -3,13 +3,16 @@
 //! client; the "human" uses the link exactly as the page does (claim, run,
 //! settle). Expected values are written here; stored values are read from
 //! the emulator.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
+use crate::support;
+use crate::support::assert_no_leak;
+use crate::support::logs::Logs;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::{
+    OSC_TOKEN, client_for, emulator, fast_retry, is_error, stored, structured, text,
+};
 use osc_secrets_mcp::audit::AuditLog;
 use osc_secrets_mcp::elicit::AskSettings;
 use osc_secrets_mcp::elicit::links::{Fate, FixedBase, LINK_PATH, Links};
@@ -29,7 +32,6 @@ use rmcp::service::{
 use rmcp::{ClientHandler, ErrorData, RoleClient, ServiceExt};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
-use support::{TOKEN, client_for, emulator, fast_retry, is_error, text};
 
 const CANARY: &str = "canary-typed-by-the-human-3c9e71ad";
 const BASE: &str = "http://127.0.0.1:9";
@@ -158,7 +160,7 @@ fn links(ttl: Duration) -> Arc<Links> {
 }
 
 fn handler(emu: &Emulator, links: &Arc<Links>) -> SecretsServer {
-    SecretsServer::new(Arc::new(client_for(emu, TOKEN, fast_retry()))).with_links(links.clone())
+    SecretsServer::new(Arc::new(client_for(emu, OSC_TOKEN, fast_retry()))).with_links(links.clone())
 }
 
 const SESSION: ProtocolVersion = ProtocolVersion::V_2025_11_25;
@@ -217,23 +219,7 @@ async fn once(
         .expect("the call is routed")
 }
 
-fn structured(result: &CallToolResult) -> Value {
-    result
-        .structured_content
-        .clone()
-        .expect("a structured result")
-}
-
-fn stored(emu: &Emulator, key: &str) -> Option<String> {
-    emu.tenant_value(key).map(|v| v.expose_secret().to_owned())
-}
-
 /// Checks that no byte the client received carries the canary.
-fn no_canary(what: &impl serde::Serialize) {
-    let all = serde_json::to_string(what).unwrap();
-    assert!(!all.contains(CANARY), "the value leaked: {all}");
-}
-
 fn set_ask(key: &str) -> Value {
     json!({"key": key, "askUser": true})
 }
@@ -277,8 +263,16 @@ async fn session_era_url_elicitation_writes_what_the_human_typed() {
         .find(|m| m["method"] == "notifications/elicitation/complete")
         .unwrap_or_else(|| panic!("no completion notice: {seen:?}"));
     assert_eq!(complete["params"]["elicitationId"], id);
-    no_canary(&result);
-    no_canary(&seen);
+    assert_no_leak(
+        "the result",
+        &serde_json::to_string(&result).unwrap(),
+        &[CANARY],
+    );
+    assert_no_leak(
+        "what the human saw",
+        &serde_json::to_string(&seen).unwrap(),
+        &[CANARY],
+    );
 }
 
 #[tokio::test]
@@ -314,24 +308,7 @@ async fn session_era_decline_writes_nothing_and_kills_the_link() {
 /// even at trace level.
 #[tokio::test]
 async fn a_client_error_to_the_url_elicitation_reaches_no_log() {
-    let buffer = Arc::new(Mutex::new(Vec::new()));
-    let sink = Arc::clone(&buffer);
-    // The product's filter (`logging::init`): this crate at trace, rmcp
-    // off, every other dependency at warn.
-    use tracing_subscriber::filter::{LevelFilter, Targets};
-    use tracing_subscriber::layer::SubscriberExt;
-    let filter = Targets::new()
-        .with_default(LevelFilter::WARN)
-        .with_target("rmcp", LevelFilter::OFF)
-        .with_target("osc_secrets_mcp", LevelFilter::TRACE);
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || LogSink(Arc::clone(&sink)))
-        .finish()
-        .with(filter);
-    // The only test of this binary that installs a subscriber.
-    tracing::subscriber::set_global_default(subscriber).unwrap();
+    let logs = Logs::capture_as_the_product();
 
     let emu = emulator().await;
     let links = links(Duration::from_secs(60));
@@ -340,26 +317,13 @@ async fn a_client_error_to_the_url_elicitation_reaches_no_log() {
     let result = call(&client, "set_tenant_secret", set_ask("user.failing")).await;
     assert!(is_error(&result), "{}", text(&result));
     assert_eq!(stored(&emu, "user.failing"), None);
-    let logs = String::from_utf8_lossy(&buffer.lock().unwrap()).into_owned();
+    let logs = logs.text();
     assert!(
         logs.contains("the URL elicitation got no answer"),
         "the failure was not logged at all: {logs}"
     );
     assert!(!logs.contains("client-said-b71f"), "{logs}");
     assert!(!text(&result).contains("client-said-b71f"));
-}
-
-/// Collects log output for [`a_client_error_to_the_url_elicitation_reaches_no_log`].
-struct LogSink(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogSink {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[tokio::test]
@@ -417,8 +381,16 @@ async fn session_era_rotation_writes_then_materializes_into_both_targets() {
             "{service}"
         );
     }
-    no_canary(&result);
-    no_canary(&human.seen());
+    assert_no_leak(
+        "the result",
+        &serde_json::to_string(&result).unwrap(),
+        &[CANARY],
+    );
+    assert_no_leak(
+        "the human's messages",
+        &serde_json::to_string(&human.seen()).unwrap(),
+        &[CANARY],
+    );
 }
 
 #[tokio::test]
@@ -438,8 +410,16 @@ async fn retry_era_input_required_then_the_page_completes_the_call() {
     let seen = human.seen();
     assert_eq!(seen.len(), 1, "one URL request, nothing else: {seen:?}");
     assert_eq!(seen[0]["elicitation"]["mode"], "url");
-    no_canary(&result);
-    no_canary(&seen);
+    assert_no_leak(
+        "the result",
+        &serde_json::to_string(&result).unwrap(),
+        &[CANARY],
+    );
+    assert_no_leak(
+        "what the human saw",
+        &serde_json::to_string(&seen).unwrap(),
+        &[CANARY],
+    );
 }
 
 /// The first round asks; a retry while the page is unused gets a fresh
@@ -493,7 +473,11 @@ async fn retry_era_rounds_continue_state_only_until_the_page_is_used() {
     assert!(!is_error(&result), "{}", text(&result));
     assert_eq!(structured(&result)["status"], "completed");
     assert_eq!(stored(&emu, "user.rounds").as_deref(), Some(CANARY));
-    no_canary(&result);
+    assert_no_leak(
+        "the result",
+        &serde_json::to_string(&result).unwrap(),
+        &[CANARY],
+    );
 }
 
 #[tokio::test]
@@ -623,8 +607,16 @@ async fn a_client_without_url_elicitation_gets_a_pending_link() {
         // A page maps each key to its last update time.
         let secrets = listing["secrets"].as_object().unwrap();
         assert!(secrets.contains_key("user.later"), "{listing}");
-        no_canary(&result);
-        no_canary(&listed);
+        assert_no_leak(
+            "the result",
+            &serde_json::to_string(&result).unwrap(),
+            &[CANARY],
+        );
+        assert_no_leak(
+            "the list",
+            &serde_json::to_string(&listed).unwrap(),
+            &[CANARY],
+        );
     }
 }
 
@@ -653,7 +645,7 @@ async fn without_a_page_askuser_is_refused() {
     let emu = emulator().await;
     let links = links(Duration::from_secs(60));
     let human = Human::new(&links, Does::Types, true, SESSION);
-    let server = SecretsServer::new(Arc::new(client_for(&emu, TOKEN, fast_retry())));
+    let server = SecretsServer::new(Arc::new(client_for(&emu, OSC_TOKEN, fast_retry())));
     let client = connect(server, human.clone()).await;
     let result = call(&client, "set_tenant_secret", set_ask("user.nopage")).await;
     assert!(is_error(&result));
@@ -718,7 +710,7 @@ async fn refusals_come_before_any_link() {
 #[tokio::test]
 async fn the_audit_log_records_the_source_and_the_fate() {
     let emu = emulator().await;
-    let dir = support::http::scratch_dir("ask-user-audit");
+    let dir = support::scratch_dir("ask-user-audit");
     let path = dir.join("audit.log");
     let log = Arc::new(AuditLog::open(path.clone(), false));
     let records = || -> Vec<Value> {
@@ -778,16 +770,15 @@ async fn the_audit_log_records_the_source_and_the_fate() {
 // the one-time page served by the binary itself.
 
 mod python {
-    use std::process::Stdio;
-    use std::time::Duration;
 
     use osc_secrets_mcp::emulator::Emulator;
     use secrecy::ExposeSecret;
     use serde_json::{Value, json};
-    use tokio::process::Command;
 
     use super::CANARY;
-    use super::support::http::{self, BIN, MCP_TOKEN, OSC_TOKEN, Server, external, repo_path};
+    use crate::support::http::{self, Server};
+    use crate::support::python::{python, run_python};
+    use crate::support::{self, BIN, MCP_TOKEN, OSC_TOKEN, stored};
 
     /// Where the Python client finds the server.
     enum Via<'a> {
@@ -806,16 +797,11 @@ mod python {
         arguments: Value,
         server_args: &[&str],
     ) -> (Value, String) {
-        let python = external("OSC_MCP_PYTHON", "the Python SDK askUser tests");
-        let mut cmd = Command::new(python);
-        cmd.arg(repo_path("tests/python/ask_user.py"))
-            .args(["--mode", mode, "--human", human, "--tool", tool])
+        let mut cmd = python("tests/python/ask_user.py");
+        cmd.args(["--mode", mode, "--human", human, "--tool", tool])
             .arg("--arguments")
             .arg(arguments.to_string())
-            .env("OSC_MCP_TEST_VALUE", CANARY)
-            .env("PYTHONUNBUFFERED", "1")
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
+            .env("OSC_MCP_TEST_VALUE", CANARY);
         match via {
             Via::Stdio => {
                 let mut args = vec!["--transport", "stdio"];
@@ -839,35 +825,14 @@ mod python {
                     .env("OSC_MCP_TEST_TOKEN", MCP_TOKEN);
             }
         }
-        let output = tokio::time::timeout(Duration::from_secs(120), cmd.output())
-            .await
-            .expect("the Python client finishes")
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-        assert!(
-            output.status.success(),
-            "{mode}/{human} failed:\n{stdout}\n{stderr}"
-        );
-        assert!(
-            !stdout.contains(CANARY),
-            "the value reached the client: {stdout}"
-        );
-        assert!(
-            !stderr.contains(CANARY),
-            "the value reached a log: {stderr}"
-        );
-        (serde_json::from_str(&stdout).unwrap(), stderr)
+        let run = run_python(cmd, &format!("{mode}/{human}"), &[CANARY]).await;
+        (run.report, run.stderr)
     }
 
     async fn http_server(emu: &Emulator, extra: &[&str]) -> Server {
         let mut cmd = http::command(emu, extra, Some(MCP_TOKEN));
         cmd.env("OSC_MCP_LOG", "trace");
         Server::start_command(cmd).await
-    }
-
-    fn stored(emu: &Emulator, key: &str) -> Option<String> {
-        emu.tenant_value(key).map(|v| v.expose_secret().to_owned())
     }
 
     fn listed(report: &Value) -> Vec<String> {
@@ -905,7 +870,7 @@ mod python {
     #[tokio::test]
     #[ignore = "needs the official MCP Python SDK: set OSC_MCP_PYTHON (installed by .ci/run)"]
     async fn python_sdk_over_stdio_in_both_eras() {
-        let emu = http::emulator().await;
+        let emu = support::seeded_emulator().await;
         for (mode, key, era) in [
             ("legacy", "user.py-stdio-legacy", "2025-11-25"),
             ("auto", "user.py-stdio-auto", "2026-07-28"),
@@ -945,7 +910,7 @@ mod python {
     #[tokio::test]
     #[ignore = "needs the official MCP Python SDK: set OSC_MCP_PYTHON (installed by .ci/run)"]
     async fn python_sdk_over_http_with_sessions_and_stateless() {
-        let emu = http::emulator().await;
+        let emu = support::seeded_emulator().await;
         let sessions = http_server(&emu, &[]).await;
         let stateless = http_server(&emu, &["--stateless"]).await;
         for (server, mode, key) in [
@@ -989,7 +954,7 @@ mod python {
     #[tokio::test]
     #[ignore = "needs the official MCP Python SDK: set OSC_MCP_PYTHON (installed by .ci/run)"]
     async fn python_sdk_without_elicitation_gets_the_pending_link_or_a_refusal() {
-        let emu = http::emulator().await;
+        let emu = support::seeded_emulator().await;
         let (report, _) = drive(
             &emu,
             Via::Stdio,
@@ -1034,7 +999,7 @@ mod python {
     #[tokio::test]
     #[ignore = "needs the official MCP Python SDK: set OSC_MCP_PYTHON (installed by .ci/run)"]
     async fn python_sdk_decline_and_rotate() {
-        let emu = http::emulator().await;
+        let emu = support::seeded_emulator().await;
         for mode in ["legacy", "auto"] {
             let key = format!("user.py-declined-{mode}");
             let (report, _) = drive(

@@ -1,19 +1,17 @@
 //! The resource `osc://tenant-secrets`: keys and metadata, never values,
 //! filtered by `--keys` like list_tenant_secrets, through a real client.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod support;
-
+use crate::support;
+use crate::support::python::{python, run_python};
 use std::sync::Arc;
 
+use crate::support::{OSC_TOKEN, client_for, emulator, fast_retry};
 use osc_secrets_mcp::policy::{KeyScope, Policy, ToolScope};
 use osc_secrets_mcp::server::{SANDBOX_NOTE, SecretsServer};
 use rmcp::model::{ErrorCode, ReadResourceRequestParams, ResourceContents};
 use rmcp::service::{RunningService, ServiceError};
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::Value;
-use support::{TOKEN, client_for, emulator, fast_retry};
 
 const CANARY: &str = "canary-resource-value-5f1e";
 
@@ -70,7 +68,7 @@ async fn the_inventory_lists_keys_never_values() {
     let emu = emulator().await;
     emu.insert_tenant_secret("user.db-password", CANARY);
     emu.insert_tenant_secret("system.platform", CANARY);
-    let server = SecretsServer::new(Arc::new(client_for(&emu, TOKEN, fast_retry())));
+    let server = SecretsServer::new(Arc::new(client_for(&emu, OSC_TOKEN, fast_retry())));
     let client = connect(server).await;
 
     let listed = client.list_resources(None).await.unwrap();
@@ -106,7 +104,7 @@ async fn keys_limits_the_inventory_like_the_list_tool() {
     ] {
         emu.insert_tenant_secret(key, CANARY);
     }
-    let server = SecretsServer::new(Arc::new(client_for(&emu, TOKEN, fast_retry())))
+    let server = SecretsServer::new(Arc::new(client_for(&emu, OSC_TOKEN, fast_retry())))
         .with_policy(scoped(&["user.ci.*"]));
     let client = connect(server).await;
     let json: Value =
@@ -121,7 +119,7 @@ async fn keys_limits_the_inventory_like_the_list_tool() {
 #[tokio::test]
 async fn an_unknown_uri_is_resource_not_found() {
     let emu = emulator().await;
-    let server = SecretsServer::new(Arc::new(client_for(&emu, TOKEN, fast_retry())));
+    let server = SecretsServer::new(Arc::new(client_for(&emu, OSC_TOKEN, fast_retry())));
     let client = connect(server).await;
     for uri in ["osc://tenant-secrets/user.x", "file:///etc/passwd", ""] {
         match read(&client, uri).await {
@@ -141,7 +139,7 @@ async fn a_sandboxed_inventory_says_so() {
     let emu = emulator().await;
     emu.insert_tenant_secret("user.a", CANARY);
     let server =
-        SecretsServer::new(Arc::new(client_for(&emu, TOKEN, fast_retry()))).sandboxed(true);
+        SecretsServer::new(Arc::new(client_for(&emu, OSC_TOKEN, fast_retry()))).sandboxed(true);
     let client = connect(server).await;
     let json: Value =
         serde_json::from_str(&read(&client, "osc://tenant-secrets").await.unwrap()).unwrap();
@@ -157,7 +155,7 @@ async fn no_inventory_while_the_list_tool_is_off() {
         ..Policy::default()
     };
     let server =
-        SecretsServer::new(Arc::new(client_for(&emu, TOKEN, fast_retry()))).with_policy(policy);
+        SecretsServer::new(Arc::new(client_for(&emu, OSC_TOKEN, fast_retry()))).with_policy(policy);
     let client = connect(server).await;
     assert!(
         client
@@ -194,36 +192,18 @@ async fn an_osc_failure_is_an_error_not_an_empty_inventory() {
 #[tokio::test]
 #[ignore = "needs the MCP Python SDK: OSC_MCP_PYTHON names a Python with `mcp` 2.3.0; .ci/run installs it"]
 async fn python_sdk_reads_the_inventory() {
-    let python = support::http::external("OSC_MCP_PYTHON", "the MCP Python SDK");
     for mode in ["legacy", "auto"] {
         let emu = emulator().await;
         for key in ["user.ci.deploy", "user.ci.deep.x", "user.other"] {
             emu.insert_tenant_secret(key, CANARY);
         }
         let url = emu.base_url();
-        let output = tokio::time::timeout(
-            std::time::Duration::from_secs(120),
-            tokio::process::Command::new(&python)
-                .arg(support::http::repo_path("tests/python/resources_client.py"))
-                .args(["--server", env!("CARGO_BIN_EXE_osc-secrets-mcp")])
-                .args(["--api-url", &url, "--mode", mode, "--keys", "user.ci.*"])
-                .env("OSC_MCP_TEST_TOKEN", TOKEN)
-                .stdin(std::process::Stdio::null())
-                .kill_on_drop(true)
-                .output(),
-        )
-        .await
-        .expect("the Python client finishes")
-        .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(output.status.success(), "{mode}:\n{stdout}\n{stderr}");
-        assert!(
-            !stdout.contains(CANARY) && !stderr.contains(CANARY),
-            "{stdout}{stderr}"
-        );
-        assert!(!stdout.contains(TOKEN) && !stderr.contains(TOKEN));
-        let report: Value = serde_json::from_str(&stdout).unwrap();
+        let mut client = python("tests/python/resources_client.py");
+        client
+            .args(["--server", support::BIN])
+            .args(["--api-url", &url, "--mode", mode, "--keys", "user.ci.*"])
+            .env("OSC_MCP_TEST_TOKEN", OSC_TOKEN);
+        let report = run_python(client, mode, &[CANARY, OSC_TOKEN]).await.report;
         let version = report["protocolVersion"].as_str().unwrap();
         assert_eq!(version >= "2026-07-28", mode == "auto", "{version}");
         assert_eq!(

@@ -1,17 +1,17 @@
 //! The built binary, spawned as a child process and spoken to over stdio.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
+use crate::support::{OSC_TOKEN, StdioServer, emulator};
 use secrecy::ExposeSecret;
 use serde_json::json;
-use support::{StdioServer, TOKEN, emulator};
 
 #[tokio::test]
 async fn serves_every_tool_over_stdio() {
     let emu = emulator().await;
     let url = emu.base_url();
-    let mut server = StdioServer::spawn(&[], &[("OSC_API_URL", &url), ("OSC_ACCESS_TOKEN", TOKEN)]);
+    let mut server = StdioServer::spawn(
+        &[],
+        &[("OSC_API_URL", &url), ("OSC_ACCESS_TOKEN", OSC_TOKEN)],
+    );
     let init = server.initialize().await;
     assert_eq!(init["result"]["serverInfo"]["name"], "osc-secrets-mcp");
     assert!(init["result"]["capabilities"]["tools"].is_object());
@@ -104,13 +104,13 @@ async fn a_bad_api_url_stops_start_up() {
         &[],
         &[
             ("OSC_API_URL", "deploy.svc.prod.osaas.io"),
-            ("OSC_ACCESS_TOKEN", TOKEN),
+            ("OSC_ACCESS_TOKEN", OSC_TOKEN),
         ],
     );
     let (ok, _, stderr) = server.finish().await;
     assert!(!ok);
     assert!(stderr.contains("OSC_API_URL"), "{stderr}");
-    assert!(!stderr.contains(TOKEN));
+    assert!(!stderr.contains(OSC_TOKEN));
 }
 
 #[tokio::test]
@@ -222,7 +222,7 @@ fn no_argument_of_the_command_line_carries_the_token() {
 async fn a_token_on_argv_is_refused_as_an_unknown_argument() {
     let env = [
         ("OSC_API_URL", "http://127.0.0.1:9"),
-        ("OSC_ACCESS_TOKEN", TOKEN),
+        ("OSC_ACCESS_TOKEN", OSC_TOKEN),
     ];
     // The same settings without the flag start and serve.
     let mut server = StdioServer::spawn(&[], &env);

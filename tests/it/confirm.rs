@@ -4,12 +4,12 @@
 //! client with a form-elicitation handler, over the session handshake and
 //! over 2026-07-28 discovery, where rmcp drives the `InputRequiredResult`
 //! retry itself). What OSC saw is checked from the emulator's request log.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
+use crate::support;
+use crate::support::python::{python, run_python};
 use std::sync::{Arc, Mutex};
 
+use crate::support::{OSC_TOKEN, client_for, emulator, fast_retry, is_error, text};
 use osc_secrets_mcp::audit::AuditLog;
 use osc_secrets_mcp::emulator::Emulator;
 use osc_secrets_mcp::policy::rates::RateLimits;
@@ -24,7 +24,6 @@ use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RequestContext, Runni
 use rmcp::{ClientHandler, ErrorData, RoleClient, ServiceExt};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use support::{TOKEN, client_for, emulator, fast_retry, is_error, text};
 
 const CANARY: &str = "canary-confirm-value-93ad";
 const KEY: &str = "user.db";
@@ -104,7 +103,7 @@ impl ClientHandler for Human {
 }
 
 fn server(emu: &Emulator, mode: ConfirmMode) -> SecretsServer {
-    SecretsServer::new(Arc::new(client_for(emu, TOKEN, fast_retry()))).with_policy(Policy {
+    SecretsServer::new(Arc::new(client_for(emu, OSC_TOKEN, fast_retry()))).with_policy(Policy {
         confirm: mode,
         ..Policy::default()
     })
@@ -425,147 +424,138 @@ fn typed(key: &str) -> InputResponses {
         .unwrap()
 }
 
-/// A retry's state must be the server's, unaltered, for this very call,
-/// and unused: otherwise nothing is deleted, whatever the answer says.
-#[tokio::test]
-async fn tampered_replayed_and_rebound_states_delete_nothing() {
+/// A retry-era client asked to delete [`KEY`], with [`KEY`] and
+/// `user.other` stored: the emulator, the client, and the first round's
+/// request state and request.
+async fn asked_to_delete() -> (
+    Emulator,
+    RunningService<RoleClient, Human>,
+    String,
+    CallToolRequestParams,
+) {
     let emu = emulator().await;
     emu.insert_tenant_secret(KEY, CANARY);
     emu.insert_tenant_secret("user.other", CANARY);
     let human = Human::new(Says::Types(KEY));
     let client = connect(server(&emu, ConfirmMode::Auto), human, Era::Retry).await;
-    let peer = client.peer();
-    let args = json!({"key": KEY});
+    let (state, request) = first_round(&client, &json!({"key": KEY})).await;
+    (emu, client, state, request)
+}
 
-    let complete = |r: CallToolResponse| match r {
-        CallToolResponse::Complete(r) => r,
+/// The final result of a retry.
+async fn retried(
+    client: &RunningService<RoleClient, Human>,
+    request: CallToolRequestParams,
+) -> CallToolResult {
+    match client.peer().call_tool_once(request).await.unwrap() {
+        CallToolResponse::Complete(result) => result,
         _ => panic!("not a final result"),
-    };
+    }
+}
 
-    // Tampered: one character changed.
-    let (state, request) = first_round(&client, &args).await;
+/// Nothing was deleted: both keys are there and OSC saw no DELETE.
+fn assert_nothing_deleted(emu: &Emulator) {
+    assert!(emu.tenant_keys().contains(&KEY.to_owned()));
+    assert!(emu.tenant_keys().contains(&"user.other".to_owned()));
+    assert!(
+        !seen(emu).iter().any(|r| r.starts_with("DELETE")),
+        "{:?}",
+        seen(emu)
+    );
+}
+
+/// A retry's state must be the server's, unaltered, for this very call:
+/// otherwise nothing is deleted, whatever the answer says.
+#[tokio::test]
+async fn a_state_not_made_for_this_call_deletes_nothing() {
+    let (emu, client, state, request) = asked_to_delete().await;
+    // One character changed.
     let mut bytes = state.clone().into_bytes();
     let at = bytes.len() / 2;
     bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
     let tampered = String::from_utf8(bytes).unwrap();
-    let r = complete(
-        peer.call_tool_once(
-            request
-                .clone()
-                .with_request_state(tampered)
-                .with_input_responses(typed(KEY)),
-        )
-        .await
-        .unwrap(),
-    );
-    assert!(
-        is_error(&r) && text(&r).contains("does not belong to this call"),
-        "{}",
-        text(&r)
-    );
-
-    // Forged: not a state at all.
-    let r = complete(
-        peer.call_tool_once(
-            request
-                .clone()
-                .with_request_state("forged")
-                .with_input_responses(typed(KEY)),
-        )
-        .await
-        .unwrap(),
-    );
-    assert!(
-        is_error(&r) && text(&r).contains("does not belong to this call"),
-        "{}",
-        text(&r)
-    );
-
-    // Re-bound: a state made for user.db, presented for user.other.
     let other = CallToolRequestParams::new("delete_tenant_secret")
         .with_arguments(json!({"key": "user.other"}).as_object().unwrap().clone());
-    let r = complete(
-        peer.call_tool_once(
-            other
-                .with_request_state(state.clone())
-                .with_input_responses(typed("user.other")),
-        )
-        .await
-        .unwrap(),
-    );
-    assert!(
-        is_error(&r) && text(&r).contains("does not belong to this call"),
-        "{}",
-        text(&r)
-    );
-
-    // A state for a delete, presented for a set of the same key.
     let set = CallToolRequestParams::new("set_tenant_secret").with_arguments(
         json!({"key": KEY, "generate": {}})
             .as_object()
             .unwrap()
             .clone(),
     );
-    let r = complete(
-        peer.call_tool_once(
-            set.with_request_state(state.clone())
+    let cases = [
+        (
+            "tampered",
+            request
+                .clone()
+                .with_request_state(tampered)
                 .with_input_responses(typed(KEY)),
-        )
-        .await
-        .unwrap(),
-    );
-    assert!(
-        is_error(&r) && text(&r).contains("does not belong to this call"),
-        "{}",
-        text(&r)
-    );
+        ),
+        (
+            "forged",
+            request
+                .clone()
+                .with_request_state("forged")
+                .with_input_responses(typed(KEY)),
+        ),
+        (
+            "made for user.db, presented for user.other",
+            other
+                .with_request_state(state.clone())
+                .with_input_responses(typed("user.other")),
+        ),
+        (
+            "made for a delete, presented for a set of the same key",
+            set.with_request_state(state)
+                .with_input_responses(typed(KEY)),
+        ),
+    ];
+    for (case, retry) in cases {
+        let r = retried(&client, retry).await;
+        assert!(
+            is_error(&r) && text(&r).contains("does not belong to this call"),
+            "{case}: {}",
+            text(&r)
+        );
+    }
+    assert_nothing_deleted(&emu);
+}
 
-    // A state and no answer.
-    let (state2, _) = first_round(&client, &args).await;
-    let r = complete(
-        peer.call_tool_once(request.clone().with_request_state(state2))
-            .await
-            .unwrap(),
-    );
+/// A state and no answer deletes nothing.
+#[tokio::test]
+async fn a_state_without_an_answer_deletes_nothing() {
+    let (emu, client, state, request) = asked_to_delete().await;
+    let r = retried(&client, request.with_request_state(state)).await;
     assert!(
         is_error(&r) && text(&r).contains("no usable answer"),
         "{}",
         text(&r)
     );
+    assert_nothing_deleted(&emu);
+}
 
-    assert!(emu.tenant_keys().contains(&KEY.to_owned()));
-    assert!(emu.tenant_keys().contains(&"user.other".to_owned()));
-    assert!(
-        !seen(&emu).iter().any(|r| r.starts_with("DELETE")),
-        "{:?}",
-        seen(&emu)
-    );
-
-    // The genuine state, once: deleted. Replayed: refused.
-    let (state3, _) = first_round(&client, &args).await;
-    let r = complete(
-        peer.call_tool_once(
-            request
-                .clone()
-                .with_request_state(state3.clone())
-                .with_input_responses(typed(KEY)),
-        )
-        .await
-        .unwrap(),
-    );
+/// The genuine state, once: deleted. Replayed: refused, and OSC sees nothing.
+#[tokio::test]
+async fn a_genuine_state_deletes_once_and_its_replay_is_refused() {
+    let (emu, client, state, request) = asked_to_delete().await;
+    let r = retried(
+        &client,
+        request
+            .clone()
+            .with_request_state(state.clone())
+            .with_input_responses(typed(KEY)),
+    )
+    .await;
     assert!(!is_error(&r), "{}", text(&r));
     assert!(!emu.tenant_keys().contains(&KEY.to_owned()));
     emu.insert_tenant_secret(KEY, CANARY);
     emu.clear_requests();
-    let r = complete(
-        peer.call_tool_once(
-            request
-                .with_request_state(state3)
-                .with_input_responses(typed(KEY)),
-        )
-        .await
-        .unwrap(),
-    );
+    let r = retried(
+        &client,
+        request
+            .with_request_state(state)
+            .with_input_responses(typed(KEY)),
+    )
+    .await;
     assert!(
         is_error(&r) && text(&r).contains("already used"),
         "{}",
@@ -579,7 +569,7 @@ async fn tampered_replayed_and_rebound_states_delete_nothing() {
 /// itself is not a record.
 #[tokio::test]
 async fn refusals_are_audited_with_their_rule() {
-    let dir = support::http::scratch_dir("confirm-audit");
+    let dir = support::scratch_dir("confirm-audit");
     let path = dir.join("audit.jsonl");
     let cases = [
         (Says::Declines, ConfirmMode::Auto, "confirm_declined"),
@@ -678,34 +668,6 @@ async fn the_flag_and_its_environment_twin_set_the_mode() {
     assert!(stderr.contains("`--confirm <MODE>`"), "{stderr}");
 }
 
-/// Runs a script of tests/python with the SDK's Python, bounded; its JSON report.
-async fn python_report(python: &str, script: &str, args: &[&str]) -> Value {
-    let output = tokio::time::timeout(
-        std::time::Duration::from_secs(120),
-        tokio::process::Command::new(python)
-            .arg(support::http::repo_path(script))
-            .args(args)
-            .env("OSC_MCP_TEST_TOKEN", TOKEN)
-            .env("PYTHONUNBUFFERED", "1")
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("the Python client finishes")
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "{args:?} failed:\n{stdout}\n{stderr}"
-    );
-    for text in [&stdout, &stderr] {
-        assert!(!text.contains(CANARY) && !text.contains(TOKEN), "{text}");
-    }
-    serde_json::from_str(&stdout).unwrap()
-}
-
 /// The official Python SDK, in both eras: over the initialize handshake the
 /// server sends elicitation/create; over 2026-07-28 discovery it answers
 /// with an InputRequiredResult that the SDK retries through the same
@@ -714,8 +676,6 @@ async fn python_report(python: &str, script: &str, args: &[&str]) -> Value {
 #[tokio::test]
 #[ignore = "needs the MCP Python SDK: OSC_MCP_PYTHON names a Python with `mcp` 2.3.0; .ci/run installs it"]
 async fn python_sdk_confirms_in_both_eras() {
-    let python = support::http::external("OSC_MCP_PYTHON", "the MCP Python SDK");
-    let binary = env!("CARGO_BIN_EXE_osc-secrets-mcp");
     let key = "user.py-confirm";
     for mode in ["legacy", "auto"] {
         for answer in ["key", "wrong", "decline"] {
@@ -723,23 +683,12 @@ async fn python_sdk_confirms_in_both_eras() {
             let emu = emulator().await;
             emu.insert_tenant_secret(key, CANARY);
             let url = emu.base_url();
-            let report = python_report(
-                &python,
-                "tests/python/confirm_client.py",
-                &[
-                    "--server",
-                    binary,
-                    "--api-url",
-                    &url,
-                    "--mode",
-                    mode,
-                    "--answer",
-                    answer,
-                    "--key",
-                    key,
-                ],
-            )
-            .await;
+            let mut client = python("tests/python/confirm_client.py");
+            client
+                .args(["--server", support::BIN, "--api-url", &url])
+                .args(["--mode", mode, "--answer", answer, "--key", key])
+                .env("OSC_MCP_TEST_TOKEN", OSC_TOKEN);
+            let report = run_python(client, &case, &[CANARY, OSC_TOKEN]).await.report;
             let version = report["protocolVersion"].as_str().unwrap();
             if mode == "auto" {
                 assert!(version >= "2026-07-28", "{case}: {version}");
@@ -801,8 +750,7 @@ async fn python_sdk_confirms_in_both_eras() {
 #[tokio::test]
 #[ignore = "needs the MCP Python SDK: OSC_MCP_PYTHON names a Python with `mcp` 2.3.0; .ci/run installs it"]
 async fn python_sdk_over_http_sessions_and_stateless() {
-    use support::http::{Server, emulator as http_emulator};
-    let python = support::http::external("OSC_MCP_PYTHON", "the MCP Python SDK");
+    use support::http::Server;
     let key = "user.py-http";
     for (flags, mode, answer, asked, changed) in [
         (vec![], "legacy", "wrong", 2, false),
@@ -817,18 +765,17 @@ async fn python_sdk_over_http_sessions_and_stateless() {
         (vec!["--stateless"], "legacy", "key", 0, true),
     ] {
         let case = format!("{flags:?} {mode} {answer}");
-        let emu = http_emulator().await;
+        let emu = support::seeded_emulator().await;
         emu.insert_tenant_secret(key, CANARY);
         let server = Server::start(&emu, &flags, None).await;
         let url = server.url("/mcp");
-        let report = python_report(
-            &python,
-            "tests/python/confirm_client.py",
-            &[
+        let mut client = python("tests/python/confirm_client.py");
+        client
+            .args([
                 "--url", &url, "--mode", mode, "--answer", answer, "--key", key,
-            ],
-        )
-        .await;
+            ])
+            .env("OSC_MCP_TEST_TOKEN", OSC_TOKEN);
+        let report = run_python(client, &case, &[CANARY, OSC_TOKEN]).await.report;
         assert_eq!(
             report["forms"].as_array().unwrap().len(),
             asked,

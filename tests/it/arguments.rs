@@ -2,12 +2,13 @@
 //! shape, for every tool, through a real rmcp client in-process. Each answer
 //! is a tool result with `isError: true` that names the argument, the
 //! expected type and an example, and never shows a value's content.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod support;
 
 use std::sync::Arc;
 
+use crate::support;
+use crate::support::{
+    OSC_TOKEN, StdioServer, client_for, connect, emulator, fast_retry, http, is_error, text,
+};
 use osc_secrets_mcp::server::SecretsServer;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientRequest, CustomRequest, ServerResult,
@@ -15,9 +16,6 @@ use rmcp::model::{
 use rmcp::service::RunningService;
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Map, Value, json};
-use support::{
-    StdioServer, TOKEN, client_for, connect, emulator, fast_retry, http, is_error, text,
-};
 
 /// Never to appear in any byte the server sends back.
 const CANARY: &str = "canary-5e1f0a-do-not-echo";
@@ -135,7 +133,7 @@ async fn a_missing_argument_is_named_with_its_type_and_an_example() {
     let required = [
         ("set_tenant_secret", "key"),
         // `value` is one of three optional sources now; giving none is
-        // refused by the tool (tests/value_sources.rs).
+        // refused by the tool (value_sources).
         ("delete_tenant_secret", "key"),
         ("materialize_tenant_secret", "key"),
         ("materialize_tenant_secret", "serviceId"),
@@ -527,12 +525,23 @@ async fn connect_server(server: SecretsServer) -> RunningService<RoleClient, ()>
     ().serve(client_io).await.expect("client initializes")
 }
 
+/// A server in the sandbox and one not, over the same OSC client.
+async fn sandboxed_and_plain(
+    emu: &osc_secrets_mcp::emulator::Emulator,
+) -> (
+    RunningService<RoleClient, ()>,
+    RunningService<RoleClient, ()>,
+) {
+    let osc = Arc::new(client_for(emu, OSC_TOKEN, fast_retry()));
+    let sandboxed = connect_server(SecretsServer::new(osc.clone()).sandboxed(true)).await;
+    let plain = connect_server(SecretsServer::new(osc).sandboxed(false)).await;
+    (sandboxed, plain)
+}
+
 #[tokio::test]
 async fn a_sandboxed_server_marks_every_result() {
     let emu = emulator().await;
-    let osc = Arc::new(client_for(&emu, TOKEN, fast_retry()));
-    let sandboxed = connect_server(SecretsServer::new(osc.clone()).sandboxed(true)).await;
-    let plain = connect_server(SecretsServer::new(osc).sandboxed(false)).await;
+    let (sandboxed, _) = sandboxed_and_plain(&emu).await;
     let tools = sandboxed.list_all_tools().await.unwrap();
 
     let cases = [
@@ -583,7 +592,12 @@ async fn a_sandboxed_server_marks_every_result() {
             );
         }
     }
-    // Non-object arguments are marked as well.
+}
+
+#[tokio::test]
+async fn a_sandboxed_server_marks_non_object_arguments_too() {
+    let emu = emulator().await;
+    let (sandboxed, _) = sandboxed_and_plain(&emu).await;
     let answer = sandboxed
         .send_request(ClientRequest::CustomRequest(CustomRequest::new(
             "tools/call",
@@ -597,8 +611,13 @@ async fn a_sandboxed_server_marks_every_result() {
         other => panic!("{other:?}"),
     };
     assert!(answer.to_string().contains(SANDBOX), "{answer}");
+}
 
-    // Without the marker, nothing is said about a sandbox.
+/// Without the marker, nothing is said about a sandbox.
+#[tokio::test]
+async fn a_server_outside_the_sandbox_says_nothing_about_one() {
+    let emu = emulator().await;
+    let (_, plain) = sandboxed_and_plain(&emu).await;
     for (tool, args, _) in [
         ("list_tenant_secrets", json!({}), false),
         ("delete_tenant_secret", json!({"key": "system.x"}), true),
@@ -611,12 +630,9 @@ async fn a_sandboxed_server_marks_every_result() {
     }
 }
 
-/// The same answers from the built binary, over stdio and over Streamable
-/// HTTP, with logging at `trace`: a tool error on the wire, and the canary in
-/// no byte of stdout, stderr or the HTTP bodies.
-#[tokio::test]
-async fn the_built_binary_answers_malformed_arguments_as_tool_errors() {
-    let bad_calls = [
+/// Malformed calls, each with the argument its refusal must name.
+fn bad_calls() -> [(&'static str, Value, &'static str); 5] {
+    [
         ("set_tenant_secret", json!([CANARY]), "`arguments`"),
         ("set_tenant_secret", json!(CANARY), "`arguments`"),
         (
@@ -630,14 +646,22 @@ async fn the_built_binary_answers_malformed_arguments_as_tool_errors() {
             "`secret`",
         ),
         ("delete_tenant_secret", json!({"key": null}), "`key`"),
-    ];
+    ]
+}
+
+/// The same answers from the built binary over stdio, with logging at
+/// `trace`: a tool error on the wire, and the canary (and the number) in no
+/// byte of stdout or stderr.
+#[tokio::test]
+async fn the_built_binary_answers_malformed_arguments_over_stdio() {
+    let bad_calls = bad_calls();
     let emu = emulator().await;
     let url = emu.base_url();
     let mut server = StdioServer::spawn(
         &[],
         &[
             ("OSC_API_URL", &url),
-            ("OSC_ACCESS_TOKEN", TOKEN),
+            ("OSC_ACCESS_TOKEN", OSC_TOKEN),
             ("OSC_MCP_LOG", "trace"),
         ],
     );
@@ -666,15 +690,23 @@ async fn the_built_binary_answers_malformed_arguments_as_tool_errors() {
         );
     }
 
-    let http_emu = http::emulator().await;
+    assert!(emu.requests().is_empty());
+}
+
+/// The same answers over Streamable HTTP: a tool error, and the canary in no
+/// HTTP body and no line of the log.
+#[tokio::test]
+async fn the_built_binary_answers_malformed_arguments_over_http() {
+    let bad_calls = bad_calls();
+    let emu = support::seeded_emulator().await;
     let server =
-        http::Server::start(&http_emu, &["--log-level", "trace"], Some(http::MCP_TOKEN)).await;
-    let session = http::open_session(&server, Some(http::MCP_TOKEN)).await;
+        http::Server::start(&emu, &["--log-level", "trace"], Some(support::MCP_TOKEN)).await;
+    let session = http::open_session(&server, Some(support::MCP_TOKEN)).await;
     let mut bodies = String::new();
     for (id, (tool, arguments, named)) in (10u64..).zip(&bad_calls) {
         let body = http::post_mcp(
             &server,
-            Some(http::MCP_TOKEN),
+            Some(support::MCP_TOKEN),
             Some(&session),
             &http::call(id, tool, arguments.clone()),
         )
@@ -702,5 +734,5 @@ async fn the_built_binary_answers_malformed_arguments_as_tool_errors() {
     for (what, bytes) in [("HTTP bodies", &bodies), ("stderr", &log)] {
         assert!(!bytes.contains(CANARY), "{what} holds the canary:\n{bytes}");
     }
-    assert!(emu.requests().is_empty() && http_emu.requests().is_empty());
+    assert!(emu.requests().is_empty());
 }

@@ -1,13 +1,11 @@
 //! The one-time page served in-process against an emulator, shared by
-//! tests/ask_page.rs and tests/browser.rs: a `Links` registry, the page on
+//! the ask_page and browser tests: a `Links` registry, the page on
 //! its own loopback listener (the same accept loop the server uses), and
-//! jobs that write through the real OSC client. Every tracing line of the
-//! test process, at trace level, is captured for leak checks.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! jobs that write through the real OSC client. Tests that check the page's
+//! logs capture them with [`super::logs::Logs`].
 
-use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use osc_secrets_mcp::domain::{Key, WriteMode};
@@ -25,42 +23,6 @@ use crate::support;
 /// The value typed on the page; must never appear in any byte the page sends.
 pub const CANARY: &str = "canary-typed-on-page-5c1f0e9a-never-echoed";
 
-/// Everything traced by this test process.
-static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-
-#[derive(Clone)]
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Installs the trace-level capture (once per test process).
-pub fn capture_logs() {
-    LOG.get_or_init(|| {
-        let buffer = Arc::new(Mutex::new(Vec::new()));
-        let sink = Sink(Arc::clone(&buffer));
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || sink.clone())
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).unwrap();
-        buffer
-    });
-}
-
-/// Everything traced so far.
-pub fn logs() -> String {
-    String::from_utf8_lossy(&LOG.get().unwrap().lock().unwrap()).into_owned()
-}
-
 pub struct Page {
     pub emu: Emulator,
     pub osc: Arc<OscClient>,
@@ -72,11 +34,10 @@ pub struct Page {
 impl Page {
     /// The page at `http://127.0.0.1:PORT`, links living `ttl`.
     pub async fn start(ttl: Duration) -> Page {
-        capture_logs();
         let emu = support::emulator().await;
         let osc = Arc::new(support::client_for(
             &emu,
-            support::TOKEN,
+            support::OSC_TOKEN,
             support::fast_retry(),
         ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -1,15 +1,14 @@
 //! Every tool through a real rmcp client, in-process: success and error paths.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
-use osc_secrets_mcp::emulator::{EmulatorOptions, Fault};
-use secrecy::{ExposeSecret, SecretString};
-use serde_json::{Value, json};
-use support::{
-    TOKEN, call, client_for, connect, connect_with, emulator, emulator_with, fast_retry, is_error,
-    text,
+use crate::support::{
+    call, client_for, connect, connect_with, emulator, fast_retry, fault, is_error,
+    seeded_emulator, text,
 };
+use osc_secrets_mcp::emulator::Fault;
+use rmcp::RoleClient;
+use rmcp::service::RunningService;
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
 
 fn structured(result: &rmcp::model::CallToolResult) -> Value {
     assert!(!is_error(result), "unexpected error: {}", text(result));
@@ -39,16 +38,28 @@ async fn initialize_explains_the_reference_model() {
     assert!(emu.requests().is_empty());
 }
 
-#[tokio::test]
-async fn set_list_materialize_delete() {
-    let emu = emulator_with(EmulatorOptions {
-        token: Some(SecretString::from(TOKEN)),
-        seed: true,
-        ..EmulatorOptions::default()
-    })
-    .await;
+/// A seeded emulator and a client for it; what the tests below start from.
+async fn seeded() -> (
+    osc_secrets_mcp::emulator::Emulator,
+    RunningService<RoleClient, ()>,
+) {
+    let emu = seeded_emulator().await;
     let client = connect(&emu).await;
+    (emu, client)
+}
 
+/// No tool ever read a value back from OSC.
+fn assert_no_value_read(emu: &osc_secrets_mcp::emulator::Emulator) {
+    assert!(
+        emu.requests()
+            .iter()
+            .all(|r| !(r.method == "GET" && r.path.starts_with("/mytenantsecrets/")))
+    );
+}
+
+#[tokio::test]
+async fn set_creates_then_replaces_and_create_mode_creates() {
+    let (emu, client) = seeded().await;
     let out = structured(
         &call(
             &client,
@@ -90,6 +101,20 @@ async fn set_list_materialize_delete() {
     assert_eq!(out["outcome"], "created");
     assert_eq!(out["mode"], "create");
 
+    assert_no_value_read(&emu);
+}
+
+#[tokio::test]
+async fn list_is_sorted_with_update_times_and_filters() {
+    let (emu, client) = seeded().await;
+    structured(
+        &call(
+            &client,
+            "set_tenant_secret",
+            json!({"key": "user.stripe-key", "value": "sk_live_2"}),
+        )
+        .await,
+    );
     let all = structured(&call(&client, "list_tenant_secrets", json!({})).await);
     let keys: Vec<&str> = all["secrets"]
         .as_object()
@@ -139,6 +164,21 @@ async fn set_list_materialize_delete() {
     assert_eq!(stripe["count"], 1);
     assert!(stripe["secrets"]["user.stripe-key"].is_string(), "{stripe}");
 
+    assert_no_value_read(&emu);
+}
+
+/// User and platform keys both materialize into a service, as a reference.
+#[tokio::test]
+async fn materialize_copies_the_value_and_answers_a_reference() {
+    let (emu, client) = seeded().await;
+    structured(
+        &call(
+            &client,
+            "set_tenant_secret",
+            json!({"key": "user.stripe-key", "value": "sk_live_2"}),
+        )
+        .await,
+    );
     let out = structured(
         &call(&client, "materialize_tenant_secret", json!({"key": "user.stripe-key", "serviceId": "eyevinn-shop", "secretName": "stripekey"})).await,
     );
@@ -159,7 +199,7 @@ async fn set_list_materialize_delete() {
     );
 
     // Platform keys can be materialized.
-    let system_key = keys[0].to_owned();
+    let system_key = "system.gitea-admin-token";
     let out = structured(
         &call(
             &client,
@@ -170,6 +210,22 @@ async fn set_list_materialize_delete() {
     );
     assert_eq!(out["reference"], "{{secrets.gitea}}");
 
+    assert_no_value_read(&emu);
+}
+
+/// Deleting the tenant secret leaves the copies made from it in place.
+#[tokio::test]
+async fn delete_leaves_materialized_copies_in_place() {
+    let (emu, client) = seeded().await;
+    structured(
+        &call(
+            &client,
+            "set_tenant_secret",
+            json!({"key": "user.stripe-key", "value": "sk_live_2"}),
+        )
+        .await,
+    );
+    structured(&call(&client, "materialize_tenant_secret", json!({"key": "user.stripe-key", "serviceId": "eyevinn-shop", "secretName": "stripekey"})).await);
     let out = structured(
         &call(
             &client,
@@ -183,20 +239,13 @@ async fn set_list_materialize_delete() {
     assert!(emu.tenant_value("user.stripe-key").is_none());
     assert!(emu.service_secret("eyevinn-shop", "stripekey").is_some());
 
-    // No value was ever read.
-    assert!(
-        emu.requests()
-            .iter()
-            .all(|r| !(r.method == "GET" && r.path.starts_with("/mytenantsecrets/")))
-    );
+    assert_no_value_read(&emu);
 }
 
-/// Inputs that must be refused before any request is sent.
-#[tokio::test]
-async fn refused_inputs_send_nothing() {
-    let emu = emulator().await;
-    let client = connect(&emu).await;
-    let cases = [
+/// Inputs that must be refused before any request is sent: the tool, its
+/// arguments, and what the refusal must say.
+fn refused_inputs() -> Vec<(&'static str, Value, &'static str)> {
+    vec![
         (
             "set_tenant_secret",
             json!({"key": "system.gitea-admin-token", "value": "v"}),
@@ -298,7 +347,15 @@ async fn refused_inputs_send_nothing() {
             json!({"contains": "a/b"}),
             "no key could match",
         ),
-    ];
+    ]
+}
+
+/// Inputs that must be refused before any request is sent.
+#[tokio::test]
+async fn refused_inputs_send_nothing() {
+    let emu = emulator().await;
+    let client = connect(&emu).await;
+    let cases = refused_inputs();
     for (tool, args, expected) in cases {
         let result = call(&client, tool, args.clone()).await;
         assert!(is_error(&result), "{tool} {args} should be refused");
@@ -354,12 +411,20 @@ async fn malformed_arguments_are_errors_without_values() {
 }
 
 /// Each upstream failure comes back as a tool error that says what to do next.
+/// An OSC answer of `status` to `method`.
+fn osc_fault(method: &str, status: u16, retry_after: Option<&str>) -> Fault {
+    Fault {
+        retry_after: retry_after.map(str::to_owned),
+        ..fault(method, status)
+    }
+}
+
+/// A create of a key that exists advises `upsert` and changes nothing.
 #[tokio::test]
-async fn upstream_failures_give_advice() {
+async fn a_create_of_an_existing_key_advises_upsert() {
     let emu = emulator().await;
     let client = connect(&emu).await;
     emu.insert_tenant_secret("user.exists", "v");
-
     let conflict = call(
         &client,
         "set_tenant_secret",
@@ -376,7 +441,13 @@ async fn upstream_failures_give_advice() {
         emu.tenant_value("user.exists").unwrap().expose_secret(),
         "v"
     );
+}
 
+/// A key OSC does not have: the answer points at list_tenant_secrets.
+#[tokio::test]
+async fn a_missing_key_advises_listing() {
+    let emu = emulator().await;
+    let client = connect(&emu).await;
     let missing = call(
         &client,
         "delete_tenant_secret",
@@ -395,19 +466,19 @@ async fn upstream_failures_give_advice() {
     )
     .await;
     assert!(is_error(&missing) && text(&missing).contains("list_tenant_secrets"));
+}
 
-    let fault = |method: &str, status: u16, retry_after: Option<&str>| Fault {
-        method: Some(method.into()),
-        status: Some(status),
-        retry_after: retry_after.map(str::to_owned),
-        ..Fault::default()
-    };
+/// Each OSC failure status says what to do about it.
+#[tokio::test]
+async fn osc_failures_say_what_to_do() {
+    let emu = emulator().await;
+    let client = connect(&emu).await;
     let cases = [
-        (fault("GET", 401, None), "OSC_ACCESS_TOKEN"),
-        (fault("GET", 403, None), "403"),
-        (fault("GET", 429, Some("60")), "Retry after 60 s"),
-        (fault("GET", 503, None), "after 3 attempt(s)"),
-        (fault("GET", 500, None), "Retry in a moment"),
+        (osc_fault("GET", 401, None), "OSC_ACCESS_TOKEN"),
+        (osc_fault("GET", 403, None), "403"),
+        (osc_fault("GET", 429, Some("60")), "Retry after 60 s"),
+        (osc_fault("GET", 503, None), "after 3 attempt(s)"),
+        (osc_fault("GET", 500, None), "Retry in a moment"),
     ];
     for (f, expected) in cases {
         emu.clear_faults();
@@ -420,10 +491,14 @@ async fn upstream_failures_give_advice() {
             text(&result)
         );
     }
-    emu.clear_faults();
+}
 
-    // An ambiguous write failure does not claim success and says how to check.
-    emu.push_fault(fault("PUT", 500, None));
+/// An ambiguous write failure does not claim success and says how to check.
+#[tokio::test]
+async fn an_ambiguous_write_failure_claims_nothing() {
+    let emu = emulator().await;
+    let client = connect(&emu).await;
+    emu.push_fault(osc_fault("PUT", 500, None));
     let result = call(
         &client,
         "set_tenant_secret",

@@ -3,16 +3,14 @@
 //! one byte at a time, a descriptor limit filled by idle sockets, shutdown
 //! cutting calls off, and OAuth-discovery probes. Loopback only; every
 //! count is small and every wait bounded.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod support;
 
 use std::time::Duration;
 
+use crate::support::http::*;
+use crate::support::{MCP_TOKEN, SECRETS, WAIT, assert_no_leak, seeded_emulator, sigterm};
 use osc_secrets_mcp::emulator::{Emulator, Fault};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::http::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -86,7 +84,7 @@ impl Legacy {
 
 #[tokio::test]
 async fn disconnecting_after_the_headers_does_not_free_a_permit() {
-    let emu = emulator().await;
+    let emu = seeded_emulator().await;
     let server = Server::start(&emu, &["--max-concurrent-per-client", "2"], Some(MCP_TOKEN)).await;
     let session = open_session(&server, Some(MCP_TOKEN)).await;
     emu.clear_requests();
@@ -124,12 +122,12 @@ async fn disconnecting_after_the_headers_does_not_free_a_permit() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(emu.requests().len(), 2, "no third call reached OSC");
-    assert_clean("the server log", &server.log());
+    assert_no_leak("the server log", &server.log(), &SECRETS);
 }
 
 #[tokio::test]
 async fn a_duplicate_sse_request_id_is_refused_and_frees_no_slot() {
-    let emu = emulator().await;
+    let emu = seeded_emulator().await;
     let server = Server::start(&emu, &["--max-concurrent-per-client", "2"], Some(MCP_TOKEN)).await;
     let mut legacy = Legacy::open(&server).await;
     emu.clear_requests();
@@ -174,7 +172,7 @@ async fn a_duplicate_sse_request_id_is_refused_and_frees_no_slot() {
     assert_eq!(reused.status(), StatusCode::ACCEPTED);
     assert_eq!(legacy.next_message().await["id"], 7);
     assert_eq!(emu.requests().len(), 3);
-    assert_clean("the server log", &server.log());
+    assert_no_leak("the server log", &server.log(), &SECRETS);
 }
 
 // ---------------------------------------------------------------------------
@@ -203,7 +201,7 @@ async fn trickle(stream: &mut TcpStream, request: &[u8]) -> (usize, Vec<u8>) {
 
 #[tokio::test]
 async fn slowloris_and_silent_connections_are_closed_by_the_header_timeout() {
-    let emu = emulator().await;
+    let emu = seeded_emulator().await;
     let mut cmd = command(&emu, &[], Some(MCP_TOKEN));
     cmd.env("MCP_HEADER_TIMEOUT_SECS", "1");
     let server = Server::start_command(cmd).await;
@@ -248,12 +246,12 @@ async fn slowloris_and_silent_connections_are_closed_by_the_header_timeout() {
     // Meanwhile well-behaved clients were served all along.
     let response = http().get(server.url("/healthz")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert_clean("the server log", &server.log());
+    assert_no_leak("the server log", &server.log(), &SECRETS);
 }
 
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed() {
-    let emu = emulator().await;
+    let emu = seeded_emulator().await;
     let mut cmd = command(&emu, &[], Some(MCP_TOKEN));
     cmd.env("MCP_CONNECTION_IDLE_SECS", "1");
     let server = Server::start_command(cmd).await;
@@ -269,7 +267,7 @@ async fn an_idle_keep_alive_connection_is_closed() {
 
 #[tokio::test]
 async fn idle_sockets_filling_the_descriptor_limit_lock_out_nobody() {
-    let emu = emulator().await;
+    let emu = seeded_emulator().await;
     // 64 descriptors for the whole process; the cap is set to 8 (and would
     // be lowered below 64 anyway). Slow-header timeouts are far off, so only
     // eviction can make room.
@@ -324,24 +322,16 @@ async fn idle_sockets_filling_the_descriptor_limit_lock_out_nobody() {
         "{}",
         String::from_utf8_lossy(&received)
     );
-    assert_clean("the server log", &server.log());
+    assert_no_leak("the server log", &server.log(), &SECRETS);
 }
 
 // ---------------------------------------------------------------------------
 // 3. Shutdown
 
 /// Sends SIGTERM without waiting for the exit.
-fn sigterm(server: &Server) {
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &server.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 #[tokio::test]
 async fn shutdown_drains_with_503_health_and_answers_cut_off_calls() {
-    let emu = emulator().await;
+    let emu = seeded_emulator().await;
     let server = Server::start(&emu, &["--shutdown-grace-secs", "3"], Some(MCP_TOKEN)).await;
     let session = open_session(&server, Some(MCP_TOKEN)).await;
     let mut legacy = Legacy::open(&server).await;
@@ -363,7 +353,7 @@ async fn shutdown_drains_with_503_health_and_answers_cut_off_calls() {
     assert_eq!(accepted.status(), StatusCode::ACCEPTED);
     emulator_saw(&emu, 2).await;
 
-    sigterm(&server);
+    sigterm(server.pid());
     // While draining, the health check says so (load balancers stop routing).
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
@@ -411,12 +401,12 @@ async fn shutdown_drains_with_503_health_and_answers_cut_off_calls() {
         .expect("the server exits after the grace period")
         .unwrap();
     assert!(status.success(), "exit status {status}");
-    assert_clean("the server log", &server.log());
+    assert_no_leak("the server log", &server.log(), &SECRETS);
 }
 
 #[tokio::test]
 async fn stateless_shutdown_refuses_new_calls_and_answers_the_cut_off_one() {
-    let emu = emulator().await;
+    let emu = seeded_emulator().await;
     let server = Server::start(
         &emu,
         &["--stateless", "--shutdown-grace-secs", "2"],
@@ -435,7 +425,7 @@ async fn stateless_shutdown_refuses_new_calls_and_answers_the_cut_off_one() {
         .send(),
     );
     emulator_saw(&emu, 1).await;
-    sigterm(&server);
+    sigterm(server.pid());
     // New calls while draining get a clear 503, not a refused connection.
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
@@ -479,7 +469,7 @@ async fn stateless_shutdown_refuses_new_calls_and_answers_the_cut_off_one() {
         .expect("the server exits after the grace period")
         .unwrap();
     assert!(status.success(), "exit status {status}");
-    assert_clean("the server log", &server.log());
+    assert_no_leak("the server log", &server.log(), &SECRETS);
 }
 
 // ---------------------------------------------------------------------------
@@ -487,7 +477,7 @@ async fn stateless_shutdown_refuses_new_calls_and_answers_the_cut_off_one() {
 
 #[tokio::test]
 async fn oauth_discovery_probes_get_a_fixed_answer_without_a_token() {
-    let emu = emulator().await;
+    let emu = seeded_emulator().await;
     let server = Server::start(&emu, &[], Some(MCP_TOKEN)).await;
     let client = http();
     for path in [
