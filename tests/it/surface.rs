@@ -492,6 +492,8 @@ fn the_drift_check_fails_on_a_stale_copy_and_generation_fixes_it() {
                   <!-- config:start -->\n<!-- config:end -->\n\nHand-written.\n";
     std::fs::write(dir.join("README.md"), readme).expect("readme");
     std::fs::write(dir.join("docs/tools.md"), "stale\n").expect("tools.md");
+    let security = "# Security\n\n<!-- rules:start -->\n| old |\n<!-- rules:end -->\n\nMore.\n";
+    std::fs::write(dir.join("docs/security.md"), security).expect("security.md");
 
     let err = docs::generate(&dir, true).expect_err("stale files must fail the check");
     for path in [
@@ -499,6 +501,7 @@ fn the_drift_check_fails_on_a_stale_copy_and_generation_fixes_it() {
         "docs/configuration.md",
         "mcp-manifest.json",
         "README.md",
+        "docs/security.md",
     ] {
         assert!(err.contains(path), "{err}");
     }
@@ -513,6 +516,9 @@ fn the_drift_check_fails_on_a_stale_copy_and_generation_fixes_it() {
     assert!(written.starts_with("# Title\n\n<!-- tools:start -->\n| tool |"));
     assert!(written.ends_with("<!-- config:end -->\n\nHand-written.\n"));
     assert!(!written.contains("\nold\n"));
+    let rules = std::fs::read_to_string(dir.join("docs/security.md")).expect("security.md");
+    assert!(rules.contains("| `max_writes_per_minute` | `--max-writes-per-minute` is spent"));
+    assert!(rules.ends_with("<!-- rules:end -->\n\nMore.\n") && !rules.contains("| old |"));
 
     // Any edit inside a generated section is drift again.
     std::fs::write(
@@ -538,7 +544,9 @@ async fn the_manifest_lists_every_variable_transport_and_tool() {
     assert_eq!(manifest["license"], "MIT");
     assert_eq!(manifest["run"]["command"], "osc-secrets-mcp");
 
-    let vars = manifest["packages"][0]["environmentVariables"]
+    // No package is published yet: none is named, never a fictional one.
+    assert_eq!(manifest["packages"], json!([]));
+    let vars = manifest["run"]["environmentVariables"]
         .as_array()
         .expect("environmentVariables");
     let var = |name: &str| {

@@ -18,6 +18,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use osc_secrets_mcp::config::{self, Cli, Transport};
+use osc_secrets_mcp::domain::Rule;
 use osc_secrets_mcp::domain::tool as registry;
 use osc_secrets_mcp::server;
 
@@ -35,6 +36,10 @@ pub const TOOLS_START: &str = "<!-- tools:start -->";
 pub const TOOLS_END: &str = "<!-- tools:end -->";
 pub const CONFIG_START: &str = "<!-- config:start -->";
 pub const CONFIG_END: &str = "<!-- config:end -->";
+/// docs/security.md's table of refusal rules, between these markers.
+pub const SECURITY_MD: &str = "docs/security.md";
+pub const RULES_START: &str = "<!-- rules:start -->";
+pub const RULES_END: &str = "<!-- rules:end -->";
 
 const GENERATED: &str = "Generated from the code by `UPDATE_SNAPSHOTS=1 cargo test --test it surface::`; do not edit by hand.";
 
@@ -116,6 +121,10 @@ pub fn expected(root: &Path) -> Result<Vec<Output>, String> {
             path: README,
             content: readme_with_tables(&readme)?,
         },
+        Output {
+            path: SECURITY_MD,
+            content: security_with_rules(root)?,
+        },
     ])
 }
 
@@ -126,9 +135,21 @@ pub fn readme_with_tables(readme: &str) -> Result<String, String> {
     splice(&readme, CONFIG_START, CONFIG_END, &readme_config_table())
 }
 
+/// docs/security.md under `root`, its table of refusal rules written from
+/// [`Rule::ALL`]: every rule an audit record can name, and when it refuses.
+fn security_with_rules(root: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(root.join(SECURITY_MD))
+        .map_err(|e| format!("cannot read {SECURITY_MD} under {}: {e}", root.display()))?;
+    let mut table = String::from("| `rule` | refused when |\n|---|---|\n");
+    for rule in Rule::ALL {
+        let _ = writeln!(table, "| `{}` | {} |", rule.name(), cell(rule.meaning()));
+    }
+    splice(&text, RULES_START, RULES_END, &table)
+}
+
 fn splice(text: &str, start: &str, end: &str, body: &str) -> Result<String, String> {
     let missing =
-        || format!("{README} needs the markers {start} and {end}, in that order, each once");
+        || format!("the file needs the markers {start} and {end}, in that order, each once");
     let (before, rest) = text.split_once(start).ok_or_else(missing)?;
     let (_, after) = rest.split_once(end).ok_or_else(missing)?;
     if after.contains(start) || after.contains(end) {
@@ -843,17 +864,14 @@ struct Run {
     install: &'static str,
     /// Serves against the built-in offline emulator; needs no token.
     sandbox_args: Vec<String>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Package {
-    registry_type: &'static str,
-    identifier: &'static str,
-    version: &'static str,
-    transport: TransportEntry,
     environment_variables: Vec<EnvironmentVariable>,
 }
+
+/// A published package a registry entry could point at: none yet. The
+/// crate is not on crates.io and no image or bundle is released, so the
+/// manifest names no package rather than a fictional one.
+#[derive(Serialize)]
+struct Package {}
 
 #[derive(Serialize, Clone)]
 struct TransportEntry {
@@ -884,11 +902,6 @@ pub fn manifest_json() -> Result<String, String> {
     let info = server_info()?;
     let command = env!("CARGO_PKG_NAME");
     let transports = transports()?;
-    let stdio = transports
-        .iter()
-        .find(|t| t.kind == "stdio")
-        .cloned()
-        .ok_or("the Transport enum has no stdio variant")?;
     let manifest = Manifest {
         comment: GENERATED,
         name: info.server.name,
@@ -903,20 +916,11 @@ pub fn manifest_json() -> Result<String, String> {
         run: Run {
             command,
             args: Vec::new(),
-            install: "cargo install --path .",
+            install: "cargo install --path . (from a clone of the repository; not published as a package yet)",
             sandbox_args: vec!["--sandbox".to_owned()],
-        },
-        packages: vec![Package {
-            registry_type: "cargo",
-            identifier: command,
-            version: env!("CARGO_PKG_VERSION"),
-            // server.json's stdio transport has no arguments: stdio is the default.
-            transport: TransportEntry {
-                args: Vec::new(),
-                ..stdio
-            },
             environment_variables: environment(),
-        }],
+        },
+        packages: Vec::new(),
         transports,
         tools: server::definitions()
             .into_iter()
