@@ -104,7 +104,8 @@ pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
                     .then(|| Duration::from_secs(args.http.session_idle_secs)),
             ),
         )
-        .guarded(audit_log, rates)
+        .with_audit_log(audit_log)
+        .with_rate_limits(rates)
         .with_links(links);
     match args.transport {
         Transport::Stdio => Ok(stdio::serve(server).await?),

@@ -64,7 +64,7 @@ pub enum KeyFault {
 
 impl KeyFault {
     /// A short phrase, for "N keys left out: PHRASE".
-    pub fn describe(self) -> &'static str {
+    pub fn reason(self) -> &'static str {
         match self {
             KeyFault::Empty => "empty key",
             KeyFault::TooLong => "longer than 200 bytes",

@@ -31,10 +31,10 @@ pub enum Omission {
 }
 
 impl Omission {
-    pub fn describe(self) -> &'static str {
+    pub fn reason(self) -> &'static str {
         match self {
             Omission::NoKey => "no key as text",
-            Omission::Invalid(fault) => fault.describe(),
+            Omission::Invalid(fault) => fault.reason(),
             Omission::Duplicate => "listed twice",
         }
     }

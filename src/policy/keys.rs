@@ -75,7 +75,7 @@ impl KeyScope {
     }
 
     /// The patterns, quoted and joined, when limited.
-    pub fn describe(&self) -> Option<String> {
+    pub fn patterns(&self) -> Option<String> {
         self.set.as_ref().map(|_| {
             self.patterns
                 .iter()
@@ -162,7 +162,7 @@ mod tests {
         assert!(all.is_unlimited());
         assert!(allows(&all, "user.a.b.c"));
         assert!(allows(&all, "system.x"));
-        assert_eq!(all.describe(), None);
+        assert_eq!(all.patterns(), None);
     }
 
     #[test]
@@ -261,7 +261,7 @@ mod tests {
         let s = scope(&[" user.ci.* ", "user.gitcred.*"]);
         assert!(allows(&s, "user.ci.x"));
         assert_eq!(
-            s.describe().as_deref(),
+            s.patterns().as_deref(),
             Some("`user.ci.*`, `user.gitcred.*`")
         );
     }

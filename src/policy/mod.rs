@@ -47,7 +47,7 @@ impl Policy {
                 off.join(", ")
             ));
         }
-        if let Some(patterns) = self.keys.describe() {
+        if let Some(patterns) = self.keys.patterns() {
             lines.push(format!(
                 "The operator limited every tool to keys matching {patterns}; other keys are not listed and cannot be set, rotated, deleted or materialized."
             ));

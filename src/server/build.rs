@@ -89,12 +89,18 @@ impl SecretsServer {
         self
     }
 
-    /// Records changing and refused calls in `audit`, and limits changes by
-    /// `rates` (shared by every clone of this server, so by every session).
-    pub fn guarded(mut self, audit: Option<Arc<AuditLog>>, rates: RateLimits) -> Self {
+    /// Records changing and refused calls, and the writes askUser's page
+    /// makes later, in `audit`.
+    pub fn with_audit_log(mut self, audit: Option<Arc<AuditLog>>) -> Self {
         let elicit = &mut self.tools_mut().elicit;
         *elicit = std::mem::take(elicit).with_audit(audit.clone());
         self.audit = audit;
+        self
+    }
+
+    /// Limits changes by `rates` (shared by every clone of this server, so
+    /// by every session).
+    pub fn with_rate_limits(mut self, rates: RateLimits) -> Self {
         self.rates = rates;
         self
     }

@@ -62,7 +62,7 @@ impl SecretsServer {
             ));
         }
         let scope = &self.tools.policy.keys;
-        let patterns = scope.describe()?;
+        let patterns = scope.patterns()?;
         let key = arguments?.get("key")?.as_str()?;
         let key = Key::check(key).ok()?;
         if scope.allows(&key) {

@@ -18,4 +18,4 @@ mod surface;
 
 pub use handler::SecretsServer;
 pub use instructions::{INSTRUCTIONS, SANDBOX_NOTE};
-pub use surface::{definitions, describe, router};
+pub use surface::{definitions, info, router};

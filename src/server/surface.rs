@@ -61,7 +61,7 @@ pub fn definitions() -> Vec<Tool> {
 /// What the server says about itself at `initialize`: name, version, title,
 /// instructions and capabilities. Needs no OSC client, so the docs and the
 /// manifest are written from it.
-pub fn describe() -> ServerConfig {
+pub fn info() -> ServerConfig {
     ServerConfig::new(
         ServerCapabilities::builder()
             .enable_tools()
@@ -82,9 +82,9 @@ pub fn describe() -> ServerConfig {
 pub(super) fn info_for(policy: &Policy) -> ServerConfig {
     let lines = policy.summary();
     if lines.is_empty() {
-        return describe();
+        return info();
     }
-    describe().with_instructions(format!("{INSTRUCTIONS}\n\n{}", lines.join("\n")))
+    info().with_instructions(format!("{INSTRUCTIONS}\n\n{}", lines.join("\n")))
 }
 
 #[cfg(test)]

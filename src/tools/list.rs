@@ -186,7 +186,7 @@ fn page(listing: Listing, want: &Page<'_>) -> ListOutput {
             listing
                 .omitted
                 .iter()
-                .map(|(why, n)| format!("{} ({n})", why.describe()))
+                .map(|(why, n)| format!("{} ({n})", why.reason()))
                 .collect(),
         )
     } else {

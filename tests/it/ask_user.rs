@@ -688,7 +688,9 @@ async fn refusals_come_before_any_link() {
     }
     assert!(human.seen().is_empty(), "{:?}", human.seen());
     // The one write the limit allows, then the limit.
-    let server = handler(&emu, &links).guarded(None, RateLimits::in_memory(1, 1));
+    let server = handler(&emu, &links)
+        .with_audit_log(None)
+        .with_rate_limits(RateLimits::in_memory(1, 1));
     let client = connect(server, human.clone()).await;
     let first = call(&client, "set_tenant_secret", set_ask("user.app.a")).await;
     assert!(!is_error(&first), "{}", text(&first));
@@ -728,7 +730,9 @@ async fn the_audit_log_records_the_source_and_the_fate() {
         (Does::Types, true, "user.audit-done"),
     ] {
         let human = Human::new(&links, does, url_mode, SESSION);
-        let server = handler(&emu, &links).guarded(Some(log.clone()), RateLimits::none());
+        let server = handler(&emu, &links)
+            .with_audit_log(Some(log.clone()))
+            .with_rate_limits(RateLimits::none());
         let client = connect(server, human).await;
         let result = call(&client, "set_tenant_secret", set_ask(key)).await;
         // The pending link, used later: the page's write is recorded too.

@@ -589,7 +589,9 @@ async fn refusals_are_audited_with_their_rule() {
             let emu = emulator().await;
             emu.insert_tenant_secret(KEY, CANARY);
             let audit = Arc::new(AuditLog::open(path.clone(), false));
-            let server = server(&emu, *mode).guarded(Some(audit), RateLimits::none());
+            let server = server(&emu, *mode)
+                .with_audit_log(Some(audit))
+                .with_rate_limits(RateLimits::none());
             let client = connect(server, Human::new(says.clone()), era).await;
             let result = call(&client, "delete_tenant_secret", json!({ "key": KEY })).await;
             assert!(is_error(&result));
@@ -817,7 +819,9 @@ async fn a_confirmed_retry_counts_once_against_the_rate_limit() {
     let emu = emulator().await;
     emu.insert_tenant_secret(KEY, CANARY);
     emu.insert_tenant_secret("user.other", CANARY);
-    let server = server(&emu, ConfirmMode::Auto).guarded(None, RateLimits::in_memory(10, 1));
+    let server = server(&emu, ConfirmMode::Auto)
+        .with_audit_log(None)
+        .with_rate_limits(RateLimits::in_memory(10, 1));
     let client = connect(server, Human::new(Says::Types(KEY)), Era::Retry).await;
     let peer = client.peer();
 

@@ -999,7 +999,7 @@ struct Info {
 
 /// What the server says about itself at `initialize`; needs no OSC client.
 fn server_info() -> Result<Info, String> {
-    let info = server::describe();
+    let info = server::info();
     Ok(Info {
         server: info.server_info,
         instructions: info.instructions.unwrap_or_default(),
