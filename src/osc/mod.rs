@@ -305,6 +305,11 @@ impl OscClient {
     /// failure after connecting may have delivered the request, so a create is
     /// never sent again after one. Error bodies are never read: OSC's words
     /// could echo a value, and the status says all the advice needs.
+    ///
+    /// The outcome is the most uncertain of the attempts: once one may have
+    /// reached OSC (a lost answer, a gateway error), a later attempt that
+    /// was refused or never connected cannot say the request did not
+    /// happen, and the call ends as [`OscError::Interrupted`].
     async fn send(&self, request: Request<'_>) -> Result<Answer, OscError> {
         let http = self.http()?;
         let started = Instant::now();
@@ -315,6 +320,8 @@ impl OscClient {
         let (auth, user_agent) = self.headers()?;
 
         let mut attempt: u32 = 0;
+        // Whether an earlier attempt may have reached OSC.
+        let mut reached = false;
         loop {
             attempt += 1;
             let mut builder = http
@@ -343,6 +350,7 @@ impl OscClient {
                     deadline: self.limits.call_deadline,
                 });
             };
+            let finish = |error: OscError| settle(reached, error, attempt);
             let (status, retry_after, body) = match outcome {
                 Ok(answer) => answer,
                 Err(failure) => {
@@ -357,9 +365,12 @@ impl OscClient {
                         Failure::TooLarge | Failure::Setup => false,
                     };
                     if may_retry && retries_left && wait(self.backoff(attempt), deadline).await {
+                        reached |= matches!(failure, Failure::Timeout | Failure::Interrupted);
                         continue;
                     }
-                    return Err(failure.into_error(attempt, self.limits.max_answer_bytes));
+                    return Err(finish(
+                        failure.into_error(attempt, self.limits.max_answer_bytes),
+                    ));
                 }
             };
 
@@ -375,13 +386,15 @@ impl OscClient {
                 if let Some(pause) = pause
                     && wait(pause, deadline).await
                 {
+                    // A gateway's 5xx may come after OSC acted on it.
+                    reached |= status.is_server_error();
                     continue;
                 }
             }
             if status.is_success() {
                 return Ok(Answer { status, body });
             }
-            return Err(refusal(status, retry_after, attempt));
+            return Err(finish(refusal(status, retry_after, attempt)));
         }
     }
 
@@ -466,7 +479,28 @@ impl Failure {
     }
 }
 
-/// Sends one attempt and, for a 2xx the caller reads, reads at most `limit`
+/// The last attempt's error, unless an earlier attempt may have reached
+/// OSC: then an error that says the request did not happen (refused, never
+/// connected) would not be true, and the call may or may not have happened.
+fn settle(reached: bool, error: OscError, attempts: u32) -> OscError {
+    let says_not_done = matches!(
+        error,
+        OscError::Unreachable { .. }
+            | OscError::RateLimited { .. }
+            | OscError::BadRequest { .. }
+            | OscError::Unauthorized
+            | OscError::Forbidden
+            | OscError::NotFound
+            | OscError::Conflict
+    );
+    if reached && says_not_done {
+        tracing::debug!(attempts, "an earlier attempt may have reached OSC");
+        OscError::Interrupted { attempts }
+    } else {
+        error
+    }
+}
+
 /// What a final answer other than success means.
 fn refusal(status: StatusCode, retry_after: Option<Duration>, attempts: u32) -> OscError {
     match status.as_u16() {
@@ -490,6 +524,7 @@ fn refusal(status: StatusCode, retry_after: Option<Duration>, attempts: u32) -> 
     }
 }
 
+/// Sends one attempt and, for a 2xx the caller reads, reads at most `limit`
 /// bytes of its body. Any other body is left unread.
 async fn attempt_once(
     builder: reqwest::RequestBuilder,

@@ -296,9 +296,10 @@ fn check_targets(targets: &[Target]) -> Result<Vec<Checked>, Failure> {
     Ok(checked)
 }
 
-/// Whether a failed materialize may still have reached OSC: statuses OSC
-/// answered with mean it refused; a lost or unreadable answer means it
-/// may have copied the value.
+/// Whether a failed request may still have reached OSC: a refusal status,
+/// a connection never made, or a request never built means it did not (the
+/// client reports an earlier lost attempt as `Interrupted`, never as one of
+/// these); a lost or unreadable answer, a timeout or a 5xx means it may have.
 fn may_have_arrived(error: &OscError) -> bool {
     !matches!(
         error,

@@ -406,6 +406,86 @@ async fn serve(mut stream: TcpStream, act: Act, written: &AtomicUsize) {
     }
 }
 
+/// An upstream that plays `script`, one act per connection in order, then
+/// stops listening: every later connection is refused.
+async fn scripted(script: Vec<Act>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let written = AtomicUsize::new(0);
+        for act in script {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            if read_request(&mut stream).await.is_some() {
+                serve(stream, act, &written).await;
+            }
+        }
+    });
+    base_url
+}
+
+fn http_status(status: &str) -> Vec<u8> {
+    format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").into_bytes()
+}
+
+/// The whole request arrives and the connection is reset: the first attempt
+/// may have been applied. Every retry is then refused, which alone would
+/// read as "could not be reached": the call must stay "may or may not".
+#[tokio::test]
+async fn a_retry_refused_after_a_lost_attempt_does_not_say_nothing_happened() {
+    for (tool, args, expect) in [
+        (
+            "set_tenant_secret",
+            json!({"key": "user.k", "value": "v"}),
+            "may or may not have been stored",
+        ),
+        (
+            "delete_tenant_secret",
+            json!({"key": "user.k"}),
+            "may or may not have been deleted",
+        ),
+        (
+            "rotate_tenant_secret",
+            json!({"key": "user.k", "targets": [{"serviceId": "svc", "secretName": "s"}]}),
+            "may or may not hold a new value",
+        ),
+    ] {
+        let url = scripted(vec![Act::Reset]).await;
+        let client = connect_with(osc(&url, retry(2), Limits::default())).await;
+        let result = bounded_call(&client, tool, args).await;
+        let said = text(&result);
+        assert!(is_error(&result), "{tool}: {said}");
+        assert!(!said.contains("could not be reached"), "{tool}: {said}");
+        assert!(!said.contains("keeps its old value"), "{tool}: {said}");
+        assert!(said.contains(expect), "{tool}: {said}");
+    }
+}
+
+/// A rotation whose key was written, whose materialize was lost, and whose
+/// retry was answered 429: the target may hold either value.
+#[tokio::test]
+async fn a_target_lost_then_rate_limited_may_hold_either_value() {
+    let url = scripted(vec![
+        Act::Answer(http_json("{}")),
+        Act::Reset,
+        Act::Answer(http_status("429 Too Many Requests")),
+    ])
+    .await;
+    let client = connect_with(osc(&url, retry(1), Limits::default())).await;
+    let result = bounded_call(
+        &client,
+        "rotate_tenant_secret",
+        json!({"key": "user.k", "targets": [{"serviceId": "svc", "secretName": "s"}]}),
+    )
+    .await;
+    let said = text(&result);
+    assert!(is_error(&result), "{said}");
+    assert!(said.contains("holds the new value"), "{said}");
+    assert!(said.contains("May hold either value"), "{said}");
+    assert!(!said.contains("Still hold the old value"), "{said}");
+}
+
 fn http_json(body: &str) -> Vec<u8> {
     format!(
         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
