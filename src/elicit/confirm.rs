@@ -186,7 +186,7 @@ async fn in_session(
             ElicitRequestParams::FormElicitationParams {
                 meta: None,
                 message,
-                requested_schema: schema(),
+                requested_schema: schema(key),
             },
             Some(ANSWER_TIME),
         )
@@ -237,7 +237,7 @@ fn by_retry(
         .and_then(|states| states.seal(&binding, &1u8, ANSWER_TIME));
     match sealed {
         Ok(state) => Step::Ask(CallToolResponse::InputRequired(input_required(
-            [(FORM.to_owned(), form_request(message, schema()))],
+            [(FORM.to_owned(), form_request(message, schema(key)))],
             state,
         ))),
         Err(_) => unavailable(mode, &request).unwrap_or(Step::Proceed(request)),
@@ -268,12 +268,13 @@ fn question(act: Act, key: &Key, tool: &str) -> String {
     }
 }
 
-/// The form: one required text field.
-fn schema() -> ElicitationSchema {
+/// The form: one required text field, whose example is the very key to
+/// type (an example of another key would invite typing that one).
+fn schema(key: &Key) -> ElicitationSchema {
     ElicitationSchema::builder()
         .required_string_property(FIELD, |s: StringSchema| {
             s.title("Type the key to confirm")
-                .description("The key exactly, for example user.my-api-key")
+                .description(format!("Type {key} exactly"))
         })
         .build_unchecked()
 }
@@ -286,7 +287,12 @@ fn judge(answer: Answer, act: Act, key: &Key) -> Option<(Rule, String)> {
     };
     let (rule, why) = match answer {
         Answer::Accepted(content) => {
-            let typed = content.get(FIELD).and_then(Value::as_str).map(str::trim);
+            // ASCII whitespace only: a no-break space, or any other
+            // character that looks like nothing, is a mismatch.
+            let typed = content
+                .get(FIELD)
+                .and_then(Value::as_str)
+                .map(|t| t.trim_matches(|c: char| c.is_ascii_whitespace()));
             if typed == Some(key.as_str()) {
                 return None;
             }
@@ -331,6 +337,16 @@ mod tests {
             Act::Delete => "delete",
             Act::Replace => "replace",
         })
+    }
+
+    /// The form's description names the key the human must type, and no
+    /// other key.
+    #[test]
+    fn the_form_names_the_key_to_type() {
+        let key = Key::parse("user.db").unwrap();
+        let form = serde_json::to_value(schema(&key)).unwrap();
+        let said = form["properties"][FIELD]["description"].as_str().unwrap();
+        assert_eq!(said, "Type user.db exactly");
     }
 
     #[test]
@@ -400,6 +416,13 @@ mod tests {
         };
         assert_eq!(typed(json!("user.db")), None);
         assert_eq!(typed(json!(" \tuser.db\n")), None);
+        for lookalike in ["\u{a0}user.db", "user.db\u{2002}", "\u{3000}user.db\u{a0}"] {
+            assert_eq!(
+                typed(json!(lookalike)),
+                Some("confirm_mismatch"),
+                "{lookalike:?}"
+            );
+        }
         for wrong in [
             json!("user.DB"),
             json!("`user.db`"),

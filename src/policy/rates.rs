@@ -25,10 +25,13 @@ pub enum Bucket {
 }
 
 impl Bucket {
-    fn plural(self) -> &'static str {
-        match self {
-            Bucket::Writes => "changes",
-            Bucket::Deletes => "deletes",
+    /// What the bucket counts, in the number `n` calls for.
+    fn counted(self, n: u32) -> &'static str {
+        match (self, n) {
+            (Bucket::Writes, 1) => "change",
+            (Bucket::Writes, _) => "changes",
+            (Bucket::Deletes, 1) => "delete",
+            (Bucket::Deletes, _) => "deletes",
         }
     }
 }
@@ -88,7 +91,7 @@ impl Limited {
             "Refused before contacting OSC: this server allows {} {} per minute, shared by all its clients, \
              and that many were just made. Nothing was changed. Retry after {} s.",
             self.per_minute,
-            self.bucket.plural(),
+            self.bucket.counted(self.per_minute),
             self.retry_after_secs
         )
     }
@@ -173,6 +176,18 @@ mod tests {
             Bucket::Deletes
         );
         assert!(limits.admit(Kind::Write).is_ok());
+    }
+
+    /// One is one delete, not "1 deletes"; two are changes.
+    #[test]
+    fn the_refusal_counts_in_words_that_agree() {
+        let limits = RateLimits::in_memory(2, 1);
+        assert!(limits.admit(Kind::Destroy).is_ok());
+        let one = limits.admit(Kind::Destroy).unwrap_err().message();
+        assert!(one.contains("allows 1 delete per minute"), "{one}");
+        assert!(limits.admit(Kind::Write).is_ok());
+        let two = limits.admit(Kind::Write).unwrap_err().message();
+        assert!(two.contains("allows 2 changes per minute"), "{two}");
     }
 
     #[test]

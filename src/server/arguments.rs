@@ -394,28 +394,46 @@ fn example(property: &JsonObject) -> Value {
     match types.first().copied() {
         Some("integer" | "number") => Value::from(1),
         Some("boolean") => Value::Bool(true),
-        Some("array") => Value::Array(Vec::new()),
-        Some("object") => Value::Object(JsonObject::new()),
+        // One item, itself a complete example: an empty list is refused
+        // wherever a list is required.
+        Some("array") => Value::Array(
+            property
+                .get("items")
+                .and_then(Value::as_object)
+                .map(example)
+                .into_iter()
+                .collect(),
+        ),
+        Some("object") => Value::Object(required_example(property).into_iter().collect()),
         _ => Value::from("text"),
     }
 }
 
-/// A whole call's arguments: every required one, with its example.
-fn whole_example(schema: &JsonObject) -> String {
+/// `schema`'s required properties in the order it lists them, each with
+/// its example.
+fn required_example(schema: &JsonObject) -> Vec<(String, Value)> {
     let empty = JsonObject::new();
     let properties = schema
         .get("properties")
         .and_then(Value::as_object)
         .unwrap_or(&empty);
-    let fields: Vec<String> = required(schema)
+    required(schema)
         .into_iter()
         .map(|name| {
             let example = properties
                 .get(name)
                 .and_then(Value::as_object)
                 .map_or(Value::from("…"), example);
-            format!("\"{name}\": {example}")
+            (name.to_owned(), example)
         })
+        .collect()
+}
+
+/// A whole call's arguments: every required one, with its example.
+fn whole_example(schema: &JsonObject) -> String {
+    let fields: Vec<String> = required_example(schema)
+        .into_iter()
+        .map(|(name, example)| format!("\"{name}\": {example}"))
         .collect();
     if fields.is_empty() {
         "{}".to_owned()

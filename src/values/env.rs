@@ -12,8 +12,18 @@ use crate::domain::vars::{AUTH_TOKEN_VAR, TOKEN_FILE_VAR, TOKEN_VARS};
 
 /// Variables that hold (or point at) this server's own credentials: never
 /// readable through `fromEnv`, whatever the allow list says.
+/// Compared without regard to ASCII case: on some systems `osc_access_token`
+/// names the same variable, and nowhere is it a name an operator means to
+/// hand to the model.
 pub fn protected(name: &str) -> bool {
-    TOKEN_VARS.contains(&name) || name == AUTH_TOKEN_VAR || name == TOKEN_FILE_VAR
+    own_variables().any(|own| own.eq_ignore_ascii_case(name))
+}
+
+fn own_variables() -> impl Iterator<Item = &'static str> {
+    TOKEN_VARS
+        .iter()
+        .copied()
+        .chain([AUTH_TOKEN_VAR, TOKEN_FILE_VAR])
 }
 
 /// Longest variable name accepted.
@@ -62,14 +72,20 @@ impl EnvPattern {
             None if is_name(raw) => EnvPattern::Exact(raw.to_owned()),
             None => return Err(PatternError::Shape),
         };
-        let guarded = TOKEN_VARS
-            .iter()
-            .copied()
-            .chain([AUTH_TOKEN_VAR, TOKEN_FILE_VAR]);
-        if guarded.into_iter().any(|name| pattern.matches(name)) {
+        if own_variables().any(|name| pattern.matches_any_case(name)) {
             return Err(PatternError::Protected);
         }
         Ok(pattern)
+    }
+
+    /// Whether the pattern would match `name` if ASCII case did not count.
+    fn matches_any_case(&self, name: &str) -> bool {
+        match self {
+            EnvPattern::Exact(exact) => name.eq_ignore_ascii_case(exact),
+            EnvPattern::Prefix(prefix) => name
+                .get(..prefix.len())
+                .is_some_and(|start| start.eq_ignore_ascii_case(prefix)),
+        }
     }
 
     pub fn matches(&self, name: &str) -> bool {
@@ -208,6 +224,28 @@ mod tests {
             );
         }
         assert!(EnvPattern::parse("OSC_APP_*").is_ok());
+    }
+
+    /// The server's own credential variables are refused whatever the case
+    /// the operator wrote them in, as names and as prefixes.
+    #[test]
+    fn own_credentials_are_refused_in_any_case() {
+        for entry in [
+            "osc_access_token",
+            "Osc_Pat_Jwt",
+            "mcp_auth_token",
+            "osc_*",
+            "Mcp_Auth*",
+        ] {
+            assert_eq!(
+                EnvPattern::parse(entry),
+                Err(PatternError::Protected),
+                "{entry}"
+            );
+        }
+        assert!(protected("osc_access_token_file"));
+        assert!(!protected("OSC_ACCESS"));
+        assert!(EnvPattern::parse("OSCAR_KEY").is_ok());
     }
 
     #[test]

@@ -71,11 +71,15 @@ impl Sources {
         allowlist: &EnvAllowlist,
         default_generate: bool,
     ) -> Result<Resolved, Failure> {
+        // `"askUser": false` and an empty `fromEnv` say "not this source",
+        // as leaving them out does.
+        let ask_user = self.ask_user.filter(|ask| *ask);
+        let from_env = self.from_env.filter(|name| !name.is_empty());
         let given: Vec<&str> = [
-            self.ask_user.as_ref().map(|_| "`askUser`"),
+            ask_user.as_ref().map(|_| "`askUser`"),
             self.value.as_ref().map(|_| "`value`"),
             self.generate.as_ref().map(|_| "`generate`"),
-            self.from_env.as_ref().map(|_| "`fromEnv`"),
+            from_env.as_ref().map(|_| "`fromEnv`"),
         ]
         .into_iter()
         .flatten()
@@ -91,19 +95,14 @@ impl Sources {
                 )));
             }
         }
-        if let Some(ask) = self.ask_user {
-            if !ask {
-                return Err(refusal(
-                    "`askUser` must be `true` (or left out): give `\"askUser\": true` to have the human type the value on a one-time page",
-                ));
-            }
+        if ask_user.is_some() {
             return Ok(Resolved::AskUser);
         }
         if let Some(value) = self.value {
             let value = value.into_secret().map_err(crate::advice::refused)?;
             return Ok(Resolved::Ready(value, Origin::Given));
         }
-        if let Some(name) = self.from_env {
+        if let Some(name) = from_env {
             let value = allowlist.read(&name).map_err(|e| refusal(&e))?;
             domain::value(&value).map_err(|e| {
                 refusal(&format!(
@@ -123,5 +122,42 @@ impl Sources {
             Failure::tool(format!("{e}, so nothing was generated and nothing was written. Retry in a moment; if it keeps failing, tell the operator."))
         })?;
         Ok(Resolved::Ready(value, Origin::Generated(recipe)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn sources(ask_user: Option<bool>, from_env: Option<&str>) -> Sources {
+        Sources {
+            value: None,
+            generate: Some(GenerateArgs::default()),
+            from_env: from_env.map(str::to_owned),
+            ask_user,
+        }
+    }
+
+    /// `"askUser": false` and `"fromEnv": ""` beside another source mean
+    /// "not this source": the other one is used, nothing is refused.
+    #[test]
+    fn false_and_empty_sources_are_left_out() {
+        let none = EnvAllowlist::default();
+        for (ask, env) in [
+            (Some(false), None),
+            (None, Some("")),
+            (Some(false), Some("")),
+        ] {
+            let resolved = sources(ask, env).resolve(&none, false);
+            assert!(
+                matches!(resolved, Ok(Resolved::Ready(_, Origin::Generated(_)))),
+                "{ask:?} {env:?}"
+            );
+        }
+        // `true` beside `generate` is still two sources.
+        let two = sources(Some(true), None).resolve(&none, false);
+        assert!(two.is_err_and(|f| f.text.contains("were all given")));
     }
 }

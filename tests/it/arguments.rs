@@ -126,6 +126,37 @@ async fn a_wrong_type_names_the_argument_the_type_and_an_example() {
     assert!(emu.requests().is_empty(), "{:?}", emu.requests());
 }
 
+/// The complete call a refusal suggests is one the server accepts: for a
+/// rotation target without `secretName`, a `targets` list with one whole
+/// target, never an empty list (which is refused too).
+#[tokio::test]
+async fn the_suggested_complete_call_is_accepted() {
+    let emu = emulator().await;
+    let client = connect(&emu).await;
+    let args = object(json!({"key": "user.k", "targets": [{"serviceId": "svc"}]}));
+    let message = refusal(
+        &call_raw(&client, "rotate_tenant_secret", args).await,
+        "a target without secretName",
+    );
+    let suggested = message
+        .split_once("A complete call: `")
+        .and_then(|(_, rest)| rest.split_once('`'))
+        .map(|(call, _)| call)
+        .unwrap_or_else(|| panic!("no complete call suggested: {message}"));
+    let suggested: Value = serde_json::from_str(suggested).expect("the suggestion is JSON");
+    assert_eq!(
+        suggested["targets"].as_array().map(Vec::len),
+        Some(1),
+        "{suggested}"
+    );
+    let result = call_raw(&client, "rotate_tenant_secret", object(suggested.clone())).await;
+    assert!(
+        !text(&result).starts_with("Refused before contacting OSC"),
+        "{suggested}: {}",
+        text(&result)
+    );
+}
+
 #[tokio::test]
 async fn a_missing_argument_is_named_with_its_type_and_an_example() {
     let emu = emulator().await;
