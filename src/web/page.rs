@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use axum::Router;
-use axum::body::{Body, to_bytes};
+use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -24,7 +24,7 @@ use axum::routing::get;
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::{Zeroize, Zeroizing};
 
-use super::HostRules;
+use super::{BodyCap, BodyError, HostRules};
 use crate::domain::{MAX_VALUE_LEN, WriteMode};
 use crate::elicit::links::{
     BoxFuture, Fate, LINK_PATH, LinkError, Links, PageHost, Settled, Shown,
@@ -334,23 +334,17 @@ async fn submit(
             ),
         )
     };
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > MAX_FORM_BYTES as u64) {
+    let cap = BodyCap {
+        max_bytes: MAX_FORM_BYTES,
+        timeout: config.body_timeout,
+    };
+    if cap.declared_too_large(request.headers()) {
         return refused("body too large", too_large());
     }
-    let body = match tokio::time::timeout(
-        config.body_timeout,
-        to_bytes(request.into_body(), MAX_FORM_BYTES),
-    )
-    .await
-    {
-        Ok(Ok(bytes)) => Vec::from(bytes),
-        Ok(Err(_)) => return refused("body too large or broken", too_large()),
-        Err(_) => {
+    let body = match cap.read(request.into_body()).await {
+        Ok(bytes) => Vec::from(bytes),
+        Err(BodyError::TooLarge { .. }) => return refused("body too large or broken", too_large()),
+        Err(BodyError::TooSlow { .. }) => {
             return refused(
                 "body too slow",
                 page(

@@ -3,9 +3,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
-use axum::body::{Body, to_bytes};
+use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
@@ -23,20 +22,19 @@ use super::held::Held;
 use super::limits::{Inflight, SessionBudget};
 use super::paths::{HEALTH_PATH, MCP_PATH, MESSAGES_PATH, SSE_PATH};
 use crate::server::hold::CallHold;
-use crate::web::{HostRules, OriginRules, body_too_large, error_response};
+use crate::web::{BodyCap, HostRules, OriginRules, body_too_large, error_response};
 
 /// What the guard checks, shared by every request.
 pub(super) struct Guard {
     pub(super) token: Option<SecretString>,
     pub(super) hosts: HostRules,
     pub(super) origins: OriginRules,
-    pub(super) max_body_bytes: usize,
+    /// How much of a body is read, and how long it may take to arrive.
+    pub(super) body: BodyCap,
     pub(super) budget: Arc<SessionBudget>,
     pub(super) inflight: Arc<Inflight>,
     pub(super) stateless: bool,
     pub(super) shutting_down: AtomicBool,
-    /// How long a request body may take to arrive.
-    pub(super) body_timeout: Duration,
     /// Cancelled when the shutdown grace period ends: calls still running
     /// are answered with a JSON-RPC error instead of a dropped stream.
     pub(super) cut: CancellationToken,
@@ -147,8 +145,8 @@ async fn guarded(guard: &Guard, peer: SocketAddr, request: Request, next: Next) 
     if let Err(refusal) = guard.authenticate(request.headers()) {
         return refused(refusal.into_response());
     }
-    if content_length(request.headers()).is_some_and(|len| len > guard.max_body_bytes as u64) {
-        return refused(body_too_large(guard.max_body_bytes));
+    if guard.body.declared_too_large(request.headers()) {
+        return refused(body_too_large(guard.body.max_bytes));
     }
     if path != MCP_PATH || !(method == Method::POST || method == Method::DELETE) {
         return next.run(request).await;
@@ -163,7 +161,7 @@ async fn guarded(guard: &Guard, peer: SocketAddr, request: Request, next: Next) 
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let (mut request, peeked) = if method == Method::POST {
-        match peek(request, guard.max_body_bytes, guard.body_timeout).await {
+        match peek(request, guard.body).await {
             Ok(peeked) => peeked,
             Err(response) => return refused(response),
         }
@@ -420,16 +418,6 @@ pub(crate) fn too_many_sessions(cap: usize) -> Response {
     response
 }
 
-fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-}
-
 /// Query parameter names that carry credentials, compared lowercase without
 /// `-` and `_`; any name containing `token` counts too.
 const CREDENTIAL_PARAMS: [&str; 12] = [
@@ -483,22 +471,14 @@ struct Peeked {
 /// Reads a body (bounded in size and time) and tells whether it is an
 /// `initialize` request and what its id is; hands the request on unchanged.
 /// Nothing but the method name and the id is kept.
-async fn peek(
-    request: Request,
-    max_body: usize,
-    timeout: Duration,
-) -> Result<(Request, Peeked), Response> {
+async fn peek(request: Request, cap: BodyCap) -> Result<(Request, Peeked), Response> {
     #[derive(serde::Deserialize)]
     struct Peek {
         method: Option<String>,
         id: Option<Value>,
     }
     let (parts, body) = request.into_parts();
-    let bytes = match tokio::time::timeout(timeout, to_bytes(body, max_body)).await {
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(_)) => return Err(body_too_large(max_body)),
-        Err(_) => return Err(body_too_slow(timeout)),
-    };
+    let bytes = cap.read(body).await.map_err(IntoResponse::into_response)?;
     let peek = serde_json::from_slice::<Peek>(&bytes).ok();
     let peeked = Peeked {
         is_initialize: peek
@@ -513,18 +493,6 @@ async fn peek(
             .filter(|id| id.is_number() || id.is_string()),
     };
     Ok((Request::from_parts(parts, Body::from(bytes)), peeked))
-}
-
-/// A request body that did not arrive within the time allowed.
-pub(crate) fn body_too_slow(timeout: Duration) -> Response {
-    error_response(
-        StatusCode::REQUEST_TIMEOUT,
-        "body_too_slow",
-        format!(
-            "The request body did not arrive within {} seconds (MCP_HEADER_TIMEOUT_SECS). Send it at once, then retry.",
-            timeout.as_secs()
-        ),
-    )
 }
 
 /// rmcp's plain-text error bodies can quote serde errors about the request
@@ -556,6 +524,8 @@ fn hold_until_body_ends(response: Response, permit: CallHold) -> Response {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::web::test_headers as headers;
 
@@ -610,12 +580,14 @@ mod tests {
             token: token.map(|t| SecretString::from(t.to_owned())),
             hosts: HostRules::parse(&[], "127.0.0.1:1".parse().unwrap()).unwrap(),
             origins: OriginRules::parse(&[]).unwrap(),
-            max_body_bytes: 1,
+            body: BodyCap {
+                max_bytes: 1,
+                timeout: Duration::from_secs(1),
+            },
             budget: Arc::new(SessionBudget::new(1)),
             inflight: Arc::new(Inflight::new(1)),
             stateless: false,
             shutting_down: AtomicBool::new(false),
-            body_timeout: Duration::from_secs(1),
             cut: CancellationToken::new(),
         };
         let g = guard(Some("right-token-0123456789"));

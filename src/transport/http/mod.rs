@@ -41,7 +41,7 @@ pub(crate) mod sse;
 
 use crate::server::SecretsServer;
 use crate::web::page::{self, PageConfig, PageHosts};
-use crate::web::{HostRules, OriginRules};
+use crate::web::{BodyCap, HostRules, OriginRules};
 use conn::{ConnLimits, Connections};
 use guard::Guard;
 use limits::{Inflight, SessionBudget};
@@ -364,6 +364,10 @@ impl App {
         let cancel = CancellationToken::new();
         let budget = Arc::new(SessionBudget::new(config.max_sessions));
         let inflight = Arc::new(Inflight::new(config.max_concurrent_per_client));
+        let body = BodyCap {
+            max_bytes: config.max_body_bytes,
+            timeout: config.header_timeout,
+        };
 
         let mut rmcp_config = StreamableHttpServerConfig::default()
             .with_legacy_session_mode(!config.stateless)
@@ -411,20 +415,18 @@ impl App {
             Arc::clone(&budget),
             Arc::clone(&inflight),
             config.session_idle,
-            config.max_body_bytes,
-            config.header_timeout,
+            body,
             cancel.child_token(),
         ));
         let guard = Arc::new(Guard {
             token: config.auth_token.clone(),
             hosts,
             origins,
-            max_body_bytes: config.max_body_bytes,
+            body,
             budget,
             inflight,
             stateless: config.stateless,
             shutting_down: AtomicBool::new(false),
-            body_timeout: config.header_timeout,
             cut: CancellationToken::new(),
         });
         let mut router = Router::new()

@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::{Body, to_bytes};
+use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -31,14 +31,14 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::guard::{
-    SHUTTING_DOWN_CODE, SHUTTING_DOWN_MESSAGE, body_too_slow, too_many_requests, too_many_sessions,
+    SHUTTING_DOWN_CODE, SHUTTING_DOWN_MESSAGE, too_many_requests, too_many_sessions,
 };
 use super::limits::{Inflight, Permit, SessionBudget, SessionSlot};
 use super::paths::{MESSAGES_PATH, SSE_KEEP_ALIVE};
 use crate::server::SecretsServer;
 use crate::server::hold::CallHold;
 use crate::sync::lock;
-use crate::web::{body_too_large, error_response};
+use crate::web::{BodyCap, error_response};
 
 /// Client messages that may wait for the handler, per session.
 const INBOUND_QUEUE: usize = 64;
@@ -52,8 +52,7 @@ pub(crate) struct LegacySse {
     budget: Arc<SessionBudget>,
     inflight: Arc<Inflight>,
     idle: Duration,
-    max_body_bytes: usize,
-    body_timeout: Duration,
+    body: BodyCap,
     /// Cancelled at shutdown; every session's token is a child of it.
     cancel: CancellationToken,
 }
@@ -99,8 +98,7 @@ impl LegacySse {
         budget: Arc<SessionBudget>,
         inflight: Arc<Inflight>,
         idle: Duration,
-        max_body_bytes: usize,
-        body_timeout: Duration,
+        body: BodyCap,
         cancel: CancellationToken,
     ) -> Self {
         LegacySse {
@@ -109,8 +107,7 @@ impl LegacySse {
             budget,
             inflight,
             idle,
-            max_body_bytes,
-            body_timeout,
+            body,
             cancel,
         }
     }
@@ -281,12 +278,10 @@ pub(crate) async fn message(
             "The body must be one JSON-RPC message, sent with `Content-Type: application/json`.",
         );
     }
-    let bytes =
-        match tokio::time::timeout(sse.body_timeout, to_bytes(body, sse.max_body_bytes)).await {
-            Ok(Ok(bytes)) => bytes,
-            Ok(Err(_)) => return body_too_large(sse.max_body_bytes),
-            Err(_) => return body_too_slow(sse.body_timeout),
-        };
+    let bytes = match sse.body.read(body).await {
+        Ok(bytes) => bytes,
+        Err(error) => return error.into_response(),
+    };
     // The parser's message could quote the body; report only where it failed.
     let mut message: ClientJsonRpcMessage = match serde_json::from_slice(&bytes) {
         Ok(message) => message,
