@@ -27,7 +27,7 @@ use zeroize::{Zeroize, Zeroizing};
 use super::{BodyCap, BodyError, HostRules};
 use crate::domain::{MAX_VALUE_LEN, WriteMode};
 use crate::elicit::links::{
-    BoxFuture, Fate, LINK_PATH, LinkError, Links, PageHost, Settled, Shown,
+    BoxFuture, Claimed, Fate, LINK_PATH, LinkError, Links, PageHost, Settled, Shown,
 };
 
 /// Largest form body accepted: a value of the largest size a `value`
@@ -299,30 +299,72 @@ fn chosen(submitted: Submitted) -> Result<SecretString, &'static str> {
     }
 }
 
+/// A page refusal: the reason for the log, and the page to show.
+type PageRefusal = (&'static str, Response);
+
 async fn submit(
     State(config): State<Arc<PageConfig>>,
     Path(id): Path<String>,
     request: Request,
 ) -> Response {
-    let link = short(&id).to_owned();
-    let refused = |reason: &'static str, response: Response| {
+    let link = short(&id);
+    let refused = |(reason, response): PageRefusal| {
         tracing::info!(link = %link, reason, "one-time page refused");
         response
     };
     // A link that cannot be used is said so before any body is read.
     let shown = match config.links.show(&id) {
         Ok(shown) => shown,
-        Err(fate) => return refused(fate_word(&fate), fate_page(&fate)),
+        Err(fate) => return refused((fate_word(&fate), fate_page(&fate))),
     };
+    let submitted = match read_form(&config, request).await {
+        Ok(submitted) => submitted,
+        Err(refusal) => return refused(refusal),
+    };
+    if submitted.decline {
+        return match config.links.decline(&id) {
+            Ok(()) => {
+                tracing::info!(link = %link, "one-time page declined");
+                page(
+                    StatusCode::OK,
+                    "Declined",
+                    "Nothing was written, and this link no longer works. You can close this page.",
+                )
+            }
+            Err(fate) => refused((fate_word(&fate), fate_page(&fate))),
+        };
+    }
+    let value = match checked_value(submitted, &shown) {
+        Ok(value) => value,
+        Err(refusal) => return refused(refusal),
+    };
+    let claimed = match config.links.claim(&id) {
+        Ok(claimed) => claimed,
+        Err(fate) => return refused((fate_word(&fate), fate_page(&fate))),
+    };
+    tracing::info!(link = %link, "one-time page used: running its write");
+    let settled = run(Arc::clone(&config.links), claimed, value).await;
+    tracing::info!(link = %link, "one-time page used: outcome shown");
+    // The title says what came of it: a write OSC refused is not "Done".
+    let title = if settled.result.is_error == Some(true) {
+        "Not stored"
+    } else {
+        "Done"
+    };
+    page(StatusCode::OK, title, &settled.page_text)
+}
+
+/// The form's fields, read through the one capped body reader; or why not.
+async fn read_form(config: &PageConfig, request: Request) -> Result<Submitted, PageRefusal> {
     if !is_form(request.headers()) {
-        return refused(
+        return Err((
             "not a form",
             page(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "Not sent from this page",
                 "Only the form on this page can be sent here. Nothing was written. Open the link again and submit the form there.",
             ),
-        );
+        ));
     }
     let too_large = || {
         page(
@@ -339,61 +381,45 @@ async fn submit(
         timeout: config.body_timeout,
     };
     if cap.declared_too_large(request.headers()) {
-        return refused("body too large", too_large());
+        return Err(("body too large", too_large()));
     }
-    let body = match cap.read(request.into_body()).await {
-        Ok(bytes) => Vec::from(bytes),
-        Err(BodyError::TooLarge { .. }) => return refused("body too large or broken", too_large()),
-        Err(BodyError::TooSlow { .. }) => {
-            return refused(
-                "body too slow",
-                page(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "Too slow",
-                    "The form did not arrive in time. Nothing was written. Submit it again.",
-                ),
-            );
-        }
-    };
-    let submitted = parse(body);
-    if submitted.decline {
-        return match config.links.decline(&id) {
-            Ok(()) => {
-                tracing::info!(link = %link, "one-time page declined");
-                page(
-                    StatusCode::OK,
-                    "Declined",
-                    "Nothing was written, and this link no longer works. You can close this page.",
-                )
-            }
-            Err(fate) => refused(fate_word(&fate), fate_page(&fate)),
-        };
+    match cap.read(request.into_body()).await {
+        Ok(bytes) => Ok(parse(Vec::from(bytes))),
+        Err(BodyError::TooLarge { .. }) => Err(("body too large or broken", too_large())),
+        Err(BodyError::TooSlow { .. }) => Err((
+            "body too slow",
+            page(
+                StatusCode::REQUEST_TIMEOUT,
+                "Too slow",
+                "The form did not arrive in time. Nothing was written. Submit it again.",
+            ),
+        )),
     }
-    let value = match chosen(submitted) {
-        Ok(value) => value,
-        Err(problem) => {
-            return refused(
-                "form not filled in right",
-                form(StatusCode::BAD_REQUEST, &shown, Some(problem)),
-            );
-        }
-    };
+}
+
+/// The one value the form carries, if it is one that can be stored; else
+/// the form again, with what to fix.
+fn checked_value(submitted: Submitted, shown: &Shown) -> Result<SecretString, PageRefusal> {
+    let value = chosen(submitted).map_err(|problem| {
+        (
+            "form not filled in right",
+            form(StatusCode::BAD_REQUEST, shown, Some(problem)),
+        )
+    })?;
     if let Err(problem) = crate::domain::value(&value) {
         // The check's words never quote the value.
         let problem = format!("This value cannot be stored: it {}.", problem.message);
-        return refused(
+        return Err((
             "value refused",
-            form(StatusCode::BAD_REQUEST, &shown, Some(&problem)),
-        );
+            form(StatusCode::BAD_REQUEST, shown, Some(&problem)),
+        ));
     }
-    let claimed = match config.links.claim(&id) {
-        Ok(claimed) => claimed,
-        Err(fate) => return refused(fate_word(&fate), fate_page(&fate)),
-    };
-    tracing::info!(link = %link, "one-time page used: running its write");
-    // The job runs in a task of its own, so a browser that goes away
-    // mid-write can neither cut it half-way nor leave the link unsettled.
-    let links = Arc::clone(&config.links);
+    Ok(value)
+}
+
+/// Runs a claimed link's job in a task of its own, so a browser that goes
+/// away mid-write can neither cut it half-way nor leave the link unsettled.
+async fn run(links: Arc<Links>, claimed: Claimed, value: SecretString) -> Settled {
     let run = tokio::spawn(async move {
         let settled = match tokio::spawn((claimed.job.run)(value)).await {
             Ok(settled) => settled,
@@ -402,15 +428,7 @@ async fn submit(
         links.settle(&claimed.id, Fate::Done(Box::new(settled.clone())));
         settled
     });
-    let settled = run.await.unwrap_or_else(|_| failed());
-    tracing::info!(link = %link, "one-time page used: outcome shown");
-    // The title says what came of it: a write OSC refused is not "Done".
-    let title = if settled.result.is_error == Some(true) {
-        "Not stored"
-    } else {
-        "Done"
-    };
-    page(StatusCode::OK, title, &settled.page_text)
+    run.await.unwrap_or_else(|_| failed())
 }
 
 /// What a job that ended without an outcome (it panicked) came to.

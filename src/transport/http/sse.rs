@@ -248,72 +248,82 @@ pub(crate) async fn message(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let Some(id) = query
-        .ok()
-        .and_then(|Query(q)| q.session_id)
-        .filter(|id| !id.is_empty())
-    else {
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            "session_required",
-            "POST messages to the endpoint that GET /sse announced: /messages?sessionId=<id>.",
-        );
+    let (id, session) = match sse.session_named(query) {
+        Ok(found) => found,
+        Err(response) => return response,
     };
-    let Some(session) = sse.session(&id) else {
-        return error_response(
-            StatusCode::NOT_FOUND,
-            "session_not_found",
-            "No such session: it was closed or expired. Open a new one with GET /sse.",
-        );
-    };
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
-    if !is_json {
+    if !is_json(&headers) {
         return error_response(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_body",
             "The body must be one JSON-RPC message, sent with `Content-Type: application/json`.",
         );
     }
-    let bytes = match sse.body.read(body).await {
-        Ok(bytes) => bytes,
+    let mut message = match sse.body.read(body).await {
+        Ok(bytes) => match parse_message(&bytes) {
+            Ok(message) => message,
+            Err(response) => return response,
+        },
         Err(error) => return error.into_response(),
     };
-    // The parser's message could quote the body; report only where it failed.
-    let mut message: ClientJsonRpcMessage = match serde_json::from_slice(&bytes) {
-        Ok(message) => message,
-        Err(e) => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                "invalid_message",
-                format!(
-                    "The body is not a JSON-RPC message this server understands (at line {}, column {}).",
-                    e.line(),
-                    e.column()
-                ),
-            );
-        }
-    };
     session.touch();
-    if let ClientJsonRpcMessage::Request(request) = &mut message {
+    if let ClientJsonRpcMessage::Request(request) = &mut message
+        && let Err(response) = sse.register_call(&id, &session, request)
+    {
+        return response;
+    }
+    // A message that cannot be queued is dropped here, and with it its place.
+    match session.inbound.try_send(message) {
+        Ok(()) => (StatusCode::ACCEPTED, "Accepted").into_response(),
+        Err(mpsc::error::TrySendError::Full(_)) => too_many_requests(INBOUND_QUEUE),
+        Err(mpsc::error::TrySendError::Closed(_)) => session_not_found(),
+    }
+}
+
+impl LegacySse {
+    /// The session a `POST /messages` names in its query, with its id.
+    fn session_named(
+        &self,
+        query: Result<Query<MessagesQuery>, axum::extract::rejection::QueryRejection>,
+    ) -> Result<(String, Arc<Session>), Response> {
+        let Some(id) = query
+            .ok()
+            .and_then(|Query(q)| q.session_id)
+            .filter(|id| !id.is_empty())
+        else {
+            return Err(error_response(
+                StatusCode::BAD_REQUEST,
+                "session_required",
+                "POST messages to the endpoint that GET /sse announced: /messages?sessionId=<id>.",
+            ));
+        };
+        let session = self.session(&id).ok_or_else(session_not_found)?;
+        Ok((id, session))
+    }
+
+    /// Gives a request its place in the session and in the per-client cap,
+    /// carried in its extensions until its handler returns.
+    fn register_call(
+        &self,
+        id: &str,
+        session: &Session,
+        request: &mut rmcp::model::JsonRpcRequest<rmcp::model::ClientRequest>,
+    ) -> Result<(), Response> {
         // An id still in flight is refused: rmcp would answer only one of
         // the two, and the other would hold its permit for nothing.
         let mut in_flight = lock(&session.in_flight);
         if in_flight.contains(&request.id) {
             drop(in_flight);
-            return error_response(
+            return Err(error_response(
                 StatusCode::CONFLICT,
                 "duplicate_request_id",
                 "A request with this JSON-RPC id is still in flight in this session. Give every request its own id, or \
                  wait for the answer to the earlier one.",
-            );
+            ));
         }
-        let Some(permit) = sse.inflight.try_acquire(format!("sse:{id}")) else {
+        let Some(permit) = self.inflight.try_acquire(format!("sse:{id}")) else {
             drop(in_flight);
-            return too_many_requests(sse.inflight.max_per_client());
+            return Err(too_many_requests(self.inflight.max_per_client()));
         };
         in_flight.insert(request.id.clone());
         drop(in_flight);
@@ -327,20 +337,41 @@ pub(crate) async fn message(
         request
             .request
             .extensions_mut()
-            .insert(crate::audit::SseSession(Arc::from(id.as_str())));
+            .insert(crate::audit::SseSession(Arc::from(id)));
+        Ok(())
     }
-    // A message that cannot be queued is dropped here, and with it its place.
-    match session.inbound.try_send(message) {
-        Ok(()) => (StatusCode::ACCEPTED, "Accepted").into_response(),
-        Err(error) => match error {
-            mpsc::error::TrySendError::Full(_) => too_many_requests(INBOUND_QUEUE),
-            mpsc::error::TrySendError::Closed(_) => error_response(
-                StatusCode::NOT_FOUND,
-                "session_not_found",
-                "No such session: it was closed or expired. Open a new one with GET /sse.",
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// One client message. The parser's message could quote the body; the
+/// answer says only where it failed.
+fn parse_message(bytes: &[u8]) -> Result<ClientJsonRpcMessage, Response> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        error_response(
+            StatusCode::BAD_REQUEST,
+            "invalid_message",
+            format!(
+                "The body is not a JSON-RPC message this server understands (at line {}, column {}).",
+                e.line(),
+                e.column()
             ),
-        },
-    }
+        )
+    })
+}
+
+fn session_not_found() -> Response {
+    error_response(
+        StatusCode::NOT_FOUND,
+        "session_not_found",
+        "No such session: it was closed or expired. Open a new one with GET /sse.",
+    )
 }
 
 /// One session's end of the two channels, as rmcp's service loop sees it.
