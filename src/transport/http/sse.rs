@@ -7,8 +7,8 @@
 //! `/messages?sessionId=ID`; every server message follows as a `message`
 //! event. `POST /messages?sessionId=ID` carries one client message and is
 //! answered `202 Accepted`. A session ends when its stream closes, when it
-//! has been idle too long, or at shutdown. The guard in [`super::guard`] has
-//! already checked Host, Origin, the token and `Content-Length`.
+//! has been idle too long, or at shutdown. The layers in [`super::layers`]
+//! have already checked Host, Origin, the token and `Content-Length`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -30,9 +30,8 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::guard::{
-    SHUTTING_DOWN_CODE, SHUTTING_DOWN_MESSAGE, too_many_requests, too_many_sessions,
-};
+use super::layers::drain::{SHUTTING_DOWN_CODE, SHUTTING_DOWN_MESSAGE};
+use super::layers::permits::{too_many_requests, too_many_sessions};
 use super::limits::{Inflight, Permit, SessionBudget, SessionSlot};
 use super::paths::{MESSAGES_PATH, SSE_KEEP_ALIVE};
 use crate::server::SecretsServer;
@@ -250,33 +249,79 @@ pub(crate) async fn message(
 ) -> Response {
     let (id, session) = match sse.session_named(query) {
         Ok(found) => found,
-        Err(response) => return response,
+        Err(refused) => return refused.into_response(),
     };
     if !is_json(&headers) {
-        return error_response(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_body",
-            "The body must be one JSON-RPC message, sent with `Content-Type: application/json`.",
-        );
+        return Refused::NotJson.into_response();
     }
     let mut message = match sse.body.read(body).await {
         Ok(bytes) => match parse_message(&bytes) {
             Ok(message) => message,
-            Err(response) => return response,
+            Err(refused) => return refused.into_response(),
         },
         Err(error) => return error.into_response(),
     };
     session.touch();
     if let ClientJsonRpcMessage::Request(request) = &mut message
-        && let Err(response) = sse.register_call(&id, &session, request)
+        && let Err(refused) = sse.register_call(&id, &session, request)
     {
-        return response;
+        return refused.into_response();
     }
     // A message that cannot be queued is dropped here, and with it its place.
     match session.inbound.try_send(message) {
         Ok(()) => (StatusCode::ACCEPTED, "Accepted").into_response(),
         Err(mpsc::error::TrySendError::Full(_)) => too_many_requests(INBOUND_QUEUE),
-        Err(mpsc::error::TrySendError::Closed(_)) => session_not_found(),
+        Err(mpsc::error::TrySendError::Closed(_)) => Refused::SessionNotFound.into_response(),
+    }
+}
+
+/// Why `POST /messages` did not take a message; each a fixed JSON answer
+/// that never quotes the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refused {
+    SessionRequired,
+    SessionNotFound,
+    NotJson,
+    /// Where the parser gave up: line and column.
+    InvalidMessage(usize, usize),
+    DuplicateId,
+    /// The client's permits, all taken.
+    TooManyRequests(usize),
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        match self {
+            Refused::SessionRequired => error_response(
+                StatusCode::BAD_REQUEST,
+                "session_required",
+                "POST messages to the endpoint that GET /sse announced: /messages?sessionId=<id>.",
+            ),
+            Refused::SessionNotFound => error_response(
+                StatusCode::NOT_FOUND,
+                "session_not_found",
+                "No such session: it was closed or expired. Open a new one with GET /sse.",
+            ),
+            Refused::NotJson => error_response(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_body",
+                "The body must be one JSON-RPC message, sent with `Content-Type: application/json`.",
+            ),
+            Refused::InvalidMessage(line, column) => error_response(
+                StatusCode::BAD_REQUEST,
+                "invalid_message",
+                format!(
+                    "The body is not a JSON-RPC message this server understands (at line {line}, column {column})."
+                ),
+            ),
+            Refused::DuplicateId => error_response(
+                StatusCode::CONFLICT,
+                "duplicate_request_id",
+                "A request with this JSON-RPC id is still in flight in this session. Give every request its own id, or \
+                 wait for the answer to the earlier one.",
+            ),
+            Refused::TooManyRequests(limit) => too_many_requests(limit),
+        }
     }
 }
 
@@ -285,19 +330,13 @@ impl LegacySse {
     fn session_named(
         &self,
         query: Result<Query<MessagesQuery>, axum::extract::rejection::QueryRejection>,
-    ) -> Result<(String, Arc<Session>), Response> {
-        let Some(id) = query
+    ) -> Result<(String, Arc<Session>), Refused> {
+        let id = query
             .ok()
             .and_then(|Query(q)| q.session_id)
             .filter(|id| !id.is_empty())
-        else {
-            return Err(error_response(
-                StatusCode::BAD_REQUEST,
-                "session_required",
-                "POST messages to the endpoint that GET /sse announced: /messages?sessionId=<id>.",
-            ));
-        };
-        let session = self.session(&id).ok_or_else(session_not_found)?;
+            .ok_or(Refused::SessionRequired)?;
+        let session = self.session(&id).ok_or(Refused::SessionNotFound)?;
         Ok((id, session))
     }
 
@@ -308,23 +347,17 @@ impl LegacySse {
         id: &str,
         session: &Session,
         request: &mut rmcp::model::JsonRpcRequest<rmcp::model::ClientRequest>,
-    ) -> Result<(), Response> {
+    ) -> Result<(), Refused> {
         // An id still in flight is refused: rmcp would answer only one of
         // the two, and the other would hold its permit for nothing.
         let mut in_flight = lock(&session.in_flight);
         if in_flight.contains(&request.id) {
-            drop(in_flight);
-            return Err(error_response(
-                StatusCode::CONFLICT,
-                "duplicate_request_id",
-                "A request with this JSON-RPC id is still in flight in this session. Give every request its own id, or \
-                 wait for the answer to the earlier one.",
-            ));
+            return Err(Refused::DuplicateId);
         }
-        let Some(permit) = self.inflight.try_acquire(format!("sse:{id}")) else {
-            drop(in_flight);
-            return Err(too_many_requests(self.inflight.max_per_client()));
-        };
+        let permit = self
+            .inflight
+            .try_acquire(format!("sse:{id}"))
+            .ok_or(Refused::TooManyRequests(self.inflight.max_per_client()))?;
         in_flight.insert(request.id.clone());
         drop(in_flight);
         let call = CallHold::new(CallEntry {
@@ -352,26 +385,8 @@ fn is_json(headers: &HeaderMap) -> bool {
 
 /// One client message. The parser's message could quote the body; the
 /// answer says only where it failed.
-fn parse_message(bytes: &[u8]) -> Result<ClientJsonRpcMessage, Response> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        error_response(
-            StatusCode::BAD_REQUEST,
-            "invalid_message",
-            format!(
-                "The body is not a JSON-RPC message this server understands (at line {}, column {}).",
-                e.line(),
-                e.column()
-            ),
-        )
-    })
-}
-
-fn session_not_found() -> Response {
-    error_response(
-        StatusCode::NOT_FOUND,
-        "session_not_found",
-        "No such session: it was closed or expired. Open a new one with GET /sse.",
-    )
+fn parse_message(bytes: &[u8]) -> Result<ClientJsonRpcMessage, Refused> {
+    serde_json::from_slice(bytes).map_err(|e| Refused::InvalidMessage(e.line(), e.column()))
 }
 
 /// One session's end of the two channels, as rmcp's service loop sees it.
