@@ -20,6 +20,7 @@ use rmcp::transport::streamable_http_server::session::never::NeverSessionManager
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceBuilder;
 
 use super::HttpConfig;
 use super::layers::auth::{self, StaticBearer};
@@ -57,20 +58,23 @@ struct Protection {
 
 impl Protection {
     /// `router` behind shutdown refusal, authentication and the body limit,
-    /// in that order.
+    /// in that order. One `layer` call per stack (here and below): axum
+    /// boxes each layered route, and clones the boxes within on every call.
     fn wrap(&self, router: Router) -> Router {
-        let router = router.layer(from_fn_with_state(self.body, body::limit));
-        let router = match &self.auth {
-            Some(bearer) => router.layer(from_fn_with_state(
-                Arc::clone(bearer),
-                auth::authenticated::<StaticBearer>,
-            )),
-            None => router,
-        };
-        router.layer(from_fn_with_state(
-            Arc::clone(&self.drain),
-            drain::refuse_new,
-        ))
+        let refuse_new = from_fn_with_state(Arc::clone(&self.drain), drain::refuse_new);
+        let limit = from_fn_with_state(self.body, body::limit);
+        match &self.auth {
+            Some(bearer) => router.layer(
+                ServiceBuilder::new()
+                    .layer(refuse_new)
+                    .layer(from_fn_with_state(
+                        Arc::clone(bearer),
+                        auth::authenticated::<StaticBearer>,
+                    ))
+                    .layer(limit),
+            ),
+            None => router.layer(ServiceBuilder::new().layer(refuse_new).layer(limit)),
+        }
     }
 }
 
@@ -136,14 +140,14 @@ impl App {
             .merge(well_known::router())
             .merge(protected)
             .fallback_service(unmatched)
-            .layer(from_fn(cors::preflight))
-            .layer(from_fn(query::refuse_credentials))
-            .layer(from_fn_with_state(
-                Arc::clone(&admitted),
-                host_origin::check,
-            ))
-            .layer(from_fn_with_state(admitted, cors::decorate))
-            .layer(from_fn(log::refusals));
+            .layer(
+                ServiceBuilder::new()
+                    .layer(from_fn(log::refusals))
+                    .layer(from_fn_with_state(Arc::clone(&admitted), cors::decorate))
+                    .layer(from_fn_with_state(admitted, host_origin::check))
+                    .layer(from_fn(query::refuse_credentials))
+                    .layer(from_fn(cors::preflight)),
+            );
         // Outside every layer above: a browser has no token, and the page
         // checks Host and Origin itself, with rules of its own.
         let router = match page {
@@ -240,18 +244,16 @@ impl CallLayers {
             let service = Arc::clone(&service);
             async move { service.handle(request).await.map(Body::new) }
         };
-        let post_call = post(transport.clone())
-            .route_layer(from_fn(tidy::rmcp_answers))
-            .route_layer(from_fn_with_state(Arc::clone(&self.drain), drain::cut_off))
-            .route_layer(from_fn_with_state(
-                Arc::clone(&self.calls),
-                permits::streamable,
-            ))
-            .route_layer(from_fn_with_state(self.cap, peek::peek));
-        let delete_session = delete(transport.clone())
-            .route_layer(from_fn(tidy::rmcp_answers))
-            .route_layer(from_fn_with_state(self.drain, drain::cut_off))
-            .route_layer(from_fn_with_state(self.calls, permits::streamable));
+        let calls = ServiceBuilder::new()
+            .layer(from_fn_with_state(self.calls, permits::streamable))
+            .layer(from_fn_with_state(self.drain, drain::cut_off))
+            .layer(from_fn(tidy::rmcp_answers));
+        let post_call = post(transport.clone()).route_layer(
+            ServiceBuilder::new()
+                .layer(from_fn_with_state(self.cap, peek::peek))
+                .layer(calls.clone()),
+        );
+        let delete_session = delete(transport.clone()).route_layer(calls);
         post_call
             .merge(delete_session)
             .merge(MethodRouter::new().fallback(transport))
