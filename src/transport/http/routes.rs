@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
 
 use super::HttpConfig;
-use super::layers::auth::{self, StaticBearer};
+use super::layers::auth::{self, ListenerAuth, StaticBearer};
 use super::layers::drain::{self, Drain};
 use super::layers::host_origin::{self, Admitted};
 use super::layers::permits::{self, Calls};
@@ -50,9 +50,8 @@ pub(super) struct App {
 /// What the protected routes' layers share.
 struct Protection {
     drain: Arc<Drain>,
-    /// The listener's one authentication; None only on loopback without
-    /// `MCP_AUTH_TOKEN` (see [`HttpConfig::check`]).
-    auth: Option<Arc<StaticBearer>>,
+    /// The listener's one authentication.
+    auth: ListenerAuth,
     body: BodyCap,
 }
 
@@ -64,7 +63,7 @@ impl Protection {
         let refuse_new = from_fn_with_state(Arc::clone(&self.drain), drain::refuse_new);
         let limit = from_fn_with_state(self.body, body::limit);
         match &self.auth {
-            Some(bearer) => router.layer(
+            ListenerAuth::StaticBearer(bearer) => router.layer(
                 ServiceBuilder::new()
                     .layer(refuse_new)
                     .layer(from_fn_with_state(
@@ -73,7 +72,9 @@ impl Protection {
                     ))
                     .layer(limit),
             ),
-            None => router.layer(ServiceBuilder::new().layer(refuse_new).layer(limit)),
+            ListenerAuth::Open => {
+                router.layer(ServiceBuilder::new().layer(refuse_new).layer(limit))
+            }
         }
     }
 }
@@ -108,10 +109,7 @@ impl App {
         let drain = Arc::new(Drain::default());
         let protection = Protection {
             drain: Arc::clone(&drain),
-            auth: config
-                .auth_token
-                .clone()
-                .map(|token| Arc::new(StaticBearer::new(token))),
+            auth: ListenerAuth::new(config.auth_token.clone()),
             body,
         };
         let legacy = Arc::new(LegacySse::new(

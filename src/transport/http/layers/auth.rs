@@ -23,6 +23,26 @@ use subtle::ConstantTimeEq;
 use super::refused;
 use crate::web::error_response;
 
+/// How a listener authenticates: exactly one way per listener, chosen when
+/// it is built. An OAuth resource server would be one more variant, with
+/// its own [`Authenticate`] implementation behind the same layer.
+pub(crate) enum ListenerAuth {
+    /// No authentication: only on loopback, without `MCP_AUTH_TOKEN` (see
+    /// `HttpConfig::check`). The layer is left out.
+    Open,
+    /// The operator's static bearer token.
+    StaticBearer(Arc<StaticBearer>),
+}
+
+impl ListenerAuth {
+    pub(crate) fn new(token: Option<SecretString>) -> Self {
+        match token {
+            Some(token) => ListenerAuth::StaticBearer(Arc::new(StaticBearer::new(token))),
+            None => ListenerAuth::Open,
+        }
+    }
+}
+
 /// One way of telling who may use the protected routes.
 pub(crate) trait Authenticate: Send + Sync + 'static {
     /// `Ok` lets the request on (an implementation may first add what it
