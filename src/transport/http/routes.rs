@@ -23,11 +23,17 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
 
 use super::HttpConfig;
+use super::layers::around::AroundLayer;
 use super::layers::auth::{self, ListenerAuth, StaticBearer};
-use super::layers::drain::{self, Drain};
+use super::layers::body::Limit;
+use super::layers::cors::{Decorate, Preflight};
+use super::layers::drain::{self, Drain, RefuseNew};
 use super::layers::host_origin::{self, Admitted};
-use super::layers::permits::{self, Calls};
-use super::layers::{body, cors, log, peek, query, tidy};
+use super::layers::log::Refusals;
+use super::layers::peek;
+use super::layers::permits::{Calls, Streamable};
+use super::layers::query::RefuseCredentials;
+use super::layers::tidy::RmcpAnswers;
 use super::limits::{Inflight, SessionBudget};
 use super::paths::{HEALTH_PATH, MCP_PATH, MESSAGES_PATH, SSE_KEEP_ALIVE, SSE_PATH};
 use super::sessions::CappedSessions;
@@ -60,8 +66,8 @@ impl Protection {
     /// in that order. One `layer` call per stack (here and below): axum
     /// boxes each layered route, and clones the boxes within on every call.
     fn wrap(&self, router: Router) -> Router {
-        let refuse_new = from_fn_with_state(Arc::clone(&self.drain), drain::refuse_new);
-        let limit = from_fn_with_state(self.body, body::limit);
+        let refuse_new = AroundLayer(RefuseNew(Arc::clone(&self.drain)));
+        let limit = AroundLayer(Limit(self.body));
         match &self.auth {
             ListenerAuth::StaticBearer(bearer) => router.layer(
                 ServiceBuilder::new()
@@ -140,11 +146,11 @@ impl App {
             .fallback_service(unmatched)
             .layer(
                 ServiceBuilder::new()
-                    .layer(from_fn(log::refusals))
-                    .layer(from_fn_with_state(Arc::clone(&admitted), cors::decorate))
-                    .layer(from_fn_with_state(admitted, host_origin::check))
-                    .layer(from_fn(query::refuse_credentials))
-                    .layer(from_fn(cors::preflight)),
+                    .layer(AroundLayer(Refusals))
+                    .layer(AroundLayer(Decorate(Arc::clone(&admitted))))
+                    .layer(AroundLayer(host_origin::Check(admitted)))
+                    .layer(AroundLayer(RefuseCredentials))
+                    .layer(AroundLayer(Preflight)),
             );
         // Outside every layer above: a browser has no token, and the page
         // checks Host and Origin itself, with rules of its own.
@@ -243,9 +249,9 @@ impl CallLayers {
             async move { service.handle(request).await.map(Body::new) }
         };
         let calls = ServiceBuilder::new()
-            .layer(from_fn_with_state(self.calls, permits::streamable))
+            .layer(AroundLayer(Streamable(self.calls)))
             .layer(from_fn_with_state(self.drain, drain::cut_off))
-            .layer(from_fn(tidy::rmcp_answers));
+            .layer(AroundLayer(RmcpAnswers));
         let post_call = post(transport.clone()).route_layer(
             ServiceBuilder::new()
                 .layer(from_fn_with_state(self.cap, peek::peek))

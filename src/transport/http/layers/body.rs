@@ -9,28 +9,36 @@
 //! body restarts its clock at every chunk, so a client trickling a byte at
 //! a time is never cut; [`crate::web::BodyCap`] counts from the start.
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::Response;
 
+use super::around::Around;
 use super::refused;
 use crate::web::{BodyCap, body_too_large};
 
-/// `413 body_too_large` for a declared length over the cap, else on.
-pub(crate) async fn limit(State(cap): State<BodyCap>, request: Request, next: Next) -> Response {
-    if cap.declared_too_large(request.headers()) {
-        return refused(body_too_large(cap.max_bytes));
+/// The layer: `413 body_too_large` for a declared length over the cap,
+/// else on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limit(pub(crate) BodyCap);
+
+impl Around for Limit {
+    type Note = ();
+
+    fn before(&self, request: &mut Request) -> Result<(), Response> {
+        if self.0.declared_too_large(request.headers()) {
+            return Err(refused(body_too_large(self.0.max_bytes)));
+        }
+        Ok(())
     }
-    next.run(request).await
 }
 
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
+    use super::super::around::AroundLayer;
     use axum::Router;
     use axum::http::StatusCode;
-    use axum::middleware::from_fn_with_state;
     use axum::routing::post;
 
     use super::super::testing::{request, send, text};
@@ -44,7 +52,7 @@ mod tests {
         };
         let router = Router::new()
             .route("/mcp", post(|body: String| async move { body }))
-            .layer(from_fn_with_state(cap, limit));
+            .layer(AroundLayer(Limit(cap)));
         let response = send(
             &router,
             request("POST", "/mcp", &[("content-length", "5")], "12345"),

@@ -11,11 +11,11 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use super::around::Around;
 use super::host_origin::Admitted;
 
 /// Headers a browser script may read from an answer.
@@ -30,57 +30,72 @@ const MAX_AGE: &str = "600";
 
 /// Lets a browser on an allowed origin read the answer, whatever answered;
 /// any other origin is refused further in (by [`super::host_origin`]).
-pub(crate) async fn decorate(
-    State(admitted): State<Arc<Admitted>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let origin = request
-        .headers()
-        .get(header::ORIGIN)
-        .filter(|_| admitted.origins.check(request.headers()).is_ok())
-        .cloned();
-    let mut response = next.run(request).await;
-    if let Some(origin) = origin {
-        let headers = response.headers_mut();
-        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        headers.append(header::VARY, HeaderValue::from_static("origin"));
-        headers.insert(
-            header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static(EXPOSE_HEADERS),
-        );
+#[derive(Clone)]
+pub(crate) struct Decorate(pub(crate) Arc<Admitted>);
+
+impl Around for Decorate {
+    /// The request's `Origin`, when it is an allowed one.
+    type Note = Option<HeaderValue>;
+
+    fn before(&self, request: &mut Request) -> Result<Option<HeaderValue>, Response> {
+        Ok(request
+            .headers()
+            .get(header::ORIGIN)
+            .filter(|_| self.0.origins.check(request.headers()).is_ok())
+            .cloned())
     }
-    response
+
+    fn after(origin: Option<HeaderValue>, mut response: Response) -> Response {
+        if let Some(origin) = origin {
+            let headers = response.headers_mut();
+            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+            headers.append(header::VARY, HeaderValue::from_static("origin"));
+            headers.insert(
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static(EXPOSE_HEADERS),
+            );
+        }
+        response
+    }
 }
 
 /// `OPTIONS` on any path: `204` with the methods and headers allowed.
-pub(crate) async fn preflight(request: Request, next: Next) -> Response {
-    if request.method() != Method::OPTIONS {
-        return next.run(request).await;
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Preflight;
+
+impl Around for Preflight {
+    type Note = ();
+
+    fn before(&self, request: &mut Request) -> Result<(), Response> {
+        if request.method() != Method::OPTIONS {
+            return Ok(());
+        }
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        let out = response.headers_mut();
+        out.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static(ALLOW_METHODS),
+        );
+        let requested = request
+            .headers()
+            .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+            .cloned()
+            .unwrap_or_else(|| HeaderValue::from_static(ALLOW_HEADERS));
+        out.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, requested);
+        out.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static(MAX_AGE),
+        );
+        Err(response)
     }
-    let mut response = StatusCode::NO_CONTENT.into_response();
-    let out = response.headers_mut();
-    out.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static(ALLOW_METHODS),
-    );
-    let requested = request
-        .headers()
-        .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
-        .cloned()
-        .unwrap_or_else(|| HeaderValue::from_static(ALLOW_HEADERS));
-    out.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, requested);
-    out.insert(
-        header::ACCESS_CONTROL_MAX_AGE,
-        HeaderValue::from_static(MAX_AGE),
-    );
-    response
 }
 
 #[cfg(test)]
 mod tests {
     use axum::Router;
-    use axum::middleware::{from_fn, from_fn_with_state};
+    use tower::ServiceBuilder;
+
+    use super::super::around::AroundLayer;
     use axum::routing::get;
 
     use super::super::testing::{request, send};
@@ -94,8 +109,11 @@ mod tests {
         });
         Router::new()
             .route("/mcp", get(|| async { "reached" }))
-            .layer(from_fn(preflight))
-            .layer(from_fn_with_state(admitted, decorate))
+            .layer(
+                ServiceBuilder::new()
+                    .layer(AroundLayer(Decorate(admitted)))
+                    .layer(AroundLayer(Preflight)),
+            )
     }
 
     #[tokio::test]

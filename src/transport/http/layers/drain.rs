@@ -1,5 +1,5 @@
 //! Shutdown, as requests see it: once it began, new work on the protected
-//! routes is refused ([`refuse_new`]; `/healthz` says so too); calls still
+//! routes is refused ([`RefuseNew`]; `/healthz` says so too); calls still
 //! running when the grace period ends are answered with a JSON-RPC error
 //! ([`cut_off`]) instead of a dropped stream.
 
@@ -17,6 +17,7 @@ use futures::stream;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+use super::around::Around;
 use super::peek::Peeked;
 use super::refused;
 use crate::server::hold::CallHold;
@@ -53,20 +54,23 @@ impl Drain {
     }
 }
 
-/// `503 shutting_down` once shutdown began, else on.
-pub(crate) async fn refuse_new(
-    State(drain): State<Arc<Drain>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if drain.is_draining() {
-        return refused(error_response(
+/// The layer: `503 shutting_down` once shutdown began, else on.
+#[derive(Clone)]
+pub(crate) struct RefuseNew(pub(crate) Arc<Drain>);
+
+impl Around for RefuseNew {
+    type Note = ();
+
+    fn before(&self, _: &mut Request) -> Result<(), Response> {
+        if !self.0.is_draining() {
+            return Ok(());
+        }
+        Err(refused(error_response(
             StatusCode::SERVICE_UNAVAILABLE,
             "shutting_down",
             "The server is shutting down. Retry in a moment (or against another replica).",
-        ));
+        )))
     }
-    next.run(request).await
 }
 
 /// Around a Streamable HTTP call that holds a permit and has an id (see
@@ -150,7 +154,9 @@ mod tests {
         let drain = Arc::new(Drain::default());
         let router = Router::new()
             .route("/mcp", get(|| async { "reached" }))
-            .layer(from_fn_with_state(Arc::clone(&drain), refuse_new));
+            .layer(super::super::around::AroundLayer(RefuseNew(Arc::clone(
+                &drain,
+            ))));
         let response = send(&router, request("GET", "/mcp", &[], "")).await;
         assert_eq!(text(response).await, "reached");
         drain.begin();

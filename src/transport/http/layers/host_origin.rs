@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 
+use super::around::Around;
 use super::refused;
 use crate::web::{HostRules, OriginRules};
 
@@ -16,26 +16,29 @@ pub(crate) struct Admitted {
     pub(crate) origins: OriginRules,
 }
 
-/// `403 host_not_allowed` or `403 origin_not_allowed`, else on.
-pub(crate) async fn check(
-    State(admitted): State<Arc<Admitted>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if let Err(refusal) = admitted.hosts.check(request.uri(), request.headers()) {
-        return refused(refusal.into_response());
+/// The layer: `403 host_not_allowed` or `403 origin_not_allowed`, else on.
+#[derive(Clone)]
+pub(crate) struct Check(pub(crate) Arc<Admitted>);
+
+impl Around for Check {
+    type Note = ();
+
+    fn before(&self, request: &mut Request) -> Result<(), Response> {
+        if let Err(refusal) = self.0.hosts.check(request.uri(), request.headers()) {
+            return Err(refused(refusal.into_response()));
+        }
+        if let Err(refusal) = self.0.origins.check(request.headers()) {
+            return Err(refused(refusal.into_response()));
+        }
+        Ok(())
     }
-    if let Err(refusal) = admitted.origins.check(request.headers()) {
-        return refused(refusal.into_response());
-    }
-    next.run(request).await
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::around::AroundLayer;
     use axum::Router;
     use axum::http::StatusCode;
-    use axum::middleware::from_fn_with_state;
     use axum::routing::get;
 
     use super::super::testing::{request, send, text};
@@ -52,7 +55,7 @@ mod tests {
         });
         Router::new()
             .route("/", get(|| async { "reached" }))
-            .layer(from_fn_with_state(admitted, check))
+            .layer(AroundLayer(Check(admitted)))
     }
 
     #[tokio::test]

@@ -2,13 +2,14 @@
 //! method, the endpoint, the peer address and the status. Never the path a
 //! client made up, a header, the query or the body.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, Request};
-use axum::middleware::Next;
+use axum::http::Method;
 use axum::response::Response;
 
 use super::super::paths::{HEALTH_PATH, MCP_PATH, MESSAGES_PATH, SSE_PATH};
+use super::around::Around;
 
 /// Marks a response as a refusal; [`refusals`] logs it on the way out.
 #[derive(Debug, Clone, Copy)]
@@ -21,24 +22,43 @@ pub(crate) fn refused(mut response: Response) -> Response {
 }
 
 /// The outermost layer: logs the responses marked by [`refused`].
-pub(crate) async fn refusals(
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let method = request.method().clone();
-    let endpoint = endpoint(request.uri().path());
-    let response = next.run(request).await;
-    if response.extensions().get::<Refused>().is_some() {
-        tracing::info!(
-            %method,
-            path = endpoint,
-            peer = %peer.ip(),
-            status = response.status().as_u16(),
-            "request refused"
-        );
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Refusals;
+
+/// What a log line says of a request.
+pub(crate) struct Seen {
+    method: Method,
+    endpoint: &'static str,
+    peer: Option<IpAddr>,
+}
+
+impl Around for Refusals {
+    type Note = Seen;
+
+    fn before(&self, request: &mut Request) -> Result<Seen, Response> {
+        Ok(Seen {
+            method: request.method().clone(),
+            endpoint: endpoint(request.uri().path()),
+            peer: request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(peer)| peer.ip()),
+        })
     }
-    response
+
+    fn after(seen: Seen, response: Response) -> Response {
+        if response.extensions().get::<Refused>().is_some() {
+            let peer = seen.peer.map(|ip| ip.to_string()).unwrap_or_default();
+            tracing::info!(
+                method = %seen.method,
+                path = seen.endpoint,
+                peer = %peer,
+                status = response.status().as_u16(),
+                "request refused"
+            );
+        }
+        response
+    }
 }
 
 /// The endpoint as it may appear in the log: only known paths are named,
@@ -52,9 +72,9 @@ fn endpoint(path: &str) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    use super::super::around::AroundLayer;
     use axum::Router;
     use axum::http::StatusCode;
-    use axum::middleware::from_fn;
     use axum::response::IntoResponse;
     use axum::routing::get;
 
@@ -77,7 +97,7 @@ mod tests {
                 get(|| async { refused(StatusCode::FORBIDDEN.into_response()) }),
             )
             .route("/yes", get(|| async { "fine" }))
-            .layer(from_fn(refusals));
+            .layer(AroundLayer(Refusals));
         let no = send(&router, request("GET", "/no", &[], "")).await;
         assert_eq!(no.status(), StatusCode::FORBIDDEN);
         assert!(no.extensions().get::<Refused>().is_some());

@@ -4,17 +4,17 @@
 //! 1. the accept loop ([`super::conn`]): connection cap, eviction, header
 //!    and idle timeouts, before any HTTP is parsed;
 //! 2. [`log`]: one line for every request a layer below refused;
-//! 3. [`cors::decorate`]: CORS response headers for an allowed `Origin`,
+//! 3. [`cors::Decorate`]: CORS response headers for an allowed `Origin`,
 //!    on every answer, refusals included;
 //! 4. [`host_origin`]: `Host` and `Origin` rules (DNS-rebinding protection);
 //! 5. [`query`]: no credentials in the URL;
-//! 6. [`cors::preflight`]: answers `OPTIONS` (a preflight carries no token);
+//! 6. [`cors::Preflight`]: answers `OPTIONS` (a preflight carries no token);
 //! 7. routing: public routes (`/healthz`, the OAuth probes of
 //!    [`super::well_known`]) end here; the protected ones (`/mcp`, `/sse`,
 //!    `/messages`, and any unknown path) go on through
-//! 8. [`drain::refuse_new`]: `503` once shutdown began;
+//! 8. [`drain::RefuseNew`]: `503` once shutdown began;
 //! 9. [`auth`]: the listener's one authentication (the static bearer token);
-//! 10. [`body::limit`]: a declared body over the cap is refused unread;
+//! 10. [`body::Limit`]: a declared body over the cap is refused unread;
 //!
 //! and, on `POST` and `DELETE /mcp` only (a `GET` stream holds no permit):
 //!
@@ -30,7 +30,12 @@
 //! A refusal ends the request where it is made, so nothing below it runs:
 //! a bad Host never reaches authentication, and a refused request never
 //! takes a permit.
+//!
+//! Most layers are an [`around::Around`]: synchronous steps before and
+//! after, with no allocation per request. Authentication, the peek and the
+//! cut-off wait for something, and are axum `from_fn` middleware.
 
+pub(super) mod around;
 pub(super) mod auth;
 pub(super) mod body;
 pub(super) mod cors;

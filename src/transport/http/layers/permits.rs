@@ -13,13 +13,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::Response;
 
 use super::super::held::Held;
 use super::super::limits::{Inflight, SessionBudget};
+use super::around::Around;
 use super::peek::Peeked;
 use super::refused;
 use crate::server::hold::CallHold;
@@ -35,56 +35,80 @@ pub(crate) struct Calls {
     pub(crate) stateless: bool,
 }
 
-/// `503 too_many_sessions` for an `initialize` beyond the cap, `429
-/// too_many_requests` for a call beyond the client's permits; else on,
-/// with the permit in the request's extensions and on the response body.
-pub(crate) async fn streamable(
-    State(calls): State<Arc<Calls>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let session = request
-        .headers()
-        .get(SESSION_HEADER)
-        .and_then(|v| v.to_str().ok());
-    let is_initialize = session.is_none()
-        && request
-            .extensions()
-            .get::<Peeked>()
-            .is_some_and(|peeked| peeked.is_initialize);
-    let refusals_before = calls.budget.refusals();
-    if is_initialize && !calls.stateless && calls.budget.is_full() {
-        return refused(too_many_sessions(calls.budget.cap()));
-    }
-    let permit = if is_initialize {
-        None
-    } else {
+/// The layer: `503 too_many_sessions` for an `initialize` beyond the cap,
+/// `429 too_many_requests` for a call beyond the client's permits; else
+/// on, with the permit in the request's extensions and on the response body.
+#[derive(Clone)]
+pub(crate) struct Streamable(pub(crate) Arc<Calls>);
+
+/// What a request was granted.
+pub(crate) enum Granted {
+    /// A call, and its permit.
+    Call(CallHold),
+    /// An `initialize`: no permit; the budget and its refusals before, to
+    /// tell a session the cap refused later (see [`Around::after`]).
+    Initialize(Arc<SessionBudget>, usize),
+}
+
+impl Around for Streamable {
+    type Note = Granted;
+
+    fn before(&self, request: &mut Request) -> Result<Granted, Response> {
+        let calls = &self.0;
+        let session = request
+            .headers()
+            .get(SESSION_HEADER)
+            .and_then(|v| v.to_str().ok());
+        let is_initialize = session.is_none()
+            && request
+                .extensions()
+                .get::<Peeked>()
+                .is_some_and(|peeked| peeked.is_initialize);
+        if is_initialize {
+            let refusals_before = calls.budget.refusals();
+            if !calls.stateless && calls.budget.is_full() {
+                return Err(refused(too_many_sessions(calls.budget.cap())));
+            }
+            return Ok(Granted::Initialize(
+                Arc::clone(&calls.budget),
+                refusals_before,
+            ));
+        }
         let client = match session {
             Some(id) => format!("session:{id}"),
-            None => format!("addr:{}", peer.ip()),
+            None => {
+                let peer = request
+                    .extensions()
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|ConnectInfo(peer)| peer.ip());
+                match peer {
+                    Some(ip) => format!("addr:{ip}"),
+                    None => "addr:unknown".to_owned(),
+                }
+            }
         };
         let Some(permit) = calls.inflight.try_acquire(client) else {
-            return refused(too_many_requests(calls.inflight.max_per_client()));
+            return Err(refused(too_many_requests(calls.inflight.max_per_client())));
         };
         let permit = CallHold::new(permit);
         request.extensions_mut().insert(permit.clone());
-        Some(permit)
-    };
-    let response = next.run(request).await;
-    // A session the cap refused after the check above (a race with another
-    // `initialize`) surfaces from rmcp as a 500; the budget knows it was one.
-    let response = if is_initialize
-        && response.status() == StatusCode::INTERNAL_SERVER_ERROR
-        && calls.budget.refusals() != refusals_before
-    {
-        too_many_sessions(calls.budget.cap())
-    } else {
-        response
-    };
-    match permit {
-        Some(permit) => hold_until_body_ends(response, permit),
-        None => response,
+        Ok(Granted::Call(permit))
+    }
+
+    fn after(granted: Granted, response: Response) -> Response {
+        match granted {
+            Granted::Call(permit) => hold_until_body_ends(response, permit),
+            // A session the cap refused after the check above (a race with
+            // another `initialize`) surfaces from rmcp as a 500; the budget
+            // knows it was one.
+            Granted::Initialize(budget, refusals_before)
+                if response.status() == StatusCode::INTERNAL_SERVER_ERROR
+                    && budget.refusals() != refusals_before =>
+            {
+                too_many_sessions(budget.cap())
+            }
+            Granted::Initialize(..) => response,
+        }
     }
 }
 
@@ -127,8 +151,8 @@ pub(crate) fn too_many_sessions(cap: usize) -> Response {
 mod tests {
     use std::time::Duration;
 
+    use super::super::around::AroundLayer;
     use axum::Router;
-    use axum::middleware::from_fn_with_state;
     use axum::routing::post;
     use tokio::sync::oneshot;
 
@@ -176,7 +200,7 @@ mod tests {
                     }
                 }),
             )
-            .layer(from_fn_with_state(Arc::clone(&calls), streamable));
+            .layer(AroundLayer(Streamable(Arc::clone(&calls))));
         let first = send(&router, call(None, false)).await;
         assert_eq!(first.status(), StatusCode::OK);
         // Headers sent, body still open: the address's one permit is taken.
@@ -204,7 +228,7 @@ mod tests {
                     "initialized"
                 }),
             )
-            .layer(from_fn_with_state(Arc::clone(&calls), streamable));
+            .layer(AroundLayer(Streamable(Arc::clone(&calls))));
         // Per-client permits do not limit initializes.
         for _ in 0..3 {
             let response = send(&router, call(None, true)).await;

@@ -4,10 +4,10 @@
 
 use axum::extract::Request;
 use axum::http::{StatusCode, Uri};
-use axum::middleware::Next;
 use axum::response::Response;
 use percent_encoding::percent_decode_str;
 
+use super::around::Around;
 use super::refused;
 use crate::web::error_response;
 
@@ -28,17 +28,24 @@ const CREDENTIAL_PARAMS: [&str; 12] = [
     "credentials",
 ];
 
-/// `400 credentials_in_query`, else on.
-pub(crate) async fn refuse_credentials(request: Request, next: Next) -> Response {
-    if has_credentials(request.uri()) {
-        return refused(error_response(
+/// The layer: `400 credentials_in_query`, else on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RefuseCredentials;
+
+impl Around for RefuseCredentials {
+    type Note = ();
+
+    fn before(&self, request: &mut Request) -> Result<(), Response> {
+        if !has_credentials(request.uri()) {
+            return Ok(());
+        }
+        Err(refused(error_response(
             StatusCode::BAD_REQUEST,
             "credentials_in_query",
             "Credentials are never accepted in the URL, where proxies, logs and browser history keep them. Send the token \
              in the `Authorization: Bearer <token>` header instead, and treat a token that was put in a URL as leaked.",
-        ));
+        )))
     }
-    next.run(request).await
 }
 
 fn has_credentials(uri: &Uri) -> bool {
@@ -59,8 +66,8 @@ fn has_credentials(uri: &Uri) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::super::around::AroundLayer;
     use axum::Router;
-    use axum::middleware::from_fn;
     use axum::routing::get;
 
     use super::super::testing::{request, send, text};
@@ -90,7 +97,7 @@ mod tests {
     async fn a_token_in_the_query_is_refused_without_being_quoted() {
         let router = Router::new()
             .route("/mcp", get(|| async { "reached" }))
-            .layer(from_fn(refuse_credentials));
+            .layer(AroundLayer(RefuseCredentials));
         let response = send(
             &router,
             request("GET", "/mcp?access_token=canary-0123456789", &[], ""),

@@ -5,37 +5,48 @@
 
 use axum::extract::Request;
 use axum::http::{Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::Response;
 
+use super::around::Around;
 use crate::web::error_response;
 
-pub(crate) async fn rmcp_answers(request: Request, next: Next) -> Response {
-    let is_delete = request.method() == Method::DELETE;
-    let mut response = next.run(request).await;
-    if is_delete && response.status() == StatusCode::ACCEPTED {
-        // The session is gone, not queued for deletion; clients expect 200 or 204.
-        *response.status_mut() = StatusCode::NO_CONTENT;
+/// The layer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RmcpAnswers;
+
+impl Around for RmcpAnswers {
+    /// Whether the request was a `DELETE`.
+    type Note = bool;
+
+    fn before(&self, request: &mut Request) -> Result<bool, Response> {
+        Ok(request.method() == Method::DELETE)
     }
-    match response.status() {
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => error_response(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_body",
-            "The body must be one JSON-RPC message, sent with `Content-Type: application/json`.",
-        ),
-        StatusCode::INTERNAL_SERVER_ERROR => error_response(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "The server could not handle this request; the server log says why.",
-        ),
-        _ => response,
+
+    fn after(is_delete: bool, mut response: Response) -> Response {
+        if is_delete && response.status() == StatusCode::ACCEPTED {
+            // The session is gone, not queued for deletion; clients expect 200 or 204.
+            *response.status_mut() = StatusCode::NO_CONTENT;
+        }
+        match response.status() {
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => error_response(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_body",
+                "The body must be one JSON-RPC message, sent with `Content-Type: application/json`.",
+            ),
+            StatusCode::INTERNAL_SERVER_ERROR => error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "The server could not handle this request; the server log says why.",
+            ),
+            _ => response,
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::around::AroundLayer;
     use axum::Router;
-    use axum::middleware::from_fn;
     use axum::response::IntoResponse;
     use axum::routing::any;
 
@@ -48,7 +59,7 @@ mod tests {
                 "/mcp",
                 any(move || async move { (status, body).into_response() }),
             )
-            .layer(from_fn(rmcp_answers))
+            .layer(AroundLayer(RmcpAnswers))
     }
 
     #[tokio::test]
