@@ -27,7 +27,7 @@ use super::layers::around::AroundLayer;
 use super::layers::auth::{self, ListenerAuth, StaticBearer};
 use super::layers::body::Limit;
 use super::layers::cors::{Decorate, Preflight};
-use super::layers::drain::{self, Drain, RefuseNew};
+use super::layers::drain::{CutOffLayer, Drain, RefuseNew};
 use super::layers::host_origin::{self, Admitted};
 use super::layers::log::Refusals;
 use super::layers::peek;
@@ -250,7 +250,7 @@ impl CallLayers {
         };
         let calls = ServiceBuilder::new()
             .layer(AroundLayer(Streamable(self.calls)))
-            .layer(from_fn_with_state(self.drain, drain::cut_off))
+            .layer(CutOffLayer(self.drain))
             .layer(AroundLayer(RmcpAnswers));
         let post_call = post(transport.clone()).route_layer(
             ServiceBuilder::new()

@@ -4,7 +4,7 @@
 //! request. axum's `from_fn` boxes a `Next`, the request's future and a
 //! deep copy of every boxed route below it, a few thousand instructions a
 //! layer; it is kept for the layers that must wait for something
-//! (authentication, the body peek, the shutdown cut-off).
+//! (authentication, the body peek).
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -1,21 +1,25 @@
 //! Shutdown, as requests see it: once it began, new work on the protected
 //! routes is refused ([`RefuseNew`]; `/healthz` says so too); calls still
 //! running when the grace period ends are answered with a JSON-RPC error
-//! ([`cut_off`]) instead of a dropped stream.
+//! ([`CutOffLayer`]) instead of a dropped stream.
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use tower::{Layer, Service};
 
 use super::around::Around;
 use super::peek::Peeked;
@@ -73,30 +77,107 @@ impl Around for RefuseNew {
     }
 }
 
-/// Around a Streamable HTTP call that holds a permit and has an id (see
-/// [`super::permits`] and [`super::peek`]): when the grace period ends
-/// before it is answered, it is answered with [`shutdown_error`], as a JSON
-/// body if nothing was sent yet, else as a last event on its SSE stream.
-pub(crate) async fn cut_off(
-    State(drain): State<Arc<Drain>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let holds_permit = request.extensions().get::<CallHold>().is_some();
-    let id = request
-        .extensions_mut()
-        .remove::<Peeked>()
-        .and_then(|peeked| peeked.id)
-        .filter(|_| holds_permit);
-    let Some(id) = id else {
-        return next.run(request).await;
-    };
-    let response = tokio::select! {
-        response = next.run(request) => response,
-        // A JSON answer (stateless mode) is only sent once the handler is done.
-        () = drain.cut.cancelled() => return axum::Json(shutdown_error(&id)).into_response(),
-    };
-    error_at_cut(response, &id, drain.cut.clone())
+/// The layer around a Streamable HTTP call that holds a permit and has an
+/// id (see [`super::permits`] and [`super::peek`]): when the grace period
+/// ends before it is answered, it is answered with [`shutdown_error`], as a
+/// JSON body if nothing was sent yet, else as a last event on its SSE
+/// stream. A tower layer of its own rather than `from_fn`: it is on every
+/// call, and only the wait for the cut needs an allocation.
+#[derive(Clone)]
+pub(crate) struct CutOffLayer(pub(crate) Arc<Drain>);
+
+impl<S> Layer<S> for CutOffLayer {
+    type Service = CutOff<S>;
+
+    fn layer(&self, inner: S) -> CutOff<S> {
+        CutOff {
+            drain: Arc::clone(&self.0),
+            inner,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct CutOff<S> {
+    drain: Arc<Drain>,
+    inner: S,
+}
+
+impl<S> Service<Request> for CutOff<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Unpin,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = CutOffFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        let holds_permit = request.extensions().get::<CallHold>().is_some();
+        let watch = request
+            .extensions_mut()
+            .remove::<Peeked>()
+            .and_then(|peeked| peeked.id)
+            .filter(|_| holds_permit)
+            .map(|id| Watch {
+                id,
+                cut: self.drain.cut.clone(),
+                cancelled: Box::pin(self.drain.cut.clone().cancelled_owned()),
+            });
+        CutOffFuture {
+            inner: Some(self.inner.call(request)),
+            watch,
+        }
+    }
+}
+
+/// What a call that may be cut off waits on besides its answer.
+struct Watch {
+    id: Value,
+    cut: CancellationToken,
+    cancelled: Pin<Box<WaitForCancellationFutureOwned>>,
+}
+
+/// The answer of a [`CutOff`] service.
+pub(crate) struct CutOffFuture<F> {
+    inner: Option<F>,
+    watch: Option<Watch>,
+}
+
+impl<F> Future for CutOffFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>> + Unpin,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(Ok(Response::default()));
+        };
+        if let Poll::Ready(Ok(response)) = Pin::new(inner).poll(cx) {
+            this.inner = None;
+            return Poll::Ready(Ok(match this.watch.take() {
+                Some(watch) => error_at_cut(response, &watch.id, watch.cut),
+                None => response,
+            }));
+        }
+        if let Some(watch) = this.watch.as_mut()
+            && watch.cancelled.as_mut().poll(cx).is_ready()
+        {
+            // A JSON answer (stateless mode) is only sent once the handler
+            // is done: the call is dropped, and this answers it.
+            this.inner = None;
+            let error = axum::Json(shutdown_error(&watch.id)).into_response();
+            this.watch = None;
+            return Poll::Ready(Ok(error));
+        }
+        Poll::Pending
+    }
 }
 
 /// The JSON-RPC error a call gets when shutdown cuts it off.
@@ -143,7 +224,6 @@ mod tests {
     use std::time::Duration;
 
     use axum::Router;
-    use axum::middleware::from_fn_with_state;
     use axum::routing::{get, post};
 
     use super::super::testing::{request, send, text};
@@ -170,7 +250,7 @@ mod tests {
     fn stuck(drain: &Arc<Drain>) -> Router {
         Router::new()
             .route("/mcp", post(std::future::pending::<Response>))
-            .layer(from_fn_with_state(Arc::clone(drain), cut_off))
+            .layer(CutOffLayer(Arc::clone(drain)))
     }
 
     fn call(id: Value, permit: bool) -> Request {

@@ -22,7 +22,7 @@
 //!     tell an `initialize` from a call and learn the call's id;
 //! 12. [`permits`]: the session cap and the per-client permit, held until
 //!     the response body ends;
-//! 13. [`drain::cut_off`]: answers a call still running when the shutdown
+//! 13. [`drain::CutOffLayer`]: answers a call still running when the shutdown
 //!     grace period ends;
 //! 14. [`tidy`]: replaces rmcp's plain-text errors with fixed sentences;
 //! 15. the transport (rmcp's Streamable HTTP service).
@@ -32,8 +32,9 @@
 //! takes a permit.
 //!
 //! Most layers are an [`around::Around`]: synchronous steps before and
-//! after, with no allocation per request. Authentication, the peek and the
-//! cut-off wait for something, and are axum `from_fn` middleware.
+//! after, with no allocation per request. Authentication and the peek wait
+//! for something, and are axum `from_fn` middleware; the cut-off is a tower
+//! layer of its own.
 
 pub(super) mod around;
 pub(super) mod auth;
