@@ -1,6 +1,6 @@
 //! `--transport http`: one listener serving the tool handler over Streamable
 //! HTTP (`/mcp`), the legacy HTTP+SSE transport (`/sse` and `/messages`, see
-//! [`crate::sse`]) and a health check (`/healthz`).
+//! [`sse`]) and a health check (`/healthz`).
 //!
 //! Every request passes a stack of layers before it reaches a transport,
 //! one concern each (see [`layers`] for their order): Host and Origin
