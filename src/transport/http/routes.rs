@@ -286,3 +286,171 @@ async fn not_found() -> Response {
         ),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::http::header;
+    use secrecy::SecretString;
+
+    use super::super::layers::testing::{request, send, text};
+    use super::*;
+    use crate::osc::{OscClient, OscConfig, RetryPolicy};
+
+    const TOKEN: &str = "client-token-0123456789";
+
+    /// The listener's router with a handler whose upstream is unreachable:
+    /// these requests never get as far as a tool.
+    fn app() -> App {
+        let osc = OscClient::new(OscConfig {
+            base_url: "http://127.0.0.1:9".to_owned(),
+            token: SecretString::from("osc-token-unused-0123456789"),
+            request_timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(1),
+            retry: RetryPolicy::default(),
+        })
+        .unwrap();
+        let config = HttpConfig {
+            listen: "127.0.0.1:8765".parse().unwrap(),
+            auth_token: Some(SecretString::from(TOKEN.to_owned())),
+            allowed_hosts: vec![],
+            allowed_origins: vec![],
+            stateless: false,
+            max_body_bytes: 1024,
+            max_sessions: 2,
+            session_idle: Duration::from_secs(60),
+            max_concurrent_per_client: 2,
+            shutdown_grace: Duration::from_secs(1),
+            header_timeout: Duration::from_secs(10),
+            connection_idle: Duration::from_secs(60),
+            max_connections: 64,
+        };
+        let local = config.listen;
+        App::new(SecretsServer::new(Arc::new(osc)), &config, local, None).unwrap()
+    }
+
+    async fn error_of(app: &App, request: Request) -> (StatusCode, String) {
+        let response = send(&app.router, request).await;
+        let status = response.status();
+        (status, text(response).await)
+    }
+
+    #[tokio::test]
+    async fn host_and_origin_come_before_authentication() {
+        let app = app();
+        let (status, body) = error_of(
+            &app,
+            request(
+                "POST",
+                "/mcp",
+                &[("host", "evil.example"), ("authorization", "Bearer wrong")],
+                "{}",
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(body.contains("host_not_allowed"), "{body}");
+        let (status, body) = error_of(
+            &app,
+            request(
+                "GET",
+                "/sse?access_token=x",
+                &[("host", "localhost:8765")],
+                "",
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    }
+
+    #[tokio::test]
+    async fn public_routes_need_no_token_and_the_rest_do() {
+        let app = app();
+        let host = ("host", "127.0.0.1:8765");
+        let (status, body) = error_of(&app, request("GET", "/healthz", &[host], "")).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::OK, r#"{"status":"ok"}"#)
+        );
+        for probe in [
+            "/.well-known/oauth-protected-resource/mcp",
+            "/mcp/.well-known/openid-configuration",
+            "/register",
+        ] {
+            let (status, body) = error_of(&app, request("GET", probe, &[host], "")).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{probe}");
+            assert!(body.contains("oauth_not_supported"), "{probe}: {body}");
+        }
+        for (method, path) in [
+            ("POST", "/mcp"),
+            ("GET", "/mcp"),
+            ("DELETE", "/mcp"),
+            ("GET", "/sse"),
+            ("POST", "/messages?sessionId=x"),
+            ("GET", "/messages"),
+            ("GET", "/anything"),
+        ] {
+            let response = send(&app.router, request(method, path, &[host], "")).await;
+            assert_eq!(
+                response.status(),
+                StatusCode::UNAUTHORIZED,
+                "{method} {path}"
+            );
+            assert!(response.headers().contains_key(header::WWW_AUTHENTICATE));
+        }
+        let bearer = ("authorization", "Bearer client-token-0123456789");
+        let (status, body) = error_of(&app, request("GET", "/anything", &[host, bearer], "")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(body.contains("\"not_found\""), "{body}");
+        // Authenticated, the declared body size is looked at next.
+        let (status, _) = error_of(
+            &app,
+            request(
+                "POST",
+                "/mcp",
+                &[host, bearer, ("content-length", "2048")],
+                "",
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    #[tokio::test]
+    async fn a_preflight_needs_no_token_and_gets_cors_headers() {
+        let app = app();
+        let response = send(
+            &app.router,
+            request(
+                "OPTIONS",
+                "/mcp",
+                &[
+                    ("host", "localhost:8765"),
+                    ("origin", "http://localhost:5173"),
+                    ("access-control-request-method", "POST"),
+                ],
+                "",
+            ),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        assert_eq!(
+            response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+            "http://localhost:5173"
+        );
+    }
+
+    #[tokio::test]
+    async fn once_draining_health_and_calls_say_so_before_authentication() {
+        let app = app();
+        app.drain.begin();
+        let host = ("host", "127.0.0.1:8765");
+        let (status, body) = error_of(&app, request("GET", "/healthz", &[host], "")).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body, r#"{"status":"shutting down"}"#);
+        let (status, body) = error_of(&app, request("POST", "/mcp", &[host], "{}")).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body.contains("shutting_down"), "{body}");
+    }
+}
