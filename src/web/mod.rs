@@ -2,12 +2,14 @@
 //! askUser's one-time value page): Host and Origin rules, fixed JSON
 //! refusals.
 
+pub mod body;
 pub mod hosts;
 pub mod page;
 pub mod refusal;
 
+pub use body::{BodyCap, BodyError};
 pub use hosts::{HostRules, OriginRules};
-pub use refusal::{Refusal, body_too_large, error_response};
+pub use refusal::{Refusal, body_too_large, body_too_slow, error_response};
 
 /// A header map from name and value pairs, for unit tests of the rules.
 #[cfg(test)]

@@ -12,22 +12,21 @@
 //! beyond the job's run; the form body is wiped once parsed.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, to_bytes};
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::{Zeroize, Zeroizing};
 
-use super::HostRules;
-use crate::domain::{MAX_VALUE_LEN, WriteMode};
+use super::{BodyCap, BodyError, HostRules};
+use crate::domain::MAX_VALUE_LEN;
 use crate::elicit::links::{
-    BoxFuture, Fate, LINK_PATH, LinkError, Links, PageHost, Settled, Shown,
+    BoxFuture, Claimed, Fate, LINK_PATH, LinkError, Links, PageHost, Settled,
 };
 
 /// Largest form body accepted: a value of the largest size a `value`
@@ -299,30 +298,81 @@ fn chosen(submitted: Submitted) -> Result<SecretString, &'static str> {
     }
 }
 
+mod html;
+
+use html::{fate_page, form, not_found, page};
+
+/// A page refusal: the reason for the log, and the page to show.
+type PageRefusal = (&'static str, Response);
+
 async fn submit(
     State(config): State<Arc<PageConfig>>,
     Path(id): Path<String>,
     request: Request,
 ) -> Response {
-    let link = short(&id).to_owned();
-    let refused = |reason: &'static str, response: Response| {
+    let link = short(&id);
+    let refused = |(reason, response): PageRefusal| {
         tracing::info!(link = %link, reason, "one-time page refused");
         response
     };
     // A link that cannot be used is said so before any body is read.
     let shown = match config.links.show(&id) {
         Ok(shown) => shown,
-        Err(fate) => return refused(fate_word(&fate), fate_page(&fate)),
+        Err(fate) => return refused((fate_word(&fate), fate_page(&fate))),
     };
+    let submitted = match read_form(&config, request).await {
+        Ok(submitted) => submitted,
+        Err(refusal) => return refused(refusal),
+    };
+    if submitted.decline {
+        return match config.links.decline(&id) {
+            Ok(()) => {
+                tracing::info!(link = %link, "one-time page declined");
+                page(
+                    StatusCode::OK,
+                    "Declined",
+                    "Nothing was written, and this link no longer works. You can close this page.",
+                )
+            }
+            Err(fate) => refused((fate_word(&fate), fate_page(&fate))),
+        };
+    }
+    let value = match checked_value(submitted) {
+        Ok(value) => value,
+        Err((reason, problem)) => {
+            return refused((
+                reason,
+                form(StatusCode::BAD_REQUEST, &shown, Some(&problem)),
+            ));
+        }
+    };
+    let claimed = match config.links.claim(&id) {
+        Ok(claimed) => claimed,
+        Err(fate) => return refused((fate_word(&fate), fate_page(&fate))),
+    };
+    tracing::info!(link = %link, "one-time page used: running its write");
+    let settled = run(Arc::clone(&config.links), claimed, value).await;
+    tracing::info!(link = %link, "one-time page used: outcome shown");
+    // The title says what came of it: a write OSC refused is not "Done".
+    let title = if settled.result.is_error == Some(true) {
+        "Not stored"
+    } else {
+        "Done"
+    };
+    page(StatusCode::OK, title, &settled.page_text)
+}
+
+/// The form's fields, read through the one capped body reader; or why not.
+async fn read_form(config: &PageConfig, request: Request) -> Result<Submitted, PageRefusal> {
     if !is_form(request.headers()) {
-        return refused(
+        return Err((
             "not a form",
             page(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "Not sent from this page",
                 "Only the form on this page can be sent here. Nothing was written. Open the link again and submit the form there.",
             ),
-        );
+        ));
     }
     let too_large = || {
         page(
@@ -334,72 +384,43 @@ async fn submit(
             ),
         )
     };
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > MAX_FORM_BYTES as u64) {
-        return refused("body too large", too_large());
-    }
-    let body = match tokio::time::timeout(
-        config.body_timeout,
-        to_bytes(request.into_body(), MAX_FORM_BYTES),
-    )
-    .await
-    {
-        Ok(Ok(bytes)) => Vec::from(bytes),
-        Ok(Err(_)) => return refused("body too large or broken", too_large()),
-        Err(_) => {
-            return refused(
-                "body too slow",
-                page(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "Too slow",
-                    "The form did not arrive in time. Nothing was written. Submit it again.",
-                ),
-            );
-        }
+    let cap = BodyCap {
+        max_bytes: MAX_FORM_BYTES,
+        timeout: config.body_timeout,
     };
-    let submitted = parse(body);
-    if submitted.decline {
-        return match config.links.decline(&id) {
-            Ok(()) => {
-                tracing::info!(link = %link, "one-time page declined");
-                page(
-                    StatusCode::OK,
-                    "Declined",
-                    "Nothing was written, and this link no longer works. You can close this page.",
-                )
-            }
-            Err(fate) => refused(fate_word(&fate), fate_page(&fate)),
-        };
+    if cap.declared_too_large(request.headers()) {
+        return Err(("body too large", too_large()));
     }
-    let value = match chosen(submitted) {
-        Ok(value) => value,
-        Err(problem) => {
-            return refused(
-                "form not filled in right",
-                form(StatusCode::BAD_REQUEST, &shown, Some(problem)),
-            );
-        }
-    };
+    match cap.read(request.into_body()).await {
+        Ok(bytes) => Ok(parse(Vec::from(bytes))),
+        Err(BodyError::TooLarge { .. }) => Err(("body too large or broken", too_large())),
+        Err(BodyError::TooSlow { .. }) => Err((
+            "body too slow",
+            page(
+                StatusCode::REQUEST_TIMEOUT,
+                "Too slow",
+                "The form did not arrive in time. Nothing was written. Submit it again.",
+            ),
+        )),
+    }
+}
+
+/// The one value the form carries, if it is one that can be stored; else
+/// the reason to log and what to tell the human above the form.
+fn checked_value(submitted: Submitted) -> Result<SecretString, (&'static str, String)> {
+    let value =
+        chosen(submitted).map_err(|problem| ("form not filled in right", problem.to_owned()))?;
     if let Err(problem) = crate::domain::value(&value) {
         // The check's words never quote the value.
         let problem = format!("This value cannot be stored: it {}.", problem.message);
-        return refused(
-            "value refused",
-            form(StatusCode::BAD_REQUEST, &shown, Some(&problem)),
-        );
+        return Err(("value refused", problem));
     }
-    let claimed = match config.links.claim(&id) {
-        Ok(claimed) => claimed,
-        Err(fate) => return refused(fate_word(&fate), fate_page(&fate)),
-    };
-    tracing::info!(link = %link, "one-time page used: running its write");
-    // The job runs in a task of its own, so a browser that goes away
-    // mid-write can neither cut it half-way nor leave the link unsettled.
-    let links = Arc::clone(&config.links);
+    Ok(value)
+}
+
+/// Runs a claimed link's job in a task of its own, so a browser that goes
+/// away mid-write can neither cut it half-way nor leave the link unsettled.
+async fn run(links: Arc<Links>, claimed: Claimed, value: SecretString) -> Settled {
     let run = tokio::spawn(async move {
         let settled = match tokio::spawn((claimed.job.run)(value)).await {
             Ok(settled) => settled,
@@ -408,15 +429,7 @@ async fn submit(
         links.settle(&claimed.id, Fate::Done(Box::new(settled.clone())));
         settled
     });
-    let settled = run.await.unwrap_or_else(|_| failed());
-    tracing::info!(link = %link, "one-time page used: outcome shown");
-    // The title says what came of it: a write OSC refused is not "Done".
-    let title = if settled.result.is_error == Some(true) {
-        "Not stored"
-    } else {
-        "Done"
-    };
-    page(StatusCode::OK, title, &settled.page_text)
+    run.await.unwrap_or_else(|_| failed())
 }
 
 /// What a job that ended without an outcome (it panicked) came to.
@@ -450,148 +463,9 @@ fn fate_word(fate: &Fate) -> &'static str {
     }
 }
 
-/// The page for a link that cannot be used (any more).
-fn fate_page(fate: &Fate) -> Response {
-    let (status, title, text) = match fate {
-        Fate::Unknown => (
-            StatusCode::NOT_FOUND,
-            "Unknown link",
-            "This link is not known: it was mistyped, or it is long past its expiry. Nothing was written. Ask the assistant for a new link.",
-        ),
-        Fate::Expired => (
-            StatusCode::GONE,
-            "Link expired",
-            "This link has expired. Nothing was written. Ask the assistant for a new link.",
-        ),
-        Fate::Done(_) => (
-            StatusCode::GONE,
-            "Link already used",
-            "This link was already used; a link works only once. Nothing more was written. Ask the assistant for a new link to change the value again.",
-        ),
-        Fate::Declined => (
-            StatusCode::GONE,
-            "Link declined",
-            "This link was declined. Nothing was written. Ask the assistant for a new link.",
-        ),
-        Fate::Pending => (
-            StatusCode::CONFLICT,
-            "Link in use",
-            "This link is being used right now, from another page. Nothing more was written.",
-        ),
-    };
-    page(status, title, text)
-}
-
-/// HTML-escapes text for an element or a quoted attribute. Five characters
-/// need it; a template crate for one page of fixed markup is not worth its
-/// weight.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn html(status: StatusCode, title: &str, body: &str) -> Response {
-    let document = format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <meta name=\"referrer\" content=\"no-referrer\"><title>{}</title></head>\n<body>\n{body}\n</body></html>\n",
-        escape(title)
-    );
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        Body::from(document),
-    )
-        .into_response()
-}
-
-/// A page with a heading and one paragraph.
-fn page(status: StatusCode, title: &str, text: &str) -> Response {
-    html(
-        status,
-        title,
-        &format!("<h1>{}</h1>\n<p>{}</p>", escape(title), escape(text)),
-    )
-}
-
-fn not_found() -> Response {
-    page(StatusCode::NOT_FOUND, "Not found", "There is nothing here.")
-}
-
-fn when(at: SystemTime) -> String {
-    let utc: chrono::DateTime<chrono::Utc> = at.into();
-    let left = at
-        .duration_since(SystemTime::now())
-        .map(|d| d.as_secs().div_ceil(60))
-        .unwrap_or(0);
-    format!(
-        "{} UTC (in about {left} minute{})",
-        utc.format("%Y-%m-%d %H:%M:%S"),
-        if left == 1 { "" } else { "s" }
-    )
-}
-
-/// The form for an open link, with a problem to fix above it if any.
-fn form(status: StatusCode, shown: &Shown, problem: Option<&str>) -> Response {
-    let key = escape(&shown.key);
-    let mode = match shown.mode {
-        WriteMode::Upsert => {
-            "It replaces the key's value if the key exists, and creates the key if not."
-        }
-        WriteMode::Create => {
-            "It creates the key; if the key exists by the time you save, nothing is written."
-        }
-    };
-    let exists = match shown.exists {
-        Some(true) => "<p><strong>This key exists already.</strong></p>",
-        Some(false) => "<p>This key does not exist yet.</p>",
-        None => "",
-    };
-    let problem = problem
-        .map(|p| format!("<p role=\"alert\"><strong>{}</strong></p>\n", escape(p)))
-        .unwrap_or_default();
-    let body = format!(
-        "<h1>Enter the value for <code>{key}</code></h1>\n\
-         <p>An assistant asked you for the value of the Open Source Cloud tenant secret <code>{key}</code>. \
-         What you type here goes to the secret store; the assistant never sees it.</p>\n\
-         <p>Mode: <code>{}</code>. {mode}</p>\n{exists}\n\
-         <p>This link works once and expires at {}.</p>\n{problem}\
-         <form method=\"post\">\n\
-         <p><label for=\"value\">Value (hidden while you type)</label><br>\n\
-         <input type=\"password\" id=\"value\" name=\"value\" autocomplete=\"off\" size=\"64\"></p>\n\
-         <p><label for=\"multiline\">Or a multi-line value, such as a private key or certificate</label><br>\n\
-         <textarea id=\"multiline\" name=\"multiline\" rows=\"10\" cols=\"64\" autocomplete=\"off\" spellcheck=\"false\"></textarea></p>\n\
-         <p>Fill in exactly one of the two fields.</p>\n\
-         <p><button type=\"submit\" name=\"action\" value=\"save\">Save</button>\n\
-         <button type=\"submit\" name=\"action\" value=\"decline\">Decline</button></p>\n\
-         </form>",
-        shown.mode.as_str(),
-        escape(&when(shown.expires_at)),
-    );
-    html(status, &format!("Value for {}", shown.key), &body)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escaping() {
-        assert_eq!(
-            escape("<a href=\"x\">'&'</a>"),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
-        );
-    }
 
     #[test]
     fn origins_as_browsers_send_them() {

@@ -1,6 +1,8 @@
 //! Fixed JSON refusals: `{"error": code, "message": sentence}`. The sentence
 //! never quotes what the client sent.
 
+use std::time::Duration;
+
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -18,12 +20,25 @@ pub fn error_response(
     )
         .into_response()
 }
+/// A request body longer than the server reads.
 pub fn body_too_large(limit: usize) -> Response {
     error_response(
         StatusCode::PAYLOAD_TOO_LARGE,
         "body_too_large",
         format!(
             "The request body is larger than this server accepts ({limit} bytes, MCP_MAX_BODY_BYTES)."
+        ),
+    )
+}
+
+/// A request body that did not arrive within the time allowed.
+pub fn body_too_slow(timeout: Duration) -> Response {
+    error_response(
+        StatusCode::REQUEST_TIMEOUT,
+        "body_too_slow",
+        format!(
+            "The request body did not arrive within {} seconds (MCP_HEADER_TIMEOUT_SECS). Send it at once, then retry.",
+            timeout.as_secs()
         ),
     )
 }

@@ -13,8 +13,9 @@ use crate::sync::lock;
 pub(crate) struct SessionBudget {
     open: AtomicUsize,
     cap: usize,
-    /// Sessions refused for want of room, ever; lets the guard tell a refused
-    /// session apart from any other failure without reading error text.
+    /// Sessions refused for want of room, ever; lets the permits layer tell
+    /// a refused session apart from any other failure without reading error
+    /// text.
     refused: AtomicUsize,
     /// Told when a session closes, to give its memory back.
     pub(super) reclaim: Arc<Reclaim>,

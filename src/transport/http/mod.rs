@@ -1,54 +1,43 @@
 //! `--transport http`: one listener serving the tool handler over Streamable
 //! HTTP (`/mcp`), the legacy HTTP+SSE transport (`/sse` and `/messages`, see
-//! [`crate::sse`]) and a health check (`/healthz`).
+//! [`sse`]) and a health check (`/healthz`).
 //!
-//! Every request passes one guard before it reaches a transport: Host and
-//! Origin validation (DNS-rebinding protection), refusal of credentials in
+//! Every request passes a stack of layers before it reaches a transport,
+//! one concern each (see [`layers`] for their order): Host and Origin
+//! validation (DNS-rebinding protection), CORS, refusal of credentials in
 //! the query string, the server's own bearer token, the body size limit, a
-//! cap on concurrent sessions and a per-client cap on requests in flight.
+//! cap on concurrent sessions and a per-client cap on requests in flight,
+//! and the drain at shutdown. [`routes`] puts them together.
 //! None of the transports knows what a secret is, and nothing here ever
 //! reads, forwards or logs a token or a tool argument.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::Body;
-use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Uri, header};
-use axum::middleware::{self};
-use axum::routing::{any, get, post};
-use rmcp::transport::streamable_http_server::session::SessionManager;
-use rmcp::transport::streamable_http_server::session::local::{LocalSessionManager, SessionConfig};
-use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
-use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub(crate) mod conn;
-mod guard;
 mod held;
+mod layers;
 mod limits;
 mod paths;
 mod reclaim;
+mod routes;
 mod sessions;
 pub(crate) mod sse;
+mod well_known;
 
 use crate::server::SecretsServer;
 use crate::web::page::{self, PageConfig, PageHosts};
 use crate::web::{HostRules, OriginRules};
 use conn::{ConnLimits, Connections};
-use guard::Guard;
-use limits::{Inflight, SessionBudget};
-use paths::SSE_KEEP_ALIVE;
 pub use paths::{HEALTH_PATH, MCP_PATH, MESSAGES_PATH, SSE_PATH};
-use sessions::CappedSessions;
-use sse::LegacySse;
+use routes::App;
 
 /// How long to wait for connections after in-flight calls drained or the grace period ended.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
@@ -196,7 +185,7 @@ pub async fn serve(
             "NO authentication"
         }
     ));
-    tokio::spawn(Arc::clone(&app.guard.budget.reclaim).run(
+    tokio::spawn(Arc::clone(&app.calls.budget.reclaim).run(
         reclaim::QUIET,
         reclaim::trim,
         app.cancel.child_token(),
@@ -227,9 +216,9 @@ pub async fn serve(
     // still accepted, so /healthz can answer 503 and new calls get a clear
     // refusal instead of a refused connection.
     tracing::info!("shutting down: refusing new calls, waiting for in-flight calls");
-    app.guard.shutting_down.store(true, Ordering::SeqCst);
+    app.drain.begin();
     draining.cancel();
-    if tokio::time::timeout(config.shutdown_grace, app.guard.inflight.drained())
+    if tokio::time::timeout(config.shutdown_grace, app.calls.inflight.drained())
         .await
         .is_err()
     {
@@ -237,7 +226,7 @@ pub async fn serve(
             grace_secs = config.shutdown_grace.as_secs(),
             "in-flight calls did not finish within the shutdown grace period; answering them with an error"
         );
-        app.guard.cut.cancel();
+        app.drain.cut_off();
         app.legacy.cut_off();
         let _ = tokio::time::timeout(CUT_FLUSH, connections.closed()).await;
     }
@@ -316,140 +305,6 @@ fn url_is_loopback(base: &str) -> bool {
                     .is_ok_and(|ip| ip.is_loopback())
         })
     })
-}
-
-/// Streamable HTTP at [`MCP_PATH`], every method. rmcp's `Service::call`
-/// clones the whole service for every request (its configuration with the
-/// host and origin lists, then drops it: 3% of a stateless request's CPU in
-/// the profile); `handle` on one shared instance does the same work
-/// without the copy.
-fn mcp_route<M>(service: StreamableHttpService<SecretsServer, M>) -> Router
-where
-    M: SessionManager,
-{
-    let service = Arc::new(service);
-    Router::new().route(
-        MCP_PATH,
-        any(move |request: Request| {
-            let service = Arc::clone(&service);
-            async move { service.handle(request).await.map(Body::new) }
-        }),
-    )
-}
-
-/// The assembled service: router, the guard's shared state, and the token
-/// that closes every session and stream.
-struct App {
-    router: Router,
-    guard: Arc<Guard>,
-    legacy: Arc<LegacySse>,
-    cancel: CancellationToken,
-}
-
-impl App {
-    fn new(
-        server: SecretsServer,
-        config: &HttpConfig,
-        local: SocketAddr,
-        page: Option<PageConfig>,
-    ) -> Result<Self, String> {
-        // [`HttpConfig::check`] says so at start-up; this holds even if it was skipped.
-        if config.auth_token.is_none() && !local.ip().is_loopback() {
-            return Err(format!(
-                "refusing to serve on {local} without MCP_AUTH_TOKEN"
-            ));
-        }
-        let hosts = HostRules::parse(&config.allowed_hosts, local)?;
-        let origins = OriginRules::parse(&config.allowed_origins)?;
-        let cancel = CancellationToken::new();
-        let budget = Arc::new(SessionBudget::new(config.max_sessions));
-        let inflight = Arc::new(Inflight::new(config.max_concurrent_per_client));
-
-        let mut rmcp_config = StreamableHttpServerConfig::default()
-            .with_legacy_session_mode(!config.stateless)
-            .with_json_response(config.stateless)
-            .with_sse_keep_alive(Some(SSE_KEEP_ALIVE))
-            .with_cancellation_token(cancel.child_token())
-            .with_max_request_body_bytes(config.max_body_bytes)
-            .with_allowed_origins(origins.for_rmcp())
-            .enforce_origin_validation();
-        rmcp_config = if hosts.any {
-            rmcp_config.disable_allowed_hosts()
-        } else {
-            rmcp_config.with_allowed_hosts(hosts.for_rmcp())
-        };
-
-        let factory = {
-            let server = server.clone();
-            move || Ok(server.clone())
-        };
-        let mcp = if config.stateless {
-            mcp_route(StreamableHttpService::new(
-                factory,
-                Arc::new(NeverSessionManager::default()),
-                rmcp_config,
-            ))
-        } else {
-            let mut sessions = LocalSessionManager::default();
-            let mut session_config = SessionConfig::default();
-            session_config.keep_alive = Some(config.session_idle);
-            sessions.session_config = session_config;
-            let sessions = CappedSessions {
-                inner: sessions,
-                budget: Arc::clone(&budget),
-                slots: Mutex::new(HashMap::new()),
-            };
-            mcp_route(StreamableHttpService::new(
-                factory,
-                Arc::new(sessions),
-                rmcp_config,
-            ))
-        };
-
-        let legacy = Arc::new(LegacySse::new(
-            server,
-            Arc::clone(&budget),
-            Arc::clone(&inflight),
-            config.session_idle,
-            config.max_body_bytes,
-            config.header_timeout,
-            cancel.child_token(),
-        ));
-        let guard = Arc::new(Guard {
-            token: config.auth_token.clone(),
-            hosts,
-            origins,
-            max_body_bytes: config.max_body_bytes,
-            budget,
-            inflight,
-            stateless: config.stateless,
-            shutting_down: AtomicBool::new(false),
-            body_timeout: config.header_timeout,
-            cut: CancellationToken::new(),
-        });
-        let mut router = Router::new()
-            .route(HEALTH_PATH, get(guard::healthz))
-            .route(SSE_PATH, get(sse::connect))
-            .route(MESSAGES_PATH, post(sse::message))
-            .with_state(Arc::clone(&legacy))
-            .merge(mcp)
-            .fallback(guard::not_found)
-            .layer(middleware::from_fn_with_state(
-                Arc::clone(&guard),
-                guard::guard_layer,
-            ));
-        // Merged after the guard's layer, so outside the bearer token (a
-        // browser has none): the page checks Host and Origin itself.
-        if let Some(page) = page {
-            router = router.merge(page::router(page));
-        }
-        Ok(App {
-            router,
-            guard,
-            legacy,
-            cancel,
-        })
-    }
 }
 
 #[cfg(test)]

@@ -7,14 +7,14 @@
 //! `/messages?sessionId=ID`; every server message follows as a `message`
 //! event. `POST /messages?sessionId=ID` carries one client message and is
 //! answered `202 Accepted`. A session ends when its stream closes, when it
-//! has been idle too long, or at shutdown. The guard in [`super::guard`] has
-//! already checked Host, Origin, the token and `Content-Length`.
+//! has been idle too long, or at shutdown. The layers in [`super::layers`]
+//! have already checked Host, Origin, the token and `Content-Length`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::{Body, to_bytes};
+use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -30,15 +30,14 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::guard::{
-    SHUTTING_DOWN_CODE, SHUTTING_DOWN_MESSAGE, body_too_slow, too_many_requests, too_many_sessions,
-};
+use super::layers::drain::{SHUTTING_DOWN_CODE, SHUTTING_DOWN_MESSAGE};
+use super::layers::permits::{too_many_requests, too_many_sessions};
 use super::limits::{Inflight, Permit, SessionBudget, SessionSlot};
 use super::paths::{MESSAGES_PATH, SSE_KEEP_ALIVE};
 use crate::server::SecretsServer;
 use crate::server::hold::CallHold;
 use crate::sync::lock;
-use crate::web::{body_too_large, error_response};
+use crate::web::{BodyCap, error_response};
 
 /// Client messages that may wait for the handler, per session.
 const INBOUND_QUEUE: usize = 64;
@@ -52,8 +51,7 @@ pub(crate) struct LegacySse {
     budget: Arc<SessionBudget>,
     inflight: Arc<Inflight>,
     idle: Duration,
-    max_body_bytes: usize,
-    body_timeout: Duration,
+    body: BodyCap,
     /// Cancelled at shutdown; every session's token is a child of it.
     cancel: CancellationToken,
 }
@@ -99,8 +97,7 @@ impl LegacySse {
         budget: Arc<SessionBudget>,
         inflight: Arc<Inflight>,
         idle: Duration,
-        max_body_bytes: usize,
-        body_timeout: Duration,
+        body: BodyCap,
         cancel: CancellationToken,
     ) -> Self {
         LegacySse {
@@ -109,8 +106,7 @@ impl LegacySse {
             budget,
             inflight,
             idle,
-            max_body_bytes,
-            body_timeout,
+            body,
             cancel,
         }
     }
@@ -251,75 +247,117 @@ pub(crate) async fn message(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let Some(id) = query
-        .ok()
-        .and_then(|Query(q)| q.session_id)
-        .filter(|id| !id.is_empty())
-    else {
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            "session_required",
-            "POST messages to the endpoint that GET /sse announced: /messages?sessionId=<id>.",
-        );
+    let (id, session) = match sse.session_named(query) {
+        Ok(found) => found,
+        Err(refused) => return refused.into_response(),
     };
-    let Some(session) = sse.session(&id) else {
-        return error_response(
-            StatusCode::NOT_FOUND,
-            "session_not_found",
-            "No such session: it was closed or expired. Open a new one with GET /sse.",
-        );
-    };
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
-    if !is_json {
-        return error_response(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_body",
-            "The body must be one JSON-RPC message, sent with `Content-Type: application/json`.",
-        );
+    if !is_json(&headers) {
+        return Refused::NotJson.into_response();
     }
-    let bytes =
-        match tokio::time::timeout(sse.body_timeout, to_bytes(body, sse.max_body_bytes)).await {
-            Ok(Ok(bytes)) => bytes,
-            Ok(Err(_)) => return body_too_large(sse.max_body_bytes),
-            Err(_) => return body_too_slow(sse.body_timeout),
-        };
-    // The parser's message could quote the body; report only where it failed.
-    let mut message: ClientJsonRpcMessage = match serde_json::from_slice(&bytes) {
-        Ok(message) => message,
-        Err(e) => {
-            return error_response(
+    let mut message = match sse.body.read(body).await {
+        Ok(bytes) => match parse_message(&bytes) {
+            Ok(message) => message,
+            Err(refused) => return refused.into_response(),
+        },
+        Err(error) => return error.into_response(),
+    };
+    session.touch();
+    if let ClientJsonRpcMessage::Request(request) = &mut message
+        && let Err(refused) = sse.register_call(&id, &session, request)
+    {
+        return refused.into_response();
+    }
+    // A message that cannot be queued is dropped here, and with it its place.
+    match session.inbound.try_send(message) {
+        Ok(()) => (StatusCode::ACCEPTED, "Accepted").into_response(),
+        Err(mpsc::error::TrySendError::Full(_)) => too_many_requests(INBOUND_QUEUE),
+        Err(mpsc::error::TrySendError::Closed(_)) => Refused::SessionNotFound.into_response(),
+    }
+}
+
+/// Why `POST /messages` did not take a message; each a fixed JSON answer
+/// that never quotes the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refused {
+    SessionRequired,
+    SessionNotFound,
+    NotJson,
+    /// Where the parser gave up: line and column.
+    InvalidMessage(usize, usize),
+    DuplicateId,
+    /// The client's permits, all taken.
+    TooManyRequests(usize),
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        match self {
+            Refused::SessionRequired => error_response(
+                StatusCode::BAD_REQUEST,
+                "session_required",
+                "POST messages to the endpoint that GET /sse announced: /messages?sessionId=<id>.",
+            ),
+            Refused::SessionNotFound => error_response(
+                StatusCode::NOT_FOUND,
+                "session_not_found",
+                "No such session: it was closed or expired. Open a new one with GET /sse.",
+            ),
+            Refused::NotJson => error_response(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_body",
+                "The body must be one JSON-RPC message, sent with `Content-Type: application/json`.",
+            ),
+            Refused::InvalidMessage(line, column) => error_response(
                 StatusCode::BAD_REQUEST,
                 "invalid_message",
                 format!(
-                    "The body is not a JSON-RPC message this server understands (at line {}, column {}).",
-                    e.line(),
-                    e.column()
+                    "The body is not a JSON-RPC message this server understands (at line {line}, column {column})."
                 ),
-            );
-        }
-    };
-    session.touch();
-    if let ClientJsonRpcMessage::Request(request) = &mut message {
-        // An id still in flight is refused: rmcp would answer only one of
-        // the two, and the other would hold its permit for nothing.
-        let mut in_flight = lock(&session.in_flight);
-        if in_flight.contains(&request.id) {
-            drop(in_flight);
-            return error_response(
+            ),
+            Refused::DuplicateId => error_response(
                 StatusCode::CONFLICT,
                 "duplicate_request_id",
                 "A request with this JSON-RPC id is still in flight in this session. Give every request its own id, or \
                  wait for the answer to the earlier one.",
-            );
+            ),
+            Refused::TooManyRequests(limit) => too_many_requests(limit),
         }
-        let Some(permit) = sse.inflight.try_acquire(format!("sse:{id}")) else {
-            drop(in_flight);
-            return too_many_requests(sse.inflight.max_per_client());
-        };
+    }
+}
+
+impl LegacySse {
+    /// The session a `POST /messages` names in its query, with its id.
+    fn session_named(
+        &self,
+        query: Result<Query<MessagesQuery>, axum::extract::rejection::QueryRejection>,
+    ) -> Result<(String, Arc<Session>), Refused> {
+        let id = query
+            .ok()
+            .and_then(|Query(q)| q.session_id)
+            .filter(|id| !id.is_empty())
+            .ok_or(Refused::SessionRequired)?;
+        let session = self.session(&id).ok_or(Refused::SessionNotFound)?;
+        Ok((id, session))
+    }
+
+    /// Gives a request its place in the session and in the per-client cap,
+    /// carried in its extensions until its handler returns.
+    fn register_call(
+        &self,
+        id: &str,
+        session: &Session,
+        request: &mut rmcp::model::JsonRpcRequest<rmcp::model::ClientRequest>,
+    ) -> Result<(), Refused> {
+        // An id still in flight is refused: rmcp would answer only one of
+        // the two, and the other would hold its permit for nothing.
+        let mut in_flight = lock(&session.in_flight);
+        if in_flight.contains(&request.id) {
+            return Err(Refused::DuplicateId);
+        }
+        let permit = self
+            .inflight
+            .try_acquire(format!("sse:{id}"))
+            .ok_or(Refused::TooManyRequests(self.inflight.max_per_client()))?;
         in_flight.insert(request.id.clone());
         drop(in_flight);
         let call = CallHold::new(CallEntry {
@@ -332,20 +370,23 @@ pub(crate) async fn message(
         request
             .request
             .extensions_mut()
-            .insert(crate::audit::SseSession(Arc::from(id.as_str())));
+            .insert(crate::audit::SseSession(Arc::from(id)));
+        Ok(())
     }
-    // A message that cannot be queued is dropped here, and with it its place.
-    match session.inbound.try_send(message) {
-        Ok(()) => (StatusCode::ACCEPTED, "Accepted").into_response(),
-        Err(error) => match error {
-            mpsc::error::TrySendError::Full(_) => too_many_requests(INBOUND_QUEUE),
-            mpsc::error::TrySendError::Closed(_) => error_response(
-                StatusCode::NOT_FOUND,
-                "session_not_found",
-                "No such session: it was closed or expired. Open a new one with GET /sse.",
-            ),
-        },
-    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// One client message. The parser's message could quote the body; the
+/// answer says only where it failed.
+fn parse_message(bytes: &[u8]) -> Result<ClientJsonRpcMessage, Refused> {
+    serde_json::from_slice(bytes).map_err(|e| Refused::InvalidMessage(e.line(), e.column()))
 }
 
 /// One session's end of the two channels, as rmcp's service loop sees it.

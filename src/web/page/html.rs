@@ -1,0 +1,154 @@
+//! The one-time page's HTML: fixed markup, every piece of text escaped.
+
+use std::time::SystemTime;
+
+use axum::body::Body;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::domain::WriteMode;
+use crate::elicit::links::{Fate, Shown};
+
+/// The page for a link that cannot be used (any more).
+pub(super) fn fate_page(fate: &Fate) -> Response {
+    let (status, title, text) = match fate {
+        Fate::Unknown => (
+            StatusCode::NOT_FOUND,
+            "Unknown link",
+            "This link is not known: it was mistyped, or it is long past its expiry. Nothing was written. Ask the assistant for a new link.",
+        ),
+        Fate::Expired => (
+            StatusCode::GONE,
+            "Link expired",
+            "This link has expired. Nothing was written. Ask the assistant for a new link.",
+        ),
+        Fate::Done(_) => (
+            StatusCode::GONE,
+            "Link already used",
+            "This link was already used; a link works only once. Nothing more was written. Ask the assistant for a new link to change the value again.",
+        ),
+        Fate::Declined => (
+            StatusCode::GONE,
+            "Link declined",
+            "This link was declined. Nothing was written. Ask the assistant for a new link.",
+        ),
+        Fate::Pending => (
+            StatusCode::CONFLICT,
+            "Link in use",
+            "This link is being used right now, from another page. Nothing more was written.",
+        ),
+    };
+    page(status, title, text)
+}
+
+/// HTML-escapes text for an element or a quoted attribute. Five characters
+/// need it; a template crate for one page of fixed markup is not worth its
+/// weight.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn html(status: StatusCode, title: &str, body: &str) -> Response {
+    let document = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta name=\"referrer\" content=\"no-referrer\"><title>{}</title></head>\n<body>\n{body}\n</body></html>\n",
+        escape(title)
+    );
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        Body::from(document),
+    )
+        .into_response()
+}
+
+/// A page with a heading and one paragraph.
+pub(super) fn page(status: StatusCode, title: &str, text: &str) -> Response {
+    html(
+        status,
+        title,
+        &format!("<h1>{}</h1>\n<p>{}</p>", escape(title), escape(text)),
+    )
+}
+
+pub(super) fn not_found() -> Response {
+    page(StatusCode::NOT_FOUND, "Not found", "There is nothing here.")
+}
+
+fn when(at: SystemTime) -> String {
+    let utc: chrono::DateTime<chrono::Utc> = at.into();
+    let left = at
+        .duration_since(SystemTime::now())
+        .map(|d| d.as_secs().div_ceil(60))
+        .unwrap_or(0);
+    format!(
+        "{} UTC (in about {left} minute{})",
+        utc.format("%Y-%m-%d %H:%M:%S"),
+        if left == 1 { "" } else { "s" }
+    )
+}
+
+/// The form for an open link, with a problem to fix above it if any.
+pub(super) fn form(status: StatusCode, shown: &Shown, problem: Option<&str>) -> Response {
+    let key = escape(&shown.key);
+    let mode = match shown.mode {
+        WriteMode::Upsert => {
+            "It replaces the key's value if the key exists, and creates the key if not."
+        }
+        WriteMode::Create => {
+            "It creates the key; if the key exists by the time you save, nothing is written."
+        }
+    };
+    let exists = match shown.exists {
+        Some(true) => "<p><strong>This key exists already.</strong></p>",
+        Some(false) => "<p>This key does not exist yet.</p>",
+        None => "",
+    };
+    let problem = problem
+        .map(|p| format!("<p role=\"alert\"><strong>{}</strong></p>\n", escape(p)))
+        .unwrap_or_default();
+    let body = format!(
+        "<h1>Enter the value for <code>{key}</code></h1>\n\
+         <p>An assistant asked you for the value of the Open Source Cloud tenant secret <code>{key}</code>. \
+         What you type here goes to the secret store; the assistant never sees it.</p>\n\
+         <p>Mode: <code>{}</code>. {mode}</p>\n{exists}\n\
+         <p>This link works once and expires at {}.</p>\n{problem}\
+         <form method=\"post\">\n\
+         <p><label for=\"value\">Value (hidden while you type)</label><br>\n\
+         <input type=\"password\" id=\"value\" name=\"value\" autocomplete=\"off\" size=\"64\"></p>\n\
+         <p><label for=\"multiline\">Or a multi-line value, such as a private key or certificate</label><br>\n\
+         <textarea id=\"multiline\" name=\"multiline\" rows=\"10\" cols=\"64\" autocomplete=\"off\" spellcheck=\"false\"></textarea></p>\n\
+         <p>Fill in exactly one of the two fields.</p>\n\
+         <p><button type=\"submit\" name=\"action\" value=\"save\">Save</button>\n\
+         <button type=\"submit\" name=\"action\" value=\"decline\">Decline</button></p>\n\
+         </form>",
+        shown.mode.as_str(),
+        escape(&when(shown.expires_at)),
+    );
+    html(status, &format!("Value for {}", shown.key), &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping() {
+        assert_eq!(
+            escape("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+    }
+}
