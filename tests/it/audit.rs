@@ -517,7 +517,7 @@ async fn the_third_change_of_two_a_minute_is_refused_with_a_retry_time() {
         .await;
     assert!(result_is_error(&second), "{second}");
     let said = result_text(&second);
-    assert!(said.contains("1 deletes per minute"), "{said}");
+    assert!(said.contains("allows 1 delete per minute,"), "{said}");
     assert!(said.contains("Retry after "), "{said}");
     let set = server
         .call_tool(
