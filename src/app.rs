@@ -8,8 +8,8 @@ use secrecy::SecretString;
 
 use crate::audit::{self, AuditLog};
 use crate::config::{self, ConfigError, EmulatorArgs, ServeArgs, Transport, VerifyAuditArgs};
+use crate::elicit::NoRandomness;
 use crate::elicit::links::{FixedBase, Links, PageHost};
-use crate::elicit::{NoRandomness, States};
 use crate::emulator::{Emulator, EmulatorOptions, ListShape};
 use crate::logging;
 use crate::osc::{OscClient, OscConfig, OscError};
@@ -94,7 +94,6 @@ pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
         logging::say(&format!("guardrail: {line}"));
     }
     let server = SecretsServer::new(Arc::new(osc))
-        .with_states(Arc::new(States::new()?))
         .sandboxed(args.sandbox)
         .with_policy(policy)
         .allow_env(args.values.allowlist())
@@ -107,6 +106,9 @@ pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
         .with_audit_log(audit_log)
         .with_rate_limits(rates)
         .with_links(links);
+    // `new` drew the key that seals requestState; without one nobody could
+    // be asked, so the server refuses to start rather than go on silently.
+    server.states()?;
     match args.transport {
         Transport::Stdio => Ok(stdio::serve(server).await?),
         Transport::Http => {

@@ -21,5 +21,5 @@ pub use key::{Key, KeyFault, MAX_FILTER_LEN, MAX_KEY_LEN, Owner, cursor, filter}
 pub use mode::WriteMode;
 pub use rule::Rule;
 pub use service::{MAX_SECRET_NAME_LEN, MAX_SERVICE_ID_LEN, secret_name, service_id};
-pub use text::{quoted, rfc3339, timestamp};
+pub use text::{fits_one_line, quoted, rfc3339, timestamp};
 pub use value::{MAX_VALUE_LEN, SecretArg, value};

@@ -25,6 +25,22 @@ pub(crate) fn describe_char(c: char) -> String {
     }
 }
 
+/// Whether `c` may stand in one line of text shown to a model or a person:
+/// not a control character, not a line or paragraph separator, not a bidi
+/// control (which can reorder what is shown), not an invisible zero-width
+/// character (which can hide text inside text).
+pub fn fits_one_line(c: char) -> bool {
+    !(c.is_control()
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' // line and paragraph separators
+            | '\u{200E}' | '\u{200F}' | '\u{061C}' // directional marks
+            | '\u{202A}'..='\u{202E}' // bidi embeddings and overrides
+            | '\u{2066}'..='\u{2069}' // bidi isolates
+            | '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}' // zero-width
+        ))
+}
+
 /// Longest timestamp text looked at; RFC 3339 needs about 35 bytes.
 const MAX_TIMESTAMP_LEN: usize = 64;
 /// Epoch numbers from here up are milliseconds: as seconds they would be
@@ -72,6 +88,18 @@ pub fn rfc3339(at: std::time::SystemTime) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn one_line_refuses_separators_bidi_and_zero_width() {
+        for c in [
+            '\n', '\u{85}', '\u{2028}', '\u{2029}', '\u{202E}', '\u{2067}', '\u{200B}', '\u{FEFF}',
+        ] {
+            assert!(!fits_one_line(c), "U+{:04X}", c as u32);
+        }
+        for c in ['a', ' ', 'é', '—', '中'] {
+            assert!(fits_one_line(c), "U+{:04X}", c as u32);
+        }
+    }
 
     #[test]
     fn timestamps_are_normalised_or_dropped() {

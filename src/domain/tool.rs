@@ -42,6 +42,9 @@ pub struct Entry {
     pub name: &'static str,
     pub kind: Kind,
     pub confirms: Confirms,
+    /// The tools whose work this one does too: it is served only where
+    /// each of them is (rotate writes and materializes).
+    pub made_of: &'static [&'static str],
 }
 
 /// Every tool, sorted by name (the order `tools/list` shows them in).
@@ -50,26 +53,31 @@ pub const TOOLS: &[Entry] = &[
         name: "delete_tenant_secret",
         kind: Kind::Destroy,
         confirms: Confirms::Always,
+        made_of: &[],
     },
     Entry {
         name: "list_tenant_secrets",
         kind: Kind::Read,
         confirms: Confirms::Never,
+        made_of: &[],
     },
     Entry {
         name: "materialize_tenant_secret",
         kind: Kind::Write,
         confirms: Confirms::Never,
+        made_of: &[],
     },
     Entry {
         name: "rotate_tenant_secret",
         kind: Kind::Write,
         confirms: Confirms::WhenReplacing,
+        made_of: &["set_tenant_secret", "materialize_tenant_secret"],
     },
     Entry {
         name: "set_tenant_secret",
         kind: Kind::Write,
         confirms: Confirms::WhenReplacing,
+        made_of: &[],
     },
 ];
 

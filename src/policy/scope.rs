@@ -59,6 +59,15 @@ impl ToolScope {
                 off.insert(entry.name, rule);
             }
         }
+        // A tool made of others is off wherever one of them is, for the
+        // same reason: rotate must not write or materialize where set or
+        // materialize may not.
+        for entry in TOOLS {
+            let part_off = entry.made_of.iter().find_map(|part| off.get(part).copied());
+            if let Some(rule) = part_off {
+                off.entry(entry.name).or_insert(rule);
+            }
+        }
         if off.len() == TOOLS.len() {
             let mut rules: Vec<&str> = off.values().map(|r| r.flag()).collect();
             rules.sort_unstable();
@@ -117,6 +126,30 @@ mod tests {
 
     fn list(names: &[&str]) -> Vec<String> {
         names.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    /// Excluding set or materialize, or leaving either out of --tools,
+    /// takes rotate with it, naming the same setting.
+    #[test]
+    fn rotate_goes_where_set_or_materialize_goes() {
+        for part in ["set_tenant_secret", "materialize_tenant_secret"] {
+            let scope = ToolScope::new(false, &[], &list(&[part])).unwrap();
+            assert_eq!(
+                scope.off("rotate_tenant_secret"),
+                Some(Off::Excluded),
+                "{part}"
+            );
+        }
+        let scope = ToolScope::new(
+            false,
+            &list(&["rotate_tenant_secret", "set_tenant_secret"]),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(scope.off("rotate_tenant_secret"), Some(Off::NotInTools));
+        assert_eq!(scope.off("set_tenant_secret"), None);
+        let all = ToolScope::new(false, &[], &[]).unwrap();
+        assert_eq!(all.off("rotate_tenant_secret"), None);
     }
 
     #[test]

@@ -306,7 +306,9 @@ impl ServerHandler for SecretsServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
-        Ok(ListPromptsResult::with_all_items(prompts::list()))
+        Ok(ListPromptsResult::with_all_items(prompts::listed(
+            &self.tools.policy.tools,
+        )))
     }
 
     async fn get_prompt(
@@ -314,7 +316,7 @@ impl ServerHandler for SecretsServer {
         request: GetPromptRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
-        prompts::get(&request).map(Into::into)
+        prompts::get(&request, &self.tools.policy.tools).map(Into::into)
     }
 
     /// A `tools/call` whose `arguments` is not an object does not parse as

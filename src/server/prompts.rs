@@ -10,6 +10,7 @@ use rmcp::model::{
 use serde_json::Value;
 
 use crate::domain::{self, Key};
+use crate::policy::ToolScope;
 
 pub const WIRE: &str = "wire-secret-into-service";
 pub const ROTATE: &str = "rotate-credential";
@@ -17,7 +18,37 @@ pub const ROTATE: &str = "rotate-credential";
 /// Most bytes of the free-text `targets` argument.
 const MAX_TARGETS_TEXT: usize = 1024;
 
-/// What `prompts/list` shows.
+/// The tools each prompt walks the agent through: it is listed and served
+/// only while every one of them is.
+const NEEDS: [(&str, &[&str]); 2] = [
+    (
+        WIRE,
+        &[
+            "list_tenant_secrets",
+            "set_tenant_secret",
+            "materialize_tenant_secret",
+        ],
+    ),
+    (ROTATE, &["rotate_tenant_secret"]),
+];
+
+fn served(name: &str, tools: &ToolScope) -> bool {
+    NEEDS
+        .iter()
+        .find(|(prompt, _)| *prompt == name)
+        .is_some_and(|(_, needs)| needs.iter().all(|tool| tools.off(tool).is_none()))
+}
+
+/// What `prompts/list` shows while `tools` are served.
+pub fn listed(tools: &ToolScope) -> Vec<Prompt> {
+    list()
+        .into_iter()
+        .filter(|p| served(&p.name, tools))
+        .collect()
+}
+
+/// Every prompt, with every tool on; needs no policy, so the docs and the
+/// manifest are written from it.
 pub fn list() -> Vec<Prompt> {
     let arg = |name: &str, description: &str, required: bool| {
         PromptArgument::new(name)
@@ -63,9 +94,27 @@ pub fn list() -> Vec<Prompt> {
     ]
 }
 
-/// The prompt `request` names, with its arguments checked; an unknown name
-/// or a bad argument is an invalid-params error that says what to send.
-pub fn get(request: &GetPromptRequestParams) -> Result<GetPromptResult, ErrorData> {
+/// The prompt `request` names, with its arguments checked; an unknown name,
+/// a prompt whose tools are off, or a bad argument is an invalid-params
+/// error that says what to send.
+pub fn get(
+    request: &GetPromptRequestParams,
+    tools: &ToolScope,
+) -> Result<GetPromptResult, ErrorData> {
+    if !served(&request.name, tools) {
+        let names: Vec<String> = listed(tools).iter().map(|p| p.name.to_string()).collect();
+        return Err(ErrorData::invalid_params(
+            format!(
+                "no prompt by that name is served here; the prompts served are: {}",
+                if names.is_empty() {
+                    "none".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            ),
+            None,
+        ));
+    }
     let args = request.arguments.as_ref();
     let text = match request.name.as_str() {
         WIRE => {
@@ -89,7 +138,7 @@ pub fn get(request: &GetPromptRequestParams) -> Result<GetPromptResult, ErrorDat
                 None | Some(Value::Null) => None,
                 Some(Value::String(t)) if t.trim().is_empty() => None,
                 Some(Value::String(t))
-                    if t.len() <= MAX_TARGETS_TEXT && !t.chars().any(char::is_control) =>
+                    if t.len() <= MAX_TARGETS_TEXT && t.chars().all(domain::fits_one_line) =>
                 {
                     Some(t.trim().to_owned())
                 }
@@ -167,12 +216,49 @@ mod tests {
 
     #[test]
     fn a_bad_key_says_what_to_write() {
-        let e = get(&request(
-            WIRE,
-            json!({"key": "db", "serviceId": "s", "secretName": "n"}),
-        ))
+        let e = get(
+            &request(
+                WIRE,
+                json!({"key": "db", "serviceId": "s", "secretName": "n"}),
+            ),
+            &ToolScope::default(),
+        )
         .unwrap_err();
         assert_eq!(e.code, rmcp::model::ErrorCode::INVALID_PARAMS);
         assert!(e.message.contains("user."), "{}", e.message);
+    }
+
+    /// A prompt whose tools are off is neither listed nor served: under
+    /// --read-only neither is; without rotate, only the wiring one.
+    #[test]
+    fn prompts_follow_the_tools_served() {
+        let names = |tools: &ToolScope| -> Vec<String> {
+            listed(tools).iter().map(|p| p.name.to_string()).collect()
+        };
+        let all = ToolScope::default();
+        assert_eq!(names(&all), [WIRE, ROTATE]);
+        let read_only = ToolScope::new(true, &[], &[]).unwrap();
+        assert!(names(&read_only).is_empty());
+        let no_rotate = ToolScope::new(false, &[], &["rotate_tenant_secret".to_owned()]).unwrap();
+        assert_eq!(names(&no_rotate), [WIRE]);
+        let args = json!({"key": "user.k"});
+        let refused = get(&request(ROTATE, args.clone()), &no_rotate).unwrap_err();
+        assert!(
+            refused.message.contains("no prompt by that name"),
+            "{}",
+            refused.message
+        );
+        assert!(get(&request(ROTATE, args), &all).is_ok());
+    }
+
+    /// `targets` is one line: separators, bidi controls and zero-width
+    /// characters are refused like control characters.
+    #[test]
+    fn targets_are_one_line_of_plain_text() {
+        for bad in ["a\u{2028}b", "svc\u{202E}gpj", "a\u{200B}b", "a\nb"] {
+            let args = json!({"key": "user.k", "targets": bad});
+            let e = get(&request(ROTATE, args), &ToolScope::default()).unwrap_err();
+            assert!(e.message.contains("one line"), "{bad:?}: {}", e.message);
+        }
     }
 }
