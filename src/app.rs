@@ -45,6 +45,8 @@ pub enum AppError {
     Stdio(#[from] StdioError),
     #[error("cannot start: {0}")]
     NoRandomness(#[from] NoRandomness),
+    #[error(transparent)]
+    AuditLocked(#[from] audit::AuditLocked),
     #[error("audit log {path} does not verify: {broken}")]
     AuditBroken { path: String, broken: audit::Broken },
 }
@@ -81,11 +83,10 @@ pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
     })?
     .with_limits(args.limits());
     announce(&args, &base_url);
-    let audit_log = args
-        .audit
-        .audit_log
-        .clone()
-        .map(|path| Arc::new(AuditLog::open(path, args.audit.audit_required)));
+    let audit_log = match args.audit.audit_log.clone() {
+        Some(path) => Some(Arc::new(AuditLog::open(path, args.audit.audit_required)?)),
+        None => None,
+    };
     let rates = RateLimits::in_memory(
         args.audit.max_writes_per_minute,
         args.audit.max_deletes_per_minute,

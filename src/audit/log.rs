@@ -28,7 +28,21 @@ pub struct AuditLog {
     path: PathBuf,
     anchor: PathBuf,
     required: bool,
+    /// A handle of the log held, with an advisory lock on it, for as long as
+    /// this process writes the log: a second process appending to the same
+    /// file would fork its chain.
+    _lock: Option<File>,
     state: Mutex<State>,
+}
+
+/// Another process holds the log's lock: it is writing this log.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "audit log {path} is being written by another process (it holds the log's lock); \
+     two writers would fork its hash chain. Give each process its own --audit-log file"
+)]
+pub struct AuditLocked {
+    pub path: String,
 }
 
 struct State {
@@ -43,11 +57,18 @@ impl AuditLog {
     /// continues its chain. A log that cannot be opened is reported on
     /// stderr; the server still starts, and `required` makes it refuse every
     /// change until the log can be written.
-    pub fn open(path: PathBuf, required: bool) -> AuditLog {
+    ///
+    /// A log another process is writing (it holds the log's advisory lock)
+    /// is refused: the server does not start.
+    pub fn open(path: PathBuf, required: bool) -> Result<AuditLog, AuditLocked> {
+        let held = hold(&path).map_err(|_| AuditLocked {
+            path: path.display().to_string(),
+        })?;
         let log = AuditLog {
             anchor: anchor_path(&path),
             path,
             required,
+            _lock: held,
             state: Mutex::new(State {
                 file: None,
                 failing: false,
@@ -56,7 +77,7 @@ impl AuditLog {
         let mut state = lock(&log.state);
         log.ensure_open(&mut state);
         drop(state);
-        log
+        Ok(log)
     }
 
     /// Whether changes must be refused while the log cannot be written.
@@ -152,6 +173,29 @@ impl AuditLog {
             "audit log {}: {why}; {then}.",
             self.path.display()
         ));
+    }
+}
+
+/// Takes the log's advisory lock on a handle of its own, kept while the
+/// process runs. `Err` when another process holds it; `Ok(None)` when the
+/// file cannot be opened at all (that is reported, and retried, when the
+/// log is written).
+fn hold(path: &Path) -> Result<Option<File>, ()> {
+    let mut options = OpenOptions::new();
+    options.read(true).append(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let Ok(file) = options.open(path) else {
+        return Ok(None);
+    };
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(()),
+        // A file system without locks: nothing to hold.
+        Err(std::fs::TryLockError::Error(_)) => Ok(None),
     }
 }
 

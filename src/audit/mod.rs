@@ -12,7 +12,7 @@ use std::cell::Cell;
 use std::future::Future;
 
 pub use chain::{GENESIS, hash_line};
-pub use log::{AuditLog, anchor_path};
+pub use log::{AuditLocked, AuditLog, anchor_path};
 pub(crate) use record::SseSession;
 pub use record::{Call, Client, Outcome, Record};
 pub use verify::{Broken, Verified, verify};

@@ -714,7 +714,7 @@ async fn the_audit_log_records_the_source_and_the_fate() {
     let emu = emulator().await;
     let dir = support::scratch_dir("ask-user-audit");
     let path = dir.join("audit.log");
-    let log = Arc::new(AuditLog::open(path.clone(), false));
+    let log = Arc::new(AuditLog::open(path.clone(), false).expect("the log is ours"));
     let records = || -> Vec<Value> {
         std::fs::read_to_string(&path)
             .unwrap_or_default()

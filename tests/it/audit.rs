@@ -373,6 +373,32 @@ fn unwritable(dir: &Dir) -> PathBuf {
     file.join("audit.log")
 }
 
+/// A second process appending to the log would fork its chain: it refuses
+/// to start, saying why, and the first one's log stays one chain.
+#[tokio::test]
+async fn a_second_writer_of_one_log_refuses_to_start() {
+    let dir = Dir::new("locked");
+    let log = dir.join("audit.log");
+    let mut first = server(&["--audit-log", log.to_str().unwrap()]).await;
+    let second = StdioServer::spawn(&["--sandbox", "--audit-log", log.to_str().unwrap()], &[]);
+    let (status, _, stderr) = second.finish_with_status().await;
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains("is being written by another process"),
+        "{stderr}"
+    );
+    let set = first
+        .call_tool(
+            "set_tenant_secret",
+            json!({"key": "user.l-1", "value": CANARY}),
+        )
+        .await;
+    assert!(!result_is_error(&set), "{set}");
+    let (ok, _, stderr) = first.finish().await;
+    assert!(ok, "{stderr}");
+    assert_eq!(records(&log).len(), 1);
+}
+
 /// Without --audit-required, an unwritable log is reported on stderr and
 /// changes go on.
 #[tokio::test]

@@ -588,7 +588,7 @@ async fn refusals_are_audited_with_their_rule() {
         for era in [Era::Session, Era::Retry] {
             let emu = emulator().await;
             emu.insert_tenant_secret(KEY, CANARY);
-            let audit = Arc::new(AuditLog::open(path.clone(), false));
+            let audit = Arc::new(AuditLog::open(path.clone(), false).expect("the log is ours"));
             let server = server(&emu, *mode)
                 .with_audit_log(Some(audit))
                 .with_rate_limits(RateLimits::none());
