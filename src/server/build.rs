@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::handler::SecretsServer;
-use super::surface::{declare_sandbox_field, info_for, router};
+use super::surface::info_for;
 use crate::audit::AuditLog;
 use crate::elicit::links::Links;
 use crate::elicit::{AskSettings, Elicitor, NoRandomness, States};
@@ -28,7 +28,7 @@ impl SecretsServer {
         }
         SecretsServer {
             tools: Arc::new(tools),
-            tool_router: Arc::new(router()),
+            tool_router: Arc::default(),
             audit: None,
             rates: RateLimits::none(),
             info: Arc::new(info_for(&Policy::default())),
@@ -80,12 +80,9 @@ impl SecretsServer {
     /// taken out of the router, so it is absent from `tools/list` and cannot
     /// be dispatched; the handler answers calls to it with the operator's refusal.
     pub fn with_policy(mut self, policy: Policy) -> Self {
-        let router = Arc::make_mut(&mut self.tool_router);
-        for name in policy.tools.off_names() {
-            router.remove_route(name);
-        }
         self.info = Arc::new(info_for(&policy));
         self.tools_mut().policy = Arc::new(policy);
+        self.tool_router = Arc::default();
         self
     }
 
@@ -112,15 +109,7 @@ impl SecretsServer {
     /// a field it never sends.
     pub fn sandboxed(mut self, on: bool) -> Self {
         self.tools_mut().sandboxed = on;
-        if on {
-            for route in Arc::make_mut(&mut self.tool_router).map.values_mut() {
-                if let Some(output) = &route.attr.output_schema {
-                    let mut output = output.as_ref().clone();
-                    declare_sandbox_field(&mut output);
-                    route.attr.output_schema = Some(Arc::new(output));
-                }
-            }
-        }
+        self.tool_router = Arc::default();
         self
     }
 }

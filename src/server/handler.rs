@@ -1,7 +1,7 @@
 //! The handler: [`SecretsServer`], what it says about itself, and the router
 //! of its tools.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -17,6 +17,7 @@ use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 use serde_json::Value;
 
 use super::instructions::SANDBOX_NOTE;
+use super::surface::served_router;
 use super::{arguments, hold, prompts, resources};
 use crate::audit::{self, AuditLog, Outcome};
 use crate::domain::Key;
@@ -33,7 +34,12 @@ pub struct SecretsServer {
     pub(super) tools: Arc<Toolkit>,
     /// Shared: every HTTP session, and every stateless request, gets a
     /// clone of the server, and a clone of the router would copy every tool.
-    pub(super) tool_router: Arc<ToolRouter<Toolkit>>,
+    ///
+    /// Built on first use (the first tools/list or tools/call), not at
+    /// start: making every tool's schema is most of what starting costs,
+    /// and `initialize` needs none of it. A builder that changes what is
+    /// served empties it.
+    pub(super) tool_router: Arc<OnceLock<ToolRouter<Toolkit>>>,
     pub(super) audit: Option<Arc<AuditLog>>,
     pub(super) rates: RateLimits,
     /// What `initialize` answers, built once: rmcp asks for it on every
@@ -42,6 +48,11 @@ pub struct SecretsServer {
 }
 
 impl SecretsServer {
+    /// The router of the tools this server serves, made on first use.
+    fn routes(&self) -> &ToolRouter<Toolkit> {
+        self.tool_router.get_or_init(|| served_router(&self.tools))
+    }
+
     /// Guardrails, before any other check and any OSC request: a tool the
     /// operator turned off gets a tool error naming the setting, and a `key`
     /// argument outside `--keys` is refused. A `key` that is not a valid key
@@ -209,7 +220,7 @@ impl SecretsServer {
     }
 }
 
-#[tool_handler(router = self.tool_router)]
+#[tool_handler(router = self.routes())]
 impl ServerHandler for SecretsServer {
     fn get_info(&self) -> ServerConfig {
         (*self.info).clone()
@@ -242,7 +253,7 @@ impl ServerHandler for SecretsServer {
             record(Outcome::Refused(Rule::Guardrail));
             return Ok(self.refusal(&name, refusal));
         }
-        if let Some(tool) = self.tool_router.get(&name)
+        if let Some(tool) = self.routes().get(&name)
             && let Err(refusal) = arguments::check(tool, request.arguments.as_ref())
         {
             record(Outcome::Refused(Rule::Arguments));
@@ -265,7 +276,7 @@ impl ServerHandler for SecretsServer {
                 return Ok(self.refusal(&name, refusal));
             }
         };
-        let (response, noted) = audit::noting(self.tool_router.call(ToolCallContext::new(
+        let (response, noted) = audit::noting(self.routes().call(ToolCallContext::new(
             &*self.tools,
             request,
             context,
@@ -345,7 +356,7 @@ impl ServerHandler for SecretsServer {
         let (rule, refusal) = match self.off_limits(name, None) {
             Some(refusal) => (Rule::Guardrail, refusal),
             None => {
-                let Some(tool) = self.tool_router.get(name) else {
+                let Some(tool) = self.routes().get(name) else {
                     return Err(ErrorData::invalid_params("tool not found", None));
                 };
                 let given = params.and_then(|p| p.get("arguments"));
@@ -418,6 +429,20 @@ mod tests {
 
     /// Should serde ever refuse what the schema check let through, its text
     /// (which quotes what arrived) is replaced by a fixed sentence.
+    /// Starting and answering `initialize` make no tool schema: the router
+    /// is made on first use, once for every clone (every session).
+    #[test]
+    fn the_router_is_made_on_first_use_and_shared() {
+        let server = server()
+            .with_policy(crate::policy::Policy::default())
+            .sandboxed(true);
+        let _ = server.get_info();
+        assert!(server.tool_router.get().is_none());
+        let session = server.clone();
+        assert_eq!(session.routes().list_all().len(), 5);
+        assert!(server.tool_router.get().is_some());
+    }
+
     #[test]
     fn serde_wording_never_reaches_the_model() {
         let serde = CallToolResult::error(vec![ContentBlock::text(
@@ -448,7 +473,7 @@ mod tests {
         };
         let server = server().with_policy(policy);
         let served: Vec<String> = server
-            .tool_router
+            .routes()
             .list_all()
             .iter()
             .map(|t| t.name.to_string())

@@ -39,10 +39,31 @@ pub fn router() -> ToolRouter<Toolkit> {
     router
 }
 
+/// The router a server with `tools` serves: the tools its policy leaves
+/// on, and in the sandbox, output schemas that declare the `sandbox` field
+/// (and only there: a server against the real OSC does not spend the
+/// model's context on a field it never sends).
+pub(super) fn served_router(tools: &Toolkit) -> ToolRouter<Toolkit> {
+    let mut router = router();
+    for name in tools.policy.tools.off_names() {
+        router.remove_route(name);
+    }
+    if tools.sandboxed {
+        for route in router.map.values_mut() {
+            if let Some(output) = &route.attr.output_schema {
+                let mut output = output.as_ref().clone();
+                declare_sandbox_field(&mut output);
+                route.attr.output_schema = Some(Arc::new(output));
+            }
+        }
+    }
+    router
+}
+
 /// Declares the optional `sandbox` field in an output schema, so a marked
 /// structured result still matches it. Its value, [`SANDBOX_NOTE`], says
 /// what it means, so the schema spends no description on it.
-pub(super) fn declare_sandbox_field(output: &mut JsonObject) {
+fn declare_sandbox_field(output: &mut JsonObject) {
     if let Some(Value::Object(properties)) = output.get_mut("properties") {
         properties
             .entry("sandbox")
