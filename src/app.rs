@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+use crate::ask_user::links::{FixedBase, Links, PageHost};
+use crate::ask_user::page::ListenerBase;
 use crate::audit::{self, AuditLog};
 use crate::config::{self, ConfigError, EmulatorArgs, ServeArgs, Transport, VerifyAuditArgs};
 use crate::elicit::NoRandomness;
-use crate::elicit::links::{FixedBase, Links, PageHost};
 use crate::emulator::{Emulator, EmulatorOptions, ListShape};
 use crate::logging;
 use crate::osc::{OscClient, OscConfig, OscError};
@@ -19,7 +20,6 @@ use crate::server::SecretsServer;
 use crate::transport::http::{self, HttpConfig, HttpError};
 use crate::transport::page::LoopbackPage;
 use crate::transport::stdio::{self, StdioError};
-use crate::web::page::ListenerBase;
 
 /// Why the server could not start or stopped badly. Each message is written
 /// for the operator and never holds a token.

@@ -8,11 +8,15 @@
 //! - `osc`: the OSC client, its one request path and its errors.
 //! - `advice`: the sentences every refusal and OSC failure is told in.
 //! - `audit`, `policy` (guardrails and rate limits), `values` (where a value
-//!   comes from), `elicit` (asking the human, through a narrow context).
+//!   comes from), `elicit` (asking the human: the eras, sealed states,
+//!   confirmation).
+//! - `ask_user`: the one-time page the human types a value on, its links and
+//!   its flow (over `web`'s HTTP rules).
 //! - `tools`: one file per tool, over the [`tools::Toolkit`] they share.
 //! - `server`: the MCP handler; composes guardrails, confirmation, tools and
 //!   the audit record; resources and prompts.
-//! - `web`, `transport`: HTTP rules and the stdio and HTTP adapters.
+//! - `transport`: the stdio and HTTP adapters; `web` holds the HTTP rules
+//!   every listener shares, below `ask_user`.
 //! - `config` (flags and environment) and `app` (the composition root).
 //!
 //! `logging`, `redact` and `sync` are small utilities any of them may use;
@@ -20,6 +24,7 @@
 
 pub mod advice;
 pub mod app;
+pub mod ask_user;
 pub mod audit;
 pub mod config;
 pub mod domain;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use crate::elicit::AskSettings;
+use crate::ask_user::AskSettings;
 use crate::values::{EnvAllowlist, EnvPattern, PatternError};
 
 /// A setting that is on or off.

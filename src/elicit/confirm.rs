@@ -29,10 +29,9 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use serde_json::Value;
 
-use super::elicitor::Elicitor;
 use super::reach::{Era, Reach};
 use super::request::{Answer, form_request, input_required, read_answer};
-use super::state::Binding;
+use super::state::{Binding, States};
 use crate::advice::{Op, advise};
 use crate::domain::Rule;
 use crate::domain::tool::{self, Confirms};
@@ -101,7 +100,9 @@ fn at_stake(tool: &str, arguments: Option<&JsonObject>) -> Option<(Act, Key)> {
 
 /// What the confirmation step of a call works with.
 pub struct Confirmer<'a> {
-    pub elicit: &'a Elicitor,
+    /// Seals and opens the retry era's questions; `None`: nobody can be
+    /// asked in that era.
+    pub states: Option<&'a States>,
     /// Asked whether the key exists before the human is.
     pub osc: &'a OscClient,
     pub mode: ConfirmMode,
@@ -113,7 +114,7 @@ pub async fn step(
     mut request: CallToolRequestParams,
     context: &RequestContext<RoleServer>,
 ) -> Step {
-    let Confirmer { elicit, osc, mode } = with;
+    let Confirmer { states, osc, mode } = with;
     if mode == ConfirmMode::Never {
         return Step::Proceed(request);
     }
@@ -128,9 +129,9 @@ pub async fn step(
             purpose: PURPOSE,
             arguments: request.arguments.as_ref(),
         };
-        let states = match elicit.states() {
-            Ok(states) => states,
-            Err(_) => return unavailable(mode, &request).unwrap_or(Step::Proceed(request)),
+        let states = match states {
+            Some(states) => states,
+            None => return unavailable(mode, &request).unwrap_or(Step::Proceed(request)),
         };
         if let Err(refused) = states.open::<u8>(&echoed, &binding) {
             return Step::Refuse(Rule::ConfirmState, refused.to_string());
@@ -142,7 +143,7 @@ pub async fn step(
         });
     }
     let reach = Reach::of(context);
-    let can_ask = reach.form && (reach.era == Era::Session || elicit.states().is_ok());
+    let can_ask = reach.form && (reach.era == Era::Session || states.is_some());
     if !can_ask && mode == ConfirmMode::Auto {
         return Step::Proceed(request);
     }
@@ -168,7 +169,7 @@ pub async fn step(
     let message = question(act, &key, &request.name);
     match reach.era {
         Era::Session => in_session(request, context, message, act, &key).await,
-        Era::Retry => by_retry(elicit, mode, request, message, &key),
+        Era::Retry => by_retry(states, mode, request, message, &key),
     }
 }
 
@@ -220,7 +221,7 @@ async fn in_session(
 
 /// Retry era: an `InputRequiredResult` with the form and a sealed state.
 fn by_retry(
-    elicit: &Elicitor,
+    states: Option<&States>,
     mode: ConfirmMode,
     request: CallToolRequestParams,
     message: String,
@@ -232,15 +233,13 @@ fn by_retry(
         purpose: PURPOSE,
         arguments: request.arguments.as_ref(),
     };
-    let sealed = elicit
-        .states()
-        .and_then(|states| states.seal(&binding, &1u8, ANSWER_TIME));
+    let sealed = states.map(|states| states.seal(&binding, &1u8, ANSWER_TIME));
     match sealed {
-        Ok(state) => Step::Ask(CallToolResponse::InputRequired(input_required(
+        Some(Ok(state)) => Step::Ask(CallToolResponse::InputRequired(input_required(
             [(FORM.to_owned(), form_request(message, schema(key)))],
             state,
         ))),
-        Err(_) => unavailable(mode, &request).unwrap_or(Step::Proceed(request)),
+        Some(Err(_)) | None => unavailable(mode, &request).unwrap_or(Step::Proceed(request)),
     }
 }
 

@@ -14,16 +14,12 @@
 //! it. Capabilities are checked here, never assumed: rmcp checks them for
 //! `Peer::elicit*`, but not for what goes into an `InputRequiredResult`.
 
-pub mod ask;
 pub mod confirm;
-mod elicitor;
-pub mod links;
 mod random;
 mod reach;
 pub mod request;
 pub mod state;
 
-pub use elicitor::{AskSettings, Elicitor};
 pub use random::{NoRandomness, unguessable};
 pub use reach::{Era, Reach};
 pub use request::{

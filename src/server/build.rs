@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use super::handler::SecretsServer;
 use super::surface::info_for;
+use crate::ask_user::links::Links;
+use crate::ask_user::{AskSettings, Asker};
 use crate::audit::AuditLog;
-use crate::elicit::links::Links;
-use crate::elicit::{AskSettings, Elicitor, NoRandomness, States};
+use crate::elicit::{NoRandomness, States};
 use crate::osc::OscClient;
 use crate::policy::{Policy, RateLimits};
 use crate::tools::Toolkit;
@@ -21,7 +22,7 @@ impl SecretsServer {
     pub fn new(osc: Arc<OscClient>) -> Self {
         let mut tools = Toolkit::new(osc);
         match States::new() {
-            Ok(states) => tools.elicit = Elicitor::new(Arc::new(states)),
+            Ok(states) => tools.ask = Asker::new(Arc::new(states)),
             Err(e) => {
                 tracing::warn!(error = %e, "no requestState can be sealed: nobody will be asked")
             }
@@ -41,22 +42,22 @@ impl SecretsServer {
 
     /// Seals and opens retry-era `requestState` with `states`.
     pub fn with_states(mut self, states: Arc<States>) -> Self {
-        let elicit = &mut self.tools_mut().elicit;
-        *elicit = std::mem::take(elicit).with_states(states);
+        let ask = &mut self.tools_mut().ask;
+        *ask = std::mem::take(ask).with_states(states);
         self
     }
 
     /// Serves askUser's one-time pages through `links`.
     pub fn with_links(mut self, links: Arc<Links>) -> Self {
-        let elicit = &mut self.tools_mut().elicit;
-        *elicit = std::mem::take(elicit).with_links(links);
+        let ask = &mut self.tools_mut().ask;
+        *ask = std::mem::take(ask).with_links(links);
         self
     }
 
     /// Sets how askUser behaves.
     pub fn ask_user(mut self, settings: AskSettings) -> Self {
-        let elicit = &mut self.tools_mut().elicit;
-        *elicit = std::mem::take(elicit).with_settings(settings);
+        let ask = &mut self.tools_mut().ask;
+        *ask = std::mem::take(ask).with_settings(settings);
         self
     }
 
@@ -68,12 +69,12 @@ impl SecretsServer {
 
     /// askUser's one-time links, when a page can be served.
     pub fn links(&self) -> Option<&Arc<Links>> {
-        self.tools.elicit.links()
+        self.tools.ask.links()
     }
 
     /// The sealer of retry-era `requestState`, shared by every session.
     pub fn states(&self) -> Result<&States, NoRandomness> {
-        self.tools.elicit.states()
+        self.tools.ask.states()
     }
 
     /// Applies the operator's guardrails: every tool the policy turns off is
@@ -89,8 +90,8 @@ impl SecretsServer {
     /// Records changing and refused calls, and the writes askUser's page
     /// makes later, in `audit`.
     pub fn with_audit_log(mut self, audit: Option<Arc<AuditLog>>) -> Self {
-        let elicit = &mut self.tools_mut().elicit;
-        *elicit = std::mem::take(elicit).with_audit(audit.clone());
+        let ask = &mut self.tools_mut().ask;
+        *ask = std::mem::take(ask).with_audit(audit.clone());
         self.audit = audit;
         self
     }

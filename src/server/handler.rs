@@ -138,19 +138,22 @@ impl SecretsServer {
         let Some(key) = arguments.and_then(|a| a.get("key")).and_then(Value::as_str) else {
             return false;
         };
-        [crate::elicit::confirm::PURPOSE, crate::elicit::ask::PURPOSE]
-            .into_iter()
-            .any(|purpose| {
-                states.valid(
-                    echoed,
-                    &crate::elicit::Binding {
-                        tool: &request.name,
-                        key,
-                        purpose,
-                        arguments,
-                    },
-                )
-            })
+        [
+            crate::elicit::confirm::PURPOSE,
+            crate::ask_user::flow::PURPOSE,
+        ]
+        .into_iter()
+        .any(|purpose| {
+            states.valid(
+                echoed,
+                &crate::elicit::Binding {
+                    tool: &request.name,
+                    key,
+                    purpose,
+                    arguments,
+                },
+            )
+        })
     }
 
     /// Appends the audit record of a call that changes something, or was
@@ -264,7 +267,7 @@ impl ServerHandler for SecretsServer {
             return Ok(self.refusal(&name, refusal));
         }
         let confirmer = confirm::Confirmer {
-            elicit: &self.tools.elicit,
+            states: self.tools.ask.states().ok(),
             osc: &self.tools.osc,
             mode: self.tools.policy.confirm,
         };

@@ -18,14 +18,14 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::advice::{Failure, schema_mismatch};
+use crate::ask_user::Asker;
 use crate::domain::{Key, Rule};
-use crate::elicit::Elicitor;
 use crate::osc::OscClient;
 use crate::policy::Policy;
 use crate::values::EnvAllowlist;
 
 /// What the tools work with: the OSC client, the variables `fromEnv` may
-/// read, the operator's guardrails, and how the human is asked. Shared by
+/// read, the operator's guardrails, and what askUser works with. Shared by
 /// every session; cheap to clone.
 #[derive(Clone)]
 pub struct Toolkit {
@@ -33,7 +33,7 @@ pub struct Toolkit {
     pub(crate) env: Arc<EnvAllowlist>,
     /// Read by the list tool for its key scope, and by confirmation.
     pub(crate) policy: Arc<Policy>,
-    pub(crate) elicit: Elicitor,
+    pub(crate) ask: Asker,
     /// Every answer comes from the offline OSC emulator.
     pub(crate) sandboxed: bool,
 }
@@ -46,7 +46,7 @@ impl Toolkit {
             osc,
             env: Arc::default(),
             policy: Arc::new(Policy::default()),
-            elicit: Elicitor::default(),
+            ask: Asker::default(),
             sandboxed: false,
         }
     }

@@ -15,8 +15,8 @@ use serde::Serialize;
 
 use super::{Toolkit, structured};
 use crate::advice::Failure;
+use crate::ask_user::flow::{self, Asking, Pending, Run};
 use crate::domain::{Key, WriteMode};
-use crate::elicit::ask::{self, Asking, Pending, Run};
 use crate::values::Origin;
 
 /// The argument the value came from.
@@ -157,7 +157,7 @@ impl Toolkit {
             })
         });
         let exists = self.exists(call.key).await;
-        ask::ask(&self.elicit, call, exists, run, |link| {
+        flow::ask(&self.ask, call, exists, run, |link| {
             structured(&pending(link))
         })
         .await

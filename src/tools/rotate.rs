@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 use super::report::ValueReport;
 use super::{Toolkit, structured};
 use crate::advice::{Failure, Op, advise, refused};
+use crate::ask_user::flow::{Asking, Pending};
 use crate::audit::Outcome;
 use crate::domain::{self, Key, SecretArg, WriteMode};
-use crate::elicit::ask::{Asking, Pending};
 use crate::osc::{OscClient, OscError};
 use crate::values::{GenerateArgs, Origin, Resolved, Sources};
 

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::report::{ValueReport, serialize_mode};
 use super::{Toolkit, structured};
 use crate::advice::{Failure, Op, advise, refused};
+use crate::ask_user::flow::{Asking, Pending};
 use crate::domain::{Key, SecretArg, WriteMode};
-use crate::elicit::ask::{Asking, Pending};
 use crate::osc::{OscClient, WriteOutcome};
 use crate::values::{GenerateArgs, Origin, Resolved, Sources};
 

@@ -14,8 +14,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::http::conn::{ConnLimits, Connections, accept_loop};
-use crate::elicit::links::{BoxFuture, LinkError, Links, PageHost};
-use crate::web::page::{self, PageConfig, PageHosts};
+use crate::ask_user::links::{BoxFuture, LinkError, Links, PageHost};
+use crate::ask_user::page::{self, PageConfig, PageHosts};
 
 /// Connection limits of a page listener of its own: one human, a few tabs.
 pub const PAGE_LIMITS: PageLimits = PageLimits {
@@ -161,8 +161,8 @@ mod tests {
     use secrecy::SecretString;
 
     use super::*;
+    use crate::ask_user::links::{Job, Settled};
     use crate::domain::{Key, WriteMode};
-    use crate::elicit::links::{Job, Settled};
 
     fn job() -> Job {
         Job {

@@ -1,5 +1,5 @@
 //! Where a secret value comes from. Exactly one source per write: one the
-//! human types on a one-time page (`askUser`, see `crate::elicit::ask`), a
+//! human types on a one-time page (`askUser`), a
 //! value the model gives (`value`), one the server generates (`generate`),
 //! or one the operator put in the server's environment (`fromEnv`). Only
 //! `value` ever passes through the model; the others are born as

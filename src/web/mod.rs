@@ -4,7 +4,6 @@
 
 pub mod body;
 pub mod hosts;
-pub mod page;
 pub mod refusal;
 
 pub use body::{BodyCap, BodyError};

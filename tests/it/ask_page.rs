@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::support::http as bin;
 use crate::support::logs::Logs;
 use crate::support::page::{CANARY, Page};
-use osc_secrets_mcp::elicit::links::{Fate, Ticket};
+use osc_secrets_mcp::ask_user::links::{Fate, Ticket};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use secrecy::ExposeSecret;
@@ -732,7 +732,7 @@ fn held_job(
     page: &Page,
     key: &str,
 ) -> (
-    osc_secrets_mcp::elicit::links::Job,
+    osc_secrets_mcp::ask_user::links::Job,
     tokio::sync::oneshot::Receiver<()>,
     tokio::sync::oneshot::Sender<()>,
 ) {
@@ -1014,8 +1014,8 @@ async fn over_http_the_link_names_the_listener_and_the_human_uses_it() {
 /// not stored, with the job's own words.
 #[tokio::test]
 async fn a_write_that_failed_is_not_titled_done() {
+    use osc_secrets_mcp::ask_user::links::{Job, Settled};
     use osc_secrets_mcp::domain::{Key, WriteMode};
-    use osc_secrets_mcp::elicit::links::{Job, Settled};
     use rmcp::model::{CallToolResult, ContentBlock};
 
     let page = Page::start(TTL).await;

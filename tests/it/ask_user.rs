@@ -13,9 +13,9 @@ use std::time::Duration;
 use crate::support::{
     OSC_TOKEN, client_for, emulator, fast_retry, is_error, stored, structured, text,
 };
+use osc_secrets_mcp::ask_user::AskSettings;
+use osc_secrets_mcp::ask_user::links::{Fate, FixedBase, LINK_PATH, Links};
 use osc_secrets_mcp::audit::AuditLog;
-use osc_secrets_mcp::elicit::AskSettings;
-use osc_secrets_mcp::elicit::links::{Fate, FixedBase, LINK_PATH, Links};
 use osc_secrets_mcp::emulator::Emulator;
 use osc_secrets_mcp::policy::rates::RateLimits;
 use osc_secrets_mcp::policy::{KeyScope, Policy, ToolScope};

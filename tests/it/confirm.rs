@@ -584,13 +584,15 @@ async fn refusals_are_audited_with_their_rule() {
             "confirm_unavailable",
         ),
     ];
+    // One writer for the whole run, as in a server: the log is locked while
+    // it is written.
+    let audit = Arc::new(AuditLog::open(path.clone(), false).expect("the log is ours"));
     for (says, mode, _) in &cases {
         for era in [Era::Session, Era::Retry] {
             let emu = emulator().await;
             emu.insert_tenant_secret(KEY, CANARY);
-            let audit = Arc::new(AuditLog::open(path.clone(), false).expect("the log is ours"));
             let server = server(&emu, *mode)
-                .with_audit_log(Some(audit))
+                .with_audit_log(Some(Arc::clone(&audit)))
                 .with_rate_limits(RateLimits::none());
             let client = connect(server, Human::new(says.clone()), era).await;
             let result = call(&client, "delete_tenant_secret", json!({ "key": KEY })).await;

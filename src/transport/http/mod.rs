@@ -16,11 +16,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue, Uri, header};
-use secrecy::{ExposeSecret, SecretString};
-use subtle::ConstantTimeEq;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+mod config;
 pub(crate) mod conn;
 mod held;
 mod layers;
@@ -32,9 +31,10 @@ mod sessions;
 pub(crate) mod sse;
 mod well_known;
 
+use crate::ask_user::page::{self, PageConfig, PageHosts};
 use crate::server::SecretsServer;
-use crate::web::page::{self, PageConfig, PageHosts};
-use crate::web::{HostRules, OriginRules};
+use crate::web::HostRules;
+pub use config::{HttpConfig, HttpError};
 use conn::{ConnLimits, Connections};
 pub use paths::{HEALTH_PATH, MCP_PATH, MESSAGES_PATH, SSE_PATH};
 use routes::App;
@@ -43,104 +43,6 @@ use routes::App;
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 /// How long calls cut off at the end of the grace period get to receive their error.
 const CUT_FLUSH: Duration = Duration::from_secs(1);
-
-/// Everything `--transport http` needs besides the handler. No `Debug`: it
-/// holds the token.
-pub struct HttpConfig {
-    pub listen: SocketAddr,
-    /// The bearer token clients must present; None serves without
-    /// authentication, which [`HttpConfig::check`] allows on loopback only.
-    pub auth_token: Option<SecretString>,
-    /// Extra Host names (or host:port) besides loopback; `*` accepts any.
-    pub allowed_hosts: Vec<String>,
-    /// Extra browser origins besides loopback ones.
-    pub allowed_origins: Vec<String>,
-    pub stateless: bool,
-    pub max_body_bytes: usize,
-    pub max_sessions: usize,
-    pub session_idle: Duration,
-    pub max_concurrent_per_client: usize,
-    pub shutdown_grace: Duration,
-    /// How long a client has to send a complete request head (from
-    /// connecting, or from the first byte of a next request), and a body.
-    pub header_timeout: Duration,
-    /// How long a keep-alive connection may wait for its next request.
-    pub connection_idle: Duration,
-    /// Most connections open at once, lowered to fit the descriptor limit.
-    pub max_connections: usize,
-}
-
-impl HttpConfig {
-    /// Start-up checks. Returns warnings to print, or the reason not to start.
-    /// `osc_token` is the upstream token: the clients' token must differ.
-    pub fn check(&self, osc_token: &SecretString) -> Result<Vec<String>, HttpError> {
-        let mut warnings = Vec::new();
-        let loopback = self.listen.ip().is_loopback();
-        match &self.auth_token {
-            Some(token) => {
-                if bool::from(
-                    token
-                        .expose_secret()
-                        .as_bytes()
-                        .ct_eq(osc_token.expose_secret().as_bytes()),
-                ) {
-                    return Err(HttpError::Config(
-                        "MCP_AUTH_TOKEN must differ from the OSC personal access token: every HTTP client would hold \
-                         the tenant's most powerful credential. Generate a separate one, for example with `openssl rand -hex 32`"
-                            .to_owned(),
-                    ));
-                }
-            }
-            None if !loopback => {
-                return Err(HttpError::Config(format!(
-                    "refusing to listen on {} without authentication: anyone who can reach that address could list, \
-                     overwrite and delete the tenant's OSC secrets. Set MCP_AUTH_TOKEN (or --auth-token-file) to a long \
-                     random token that clients send as `Authorization: Bearer <token>`, or listen on 127.0.0.1",
-                    self.listen
-                )));
-            }
-            None => warnings.push(format!(
-                "serving on {} WITHOUT authentication: every local process and user can manage the tenant's OSC \
-                 secrets through this server. Set MCP_AUTH_TOKEN to require a bearer token",
-                self.listen
-            )),
-        }
-        let hosts =
-            HostRules::parse(&self.allowed_hosts, self.listen).map_err(HttpError::Config)?;
-        if hosts.any && self.auth_token.is_none() {
-            return Err(HttpError::Config(
-                "MCP_ALLOWED_HOSTS=* turns off DNS-rebinding protection, which a server without MCP_AUTH_TOKEN relies on: \
-                 list the host names clients use instead, or set MCP_AUTH_TOKEN"
-                    .to_owned(),
-            ));
-        }
-        if hosts.any {
-            warnings.push("Host checking is off (MCP_ALLOWED_HOSTS=*); Origin checking and the bearer token still apply".to_owned());
-        } else if self.listen.ip().is_unspecified() && self.allowed_hosts.is_empty() {
-            warnings.push(format!(
-                "the server binds {} but answers only requests addressed to localhost, 127.0.0.1 or ::1; set MCP_ALLOWED_HOSTS \
-                 to the host names clients use to reach it",
-                self.listen
-            ));
-        }
-        OriginRules::parse(&self.allowed_origins).map_err(HttpError::Config)?;
-        Ok(warnings)
-    }
-}
-
-/// Why the HTTP server could not run.
-#[derive(Debug, thiserror::Error)]
-pub enum HttpError {
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
-    #[error("{0}")]
-    Config(String),
-    #[error("the HTTP server stopped unexpectedly: {0}")]
-    Stopped(String),
-}
 
 /// Serves until `shutdown` resolves, then stops accepting connections, gives
 /// in-flight calls up to `shutdown_grace` to finish, closes every session and
@@ -161,7 +63,7 @@ pub async fn serve(
         source,
     })?;
     let page = page_config(&server, &config, local).await?;
-    let app = App::new(server, &config, local, page).map_err(HttpError::Config)?;
+    let app = App::new(server, &config, local, page)?;
     let (max_connections, descriptors) = conn::connection_cap(config.max_connections);
     if max_connections < config.max_connections {
         tracing::warn!(
@@ -258,11 +160,10 @@ async fn page_config(
     let base = links
         .base()
         .await
-        .map_err(|e| HttpError::Config(e.to_string()))?;
-    let origin = page::origin_of(&base).ok_or_else(|| {
-        HttpError::Config("the one-time page's base URL has no origin".to_owned())
-    })?;
-    let hosts = HostRules::parse(&config.allowed_hosts, local).map_err(HttpError::Config)?;
+        .map_err(|e| HttpError::Page(e.to_string()))?;
+    let origin = page::origin_of(&base)
+        .ok_or_else(|| HttpError::Page("its base URL has no origin".to_owned()))?;
+    let hosts = HostRules::parse(&config.allowed_hosts, local).map_err(HttpError::Hosts)?;
     if let Ok(url) = reqwest::Url::parse(&base)
         && let Some(authority) = url
             .host_str()
@@ -309,6 +210,8 @@ fn url_is_loopback(base: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use secrecy::SecretString;
+
     use super::*;
 
     fn config(listen: &str, token: Option<&str>) -> HttpConfig {

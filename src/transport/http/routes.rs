@@ -22,7 +22,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
 
-use super::HttpConfig;
+use super::config::{HttpConfig, HttpError};
 use super::layers::around::AroundLayer;
 use super::layers::auth::{self, ListenerAuth, StaticBearer};
 use super::layers::body::Limit;
@@ -39,8 +39,8 @@ use super::paths::{HEALTH_PATH, MCP_PATH, MESSAGES_PATH, SSE_KEEP_ALIVE, SSE_PAT
 use super::sessions::CappedSessions;
 use super::sse::{self, LegacySse};
 use super::well_known;
+use crate::ask_user::page::{self, PageConfig};
 use crate::server::SecretsServer;
-use crate::web::page::{self, PageConfig};
 use crate::web::{BodyCap, HostRules, OriginRules, error_response};
 
 /// The assembled service: router, the state shutdown works on, and the
@@ -91,16 +91,14 @@ impl App {
         config: &HttpConfig,
         local: SocketAddr,
         page: Option<PageConfig>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, HttpError> {
         // [`HttpConfig::check`] says so at start-up; this holds even if it was skipped.
         if config.auth_token.is_none() && !local.ip().is_loopback() {
-            return Err(format!(
-                "refusing to serve on {local} without MCP_AUTH_TOKEN"
-            ));
+            return Err(HttpError::Exposed { listen: local });
         }
         let admitted = Arc::new(Admitted {
-            hosts: HostRules::parse(&config.allowed_hosts, local)?,
-            origins: OriginRules::parse(&config.allowed_origins)?,
+            hosts: HostRules::parse(&config.allowed_hosts, local).map_err(HttpError::Hosts)?,
+            origins: OriginRules::parse(&config.allowed_origins).map_err(HttpError::Origins)?,
         });
         let cancel = CancellationToken::new();
         let calls = Arc::new(Calls {

@@ -8,13 +8,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use osc_secrets_mcp::ask_user::links::{FixedBase, Job, Links, Settled, Ticket};
+use osc_secrets_mcp::ask_user::page::{PageConfig, PageHosts};
 use osc_secrets_mcp::domain::{Key, WriteMode};
-use osc_secrets_mcp::elicit::links::{FixedBase, Job, Links, Settled, Ticket};
 use osc_secrets_mcp::emulator::Emulator;
 use osc_secrets_mcp::osc::OscClient;
 use osc_secrets_mcp::transport::page::{PAGE_LIMITS, serve_page};
 use osc_secrets_mcp::web::HostRules;
-use osc_secrets_mcp::web::page::{PageConfig, PageHosts};
 use rmcp::model::{CallToolResult, ContentBlock};
 use secrecy::SecretString;
 

@@ -28,16 +28,16 @@ use rmcp::{Peer, model::ServerRequest};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use super::elicitor::Elicitor;
+use super::asker::Asker;
 use super::links::{BoxFuture, Fate, Job, LinkError, Links, Settled, Ticket};
-use super::random::unguessable;
-use super::reach::{Era, Reach};
-use super::request::{Answer, input_required, notify_complete, read_answer, url_request};
-use super::state::Binding;
 use crate::advice::Failure;
 use crate::audit::{self, Outcome};
 use crate::domain::Rule;
 use crate::domain::{Key, WriteMode, rfc3339};
+use crate::elicit::{
+    Answer, Binding, Era, Reach, input_required, notify_complete, read_answer, unguessable,
+    url_request,
+};
 
 /// The purpose a sealed askUser state is bound to.
 pub const PURPOSE: &str = "askUser";
@@ -78,14 +78,14 @@ struct Sealed {
 /// allows; `run` does the write (and what follows) with it, and `pending`
 /// makes the tool's result for a link handed to the agent.
 pub(crate) async fn ask(
-    elicit: &Elicitor,
+    ask: &Asker,
     call: Asking<'_>,
     exists: Option<bool>,
     run: Run,
     pending: impl FnOnce(Pending) -> CallToolResult,
 ) -> Result<CallToolResponse, Failure> {
     let key = call.key;
-    let Some(links) = elicit.links() else {
+    let Some(links) = ask.links() else {
         return Err(Failure::refused(
             Rule::NoPage,
             format!(
@@ -97,10 +97,10 @@ pub(crate) async fn ask(
     };
     let reach = Reach::of(call.context);
     if call.request_state.is_some() {
-        return retried(elicit, links, call).await;
+        return retried(ask, links, call).await;
     }
     if !reach.url {
-        if !elicit.settings().fallback {
+        if !ask.settings().fallback {
             return Err(Failure::refused(
                 Rule::AskUserFallback,
                 format!(
@@ -113,7 +113,7 @@ pub(crate) async fn ask(
         }
         // Nobody awaits this link's fate: the page's write gets its own
         // audit record, with the call that opened the link.
-        let run = audited(elicit, &call, run);
+        let run = audited(ask, &call, run);
         let ticket = open(links, &call, exists, run).await?;
         tracing::info!(key = %key, tool = call.tool, "askUser link handed to the agent");
         audit::note(Outcome::Pending);
@@ -124,10 +124,10 @@ pub(crate) async fn ask(
         .into());
     }
     match reach.era {
-        Era::Session => session(elicit, links, call, exists, run).await,
+        Era::Session => session(ask, links, call, exists, run).await,
         Era::Retry => {
             let ticket = open(links, &call, exists, run).await?;
-            let state = seal(elicit, &call, &ticket.id, links.ttl())?;
+            let state = seal(ask, &call, &ticket.id, links.ttl())?;
             tracing::info!(key = %key, tool = call.tool, "askUser link sent as an input request");
             audit::note(Outcome::Pending);
             Ok(input_required(
@@ -140,8 +140,8 @@ pub(crate) async fn ask(
 }
 
 /// `run`, recording its outcome in the audit log (if any) once it ran.
-fn audited(elicit: &Elicitor, call: &Asking<'_>, run: Run) -> Run {
-    let Some(log) = elicit.audit().cloned() else {
+fn audited(ask: &Asker, call: &Asking<'_>, run: Run) -> Run {
+    let Some(log) = ask.audit().cloned() else {
         return run;
     };
     let record = audit::Call::read(call.tool, "write", Some(call.arguments), call.context);
@@ -224,7 +224,7 @@ fn page_text(key: &Key, result: &CallToolResult) -> String {
 
 /// Session era: `elicitation/create` with the URL, then wait for the page.
 async fn session(
-    elicit: &Elicitor,
+    ask: &Asker,
     links: &Links,
     call: Asking<'_>,
     exists: Option<bool>,
@@ -252,18 +252,12 @@ async fn session(
     let ttl = links.ttl();
     tracing::info!(key = %key, tool = call.tool, "askUser link sent as a URL elicitation");
     let asked = peer.elicit_url_with_timeout(message(key), url, elicitation.clone(), Some(ttl));
-    let waited = wait(
-        links,
-        &ticket.id,
-        ttl,
-        &peer,
-        elicit.settings().session_ping,
-    );
+    let waited = wait(links, &ticket.id, ttl, &peer, ask.settings().session_ping);
     tokio::pin!(waited);
     let fate = tokio::select! {
         answer = asked => match answer {
             Ok(ElicitationAction::Accept) => waited.await,
-            Ok(_) => withdraw(links, &ticket.id, &peer, elicit.settings().session_ping).await,
+            Ok(_) => withdraw(links, &ticket.id, &peer, ask.settings().session_ping).await,
             // The error's text can quote what the client sent (its error
             // message, its malformed answer): only its kind is logged.
             Err(e) => {
@@ -273,7 +267,7 @@ async fn session(
                     _ => "no usable answer",
                 };
                 tracing::info!(kind, "the URL elicitation got no answer");
-                withdraw(links, &ticket.id, &peer, elicit.settings().session_ping).await
+                withdraw(links, &ticket.id, &peer, ask.settings().session_ping).await
             }
         },
         // The page was used before the client answered.
@@ -370,15 +364,9 @@ fn binding<'a>(call: &'a Asking<'_>, key: &'a str) -> Binding<'a> {
     }
 }
 
-fn seal(
-    elicit: &Elicitor,
-    call: &Asking<'_>,
-    link: &str,
-    ttl: Duration,
-) -> Result<String, Failure> {
+fn seal(ask: &Asker, call: &Asking<'_>, link: &str, ttl: Duration) -> Result<String, Failure> {
     let key = call.key.as_str();
-    elicit
-        .states()
+    ask.states()
         .and_then(|states| {
             states.seal(
                 &binding(call, key),
@@ -397,13 +385,13 @@ fn seal(
 
 /// Retry era, a retry: open the state, read the answer, wait for the page.
 async fn retried(
-    elicit: &Elicitor,
+    ask: &Asker,
     links: &Links,
     call: Asking<'_>,
 ) -> Result<CallToolResponse, Failure> {
     let key = call.key;
     let echoed = call.request_state.as_deref().unwrap_or_default();
-    let sealed: Sealed = elicit
+    let sealed: Sealed = ask
         .states()
         .map_err(|e| {
             Failure::tool(format!(
@@ -429,9 +417,9 @@ async fn retried(
             ));
         }
         Answer::Accepted(_) | Answer::Missing => {
-            match links.wait(&sealed.link, elicit.settings().retry_wait).await {
+            match links.wait(&sealed.link, ask.settings().retry_wait).await {
                 Fate::Pending => {
-                    let state = seal(elicit, &call, &sealed.link, links.ttl())?;
+                    let state = seal(ask, &call, &sealed.link, links.ttl())?;
                     audit::note(Outcome::Pending);
                     return Ok(input_required([], state).into());
                 }

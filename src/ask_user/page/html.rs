@@ -6,8 +6,8 @@ use axum::body::Body;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::ask_user::links::{Fate, Shown};
 use crate::domain::WriteMode;
-use crate::elicit::links::{Fate, Shown};
 
 /// The page for a link that cannot be used (any more).
 pub(super) fn fate_page(fate: &Fate) -> Response {

@@ -23,11 +23,9 @@ use axum::routing::get;
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::{Zeroize, Zeroizing};
 
-use super::{BodyCap, BodyError, HostRules};
+use super::links::{BoxFuture, Claimed, Fate, LINK_PATH, LinkError, Links, PageHost, Settled};
 use crate::domain::MAX_VALUE_LEN;
-use crate::elicit::links::{
-    BoxFuture, Claimed, Fate, LINK_PATH, LinkError, Links, PageHost, Settled,
-};
+use crate::web::{BodyCap, BodyError, HostRules};
 
 /// Largest form body accepted: a value of the largest size a `value`
 /// argument may have, every byte percent-encoded (three bytes each), plus

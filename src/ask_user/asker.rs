@@ -1,12 +1,11 @@
-//! The narrow context asking the human works with, and how askUser behaves.
+//! What askUser works with, and how the operator set it to behave.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::links::Links;
-use super::random::NoRandomness;
-use super::state::States;
 use crate::audit::AuditLog;
+use crate::elicit::{NoRandomness, States};
 
 /// How askUser behaves, as the operator set it.
 #[derive(Clone, Copy, Debug)]
@@ -36,9 +35,9 @@ impl Default for AskSettings {
 /// of retry-era states, the one-time links, how askUser behaves, and the
 /// audit log the page's own writes go to. Cheap to clone.
 #[derive(Clone, Default)]
-pub struct Elicitor {
+pub struct Asker {
     /// `None` only for a server built without one (a library user's
-    /// [`Elicitor::default`]): then nobody is asked in the retry era.
+    /// [`Asker::default`]): then nobody is asked in the retry era.
     states: Option<Arc<States>>,
     /// `None` when no page can be served.
     links: Option<Arc<Links>>,
@@ -46,10 +45,10 @@ pub struct Elicitor {
     audit: Option<Arc<AuditLog>>,
 }
 
-impl Elicitor {
+impl Asker {
     /// Asks with `states` sealing the retry era's `requestState`.
     pub fn new(states: Arc<States>) -> Self {
-        Elicitor::default().with_states(states)
+        Asker::default().with_states(states)
     }
 
     /// Seals the retry era's `requestState` with `states`.

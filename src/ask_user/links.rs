@@ -22,8 +22,8 @@ use rmcp::model::CallToolResult;
 use secrecy::SecretString;
 use tokio::sync::watch;
 
-use super::random::{NoRandomness, unguessable};
 use crate::domain::{Key, WriteMode};
+use crate::elicit::{NoRandomness, unguessable};
 use crate::sync::lock;
 
 /// A boxed future, as a job's run returns.
