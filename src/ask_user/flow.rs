@@ -126,6 +126,9 @@ pub(crate) async fn ask(
     match reach.era {
         Era::Session => session(ask, links, call, exists, run).await,
         Era::Retry => {
+            // The client may never come back for the result: the page's
+            // write gets its own record, as on the pending path.
+            let run = audited(ask, &call, run);
             let ticket = open(links, &call, exists, run).await?;
             let state = seal(ask, &call, &ticket.id, links.ttl())?;
             tracing::info!(key = %key, tool = call.tool, "askUser link sent as an input request");

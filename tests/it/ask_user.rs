@@ -769,6 +769,50 @@ async fn the_audit_log_records_the_source_and_the_fate() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A retry-era client that never comes back: the page's write is recorded
+/// all the same, after the round that opened the link.
+#[tokio::test]
+async fn a_retry_era_page_write_is_audited_when_the_client_does_not_return() {
+    let emu = emulator().await;
+    let dir = support::scratch_dir("ask-user-audit-retry");
+    let path = dir.join("audit.log");
+    let log = Arc::new(AuditLog::open(path.clone(), false).expect("the log is ours"));
+    let links = links(Duration::from_secs(60));
+    let human = Human::new(&links, Does::Ignores, true, RETRY);
+    let server = handler(&emu, &links)
+        .with_audit_log(Some(log))
+        .with_rate_limits(RateLimits::none());
+    let client = connect(server, human).await;
+    let first = params("set_tenant_secret", set_ask("user.audit-retry"));
+    let CallToolResponse::InputRequired(asked) = once(&client, first).await else {
+        panic!("the first round asks")
+    };
+    let wire = serde_json::to_value(&asked).unwrap();
+    let url = wire["inputRequests"]["askUser"]["params"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    type_on_page(&links, &url, CANARY).await;
+    let all = std::fs::read_to_string(&path).unwrap();
+    let outcomes: Vec<String> = all
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|r| {
+            format!(
+                "{} {}",
+                r["key"].as_str().unwrap(),
+                r["outcome"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["user.audit-retry pending", "user.audit-retry ok"]
+    );
+    assert!(!all.contains(CANARY), "{all}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 // ---------------------------------------------------------------------------
 // Through the built binary, with the official Python SDK as the client and
 // the one-time page served by the binary itself.
