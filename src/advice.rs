@@ -23,6 +23,9 @@ use crate::osc::OscError;
 pub struct Failure {
     pub outcome: Outcome,
     pub text: String,
+    /// The key holds the new value all the same (a rotation that missed a
+    /// target): the one-time page says so rather than "not stored".
+    pub key_stored: bool,
 }
 
 impl Failure {
@@ -30,12 +33,19 @@ impl Failure {
         Failure {
             outcome,
             text: text.into(),
+            key_stored: false,
         }
     }
 
     /// Refused by `rule`, before (or instead of) contacting OSC.
     pub fn refused(rule: Rule, text: impl Into<String>) -> Self {
         Failure::new(Outcome::Refused(rule), text)
+    }
+
+    /// The call failed, but the key was stored.
+    pub fn with_key_stored(mut self) -> Self {
+        self.key_stored = true;
+        self
     }
 
     /// A failure of the tool's own making (no rule, no OSC error).

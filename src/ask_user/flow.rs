@@ -46,7 +46,15 @@ pub const REQUEST: &str = "askUser";
 
 /// What the tool does with the value once the human typed it: its whole
 /// result, as the caller of the tool would have received it.
-pub(crate) type Run = Box<dyn FnOnce(SecretString) -> BoxFuture<CallToolResult> + Send>;
+pub(crate) type Run = Box<dyn FnOnce(SecretString) -> BoxFuture<Ran> + Send>;
+
+/// What a tool's write with the typed value came to: its whole result, and
+/// whether the key now holds the value (a rotation can store the key and
+/// still miss a target).
+pub(crate) struct Ran {
+    pub result: CallToolResult,
+    pub stored: bool,
+}
 
 /// One askUser call, as the tool received it.
 pub(crate) struct Asking<'a> {
@@ -151,8 +159,8 @@ fn audited(ask: &Asker, call: &Asking<'_>, run: Run) -> Run {
     Box::new(move |value: SecretString| {
         Box::pin(async move {
             let started = std::time::Instant::now();
-            let result = run(value).await;
-            let outcome = if result.is_error == Some(true) {
+            let ran = run(value).await;
+            let outcome = if ran.result.is_error == Some(true) {
                 Outcome::Error("tool")
             } else {
                 Outcome::Ok
@@ -162,7 +170,7 @@ fn audited(ask: &Asker, call: &Asking<'_>, run: Run) -> Run {
                 outcome,
                 duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             });
-            result
+            ran
         })
     })
 }
@@ -190,9 +198,13 @@ async fn open(
         exists,
         run: Box::new(move |value: SecretString| {
             Box::pin(async move {
-                let result = run(value).await;
-                let page_text = page_text(&key, &result);
-                Settled { result, page_text }
+                let ran = run(value).await;
+                let (title, page_text) = page_text(&key, &ran);
+                Settled {
+                    result: ran.result,
+                    title,
+                    page_text,
+                }
             })
         }),
     };
@@ -212,16 +224,34 @@ async fn open(
 }
 
 /// What the page says once the job ran: plain text, never the value.
-fn page_text(key: &Key, result: &CallToolResult) -> String {
-    if result.is_error == Some(true) {
-        let why = result
+/// The title and first sentence say what happened to the key, then what
+/// happened to anything else.
+fn page_text(key: &Key, ran: &Ran) -> (&'static str, String) {
+    let why = || {
+        ran.result
             .content
             .iter()
             .find_map(|c| c.as_text().map(|t| t.text.clone()))
-            .unwrap_or_default();
-        format!("The value was not stored in {key}. {why}")
-    } else {
-        format!("Done: {key} now holds the value you typed. You can close this page.")
+            .unwrap_or_default()
+    };
+    match (ran.result.is_error == Some(true), ran.stored) {
+        (false, _) => (
+            "Done",
+            format!(
+                "Done: {key} now holds the value you typed. You can close this page and go back to the assistant."
+            ),
+        ),
+        (true, true) => (
+            "Stored, not everywhere",
+            format!(
+                "{key} now holds the value you typed, but not every service was updated. {}",
+                why()
+            ),
+        ),
+        (true, false) => (
+            "Not stored",
+            format!("The value was not stored in {key}. {}", why()),
+        ),
     }
 }
 

@@ -34,6 +34,8 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 pub struct Settled {
     /// The tool result of the whole operation, for whoever awaits it.
     pub result: CallToolResult,
+    /// The page's title: what happened to the key, in two or three words.
+    pub title: &'static str,
     /// What the page tells the human: plain text, never the value.
     pub page_text: String,
 }
@@ -318,6 +320,7 @@ mod tests {
                     *lock(&seen) = Some(value.expose_secret().len().to_string());
                     Settled {
                         result: CallToolResult::success(vec![ContentBlock::text("stored")]),
+                        title: "Done",
                         page_text: "Stored.".into(),
                     }
                 })

@@ -351,13 +351,9 @@ async fn submit(
     tracing::info!(link = %link, "one-time page used: running its write");
     let settled = run(Arc::clone(&config.links), claimed, value).await;
     tracing::info!(link = %link, "one-time page used: outcome shown");
-    // The title says what came of it: a write OSC refused is not "Done".
-    let title = if settled.result.is_error == Some(true) {
-        "Not stored"
-    } else {
-        "Done"
-    };
-    page(StatusCode::OK, title, &settled.page_text)
+    // The title says what came of the key: a write OSC refused is not
+    // "Done", and a rotation that stored the key is not "Not stored".
+    page(StatusCode::OK, settled.title, &settled.page_text)
 }
 
 /// The form's fields, read through the one capped body reader; or why not.
@@ -436,6 +432,7 @@ fn failed() -> Settled {
                 Check the key with list_tenant_secrets, and ask for a new link if it is not there.";
     Settled {
         result: rmcp::model::CallToolResult::error(vec![rmcp::model::ContentBlock::text(text)]),
+        title: "Outcome not known",
         page_text: text.to_owned(),
     }
 }

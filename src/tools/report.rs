@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::{Toolkit, structured};
 use crate::advice::Failure;
-use crate::ask_user::flow::{self, Asking, Pending, Run};
+use crate::ask_user::flow::{self, Asking, Pending, Ran, Run};
 use crate::domain::{Key, WriteMode};
 use crate::values::Origin;
 
@@ -151,8 +151,14 @@ impl Toolkit {
         let run: Run = Box::new(move |value| {
             Box::pin(async move {
                 match write(value).await {
-                    Ok(output) => structured(&output),
-                    Err(e) => CallToolResult::error(vec![ContentBlock::text(e.text)]),
+                    Ok(output) => Ran {
+                        result: structured(&output),
+                        stored: true,
+                    },
+                    Err(e) => Ran {
+                        stored: e.key_stored,
+                        result: CallToolResult::error(vec![ContentBlock::text(e.text)]),
+                    },
                 }
             })
         });

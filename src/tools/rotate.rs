@@ -379,5 +379,5 @@ fn partial(
          materialize_tenant_secret with key `{key}` for each target that does not hold the new value. \
          OSC resolves a reference when a service instance starts, so restart each instance afterwards."
     ));
-    Failure::new(recorded, message)
+    Failure::new(recorded, message).with_key_stored()
 }

@@ -174,6 +174,7 @@ mod tests {
                 Box::pin(async {
                     Settled {
                         result: CallToolResult::success(vec![ContentBlock::text("stored")]),
+                        title: "Done",
                         page_text: "Stored.".into(),
                     }
                 })

@@ -1028,6 +1028,7 @@ async fn a_write_that_failed_is_not_titled_done() {
             Box::pin(async {
                 Settled {
                     result: CallToolResult::error(vec![ContentBlock::text("OSC refused it.")]),
+                    title: "Not stored",
                     page_text: "The value was not stored in user.refused. OSC refused it.".into(),
                 }
             })

@@ -620,6 +620,52 @@ async fn a_client_without_url_elicitation_gets_a_pending_link() {
     }
 }
 
+/// A rotation whose write succeeded and whose one target failed: the page
+/// says the key holds the value, then that not every service was updated;
+/// never "Not stored".
+#[tokio::test]
+async fn the_page_of_a_rotation_that_missed_a_target_says_the_key_was_stored() {
+    let emu = emulator().await;
+    emu.insert_tenant_secret("user.half", "old-value");
+    emu.push_fault(osc_secrets_mcp::emulator::Fault {
+        path_prefix: Some("/mytenantsecrets/user.half/materialize".to_owned()),
+        ..support::fault("POST", 403)
+    });
+    let links = links(Duration::from_secs(60));
+    let human = Human::new(&links, Does::Types, false, SESSION);
+    let client = connect(handler(&emu, &links), human).await;
+    let result = call(
+        &client,
+        "rotate_tenant_secret",
+        json!({"key": "user.half", "askUser": true, "targets": [
+            {"serviceId": "eyevinn-api", "secretName": "dbpassword"},
+        ]}),
+    )
+    .await;
+    let url = structured(&result)["url"].as_str().unwrap().to_owned();
+    let claimed = links.claim(&link_id(&url)).expect("an open link");
+    let settled = (claimed.job.run)(SecretString::from(CANARY.to_owned())).await;
+    assert_eq!(
+        settled.title, "Stored, not everywhere",
+        "{}",
+        settled.page_text
+    );
+    assert!(
+        settled.page_text.starts_with(
+            "user.half now holds the value you typed, but not every service was updated."
+        ),
+        "{}",
+        settled.page_text
+    );
+    assert!(
+        settled.page_text.contains("eyevinn-api"),
+        "{}",
+        settled.page_text
+    );
+    assert!(!settled.page_text.contains(CANARY));
+    assert_eq!(stored(&emu, "user.half").as_deref(), Some(CANARY));
+}
+
 #[tokio::test]
 async fn with_the_fallback_off_such_a_client_is_refused() {
     let emu = emulator().await;

@@ -95,6 +95,7 @@ impl Page {
                     };
                     Settled {
                         result: CallToolResult::success(vec![ContentBlock::text(text.clone())]),
+                        title: "Done",
                         page_text: text,
                     }
                 })
