@@ -239,18 +239,35 @@ struct Submitted {
     multiline: Option<SecretString>,
     /// A field came more than once: a hand-made request, not the page.
     repeated: bool,
+    /// A field was not well-formed: a `%` without two hex digits after it,
+    /// or bytes that are not UTF-8. Never stored with replacement
+    /// characters or as the raw escape.
+    malformed: bool,
 }
 
 /// Parses the form body. The value fields go straight into secrets; every
 /// other field is dropped. The buffer is wiped afterwards.
+///
+/// Decoded by hand rather than with `form_urlencoded::parse`, which turns
+/// a malformed escape into the raw text and bytes that are not UTF-8 into
+/// replacement characters: a value must arrive exactly as typed, or not at
+/// all.
 fn parse(mut body: Vec<u8>) -> Submitted {
     let mut out = Submitted::default();
-    for (name, field) in form_urlencoded::parse(&body) {
-        let slot = match &*name {
+    for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+        let (name, field) = match pair.iter().position(|&b| b == b'=') {
+            Some(at) => (&pair[..at], &pair[at + 1..]),
+            None => (pair, &pair[pair.len()..]),
+        };
+        let (Some(name), Some(field)) = (decode_strict(name), decode_strict(field)) else {
+            out.malformed = true;
+            continue;
+        };
+        let slot = match name.as_str() {
             "value" => &mut out.value,
             "multiline" => &mut out.multiline,
             "action" => {
-                out.decline = field == "decline";
+                out.decline = field.as_str() == "decline";
                 continue;
             }
             _ => continue,
@@ -258,10 +275,33 @@ fn parse(mut body: Vec<u8>) -> Submitted {
         if slot.is_some() {
             out.repeated = true;
         }
-        *slot = Some(SecretString::from(field.into_owned()));
+        *slot = Some(SecretString::from(field.as_str()));
     }
     body.zeroize();
     out
+}
+
+/// One form-encoded name or value: `+` is a space, `%` must be followed by
+/// two hex digits, and the result must be UTF-8; None otherwise. Every
+/// buffer on the way is wiped.
+fn decode_strict(raw: &[u8]) -> Option<Zeroizing<String>> {
+    let mut bytes = Zeroizing::new(Vec::with_capacity(raw.len()));
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            b'+' => bytes.push(b' '),
+            b'%' => {
+                let hex = raw.get(i + 1..i + 3)?;
+                let hex = std::str::from_utf8(hex).ok()?;
+                bytes.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            b => bytes.push(b),
+        }
+        i += 1;
+    }
+    let text = std::str::from_utf8(&bytes).ok()?;
+    Some(Zeroizing::new(text.to_owned()))
 }
 
 /// The one value the form carries, as typed; or what to tell the human.
@@ -271,6 +311,12 @@ fn chosen(submitted: Submitted) -> Result<SecretString, &'static str> {
     if submitted.repeated {
         return Err(
             "The form arrived with a field twice. Fill in the form on this page and save again.",
+        );
+    }
+    if submitted.malformed {
+        return Err(
+            "The form arrived garbled (an escape that is not one, or bytes that are not text). \
+             Nothing was written. Fill in the form on this page and save again.",
         );
     }
     match (filled(&submitted.value), filled(&submitted.multiline)) {
@@ -461,6 +507,21 @@ fn fate_word(fate: &Fate) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A malformed escape or bytes that are not UTF-8 are refused, never
+    /// stored as replacement characters or as the raw escape; a
+    /// well-formed form decodes exactly.
+    #[test]
+    fn a_garbled_form_is_refused_not_repaired() {
+        for body in ["value=%ff%fe", "value=ab%zz", "value=ab%2", "value=%C3%28", "val%ue=x"] {
+            let submitted = parse(body.as_bytes().to_vec());
+            assert!(submitted.malformed, "{body}");
+            let said = chosen(submitted).err().unwrap_or_default();
+            assert!(said.contains("garbled"), "{body}: {said}");
+        }
+        let good = chosen(parse(b"value=a%20b+c%C3%A9&action=save".to_vec())).unwrap();
+        assert_eq!(good.expose_secret(), "a b c\u{e9}");
+    }
 
     #[test]
     fn origins_as_browsers_send_them() {
