@@ -165,8 +165,18 @@ async fn checked(State(config): State<Arc<PageConfig>>, request: Request, next: 
         ));
     }
     // GET and HEAD may come without an Origin (a navigation); any other
-    // method needs the page's own, exactly.
-    let origin = request.headers().get(header::ORIGIN);
+    // method needs the page's own, exactly. Every Origin header is read: a
+    // request with two (the page's own and another) is no browser's.
+    let mut origins = request.headers().get_all(header::ORIGIN).iter();
+    let origin = origins.next();
+    if origins.next().is_some() {
+        tracing::info!(link = %id, reason = "more than one origin", "one-time page refused");
+        return secured(page(
+            StatusCode::BAD_REQUEST,
+            "Not sent from this page",
+            "The form must be sent from the page itself, in a browser. Nothing was written. Open the link again and submit the form there.",
+        ));
+    }
     let needs_origin = !matches!(*request.method(), Method::GET | Method::HEAD);
     let same_site = request
         .headers()
@@ -513,7 +523,13 @@ mod tests {
     /// well-formed form decodes exactly.
     #[test]
     fn a_garbled_form_is_refused_not_repaired() {
-        for body in ["value=%ff%fe", "value=ab%zz", "value=ab%2", "value=%C3%28", "val%ue=x"] {
+        for body in [
+            "value=%ff%fe",
+            "value=ab%zz",
+            "value=ab%2",
+            "value=%C3%28",
+            "val%ue=x",
+        ] {
             let submitted = parse(body.as_bytes().to_vec());
             assert!(submitted.malformed, "{body}");
             let said = chosen(submitted).err().unwrap_or_default();

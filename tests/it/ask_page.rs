@@ -303,6 +303,21 @@ async fn posts_without_the_pages_own_origin_write_nothing() {
     assert_no_leak("the trace log", &logs.text(), &[CANARY]);
 }
 
+/// Two Origin headers, the page's own first and another after it, are no
+/// browser's request: refused, with the page's security headers, and
+/// nothing written.
+#[tokio::test]
+async fn a_post_with_two_origins_writes_nothing() {
+    let page = Page::start(TTL).await;
+    let ticket = page.open("user.origin").await;
+    for second in ["https://evil.example", page.base.as_str()] {
+        let twice = post(&page, &ticket.url, form_value(CANARY)).header("origin", second);
+        let answer = send("two Origin headers", twice).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{second}");
+    }
+    assert_untouched(&page, &ticket);
+}
+
 /// A POST that is not a form is refused and writes nothing.
 #[tokio::test]
 async fn posts_that_are_not_a_form_write_nothing() {
