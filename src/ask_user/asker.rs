@@ -43,6 +43,9 @@ pub struct Asker {
     links: Option<Arc<Links>>,
     settings: AskSettings,
     audit: Option<Arc<AuditLog>>,
+    /// `--confirm always`: a replacing write needs a proven human, which a
+    /// link handed to the agent is not.
+    confirm_always: bool,
 }
 
 impl Asker {
@@ -88,6 +91,18 @@ impl Asker {
     /// How askUser behaves.
     pub fn settings(&self) -> AskSettings {
         self.settings
+    }
+
+    /// Under `--confirm always`, refuses to hand the agent a link that
+    /// would replace an existing key.
+    pub fn with_confirm_always(mut self, on: bool) -> Self {
+        self.confirm_always = on;
+        self
+    }
+
+    /// Whether `--confirm always` is in force.
+    pub fn confirm_always(&self) -> bool {
+        self.confirm_always
     }
 
     /// The audit log, when there is one.

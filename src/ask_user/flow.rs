@@ -119,6 +119,21 @@ pub(crate) async fn ask(
                 ),
             ));
         }
+        // A link that passed through the model proves no human: under
+        // --confirm always it may not replace a key (or one that may
+        // exist: the check failed).
+        if ask.confirm_always() && call.mode == WriteMode::Upsert && exists != Some(false) {
+            tracing::info!(key = %key, tool = call.tool, "askUser link refused: --confirm always");
+            return Err(Failure::refused(
+                Rule::ConfirmUnavailable,
+                format!(
+                    "Not done: this server's operator requires a human to confirm writes that replace an existing key \
+                     (--confirm always), and a link handed to you proves no human (whoever holds it can use it), so no \
+                     link was opened and nothing was written to `{key}`. Use a client that shows the page itself (URL \
+                     elicitation) or asks in a form, or ask the operator."
+                ),
+            ));
+        }
         // Nobody awaits this link's fate: the page's write gets its own
         // audit record, with the call that opened the link.
         let run = audited(ask, &call, run);

@@ -10,7 +10,7 @@ use crate::ask_user::{AskSettings, Asker};
 use crate::audit::AuditLog;
 use crate::elicit::{NoRandomness, States};
 use crate::osc::OscClient;
-use crate::policy::{Policy, RateLimits};
+use crate::policy::{ConfirmMode, Policy, RateLimits};
 use crate::tools::Toolkit;
 use crate::values::EnvAllowlist;
 
@@ -82,6 +82,9 @@ impl SecretsServer {
     /// be dispatched; the handler answers calls to it with the operator's refusal.
     pub fn with_policy(mut self, policy: Policy) -> Self {
         self.info = Arc::new(info_for(&policy));
+        let always = policy.confirm == ConfirmMode::Always;
+        let ask = &mut self.tools_mut().ask;
+        *ask = std::mem::take(ask).with_confirm_always(always);
         self.tools_mut().policy = Arc::new(policy);
         self.tool_router = Arc::default();
         self

@@ -18,7 +18,7 @@ use osc_secrets_mcp::ask_user::links::{Fate, FixedBase, LINK_PATH, Links};
 use osc_secrets_mcp::audit::AuditLog;
 use osc_secrets_mcp::emulator::Emulator;
 use osc_secrets_mcp::policy::rates::RateLimits;
-use osc_secrets_mcp::policy::{KeyScope, Policy, ToolScope};
+use osc_secrets_mcp::policy::{ConfirmMode, KeyScope, Policy, ToolScope};
 use osc_secrets_mcp::server::SecretsServer;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ClientCapabilities, ClientConfig,
@@ -664,6 +664,44 @@ async fn the_page_of_a_rotation_that_missed_a_target_says_the_key_was_stored() {
     );
     assert!(!settled.page_text.contains(CANARY));
     assert_eq!(stored(&emu, "user.half").as_deref(), Some(CANARY));
+}
+
+/// Under --confirm always, a link handed to the agent proves no human: a
+/// replacing write by set or rotate is refused and no link is opened; a
+/// new key still gets its link.
+#[tokio::test]
+async fn confirm_always_refuses_a_replacing_link_handed_to_the_agent() {
+    let emu = emulator().await;
+    emu.insert_tenant_secret("user.held", "old-value");
+    let links = links(Duration::from_secs(60));
+    let human = Human::new(&links, Does::Types, false, SESSION);
+    let always = Policy {
+        confirm: ConfirmMode::Always,
+        ..Policy::default()
+    };
+    let client = connect(handler(&emu, &links).with_policy(always), human).await;
+    for (tool, args) in [
+        ("set_tenant_secret", set_ask("user.held")),
+        (
+            "rotate_tenant_secret",
+            json!({"key": "user.held", "askUser": true, "targets": [
+                {"serviceId": "eyevinn-api", "secretName": "dbpassword"},
+            ]}),
+        ),
+    ] {
+        let result = call(&client, tool, args).await;
+        assert!(is_error(&result), "{tool}");
+        let said = text(&result);
+        assert!(
+            said.contains("--confirm always") && said.contains("no link was opened"),
+            "{tool}: {said}"
+        );
+        assert!(result.structured_content.is_none(), "{tool}: no link");
+    }
+    assert_eq!(stored(&emu, "user.held").as_deref(), Some("old-value"));
+    let fresh = call(&client, "set_tenant_secret", set_ask("user.fresh")).await;
+    assert!(!is_error(&fresh), "{}", text(&fresh));
+    assert_eq!(structured(&fresh)["status"], "pending");
 }
 
 #[tokio::test]
