@@ -39,7 +39,8 @@ impl Bucket {
 /// Where buckets are kept. Takes one call from `bucket`, or says how long
 /// until one is free. Must be cheap: it runs on every changing call.
 pub trait RateStore: Send + Sync {
-    fn take(&self, bucket: Bucket) -> Result<(), Duration>;
+    /// Takes `n` calls at once, all or none.
+    fn take(&self, bucket: Bucket, n: NonZeroU32) -> Result<(), Duration>;
 }
 
 /// Buckets in this process's memory. A per-minute rate of None is no limit.
@@ -61,16 +62,20 @@ impl MemoryRates {
 }
 
 impl RateStore for MemoryRates {
-    fn take(&self, bucket: Bucket) -> Result<(), Duration> {
+    fn take(&self, bucket: Bucket, n: NonZeroU32) -> Result<(), Duration> {
         let limiter = match bucket {
             Bucket::Writes => &self.writes,
             Bucket::Deletes => &self.deletes,
         };
         match limiter {
             None => Ok(()),
-            Some(limiter) => limiter
-                .check()
-                .map_err(|not_until| not_until.wait_time_from(self.clock.now())),
+            Some(limiter) => match limiter.check_n(n) {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(not_until)) => Err(not_until.wait_time_from(self.clock.now())),
+                // More than the bucket ever holds: RateLimits refuses such a
+                // call before it gets here; a full minute is the honest wait.
+                Err(_) => Err(Duration::from_secs(60)),
+            },
         }
     }
 }
@@ -82,11 +87,36 @@ pub struct Limited {
     pub per_minute: u32,
     /// Whole seconds until a call is free again, at least 1.
     pub retry_after_secs: u64,
+    /// How many the call would have taken, when more than one.
+    pub wanted: u32,
 }
 
 impl Limited {
     /// The tool error: which limit, and when to retry.
     pub fn message(&self) -> String {
+        if self.wanted > self.per_minute {
+            return format!(
+                "Refused before contacting OSC: this call would make {} changes (the write and one per target), \
+                 and this server allows {} {} per minute, shared by all its clients. Nothing was changed. \
+                 Rotate into at most {} targets at once, then materialize the key into the rest with \
+                 materialize_tenant_secret.",
+                self.wanted,
+                self.per_minute,
+                self.bucket.counted(self.per_minute),
+                self.per_minute.saturating_sub(1)
+            );
+        }
+        if self.wanted > 1 {
+            return format!(
+                "Refused before contacting OSC: this call would make {} changes (the write and one per target), \
+                 more than this server's limit of {} {} per minute has left now, shared by all its clients. \
+                 Nothing was changed. Retry after {} s.",
+                self.wanted,
+                self.per_minute,
+                self.bucket.counted(self.per_minute),
+                self.retry_after_secs
+            );
+        }
         format!(
             "Refused before contacting OSC: this server allows {} {} per minute, shared by all its clients, \
              and that many were just made. Nothing was changed. Retry after {} s.",
@@ -130,20 +160,35 @@ impl RateLimits {
     /// Admits a call of `kind`, or says which limit refused it. A delete
     /// takes from the deletes bucket first, then from the changes bucket.
     pub fn admit(&self, kind: Kind) -> Result<(), Limited> {
+        self.admit_n(kind, NonZeroU32::MIN)
+    }
+
+    /// Admits a call of `kind` that makes `writes` changes (a rotation: the
+    /// write and one materialize per target), all or none; one that could
+    /// never fit the limit is refused up front, with the numbers.
+    pub fn admit_n(&self, kind: Kind, writes: NonZeroU32) -> Result<(), Limited> {
         let buckets: &[Bucket] = match kind {
             Kind::Read => &[],
             Kind::Write => &[Bucket::Writes],
             Kind::Destroy => &[Bucket::Deletes, Bucket::Writes],
         };
         for &bucket in buckets {
-            self.store.take(bucket).map_err(|wait| Limited {
+            let per_minute = match bucket {
+                Bucket::Writes => self.writes_per_minute,
+                Bucket::Deletes => self.deletes_per_minute,
+            };
+            let limited = |retry_after_secs| Limited {
                 bucket,
-                per_minute: match bucket {
-                    Bucket::Writes => self.writes_per_minute,
-                    Bucket::Deletes => self.deletes_per_minute,
-                },
-                retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
-            })?;
+                per_minute,
+                retry_after_secs,
+                wanted: writes.get(),
+            };
+            if per_minute != 0 && writes.get() > per_minute {
+                return Err(limited(60));
+            }
+            self.store
+                .take(bucket, writes)
+                .map_err(|wait| limited(wait.as_secs_f64().ceil().max(1.0) as u64))?;
         }
         Ok(())
     }
@@ -188,6 +233,30 @@ mod tests {
         assert!(limits.admit(Kind::Write).is_ok());
         let two = limits.admit(Kind::Write).unwrap_err().message();
         assert!(two.contains("allows 2 changes per minute"), "{two}");
+    }
+
+    /// A rotation into n targets takes n + 1 changes, all or none; one
+    /// that can never fit is refused up front, with the numbers.
+    #[test]
+    fn a_rotation_takes_a_change_per_target() {
+        let n = |k| NonZeroU32::new(k).unwrap();
+        let limits = RateLimits::in_memory(5, 1);
+        let never = limits.admit_n(Kind::Write, n(6)).unwrap_err();
+        let said = never.message();
+        assert!(
+            said.contains("would make 6 changes") && said.contains("at most 4 targets"),
+            "{said}"
+        );
+        assert!(limits.admit_n(Kind::Write, n(4)).is_ok());
+        let short = limits.admit_n(Kind::Write, n(2)).unwrap_err();
+        assert!(
+            short.message().contains("would make 2 changes"),
+            "{}",
+            short.message()
+        );
+        assert!(limits.admit(Kind::Write).is_ok());
+        assert!(limits.admit(Kind::Write).is_err());
+        assert!(RateLimits::none().admit_n(Kind::Write, n(65)).is_ok());
     }
 
     #[test]

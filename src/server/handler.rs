@@ -122,8 +122,19 @@ impl SecretsServer {
         if self.continues(request) {
             return Ok(());
         }
+        // A rotation changes the key and every target: it counts as many.
+        let targets = request
+            .arguments
+            .as_ref()
+            .and_then(|a| a.get("targets"))
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        let writes = u32::try_from(targets.saturating_add(1))
+            .ok()
+            .and_then(std::num::NonZeroU32::new)
+            .unwrap_or(std::num::NonZeroU32::MAX);
         self.rates
-            .admit(kind)
+            .admit_n(kind, writes)
             .map_err(|limited| (limited.rule(), limited.message()))
     }
 
@@ -403,6 +414,8 @@ mod tests {
 
     use secrecy::SecretString;
 
+    use serde_json::json;
+
     use super::*;
     use crate::osc::OscClient;
     use crate::osc::{OscConfig, RetryPolicy};
@@ -434,6 +447,33 @@ mod tests {
     /// (which quotes what arrived) is replaced by a fixed sentence.
     /// Starting and answering `initialize` make no tool schema: the router
     /// is made on first use, once for every clone (every session).
+    /// A rotation is admitted for the write and each target: into 3
+    /// targets it needs 4 changes, which a limit of 3 a minute never holds.
+    #[test]
+    fn a_rotation_spends_a_change_per_target() {
+        let server = server().with_rate_limits(RateLimits::in_memory(3, 1));
+        let mut request = CallToolRequestParams::new("rotate_tenant_secret");
+        request.arguments = json!({"key": "user.k", "targets": [
+            {"serviceId": "a", "secretName": "s"},
+            {"serviceId": "b", "secretName": "s"},
+            {"serviceId": "c", "secretName": "s"},
+        ]})
+        .as_object()
+        .cloned();
+        let (rule, said) = server.admit(Some(Kind::Write), &request).unwrap_err();
+        assert_eq!(rule, Rule::MaxWritesPerMinute);
+        assert!(said.contains("would make 4 changes"), "{said}");
+        let mut two = request.clone();
+        two.arguments = json!({"key": "user.k", "targets": [
+            {"serviceId": "a", "secretName": "s"},
+            {"serviceId": "b", "secretName": "s"},
+        ]})
+        .as_object()
+        .cloned();
+        assert!(server.admit(Some(Kind::Write), &two).is_ok());
+        assert!(server.admit(Some(Kind::Write), &two).is_err());
+    }
+
     #[test]
     fn the_router_is_made_on_first_use_and_shared() {
         let server = server()
