@@ -178,7 +178,7 @@ fn announce(args: &ServeArgs, base_url: &str) {
 fn ask_links(args: &ServeArgs) -> Result<Arc<Links>, ConfigError> {
     let ttl = args.ask.ttl()?;
     let public = args.ask.public_base()?;
-    Ok(match args.transport {
+    let links = match args.transport {
         Transport::Stdio => {
             let listen = args.ask.loopback_listen()?;
             if public.is_some() {
@@ -196,7 +196,9 @@ fn ask_links(args: &ServeArgs) -> Result<Arc<Links>, ConfigError> {
             };
             Arc::new(Links::new(ttl, host))
         }
-    })
+    };
+    links.set_sandbox(args.sandbox);
+    Ok(links)
 }
 
 fn http_config(args: &ServeArgs) -> Result<HttpConfig, ConfigError> {

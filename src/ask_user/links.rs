@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -91,6 +92,8 @@ pub struct Shown {
     pub mode: WriteMode,
     pub exists: Option<bool>,
     pub expires_at: SystemTime,
+    /// The server runs against the offline emulator: the page says so.
+    pub sandbox: bool,
 }
 
 /// Why no link could be opened.
@@ -141,6 +144,8 @@ pub struct Links {
     ttl: Duration,
     cap: usize,
     host: Arc<dyn PageHost>,
+    /// Set once at start when the server is a sandbox.
+    sandbox: AtomicBool,
 }
 
 /// How long a settled or expired link is remembered, so that a late
@@ -154,7 +159,13 @@ impl Links {
             ttl,
             cap: 1024,
             host,
+            sandbox: AtomicBool::new(false),
         }
+    }
+
+    /// Marks every page of these links as the sandbox's.
+    pub fn set_sandbox(&self, on: bool) {
+        self.sandbox.store(on, Ordering::Relaxed);
     }
 
     /// How long a link stays usable.
@@ -188,6 +199,7 @@ impl Links {
             mode: job.mode,
             exists: job.exists,
             expires_at,
+            sandbox: self.sandbox.load(Ordering::Relaxed),
         };
         let (fate, _) = watch::channel(Fate::Pending);
         entries.insert(

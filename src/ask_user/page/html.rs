@@ -119,8 +119,14 @@ pub(super) fn form(status: StatusCode, shown: &Shown, problem: Option<&str>) -> 
     let problem = problem
         .map(|p| format!("<p role=\"alert\"><strong>{}</strong></p>\n", escape(p)))
         .unwrap_or_default();
+    let sandbox = if shown.sandbox {
+        "<p><strong>Sandbox:</strong> this server runs against an offline emulator of Open Source Cloud. \
+         Nothing you type here reaches Open Source Cloud, and it is gone when the server stops.</p>\n"
+    } else {
+        ""
+    };
     let body = format!(
-        "<h1>Enter the value for <code>{key}</code></h1>\n\
+        "<h1>Enter the value for <code>{key}</code></h1>\n{sandbox}\
          <p>An assistant asked you for the value of the Open Source Cloud tenant secret <code>{key}</code>. \
          What you type here goes to the secret store; the assistant never sees it.</p>\n\
          <p>Mode: <code>{}</code>. {mode}</p>\n{exists}\n\
@@ -143,6 +149,30 @@ pub(super) fn form(status: StatusCode, shown: &Shown, problem: Option<&str>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    async fn body(response: Response) -> String {
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// A sandbox's form says so; any other says nothing of it.
+    #[tokio::test]
+    async fn the_sandbox_form_says_it_is_the_sandbox() {
+        for sandbox in [true, false] {
+            let shown = Shown {
+                key: "user.db".to_owned(),
+                mode: WriteMode::Upsert,
+                exists: Some(false),
+                expires_at: SystemTime::now(),
+                sandbox,
+            };
+            let page = body(form(StatusCode::OK, &shown, None)).await;
+            assert_eq!(page.contains("Sandbox:"), sandbox, "{page}");
+            assert!(page.contains("user.db"));
+        }
+    }
 
     #[test]
     fn escaping() {
