@@ -116,3 +116,25 @@ pub enum HttpError {
     #[error("the HTTP server stopped unexpectedly: {0}")]
     Stopped(String),
 }
+
+#[cfg(test)]
+impl HttpConfig {
+    /// A small configuration on `listen` for the tests of this transport.
+    pub(super) fn for_tests(listen: &str, token: Option<&str>) -> HttpConfig {
+        HttpConfig {
+            listen: listen.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0))),
+            auth_token: token.map(|t| SecretString::from(t.to_owned())),
+            allowed_hosts: vec![],
+            allowed_origins: vec![],
+            stateless: false,
+            max_body_bytes: 1024,
+            max_sessions: 2,
+            session_idle: Duration::from_secs(60),
+            max_concurrent_per_client: 2,
+            shutdown_grace: Duration::from_secs(1),
+            header_timeout: Duration::from_secs(10),
+            connection_idle: Duration::from_secs(60),
+            max_connections: 64,
+        }
+    }
+}

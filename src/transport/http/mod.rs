@@ -215,21 +215,7 @@ mod tests {
     use super::*;
 
     fn config(listen: &str, token: Option<&str>) -> HttpConfig {
-        HttpConfig {
-            listen: listen.parse().unwrap(),
-            auth_token: token.map(|t| SecretString::from(t.to_owned())),
-            allowed_hosts: vec![],
-            allowed_origins: vec![],
-            stateless: false,
-            max_body_bytes: 1024,
-            max_sessions: 2,
-            session_idle: Duration::from_secs(60),
-            max_concurrent_per_client: 2,
-            shutdown_grace: Duration::from_secs(1),
-            header_timeout: Duration::from_secs(10),
-            connection_idle: Duration::from_secs(60),
-            max_connections: 64,
-        }
+        HttpConfig::for_tests(listen, token)
     }
 
     fn osc() -> SecretString {

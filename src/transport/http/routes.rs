@@ -309,21 +309,7 @@ mod tests {
             retry: RetryPolicy::default(),
         })
         .unwrap();
-        let config = HttpConfig {
-            listen: "127.0.0.1:8765".parse().unwrap(),
-            auth_token: Some(SecretString::from(TOKEN.to_owned())),
-            allowed_hosts: vec![],
-            allowed_origins: vec![],
-            stateless: false,
-            max_body_bytes: 1024,
-            max_sessions: 2,
-            session_idle: Duration::from_secs(60),
-            max_concurrent_per_client: 2,
-            shutdown_grace: Duration::from_secs(1),
-            header_timeout: Duration::from_secs(10),
-            connection_idle: Duration::from_secs(60),
-            max_connections: 64,
-        };
+        let config = HttpConfig::for_tests("127.0.0.1:8765", Some(TOKEN));
         let local = config.listen;
         App::new(SecretsServer::new(Arc::new(osc)), &config, local, None).unwrap()
     }
