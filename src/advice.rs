@@ -23,9 +23,19 @@ use crate::osc::OscError;
 pub struct Failure {
     pub outcome: Outcome,
     pub text: String,
-    /// The key holds the new value all the same (a rotation that missed a
-    /// target): the one-time page says so rather than "not stored".
-    pub key_stored: bool,
+    /// What became of the key: the one-time page's title says it first.
+    pub key: KeyAfter,
+}
+
+/// What a failed call left the key holding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyAfter {
+    /// Its old value (or nothing, if it did not exist).
+    Unchanged,
+    /// The new value all the same: a rotation that missed a target.
+    Written,
+    /// Either: the request may have reached OSC and the answer was lost.
+    Unknown,
 }
 
 impl Failure {
@@ -33,7 +43,7 @@ impl Failure {
         Failure {
             outcome,
             text: text.into(),
-            key_stored: false,
+            key: KeyAfter::Unchanged,
         }
     }
 
@@ -43,8 +53,8 @@ impl Failure {
     }
 
     /// The call failed, but the key was stored.
-    pub fn with_key_stored(mut self) -> Self {
-        self.key_stored = true;
+    pub fn with_key_written(mut self) -> Self {
+        self.key = KeyAfter::Written;
         self
     }
 
@@ -105,7 +115,30 @@ pub(crate) fn refusal(said: &str) -> Failure {
 pub(crate) fn advise(error: OscError, op: Op<'_>) -> Failure {
     tracing::warn!(error = %error, "osc request failed");
     let outcome = Outcome::Error(audit::error_kind(&error));
-    Failure::new(outcome, sentence(error, op))
+    let key = if may_have_happened(&error) {
+        KeyAfter::Unknown
+    } else {
+        KeyAfter::Unchanged
+    };
+    Failure {
+        key,
+        ..Failure::new(outcome, sentence(error, op))
+    }
+}
+
+/// Whether a request that failed this way may still have been applied:
+/// the advice then says "may or may not", and so does the page.
+fn may_have_happened(error: &OscError) -> bool {
+    matches!(
+        error,
+        OscError::Unavailable { .. }
+            | OscError::Timeout { .. }
+            | OscError::Deadline { .. }
+            | OscError::Interrupted { .. }
+            | OscError::Unexpected { .. }
+            | OscError::TooLarge { .. }
+            | OscError::Decode { .. }
+    )
 }
 
 /// The sentence of [`advise`], for a caller that tells it as part of its own.

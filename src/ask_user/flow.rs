@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use super::asker::Asker;
 use super::links::{BoxFuture, Fate, Job, LinkError, Links, Settled, Ticket};
-use crate::advice::Failure;
+use crate::advice::{Failure, KeyAfter};
 use crate::audit::{self, Outcome};
 use crate::domain::Rule;
 use crate::domain::{Key, WriteMode, rfc3339};
@@ -53,7 +53,7 @@ pub(crate) type Run = Box<dyn FnOnce(SecretString) -> BoxFuture<Ran> + Send>;
 /// still miss a target).
 pub(crate) struct Ran {
     pub result: CallToolResult,
-    pub stored: bool,
+    pub key: KeyAfter,
 }
 
 /// One askUser call, as the tool received it.
@@ -249,21 +249,28 @@ fn page_text(key: &Key, ran: &Ran) -> (&'static str, String) {
             .find_map(|c| c.as_text().map(|t| t.text.clone()))
             .unwrap_or_default()
     };
-    match (ran.result.is_error == Some(true), ran.stored) {
+    match (ran.result.is_error == Some(true), ran.key) {
         (false, _) => (
             "Done",
             format!(
                 "Done: {key} now holds the value you typed. You can close this page and go back to the assistant."
             ),
         ),
-        (true, true) => (
+        (true, KeyAfter::Written) => (
             "Stored, not everywhere",
             format!(
                 "{key} now holds the value you typed, but not every service was updated. {}",
                 why()
             ),
         ),
-        (true, false) => (
+        (true, KeyAfter::Unknown) => (
+            "Outcome not known",
+            format!(
+                "Whether {key} now holds the value you typed is not known: the answer from Open Source Cloud was lost. {}",
+                why()
+            ),
+        ),
+        (true, KeyAfter::Unchanged) => (
             "Not stored",
             format!("The value was not stored in {key}. {}", why()),
         ),

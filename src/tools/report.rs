@@ -14,7 +14,7 @@ use secrecy::SecretString;
 use serde::Serialize;
 
 use super::{Toolkit, structured};
-use crate::advice::Failure;
+use crate::advice::{Failure, KeyAfter};
 use crate::ask_user::flow::{self, Asking, Pending, Ran, Run};
 use crate::domain::{Key, WriteMode};
 use crate::values::Origin;
@@ -153,10 +153,10 @@ impl Toolkit {
                 match write(value).await {
                     Ok(output) => Ran {
                         result: structured(&output),
-                        stored: true,
+                        key: KeyAfter::Written,
                     },
                     Err(e) => Ran {
-                        stored: e.key_stored,
+                        key: e.key,
                         result: CallToolResult::error(vec![ContentBlock::text(e.text)]),
                     },
                 }

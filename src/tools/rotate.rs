@@ -192,7 +192,8 @@ async fn rotate(
                 mode: WriteMode::Upsert,
             },
         );
-        Failure::new(failure.outcome, format!("{} {held}.", failure.text))
+        let text = format!("{} {held}.", failure.text);
+        Failure { text, ..failure }
     })?;
     drop(value);
     let calls: Vec<_> = targets
@@ -379,5 +380,5 @@ fn partial(
          materialize_tenant_secret with key `{key}` for each target that does not hold the new value. \
          OSC resolves a reference when a service instance starts, so restart each instance afterwards."
     ));
-    Failure::new(recorded, message).with_key_stored()
+    Failure::new(recorded, message).with_key_written()
 }

@@ -704,6 +704,30 @@ async fn confirm_always_refuses_a_replacing_link_handed_to_the_agent() {
     assert_eq!(structured(&fresh)["status"], "pending");
 }
 
+/// A page write whose answer from OSC was lost (503 after every retry)
+/// says the outcome is not known, never "Not stored".
+#[tokio::test]
+async fn the_page_of_a_write_whose_answer_was_lost_says_it_is_not_known() {
+    let emu = emulator().await;
+    emu.push_fault(support::fault("PUT", 503));
+    let links = links(Duration::from_secs(60));
+    let human = Human::new(&links, Does::Types, false, SESSION);
+    let client = connect(handler(&emu, &links), human).await;
+    let result = call(&client, "set_tenant_secret", set_ask("user.lost")).await;
+    let url = structured(&result)["url"].as_str().unwrap().to_owned();
+    let claimed = links.claim(&link_id(&url)).expect("an open link");
+    let settled = (claimed.job.run)(SecretString::from(CANARY.to_owned())).await;
+    assert_eq!(settled.title, "Outcome not known", "{}", settled.page_text);
+    assert!(
+        settled
+            .page_text
+            .starts_with("Whether user.lost now holds the value you typed is not known"),
+        "{}",
+        settled.page_text
+    );
+    assert!(!settled.page_text.contains(CANARY));
+}
+
 #[tokio::test]
 async fn with_the_fallback_off_such_a_client_is_refused() {
     let emu = emulator().await;

@@ -122,7 +122,9 @@ impl HttpConfig {
     /// A small configuration on `listen` for the tests of this transport.
     pub(super) fn for_tests(listen: &str, token: Option<&str>) -> HttpConfig {
         HttpConfig {
-            listen: listen.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0))),
+            listen: listen
+                .parse()
+                .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0))),
             auth_token: token.map(|t| SecretString::from(t.to_owned())),
             allowed_hosts: vec![],
             allowed_origins: vec![],
