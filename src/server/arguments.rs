@@ -121,8 +121,16 @@ fn fields(
                 });
             }
             None => {}
-            // An optional argument sent as null means the same as leaving it out.
+            // An optional argument sent as null means the same as leaving it out;
+            // so does `false` for an optional object or an optional switch that
+            // can only be `true` (`"generate": false`, `"askUser": false`:
+            // "not this source").
             Some(_) if value.is_null() && !required.contains(&name.as_str()) => {}
+            Some(property)
+                if *value == Value::Bool(false)
+                    && (types(property) == ["object"]
+                        || property.get("const") == Some(&Value::Bool(true)))
+                    && !required.contains(&name.as_str()) => {}
             Some(property) => {
                 let path = place.name(name);
                 if let Some(problem) = mismatch(&path, property, value) {

@@ -76,8 +76,13 @@ pub(crate) fn input_schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
 /// object too, to bind sealed states to it). The schema check before the
 /// call lets nothing through that fails here; should it ever, the refusal
 /// is the same as the schema check's, never the parser's words.
+///
+/// `false` for an object argument means "left out", as the schema check
+/// reads it (`"generate": false`).
 pub(crate) fn parse<T: DeserializeOwned>(tool: &str, arguments: &JsonObject) -> Result<T, Failure> {
-    serde_json::from_value(serde_json::Value::Object(arguments.clone()))
+    let mut given = arguments.clone();
+    given.retain(|name, value| !(name == "generate" && *value == serde_json::Value::Bool(false)));
+    serde_json::from_value(serde_json::Value::Object(given))
         .map_err(|_| Failure::refused(Rule::Arguments, schema_mismatch(tool)))
 }
 

@@ -175,6 +175,30 @@ async fn a_given_value_is_still_stored_as_given() {
     let _ = client.cancel().await;
 }
 
+/// `false` (or an empty `fromEnv`) beside the source meant says "not this
+/// source": the call is not refused, and the source given is used.
+#[tokio::test]
+async fn false_beside_the_source_meant_is_not_a_second_source() {
+    let emu = emulator().await;
+    let client = connect_env(&emu, &[], &[]).await;
+    for (key, args) in [
+        ("user.gf", json!({"generate": false, "value": "given-1"})),
+        ("user.af", json!({"askUser": false, "value": "given-2"})),
+        (
+            "user.ef",
+            json!({"fromEnv": "", "generate": false, "value": "given-3"}),
+        ),
+    ] {
+        let mut args = args;
+        args["key"] = json!(key);
+        let result = call(&client, "set_tenant_secret", args.clone()).await;
+        assert!(!is_error(&result), "{args}: {}", text(&result));
+        assert_eq!(structured(&result)["source"], "value", "{args}");
+        assert!(stored(&emu, key).is_some(), "{args}");
+    }
+    let _ = client.cancel().await;
+}
+
 #[tokio::test]
 async fn no_source_or_several_are_refused_before_any_request() {
     let emu = emulator().await;
