@@ -18,7 +18,7 @@ impl SecretsServer {
     /// A server against `osc`, with no guardrails, no audit log and no
     /// page. It seals retry-era questions with a fresh key; should the OS
     /// generator fail, nobody is asked, and a warning says so (the app
-    /// refuses to start instead: see [`Self::with_states`]).
+    /// checks [`Self::states`] and refuses to start instead).
     pub fn new(osc: Arc<OscClient>) -> Self {
         let mut tools = Toolkit::new(osc);
         match States::new() {
@@ -38,13 +38,6 @@ impl SecretsServer {
 
     fn tools_mut(&mut self) -> &mut Toolkit {
         Arc::make_mut(&mut self.tools)
-    }
-
-    /// Seals and opens retry-era `requestState` with `states`.
-    pub fn with_states(mut self, states: Arc<States>) -> Self {
-        let ask = &mut self.tools_mut().ask;
-        *ask = std::mem::take(ask).with_states(states);
-        self
     }
 
     /// Serves askUser's one-time pages through `links`.
