@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::ask_user::links::{FixedBase, Links, PageHost};
 use crate::ask_user::page::ListenerBase;
@@ -17,6 +17,8 @@ use crate::osc::{OscClient, OscConfig, OscError};
 use crate::policy::PolicyError;
 use crate::policy::rates::RateLimits;
 use crate::server::SecretsServer;
+use crate::store::Store;
+use crate::store::embedded::{EmbeddedStore, OpenError};
 use crate::transport::http::{self, HttpConfig, HttpError};
 use crate::transport::page::LoopbackPage;
 use crate::transport::stdio::{self, StdioError};
@@ -49,6 +51,10 @@ pub enum AppError {
     AuditLocked(#[from] audit::AuditLocked),
     #[error("audit log {path} does not verify: {broken}")]
     AuditBroken { path: String, broken: audit::Broken },
+    #[error(transparent)]
+    State(#[from] OpenError),
+    #[error("cannot write the key to standard output: {0}")]
+    Stdout(std::io::Error),
 }
 
 /// stdio serves one client, so one thread is enough and starts fastest.
@@ -87,6 +93,12 @@ pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
         Some(path) => Some(Arc::new(AuditLog::open(path, args.audit.audit_required)?)),
         None => None,
     };
+    let keys = match args.state.sealing_keys()? {
+        Some(keys) => keys,
+        None => crate::elicit::SealingKeys::fresh()?,
+    };
+    let (store, embedded) = state_store(&args);
+    let store = store.for_tenant(&base_url, upstream_token.expose_secret());
     let rates = RateLimits::in_memory(
         args.audit.max_writes_per_minute,
         args.audit.max_deletes_per_minute,
@@ -106,13 +118,40 @@ pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
         )
         .with_audit_log(audit_log)
         .with_rate_limits(rates)
-        .with_links(links);
-    // `new` drew the key that seals requestState; without one nobody could
-    // be asked, so the server refuses to start rather than go on silently.
+        .with_links(links)
+        .with_store(store, keys)?;
+    // The sealer of requestState; without one nobody could be asked, so
+    // the server refuses to start rather than go on silently.
     server.states()?;
     match args.transport {
-        Transport::Stdio => Ok(stdio::serve(server).await?),
+        // The state file is opened beside the handshake, never before it;
+        // a file that cannot be used stops the server with the reason.
+        Transport::Stdio => {
+            let serving = stdio::serve(server);
+            match embedded {
+                None => Ok(serving.await?),
+                Some(db) => {
+                    let opening = db.open();
+                    tokio::pin!(serving, opening);
+                    tokio::select! {
+                        // A client gone before the file opened still
+                        // learns, from the exit status, that it was bad.
+                        served = &mut serving => {
+                            opening.await?;
+                            Ok(served?)
+                        }
+                        opened = &mut opening => {
+                            opened?;
+                            Ok(serving.await?)
+                        }
+                    }
+                }
+            }
+        }
         Transport::Http => {
+            if let Some(db) = &embedded {
+                db.open().await?;
+            }
             let config = http_config(&args)?;
             for warning in config.check(&upstream_token)? {
                 logging::say(&format!("warning: {warning}"));
@@ -121,6 +160,35 @@ pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
             Ok(http::serve(server, config, shutdown).await?)
         }
     }
+}
+
+/// The store the server keeps its state in: memory for the sandbox (and
+/// where there is no home for a state directory), else SQLite in the state
+/// directory, returned also so that the app opens it.
+fn state_store(args: &ServeArgs) -> (Store, Option<Arc<EmbeddedStore>>) {
+    if args.sandbox {
+        return (Store::memory(), None);
+    }
+    let Some(dir) = args.state.dir() else {
+        logging::say(
+            "warning: no state directory (neither XDG_STATE_HOME nor HOME is set): the ledger of materializations \
+             is kept in memory and ends with this process; set --state-dir (OSC_MCP_STATE_DIR)",
+        );
+        return (Store::memory(), None);
+    };
+    tracing::debug!(dir = %dir.display(), "state directory");
+    let db = Arc::new(EmbeddedStore::new(dir));
+    (Store::embedded(db.clone()), Some(db))
+}
+
+/// `new-state-key`: a fresh line for a `--state-key-file`, on stdout.
+pub fn new_state_key() -> Result<(), AppError> {
+    use std::io::Write;
+    let line = crate::elicit::SealingKeys::new_line()?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")
+        .and_then(|()| out.flush())
+        .map_err(AppError::Stdout)
 }
 
 /// The OSC token and API URL to serve against: a sandbox emulator started

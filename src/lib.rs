@@ -6,6 +6,8 @@
 //!
 //! - `domain`: keys, services, values, safe text, the tool table; pure data.
 //! - `osc`: the OSC client, its one request path and its errors.
+//! - `store`: state that outlives a request: the materialization ledger and
+//!   spent request states, in memory or in SQLite.
 //! - `advice`: the sentences every refusal and OSC failure is told in.
 //! - `audit`, `policy` (guardrails and rate limits), `values` (where a value
 //!   comes from), `elicit` (asking the human: the eras, sealed states,
@@ -35,6 +37,7 @@ pub mod osc;
 pub mod policy;
 pub mod redact;
 pub mod server;
+pub mod store;
 pub(crate) mod sync;
 pub mod tools;
 pub mod transport;

@@ -20,6 +20,7 @@ fn main() -> ExitCode {
         Some(Command::VerifyAudit(args)) => {
             app::verify_audit(&args).map(|summary| logging::say(&summary))
         }
+        Some(Command::NewStateKey) => app::new_state_key(),
         None => app::runtime(cli.serve.transport == Transport::Http)
             .and_then(|rt| rt.block_on(app::serve(cli.serve))),
     };

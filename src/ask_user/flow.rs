@@ -153,7 +153,17 @@ pub(crate) async fn ask(
             // write gets its own record, as on the pending path.
             let run = audited(ask, &call, run);
             let ticket = open(links, &call, exists, run).await?;
-            let state = seal(ask, &call, &ticket.id, links.ttl())?;
+            let state = match seal(ask, &call, &ticket.id, links.ttl()).await {
+                Ok(state) => state,
+                // The link was never shown to anyone: withdrawn, so that
+                // "nothing was written" stays true.
+                Err(why) => {
+                    let _ = links.decline(&ticket.id);
+                    return Err(Failure::tool(format!(
+                        "{why}, so nothing was written to `{key}`. Retry in a moment."
+                    )));
+                }
+            };
             tracing::info!(key = %key, tool = call.tool, "askUser link sent as an input request");
             audit::note(Outcome::Pending);
             Ok(input_required(
@@ -419,23 +429,18 @@ fn binding<'a>(call: &'a Asking<'_>, key: &'a str) -> Binding<'a> {
     }
 }
 
-fn seal(ask: &Asker, call: &Asking<'_>, link: &str, ttl: Duration) -> Result<String, Failure> {
-    let key = call.key.as_str();
-    ask.states()
-        .and_then(|states| {
-            states.seal(
-                &binding(call, key),
-                &Sealed {
-                    link: link.to_owned(),
-                },
-                ttl,
-            )
-        })
-        .map_err(|e| {
-            Failure::tool(format!(
-                "{e}, so nothing was written to `{key}`. Retry in a moment."
-            ))
-        })
+async fn seal(ask: &Asker, call: &Asking<'_>, link: &str, ttl: Duration) -> Result<String, String> {
+    let states = ask.states().map_err(|e| e.to_string())?;
+    states
+        .seal(
+            &binding(call, call.key.as_str()),
+            &Sealed {
+                link: link.to_owned(),
+            },
+            ttl,
+        )
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Retry era, a retry: open the state, read the answer, wait for the page.
@@ -454,6 +459,7 @@ async fn retried(
             ))
         })?
         .open(echoed, &binding(&call, key.as_str()))
+        .await
         .map_err(|refused| {
             tracing::info!(key = %key, "askUser requestState refused");
             Failure::refused(Rule::RequestState, refused.to_string())
@@ -474,7 +480,20 @@ async fn retried(
         Answer::Accepted(_) | Answer::Missing => {
             match links.wait(&sealed.link, ask.settings().retry_wait).await {
                 Fate::Pending => {
-                    let state = seal(ask, &call, &sealed.link, links.ttl())?;
+                    // The human holds the link: it stays live, and the
+                    // agent is told so, never that nothing will happen.
+                    let state = seal(ask, &call, &sealed.link, links.ttl())
+                        .await
+                        .map_err(|why| {
+                            Failure::new(
+                                Outcome::Pending,
+                                format!(
+                                    "{why}, so this call cannot wait for the page any longer. The one-time link is still open: \
+                                     if the human submits it before it expires, the page writes `{key}` on its own. \
+                                     Call list_tenant_secrets later and check whether `{key}` has a new updatedAt."
+                                ),
+                            )
+                        })?;
                     audit::note(Outcome::Pending);
                     return Ok(input_required([], state).into());
                 }

@@ -8,33 +8,51 @@ mod log;
 mod record;
 mod verify;
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::future::Future;
 
 pub use chain::{GENESIS, hash_line};
 pub use log::{AuditLocked, AuditLog, anchor_path};
 pub(crate) use record::SseSession;
-pub use record::{Call, Client, Outcome, Record};
+pub use record::{Call, Client, Outcome, Record, Target};
 pub use verify::{Broken, Verified, verify};
 
 use crate::osc::OscError;
 
 tokio::task_local! {
-    static NOTED: Cell<Option<Outcome>>;
+    static NOTED: RefCell<Noted>;
+}
+
+/// What a running tool call told its audit record.
+#[derive(Debug, Default)]
+pub(crate) struct Noted {
+    /// How it ended, when the result alone does not say.
+    pub outcome: Option<Outcome>,
+    /// The service secrets it went to, when the arguments do not name them
+    /// (a rotation whose targets came from the ledger).
+    pub targets: Option<Vec<(String, String)>>,
 }
 
 /// Records how the running tool call failed, for its audit record. Outside
 /// a call this does nothing.
 pub(crate) fn note(outcome: Outcome) {
-    let _ = NOTED.try_with(|noted| noted.set(Some(outcome)));
+    let _ = NOTED.try_with(|noted| noted.borrow_mut().outcome = Some(outcome));
+}
+
+/// Records which service secrets the running call goes to.
+pub(crate) fn note_targets(targets: Vec<(String, String)>) {
+    let _ = NOTED.try_with(|noted| noted.borrow_mut().targets = Some(targets));
 }
 
 /// Runs `call`, and returns with its output what it [`note`]d.
-pub(crate) async fn noting<F: Future>(call: F) -> (F::Output, Option<Outcome>) {
+pub(crate) async fn noting<F: Future>(call: F) -> (F::Output, Noted) {
     NOTED
-        .scope(Cell::new(None), async {
+        .scope(RefCell::new(Noted::default()), async {
             let output = call.await;
-            (output, NOTED.with(Cell::get))
+            (
+                output,
+                NOTED.with(|noted| std::mem::take(&mut *noted.borrow_mut())),
+            )
         })
         .await
 }

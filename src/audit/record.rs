@@ -49,15 +49,35 @@ pub struct Call {
     pub service_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret_name: Option<String>,
-    /// Where the written value came from, when the model could see it or
-    /// the human typed it: `value` (the tool argument) or `askUser`.
+    /// Where a written value came from: `value` (the tool argument, which
+    /// the model saw), `askUser`, `fromEnv` or `generate` (the default).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value_source: Option<&'static str>,
+    /// A rotation's targets: from its arguments, or from the ledger.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub targets: Option<Vec<Target>>,
     pub client: Client,
     pub transport: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
     pub request: String,
+}
+
+/// A service secret a rotation went to.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Target {
+    pub service_id: String,
+    pub secret_name: String,
+}
+
+impl Target {
+    pub fn new(service_id: &str, secret_name: &str) -> Target {
+        Target {
+            service_id: service_id.to_owned(),
+            secret_name: secret_name.to_owned(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -87,9 +107,34 @@ impl Call {
         let secret_name = text("secretName")
             .and_then(|s| domain::secret_name(s).ok())
             .map(str::to_owned);
-        let value_source = ["value", "askUser"]
+        // A source given as `false` or empty is "not this source", as the
+        // tools read it.
+        let given = |name: &str| match arguments.and_then(|a| a.get(name)) {
+            Some(Value::Bool(on)) => *on,
+            Some(Value::String(s)) => !s.is_empty(),
+            Some(Value::Object(_)) => true,
+            _ => false,
+        };
+        let writes_value = matches!(tool, "set_tenant_secret" | "rotate_tenant_secret");
+        let value_source = ["value", "askUser", "fromEnv", "generate"]
             .into_iter()
-            .find(|source| arguments.is_some_and(|a| a.contains_key(*source)));
+            .find(|source| given(source))
+            .or(writes_value.then_some("generate"));
+        let targets = arguments
+            .and_then(|a| a.get("targets"))
+            .and_then(Value::as_array)
+            .map(|given| {
+                given
+                    .iter()
+                    .take(64)
+                    .filter_map(|t| {
+                        let service_id = domain::service_id(t.get("serviceId")?.as_str()?).ok()?;
+                        let secret_name =
+                            domain::secret_name(t.get("secretName")?.as_str()?).ok()?;
+                        Some(Target::new(service_id, secret_name))
+                    })
+                    .collect()
+            });
         let info = context.peer.peer_info();
         let client = Client {
             name: info.as_ref().map(|i| clip(&i.client_info.name)),
@@ -119,6 +164,7 @@ impl Call {
             service_id,
             secret_name,
             value_source,
+            targets,
             client,
             transport,
             session,

@@ -56,4 +56,8 @@ pub enum ConfigError {
          example https://secrets.example.com or https://example.com/mcp-prefix"
     )]
     PublicUrl { problem: &'static str },
+    #[error(
+        "cannot use the state key file {path} given by --state-key-file (OSC_MCP_STATE_KEY_FILE): {why}"
+    )]
+    StateKeyFile { path: String, why: String },
 }

@@ -10,6 +10,7 @@ mod http;
 mod listen;
 mod sandbox;
 mod serve;
+mod state;
 mod token;
 mod values;
 
@@ -24,6 +25,7 @@ pub use guardrails::GuardrailArgs;
 pub use http::{AUTH_TOKEN_VAR, HttpArgs, MIN_AUTH_TOKEN_LEN};
 pub use listen::parse_listen;
 pub use serve::{Environment, ServeArgs, TOKEN_VARS, Transport};
+pub use state::{StateArgs, default_state_dir};
 pub use token::{TOKEN_FILE_VAR, missing_token_message, osc_token};
 pub use values::ValuesArgs;
 
@@ -118,6 +120,8 @@ pub enum Command {
     Emulator(EmulatorArgs),
     /// Check an audit log's hash chain (and its anchor): exit 0 and a summary when intact, 1 and the first broken record when not.
     VerifyAudit(VerifyAuditArgs),
+    /// Print a fresh key for --state-key-file (64 hex characters) on standard output. Append it as the file's first line to rotate: the first line seals, every line opens.
+    NewStateKey,
 }
 
 impl Cli {

@@ -23,6 +23,12 @@ impl ServeArgs {
         if self.environment_given {
             found.push("--environment (OSC_ENVIRONMENT)".to_owned());
         }
+        if self.state.state_dir.is_some() {
+            found.push("--state-dir (OSC_MCP_STATE_DIR)".to_owned());
+        }
+        if self.state.state_key_file.is_some() {
+            found.push("--state-key-file (OSC_MCP_STATE_KEY_FILE)".to_owned());
+        }
         found.extend(osc_token_vars_set().into_iter().map(str::to_owned));
         (!found.is_empty()).then_some(found)
     }

@@ -9,6 +9,7 @@ use super::ask::AskArgs;
 use super::audit::AuditArgs;
 use super::guardrails::GuardrailArgs;
 use super::http::HttpArgs;
+use super::state::StateArgs;
 use super::values::ValuesArgs;
 use crate::osc::{Limits, RetryPolicy, environment_url};
 
@@ -110,6 +111,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub ask: AskArgs,
+
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 impl ServeArgs {
     /// The OSC API base URL these settings select.

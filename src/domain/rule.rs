@@ -40,11 +40,13 @@ pub enum Rule {
     ConfirmDeclined,
     /// The retry carried no usable answer to the confirmation form.
     ConfirmMissing,
+    /// The state store, which single use and the ledger need, did not answer.
+    StateStore,
 }
 
 impl Rule {
     /// Every rule, in the order the docs list them.
-    pub const ALL: [Rule; 16] = [
+    pub const ALL: [Rule; 17] = [
         Rule::Guardrail,
         Rule::Arguments,
         Rule::Input,
@@ -61,6 +63,7 @@ impl Rule {
         Rule::ConfirmMismatch,
         Rule::ConfirmDeclined,
         Rule::ConfirmMissing,
+        Rule::StateStore,
     ];
 
     /// The name an audit record gives the rule.
@@ -82,6 +85,7 @@ impl Rule {
             Rule::ConfirmMismatch => "confirm_mismatch",
             Rule::ConfirmDeclined => "confirm_declined",
             Rule::ConfirmMissing => "confirm_missing",
+            Rule::StateStore => "state_store",
         }
     }
 
@@ -118,6 +122,9 @@ impl Rule {
             Rule::ConfirmMismatch => "the human typed something other than the key",
             Rule::ConfirmDeclined => "the human declined or dismissed the confirmation",
             Rule::ConfirmMissing => "the retry carried no usable answer to the confirmation form",
+            Rule::StateStore => {
+                "the state store (which single use, rotation from the ledger and `--state-dir` need) could not be reached in time"
+            }
         }
     }
 }

@@ -31,7 +31,7 @@ use serde_json::Value;
 
 use super::reach::{Era, Reach};
 use super::request::{Answer, form_request, input_required, read_answer};
-use super::state::{Binding, States};
+use super::state::{Binding, SealError, States};
 use crate::advice::{Op, advise};
 use crate::domain::Rule;
 use crate::domain::tool::{self, Confirms};
@@ -133,7 +133,7 @@ pub async fn step(
             Some(states) => states,
             None => return unavailable(mode, &request).unwrap_or(Step::Proceed(request)),
         };
-        if let Err(refused) = states.open::<u8>(&echoed, &binding) {
+        if let Err(refused) = states.open::<u8>(&echoed, &binding).await {
             return Step::Refuse(Rule::ConfirmState, refused.to_string());
         }
         let answer = read_answer(request.input_responses.as_ref(), FORM);
@@ -169,7 +169,7 @@ pub async fn step(
     let message = question(act, &key, &request.name);
     match reach.era {
         Era::Session => in_session(request, context, message, act, &key).await,
-        Era::Retry => by_retry(states, mode, request, message, &key),
+        Era::Retry => by_retry(states, mode, request, message, &key).await,
     }
 }
 
@@ -220,7 +220,7 @@ async fn in_session(
 }
 
 /// Retry era: an `InputRequiredResult` with the form and a sealed state.
-fn by_retry(
+async fn by_retry(
     states: Option<&States>,
     mode: ConfirmMode,
     request: CallToolRequestParams,
@@ -233,13 +233,27 @@ fn by_retry(
         purpose: PURPOSE,
         arguments: request.arguments.as_ref(),
     };
-    let sealed = states.map(|states| states.seal(&binding, &1u8, ANSWER_TIME));
+    let sealed = match states {
+        Some(states) => Some(states.seal(&binding, &1u8, ANSWER_TIME).await),
+        None => None,
+    };
     match sealed {
         Some(Ok(state)) => Step::Ask(CallToolResponse::InputRequired(input_required(
             [(FORM.to_owned(), form_request(message, schema(key)))],
             state,
         ))),
-        Some(Err(_)) | None => unavailable(mode, &request).unwrap_or(Step::Proceed(request)),
+        // The human must be asked and the question cannot be remembered:
+        // refused, never done unasked.
+        Some(Err(SealError::Store(e))) => Step::Refuse(
+            Rule::StateStore,
+            format!(
+                "Not done: a human must confirm this, and {e}, so the question cannot be asked and nothing was changed. \
+                 Retry in a minute; if it goes on, ask the operator to check the state store."
+            ),
+        ),
+        Some(Err(SealError::NoRandomness(_))) | None => {
+            unavailable(mode, &request).unwrap_or(Step::Proceed(request))
+        }
     }
 }
 

@@ -25,4 +25,4 @@ pub use reach::{Era, Reach};
 pub use request::{
     Answer, form_request, input_required, notify_complete, read_answer, url_request,
 };
-pub use state::{Binding, MemorySpent, Spent, StateRefused, States};
+pub use state::{Binding, KeyFileError, SealError, SealingKeys, StateRefused, States};

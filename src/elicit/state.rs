@@ -7,19 +7,19 @@
 //! the purpose (confirmation or `askUser`) and a digest of the call's
 //! arguments: a state made for one call opens for no other. An expiry is
 //! sealed in. Single use is the server's part: every state carries a
-//! nonce, and [`Spent`] remembers the nonces already redeemed until their
-//! expiry, so a replayed state is refused.
+//! nonce, and the [`Store`] remembers the nonces already redeemed until
+//! their expiry, so a replayed state is refused; the state also names the
+//! store's generation, so a store that lost its memory refuses states
+//! sealed before.
 //!
 //! The payload is signed, not encrypted (base64url-readable by anyone):
 //! never put a value in it.
 //!
-//! [`Spent`] is the seam for replicas: a shared store (for example Redis
-//! `SET nonce 1 NX PX ttl`) makes single use hold across processes. The
-//! signing key must then be shared too.
+//! Across processes the store is shared and so is the key: [`SealingKeys`]
+//! reads it from the operator's key file.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 use rmcp::model::{JsonObject, RequestStateCodec, RequestStateError, SealOptions};
 use serde::de::DeserializeOwned;
@@ -28,7 +28,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::random::{NoRandomness, unguessable};
-use crate::sync::lock;
+use crate::store::{Redeemed, Store, StoreError};
 
 /// What a sealed state is bound to. Each field is part of the associated
 /// data, so a state opens only for the same tool, key, purpose and
@@ -81,9 +81,8 @@ fn canonical(value: &Value) -> String {
 /// Why an echoed state was refused. Each says what to do next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum StateRefused {
-    /// Forged, altered, not a state of this server (or of this process: the
-    /// key is drawn at start), or made for another tool, key, purpose or
-    /// arguments.
+    /// Forged, altered, not a state of this server (sealed under a key it
+    /// does not hold), or made for another tool, key, purpose or arguments.
     #[error(
         "the requestState does not belong to this call (it was altered, made by another server process, or made for another tool, key or arguments), so nothing was changed. Call the tool again without requestState."
     )]
@@ -98,66 +97,30 @@ pub enum StateRefused {
         "the requestState was already used once and cannot be used again, so nothing was changed. Call the tool again without requestState."
     )]
     Spent,
+    /// Sealed before the state store started over empty: whether it was
+    /// used since cannot be told, so it is never used.
+    #[error(
+        "the requestState was made before this server's state store was reset, so whether it was already used cannot be told and nothing was changed. Call the tool again without requestState."
+    )]
+    Forgotten,
     /// Too many states are outstanding to remember another.
     #[error(
         "the server is tracking too many pending requests to take this one, so nothing was changed. Retry in a minute."
     )]
     Busy,
+    /// The store that remembers spent states did not answer.
+    #[error(
+        "{0}, so the requestState cannot be checked and nothing was changed. Retry in a minute; if it goes on, ask the operator to check the state store."
+    )]
+    Store(StoreError),
 }
 
-/// Remembers redeemed nonces until they expire: single use of sealed states.
-pub trait Spent: Send + Sync {
-    /// Marks `nonce` used until `ttl` from now. `Ok(true)` the first time,
-    /// `Ok(false)` if it was used already; `Err` when nothing more can be
-    /// remembered (the caller refuses rather than risk a replay).
-    fn redeem(&self, nonce: &str, ttl: Duration) -> Result<bool, StateRefused>;
-
-    /// Whether `nonce` was redeemed and has not expired since.
-    fn used(&self, nonce: &str) -> bool;
-}
-
-/// [`Spent`] in this process's memory, bounded.
-pub struct MemorySpent {
-    used: Mutex<HashMap<String, Instant>>,
-    cap: usize,
-}
-
-impl MemorySpent {
-    pub fn new(cap: usize) -> Self {
-        MemorySpent {
-            used: Mutex::new(HashMap::new()),
-            cap,
+impl From<StoreError> for StateRefused {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Full => StateRefused::Busy,
+            other => StateRefused::Store(other),
         }
-    }
-}
-
-impl Default for MemorySpent {
-    fn default() -> Self {
-        MemorySpent::new(100_000)
-    }
-}
-
-impl Spent for MemorySpent {
-    fn redeem(&self, nonce: &str, ttl: Duration) -> Result<bool, StateRefused> {
-        let now = Instant::now();
-        let mut used = lock(&self.used);
-        if used.get(nonce).is_some_and(|until| *until > now) {
-            return Ok(false);
-        }
-        if used.len() >= self.cap {
-            used.retain(|_, until| *until > now);
-            if used.len() >= self.cap {
-                return Err(StateRefused::Busy);
-            }
-        }
-        used.insert(nonce.to_owned(), now + ttl);
-        Ok(true)
-    }
-
-    fn used(&self, nonce: &str) -> bool {
-        lock(&self.used)
-            .get(nonce)
-            .is_some_and(|until| *until > Instant::now())
     }
 }
 
@@ -167,6 +130,8 @@ struct Sealed<T> {
     n: String,
     /// How long it lives, in milliseconds (so the nonce is kept as long).
     t: u64,
+    /// The store's generation when it was sealed.
+    g: String,
     /// The caller's payload.
     d: T,
 }
@@ -174,34 +139,35 @@ struct Sealed<T> {
 /// Seals and opens `requestState`. One per process; cheap to share.
 pub struct States {
     codec: RequestStateCodec,
-    spent: Arc<dyn Spent>,
+    store: Store,
 }
 
 impl States {
     /// A fresh signing key from the OS generator, and single use remembered
     /// in memory.
     pub fn new() -> Result<States, NoRandomness> {
-        States::with_store(Arc::new(MemorySpent::default()))
+        States::with_store(SealingKeys::fresh()?, Store::memory())
     }
 
-    /// A fresh signing key, and single use remembered by `spent`.
-    pub fn with_store(spent: Arc<dyn Spent>) -> Result<States, NoRandomness> {
-        // 32 random bytes as 64 hex characters: above the codec's minimum.
-        let key = unguessable(32)?;
-        let codec = RequestStateCodec::try_new(key.into_bytes()).map_err(|_| NoRandomness)?;
-        Ok(States { codec, spent })
+    /// States sealed with the first of `keys` (opened with any), single use
+    /// remembered by `store`.
+    pub fn with_store(keys: SealingKeys, store: Store) -> Result<States, NoRandomness> {
+        let codec = keys.codec().map_err(|_| NoRandomness)?;
+        Ok(States { codec, store })
     }
 
     /// Seals `payload` for the call `binding` describes, valid for `ttl`.
-    pub fn seal<T: Serialize>(
+    pub async fn seal<T: Serialize>(
         &self,
         binding: &Binding<'_>,
         payload: &T,
         ttl: Duration,
-    ) -> Result<String, NoRandomness> {
+    ) -> Result<String, SealError> {
+        let generation = self.store.generation().await?;
         let sealed = Sealed {
             n: unguessable(16)?,
             t: u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
+            g: generation,
             d: payload,
         };
         let associated = binding.associated_data();
@@ -210,22 +176,28 @@ impl States {
                 &sealed,
                 &SealOptions::new().associated_data(&associated).ttl(ttl),
             )
-            .map_err(|_| NoRandomness)
+            .map_err(|_| SealError::NoRandomness(NoRandomness))
     }
 
     /// Whether `echoed` would open for the call `binding` describes: sealed
-    /// here, bound to this call, unexpired and not yet spent. Spends
-    /// nothing (so two racing retries may both pass this; only one opens).
-    pub fn valid(&self, echoed: &str, binding: &Binding<'_>) -> bool {
+    /// here, bound to this call, unexpired and not yet spent (as far as the
+    /// store can say). Spends nothing (so two racing retries may both pass
+    /// this; only one opens).
+    pub async fn valid(&self, echoed: &str, binding: &Binding<'_>) -> bool {
         let associated = binding.associated_data();
-        self.codec
+        let Ok(sealed) = self
+            .codec
             .open_json_with::<Sealed<serde::de::IgnoredAny>>(echoed, &associated)
-            .is_ok_and(|sealed| !self.spent.used(&sealed.n))
+        else {
+            return false;
+        };
+        matches!(self.store.used(&sealed.n).await, Ok(false))
     }
 
     /// Opens a state the client echoed for the call `binding` describes,
-    /// and spends it: the same state never opens twice.
-    pub fn open<T: DeserializeOwned>(
+    /// and spends it: the same state never opens twice, in this process or
+    /// in any other on the same store.
+    pub async fn open<T: DeserializeOwned>(
         &self,
         echoed: &str,
         binding: &Binding<'_>,
@@ -238,15 +210,114 @@ impl States {
                     RequestStateError::Expired => StateRefused::Expired,
                     _ => StateRefused::Invalid,
                 })?;
-        if self
-            .spent
-            .redeem(&sealed.n, Duration::from_millis(sealed.t))?
+        match self
+            .store
+            .redeem(&sealed.g, &sealed.n, Duration::from_millis(sealed.t))
+            .await?
         {
-            Ok(sealed.d)
-        } else {
-            Err(StateRefused::Spent)
+            Redeemed::First => Ok(sealed.d),
+            Redeemed::Again => Err(StateRefused::Spent),
+            Redeemed::OtherGeneration => Err(StateRefused::Forgotten),
         }
     }
+}
+
+/// Why no state could be sealed.
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    #[error(transparent)]
+    NoRandomness(#[from] NoRandomness),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+/// The keys that seal `requestState` (and name nothing else): the first
+/// seals, every one opens, so a key can be rotated across replicas without
+/// refusing the states in flight.
+pub struct SealingKeys(Vec<Vec<u8>>);
+
+/// Why a sealing-key file was refused. Never quotes the file.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum KeyFileError {
+    #[error(
+        "it holds no key: write one key a line (generate one with `osc-secrets-mcp new-state-key`)"
+    )]
+    Empty,
+    #[error(
+        "line {0} is not a key: each line must be 32 random bytes written as 64 hex characters or as base64 (generate one with `osc-secrets-mcp new-state-key`)"
+    )]
+    Malformed(usize),
+    #[error("line {0} repeats line {1}: write each key once")]
+    Repeated(usize, usize),
+}
+
+impl SealingKeys {
+    /// One fresh key from the OS generator: states open in this process only.
+    pub fn fresh() -> Result<SealingKeys, NoRandomness> {
+        Ok(SealingKeys(vec![random_key()?]))
+    }
+
+    /// Reads a key file's text: one key a line, 64 hex characters or
+    /// base64 of 32 bytes; blank lines and lines starting with `#` are
+    /// skipped.
+    pub fn parse(text: &str) -> Result<SealingKeys, KeyFileError> {
+        let mut keys: Vec<(usize, Vec<u8>)> = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let key = decode_key(line).ok_or(KeyFileError::Malformed(i + 1))?;
+            if let Some((j, _)) = keys.iter().find(|(_, k)| *k == key) {
+                return Err(KeyFileError::Repeated(i + 1, *j));
+            }
+            keys.push((i + 1, key));
+        }
+        if keys.is_empty() {
+            return Err(KeyFileError::Empty);
+        }
+        Ok(SealingKeys(keys.into_iter().map(|(_, k)| k).collect()))
+    }
+
+    /// A fresh key as a key file's line (64 hex characters).
+    pub fn new_line() -> Result<String, NoRandomness> {
+        unguessable(32)
+    }
+
+    fn codec(&self) -> Result<RequestStateCodec, RequestStateError> {
+        let ring: Vec<(String, Vec<u8>)> = self.0.iter().map(|k| (key_id(k), k.clone())).collect();
+        let active = ring.first().map(|(id, _)| id.clone()).unwrap_or_default();
+        RequestStateCodec::new_with_keyring(active, ring)
+    }
+}
+
+/// A key's name in sealed states: a digest, which tells nothing of the key.
+fn key_id(key: &[u8]) -> String {
+    let digest = Sha256::digest([b"osc-secrets-mcp key id ".as_slice(), key].concat());
+    digest[..6].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn random_key() -> Result<Vec<u8>, NoRandomness> {
+    let mut raw = vec![0u8; 32];
+    rand::TryRngCore::try_fill_bytes(&mut rand::rngs::OsRng, &mut raw).map_err(|_| NoRandomness)?;
+    Ok(raw)
+}
+
+fn decode_key(line: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let bytes = if line.len() == 64 && line.bytes().all(|b| b.is_ascii_hexdigit()) {
+        (0..32)
+            .map(|i| u8::from_str_radix(&line[2 * i..2 * i + 2], 16).ok())
+            .collect::<Option<Vec<u8>>>()?
+    } else {
+        base64::engine::general_purpose::STANDARD
+            .decode(line)
+            .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(line))
+            .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(line))
+            .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(line))
+            .ok()?
+    };
+    (bytes.len() == 32).then_some(bytes)
 }
 
 #[cfg(test)]
@@ -272,29 +343,33 @@ mod tests {
 
     const HOUR: Duration = Duration::from_secs(3600);
 
-    #[test]
-    fn a_state_opens_once_for_its_own_call() {
+    #[tokio::test]
+    async fn a_state_opens_once_for_its_own_call() {
         let states = States::new().unwrap();
         let a = args(json!({"key": "user.db"}));
         let sealed = states
             .seal(&binding(&a), &json!({"step": 2}), HOUR)
+            .await
             .unwrap();
-        assert!(states.valid(&sealed, &binding(&a)));
+        assert!(states.valid(&sealed, &binding(&a)).await);
         assert!(
-            states.valid(&sealed, &binding(&a)),
+            states.valid(&sealed, &binding(&a)).await,
             "checking spends nothing"
         );
-        let opened: Value = states.open(&sealed, &binding(&a)).unwrap();
+        let opened: Value = states.open(&sealed, &binding(&a)).await.unwrap();
         assert_eq!(opened, json!({"step": 2}));
-        assert!(!states.valid(&sealed, &binding(&a)), "spent");
+        assert!(!states.valid(&sealed, &binding(&a)).await, "spent");
         assert_eq!(
-            states.open::<Value>(&sealed, &binding(&a)).unwrap_err(),
+            states
+                .open::<Value>(&sealed, &binding(&a))
+                .await
+                .unwrap_err(),
             StateRefused::Spent
         );
     }
 
-    #[test]
-    fn argument_order_does_not_matter_but_their_content_does() {
+    #[tokio::test]
+    async fn argument_order_does_not_matter_but_their_content_does() {
         let states = States::new().unwrap();
         let a = args(
             json!({"key": "user.db", "mode": "upsert", "generate": {"length": 20, "alphabet": "hex"}}),
@@ -303,21 +378,30 @@ mod tests {
             r#"{"generate": {"alphabet": "hex", "length": 20}, "mode": "upsert", "key": "user.db"}"#,
         )
         .unwrap();
-        let sealed = states.seal(&binding(&a), &1, HOUR).unwrap();
-        assert_eq!(states.open::<u8>(&sealed, &binding(&reordered)).unwrap(), 1);
+        let sealed = states.seal(&binding(&a), &1, HOUR).await.unwrap();
+        assert_eq!(
+            states
+                .open::<u8>(&sealed, &binding(&reordered))
+                .await
+                .unwrap(),
+            1
+        );
 
-        let sealed = states.seal(&binding(&a), &1, HOUR).unwrap();
+        let sealed = states.seal(&binding(&a), &1, HOUR).await.unwrap();
         let other = args(
             json!({"key": "user.db", "mode": "create", "generate": {"length": 20, "alphabet": "hex"}}),
         );
         assert_eq!(
-            states.open::<u8>(&sealed, &binding(&other)).unwrap_err(),
+            states
+                .open::<u8>(&sealed, &binding(&other))
+                .await
+                .unwrap_err(),
             StateRefused::Invalid
         );
     }
 
-    #[test]
-    fn a_state_is_bound_to_tool_key_and_purpose() {
+    #[tokio::test]
+    async fn a_state_is_bound_to_tool_key_and_purpose() {
         let states = States::new().unwrap();
         let a = args(json!({"key": "user.db"}));
         let made = binding(&a);
@@ -339,62 +423,145 @@ mod tests {
                 ..made
             },
         ] {
-            let sealed = states.seal(&made, &1, HOUR).unwrap();
-            assert!(!states.valid(&sealed, &rebound), "{rebound:?}");
+            let sealed = states.seal(&made, &1, HOUR).await.unwrap();
+            assert!(!states.valid(&sealed, &rebound).await, "{rebound:?}");
             assert_eq!(
-                states.open::<u8>(&sealed, &rebound).unwrap_err(),
+                states.open::<u8>(&sealed, &rebound).await.unwrap_err(),
                 StateRefused::Invalid,
                 "{rebound:?}"
             );
         }
     }
 
-    #[test]
-    fn tampered_foreign_and_expired_states_are_refused() {
+    #[tokio::test]
+    async fn tampered_foreign_and_expired_states_are_refused() {
         let states = States::new().unwrap();
         let a = args(json!({"key": "user.db"}));
-        let sealed = states.seal(&binding(&a), &1, HOUR).unwrap();
+        let sealed = states.seal(&binding(&a), &1, HOUR).await.unwrap();
         // One character changed anywhere.
         for at in [0, sealed.len() / 2, sealed.len() - 1] {
             let mut bytes = sealed.clone().into_bytes();
             bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
             let tampered = String::from_utf8(bytes).unwrap();
             assert_eq!(
-                states.open::<u8>(&tampered, &binding(&a)).unwrap_err(),
+                states
+                    .open::<u8>(&tampered, &binding(&a))
+                    .await
+                    .unwrap_err(),
                 StateRefused::Invalid
             );
         }
         // Made by another process (another key).
         let other = States::new().unwrap();
         assert_eq!(
-            other.open::<u8>(&sealed, &binding(&a)).unwrap_err(),
+            other.open::<u8>(&sealed, &binding(&a)).await.unwrap_err(),
             StateRefused::Invalid
         );
         assert_eq!(
-            states.open::<u8>("not a state", &binding(&a)).unwrap_err(),
+            states
+                .open::<u8>("not a state", &binding(&a))
+                .await
+                .unwrap_err(),
             StateRefused::Invalid
         );
         // Expired: sealed with no time to live.
         let sealed = states
             .seal(&binding(&a), &1, Duration::from_millis(1))
+            .await
             .unwrap();
         std::thread::sleep(Duration::from_millis(5));
         assert_eq!(
-            states.open::<u8>(&sealed, &binding(&a)).unwrap_err(),
+            states.open::<u8>(&sealed, &binding(&a)).await.unwrap_err(),
             StateRefused::Expired
         );
     }
 
+    #[tokio::test]
+    async fn a_full_store_refuses_rather_than_forgets() {
+        let store = Store::memory_with_cap(1);
+        let states = States::with_store(SealingKeys::fresh().unwrap(), store).unwrap();
+        let a = args(json!({"key": "user.db"}));
+        let first = states.seal(&binding(&a), &1, HOUR).await.unwrap();
+        let second = states.seal(&binding(&a), &1, HOUR).await.unwrap();
+        assert_eq!(states.open::<u8>(&first, &binding(&a)).await.unwrap(), 1);
+        assert_eq!(
+            states.open::<u8>(&second, &binding(&a)).await.unwrap_err(),
+            StateRefused::Busy
+        );
+    }
+
+    #[tokio::test]
+    async fn every_key_of_the_file_opens_and_the_first_seals() {
+        let old = SealingKeys::new_line().unwrap();
+        let new = SealingKeys::new_line().unwrap();
+        let store = Store::memory();
+        let before = States::with_store(SealingKeys::parse(&old).unwrap(), store.clone()).unwrap();
+        let rotated = States::with_store(
+            SealingKeys::parse(&format!("# new first\n{new}\n\n{old}\n")).unwrap(),
+            store.clone(),
+        )
+        .unwrap();
+        let after = States::with_store(SealingKeys::parse(&new).unwrap(), store).unwrap();
+        let a = args(json!({"key": "user.db"}));
+        let sealed = before.seal(&binding(&a), &1, HOUR).await.unwrap();
+        assert_eq!(rotated.open::<u8>(&sealed, &binding(&a)).await.unwrap(), 1);
+        let sealed = rotated.seal(&binding(&a), &2, HOUR).await.unwrap();
+        assert_eq!(after.open::<u8>(&sealed, &binding(&a)).await.unwrap(), 2);
+        let sealed = before.seal(&binding(&a), &3, HOUR).await.unwrap();
+        assert_eq!(
+            after.open::<u8>(&sealed, &binding(&a)).await.unwrap_err(),
+            StateRefused::Invalid,
+            "a key taken out of the file opens nothing"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_state_sealed_before_the_store_started_over_is_never_used() {
+        let keys = SealingKeys::new_line().unwrap();
+        let states =
+            States::with_store(SealingKeys::parse(&keys).unwrap(), Store::memory()).unwrap();
+        let a = args(json!({"key": "user.db"}));
+        let sealed = states.seal(&binding(&a), &1, HOUR).await.unwrap();
+        // The same key, a store that starts over empty (a new generation).
+        let restarted =
+            States::with_store(SealingKeys::parse(&keys).unwrap(), Store::memory()).unwrap();
+        assert_eq!(
+            restarted
+                .open::<u8>(&sealed, &binding(&a))
+                .await
+                .unwrap_err(),
+            StateRefused::Forgotten
+        );
+    }
+
     #[test]
-    fn a_full_store_refuses_rather_than_forgets() {
-        let spent = MemorySpent::new(2);
-        assert_eq!(spent.redeem("a", HOUR), Ok(true));
-        assert_eq!(spent.redeem("b", HOUR), Ok(true));
-        assert_eq!(spent.redeem("a", HOUR), Ok(false));
-        assert_eq!(spent.redeem("c", HOUR), Err(StateRefused::Busy));
-        // Expired entries make room.
-        let spent = MemorySpent::new(1);
-        assert_eq!(spent.redeem("a", Duration::ZERO), Ok(true));
-        assert_eq!(spent.redeem("b", HOUR), Ok(true));
+    fn key_files_take_hex_and_base64_and_refuse_anything_else_without_quoting_it() {
+        use base64::Engine;
+        let hex = "ab".repeat(32);
+        let b64 = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        assert_eq!(
+            SealingKeys::parse(&format!("{hex}\n  {b64}  \n"))
+                .unwrap()
+                .0
+                .len(),
+            2
+        );
+        assert_eq!(
+            SealingKeys::parse("\n# nothing\n").err(),
+            Some(KeyFileError::Empty)
+        );
+        let short = "ab".repeat(16);
+        let refused = SealingKeys::parse(&format!("{hex}\n{short}\n"))
+            .err()
+            .unwrap();
+        assert_eq!(refused, KeyFileError::Malformed(2));
+        assert!(!refused.to_string().contains(&short));
+        assert_eq!(
+            SealingKeys::parse(&format!("{hex}\n{hex}\n")).err(),
+            Some(KeyFileError::Repeated(2, 1))
+        );
+        let line = SealingKeys::new_line().unwrap();
+        assert_eq!(line.len(), 64);
+        assert!(SealingKeys::parse(&line).is_ok());
     }
 }

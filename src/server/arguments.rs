@@ -64,7 +64,10 @@ pub(crate) fn check(tool: &Tool, arguments: Option<&JsonObject>) -> Result<(), S
         message.push_str(&format!(" …and {more} more problem(s) like these."));
     }
     if unknown || missing {
-        message.push_str(&format!(" A complete call: `{}`.", whole_example(schema)));
+        message.push_str(&format!(
+            " A complete call: `{}`.",
+            whole_example(schema, Some(arguments))
+        ));
     }
     Err(message)
 }
@@ -221,7 +224,7 @@ pub(crate) fn not_an_object(tool: &Tool, given: &Value) -> String {
          for example `{}`.",
         tool.name,
         kind(given),
-        whole_example(tool.input_schema.as_ref())
+        whole_example(tool.input_schema.as_ref(), None)
     )
 }
 
@@ -437,12 +440,33 @@ fn required_example(schema: &JsonObject) -> Vec<(String, Value)> {
         .collect()
 }
 
-/// A whole call's arguments: every required one, with its example.
-fn whole_example(schema: &JsonObject) -> String {
-    let fields: Vec<String> = required_example(schema)
+/// A whole call's arguments: every required one, with its example, and
+/// every optional list or object the caller gave (a rotation's `targets`):
+/// the example keeps what the caller meant to do.
+fn whole_example(schema: &JsonObject, given: Option<&JsonObject>) -> String {
+    let mut fields: Vec<String> = required_example(schema)
         .into_iter()
         .map(|(name, example)| format!("\"{name}\": {example}"))
         .collect();
+    let empty = JsonObject::new();
+    let properties = schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let required = required(schema);
+    for (name, property) in properties {
+        let structured = property
+            .get("type")
+            .and_then(Value::as_str)
+            .is_some_and(|t| t == "array" || t == "object");
+        if structured
+            && !required.contains(&name.as_str())
+            && given.is_some_and(|g| g.contains_key(name))
+            && let Some(property) = property.as_object()
+        {
+            fields.push(format!("\"{name}\": {}", example(property)));
+        }
+    }
     if fields.is_empty() {
         "{}".to_owned()
     } else {

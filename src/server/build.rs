@@ -8,9 +8,10 @@ use super::surface::info_for;
 use crate::ask_user::links::Links;
 use crate::ask_user::{AskSettings, Asker};
 use crate::audit::AuditLog;
-use crate::elicit::{NoRandomness, States};
+use crate::elicit::{NoRandomness, SealingKeys, States};
 use crate::osc::OscClient;
 use crate::policy::{ConfirmMode, Policy, RateLimits};
+use crate::store::Store;
 use crate::tools::Toolkit;
 use crate::values::EnvAllowlist;
 
@@ -21,7 +22,7 @@ impl SecretsServer {
     /// checks [`Self::states`] and refuses to start instead).
     pub fn new(osc: Arc<OscClient>) -> Self {
         let mut tools = Toolkit::new(osc);
-        match States::new() {
+        match SealingKeys::fresh().and_then(|keys| States::with_store(keys, tools.store.clone())) {
             Ok(states) => tools.ask = Asker::new(Arc::new(states)),
             Err(e) => {
                 tracing::warn!(error = %e, "no requestState can be sealed: nobody will be asked")
@@ -34,6 +35,23 @@ impl SecretsServer {
             rates: RateLimits::none(),
             info: Arc::new(info_for(&Policy::default())),
         }
+    }
+
+    /// Keeps what outlives a request (the ledger, spent states) in `store`,
+    /// and seals `requestState` with `keys`: the first seals, every one
+    /// opens. Replicas that share a store share the keys too.
+    pub fn with_store(mut self, store: Store, keys: SealingKeys) -> Result<Self, NoRandomness> {
+        let states = States::with_store(keys, store.clone())?;
+        let tools = self.tools_mut();
+        tools.store = store;
+        let ask = &mut tools.ask;
+        *ask = std::mem::take(ask).with_states(Arc::new(states));
+        Ok(self)
+    }
+
+    /// The store this server keeps its state in.
+    pub fn store(&self) -> &Store {
+        &self.tools.store
     }
 
     fn tools_mut(&mut self) -> &mut Toolkit {

@@ -9,8 +9,8 @@ use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomRequest,
     CustomResult, ErrorCode, GetPromptRequestParams, GetPromptResponse, JsonObject,
-    ListPromptsResult, ListResourcesResult, PaginatedRequestParams, ProtocolVersion,
-    ReadResourceRequestParams, ReadResourceResponse, ServerConfig,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
+    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
@@ -98,7 +98,7 @@ impl SecretsServer {
     /// place: the round that made the state was admitted, and each state
     /// opens once. Without this a confirmed change would count twice, and
     /// a human taking minutes on the page would use up the limit.
-    fn admit(
+    async fn admit(
         &self,
         kind: Option<Kind>,
         request: &CallToolRequestParams,
@@ -119,16 +119,21 @@ impl SecretsServer {
                 ),
             ));
         }
-        if self.continues(request) {
+        if self.continues(request).await {
             return Ok(());
         }
-        // A rotation changes the key and every target: it counts as many.
-        let targets = request
-            .arguments
-            .as_ref()
-            .and_then(|a| a.get("targets"))
-            .and_then(Value::as_array)
-            .map_or(0, Vec::len);
+        // A rotation changes the key and every target: it counts as many,
+        // whether the call names the targets or the ledger does.
+        let arguments = request.arguments.as_ref();
+        let targets = match arguments.and_then(|a| a.get("targets")) {
+            Some(given) => given.as_array().map_or(0, Vec::len),
+            None if registry::entry(&request.name)
+                .is_some_and(|e| e.made_of.contains(&"materialize_tenant_secret")) =>
+            {
+                self.ledger_count(arguments).await
+            }
+            None => 0,
+        };
         let writes = u32::try_from(targets.saturating_add(1))
             .ok()
             .and_then(std::num::NonZeroU32::new)
@@ -141,7 +146,7 @@ impl SecretsServer {
     /// Whether the call carries a `requestState` this server sealed for this
     /// very call (tool, key and arguments), unexpired and unspent, as a
     /// confirmation or an askUser round.
-    fn continues(&self, request: &CallToolRequestParams) -> bool {
+    async fn continues(&self, request: &CallToolRequestParams) -> bool {
         let (Some(echoed), Ok(states)) = (request.request_state.as_deref(), self.states()) else {
             return false;
         };
@@ -149,22 +154,38 @@ impl SecretsServer {
         let Some(key) = arguments.and_then(|a| a.get("key")).and_then(Value::as_str) else {
             return false;
         };
-        [
+        for purpose in [
             crate::elicit::confirm::PURPOSE,
             crate::ask_user::flow::PURPOSE,
-        ]
-        .into_iter()
-        .any(|purpose| {
-            states.valid(
-                echoed,
-                &crate::elicit::Binding {
-                    tool: &request.name,
-                    key,
-                    purpose,
-                    arguments,
-                },
-            )
-        })
+        ] {
+            let binding = crate::elicit::Binding {
+                tool: &request.name,
+                key,
+                purpose,
+                arguments,
+            };
+            if states.valid(echoed, &binding).await {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// How many targets the ledger knows for the call's `key` (0 when it
+    /// cannot say: the tool then refuses on its own).
+    async fn ledger_count(&self, arguments: Option<&JsonObject>) -> usize {
+        let Some(key) = arguments
+            .and_then(|a| a.get("key"))
+            .and_then(Value::as_str)
+            .and_then(|k| Key::check(k).ok())
+        else {
+            return 0;
+        };
+        self.tools
+            .store
+            .placements(&key)
+            .await
+            .map_or(0, |p| p.len())
     }
 
     /// Appends the audit record of a call that changes something, or was
@@ -258,7 +279,7 @@ impl ServerHandler for SecretsServer {
         // Audit and rate limits: who is calling what, read before the call runs.
         let started = Instant::now();
         let kind = registry::kind_of(&name);
-        let call =
+        let mut call =
             self.audit.as_ref().and(kind).map(|k| {
                 audit::Call::read(&name, k.as_str(), request.arguments.as_ref(), &context)
             });
@@ -273,7 +294,7 @@ impl ServerHandler for SecretsServer {
             record(Outcome::Refused(Rule::Arguments));
             return Ok(self.refusal(&name, refusal));
         }
-        if let Err((rule, refusal)) = self.admit(kind, &request) {
+        if let Err((rule, refusal)) = self.admit(kind, &request).await {
             record(Outcome::Refused(rule));
             return Ok(self.refusal(&name, refusal));
         }
@@ -298,11 +319,20 @@ impl ServerHandler for SecretsServer {
         .await;
         let response = response?;
         let failed = matches!(&response, CallToolResponse::Complete(r) if r.is_error == Some(true));
-        record(noted.unwrap_or(if failed {
+        if let (Some(call), Some(targets)) = (call.as_mut(), noted.targets) {
+            call.targets = Some(
+                targets
+                    .iter()
+                    .map(|(service, secret)| audit::Target::new(service, secret))
+                    .collect(),
+            );
+        }
+        let outcome = noted.outcome.unwrap_or(if failed {
             Outcome::Error("tool")
         } else {
             Outcome::Ok
-        }));
+        });
+        self.record(call.as_ref(), kind, outcome, started);
         Ok(self.finish(&name, response))
     }
 
@@ -314,6 +344,16 @@ impl ServerHandler for SecretsServer {
         Ok(ListResourcesResult::with_all_items(resources::list(
             &self.tools,
         )))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(ListResourceTemplatesResult::with_all_items(
+            resources::templates(&self.tools),
+        ))
     }
 
     async fn read_resource(
@@ -449,8 +489,8 @@ mod tests {
     /// is made on first use, once for every clone (every session).
     /// A rotation is admitted for the write and each target: into 3
     /// targets it needs 4 changes, which a limit of 3 a minute never holds.
-    #[test]
-    fn a_rotation_spends_a_change_per_target() {
+    #[tokio::test]
+    async fn a_rotation_spends_a_change_per_target() {
         let server = server().with_rate_limits(RateLimits::in_memory(3, 1));
         let mut request = CallToolRequestParams::new("rotate_tenant_secret");
         request.arguments = json!({"key": "user.k", "targets": [
@@ -460,7 +500,7 @@ mod tests {
         ]})
         .as_object()
         .cloned();
-        let (rule, said) = server.admit(Some(Kind::Write), &request).unwrap_err();
+        let (rule, said) = server.admit(Some(Kind::Write), &request).await.unwrap_err();
         assert_eq!(rule, Rule::MaxWritesPerMinute);
         assert!(said.contains("would make 4 changes"), "{said}");
         let mut two = request.clone();
@@ -470,8 +510,28 @@ mod tests {
         ]})
         .as_object()
         .cloned();
-        assert!(server.admit(Some(Kind::Write), &two).is_ok());
-        assert!(server.admit(Some(Kind::Write), &two).is_err());
+        assert!(server.admit(Some(Kind::Write), &two).await.is_ok());
+        assert!(server.admit(Some(Kind::Write), &two).await.is_err());
+    }
+
+    /// A rotation that leaves its targets to the ledger spends a change for
+    /// each target the ledger knows.
+    #[tokio::test]
+    async fn a_rotation_from_the_ledger_spends_a_change_per_known_target() {
+        let server = server().with_rate_limits(RateLimits::in_memory(3, 1));
+        let key = Key::check("user.k").unwrap();
+        for service in ["a", "b", "c"] {
+            server
+                .store()
+                .place(&crate::store::Placement::now(&key, service, "s", "test"))
+                .await
+                .unwrap();
+        }
+        let mut request = CallToolRequestParams::new("rotate_tenant_secret");
+        request.arguments = json!({"key": "user.k"}).as_object().cloned();
+        let (rule, said) = server.admit(Some(Kind::Write), &request).await.unwrap_err();
+        assert_eq!(rule, Rule::MaxWritesPerMinute);
+        assert!(said.contains("would make 4 changes"), "{said}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ To make a new credential (a password, an API key between services, a signing sec
 Give `value` only for a value you already have for another reason, such as a key a third party issued; `fromEnv` names an environment variable of this server that the operator allowed. \
 To wire a secret into a service: store it under a `user.` key (or use an existing key from list_tenant_secrets), \
 call materialize_tenant_secret with the key, the service id and a secret name, and pass the returned reference, exactly as returned, as the whole value of the service parameter. \
-To rotate: call rotate_tenant_secret with the key and every service secret that uses it; it generates the new value, writes it and materializes it into each of them. \
+To rotate: call rotate_tenant_secret with the key; it generates the new value, writes it and materializes it into every service secret this server materialized the key into, or into the `targets` you name. \
 OSC resolves a reference when a service instance starts, so restart each instance to use a new value. \
 `system.*` keys belong to the platform: you can list and materialize them but not write, rotate or delete them.";
 

@@ -53,7 +53,35 @@ impl Toolkit {
         Ok(Json(DeleteOutput {
             key: key.to_string(),
             deleted: true,
-            note: "Copies already materialized into services stay in place until those services' secrets are replaced or removed.".to_owned(),
+            note: self.copies_note(&key).await,
         }))
+    }
+}
+
+impl Toolkit {
+    /// What the result says of the copies the key leaves behind: the
+    /// service secrets the ledger knows hold one.
+    async fn copies_note(&self, key: &Key) -> String {
+        const STAY: &str = "Copies already materialized into services stay in place until those services' secrets are replaced or removed.";
+        const LEDGER: &str = "(from this server's ledger, which knows only what this server did)";
+        match self.store.placements(key).await {
+            Ok(placements) if placements.is_empty() => {
+                format!(
+                    "{STAY} This server's ledger knows of no service holding a copy of `{key}`; it knows only what this server did."
+                )
+            }
+            Ok(placements) => {
+                let named: Vec<String> = placements
+                    .iter()
+                    .map(|p| format!("`{}` secret `{}`", p.service_id, p.secret_name))
+                    .collect();
+                format!(
+                    "{STAY} Services still holding a copy of `{key}` {LEDGER}: {}. \
+                     Replace or remove each of those secrets, or materialize another key into them.",
+                    named.join(", ")
+                )
+            }
+            Err(e) => format!("{STAY} Which services hold a copy is not known now: {e}."),
+        }
     }
 }

@@ -5,9 +5,13 @@ use rmcp::{Json, tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::Toolkit;
+use rmcp::RoleServer;
+use rmcp::service::RequestContext;
+
+use super::{Toolkit, caller};
 use crate::advice::{Failure, Op, advise, refused};
 use crate::domain::{self, Key};
+use crate::store::Placement;
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -32,7 +36,7 @@ pub struct MaterializeOutput {
     pub service_id: String,
     // Its secret.
     pub secret_name: String,
-    /// False if built, OSC gave none.
+    // False if built, OSC gave none.
     pub reference_from_osc: bool,
     // How to use it.
     pub instruction: String,
@@ -54,6 +58,7 @@ the whole parameter value, exactly. The value never passes here.",
     async fn materialize_tenant_secret(
         &self,
         Parameters(args): Parameters<MaterializeArgs>,
+        context: RequestContext<RoleServer>,
     ) -> Result<Json<MaterializeOutput>, Failure> {
         let key = Key::parse(&args.key).map_err(refused)?;
         let service_id = domain::service_id(&args.service_id).map_err(refused)?;
@@ -78,9 +83,20 @@ the whole parameter value, exactly. The value never passes here.",
             reference_from_osc = done.from_osc,
             "tenant secret materialized"
         );
+        let placement = Placement::now(&key, service_id, secret_name, &caller(&context));
+        let unrecorded = match self.store.place(&placement).await {
+            Ok(()) => String::new(),
+            Err(e) => {
+                tracing::warn!(error = %e, "a materialization was not recorded in the ledger");
+                format!(
+                    " The copy was made, but {e}, so this server's ledger does not know it: \
+                     name this target in `targets` when you rotate `{key}`."
+                )
+            }
+        };
         Ok(Json(MaterializeOutput {
             instruction: format!(
-                "Set the service parameter's value to exactly `{}`. Do not add text around it.",
+                "Set the service parameter's value to exactly `{}`. Do not add text around it.{unrecorded}",
                 done.reference
             ),
             reference: done.reference,

@@ -22,6 +22,7 @@ use crate::ask_user::Asker;
 use crate::domain::{Key, Rule};
 use crate::osc::OscClient;
 use crate::policy::Policy;
+use crate::store::Store;
 use crate::values::EnvAllowlist;
 
 /// What the tools work with: the OSC client, the variables `fromEnv` may
@@ -36,6 +37,9 @@ pub struct Toolkit {
     pub(crate) ask: Asker,
     /// Every answer comes from the offline OSC emulator.
     pub(crate) sandboxed: bool,
+    /// The ledger of materializations (and, through the askUser context,
+    /// spent states).
+    pub(crate) store: Store,
 }
 
 impl Toolkit {
@@ -48,6 +52,7 @@ impl Toolkit {
             policy: Arc::new(Policy::default()),
             ask: Asker::default(),
             sandboxed: false,
+            store: Store::memory(),
         }
     }
 
@@ -94,4 +99,23 @@ pub(crate) fn structured<T: Serialize>(output: &T) -> CallToolResult {
             "the result could not be serialized; call list_tenant_secrets to see the key's state",
         )]),
     }
+}
+
+/// Who made a call, for the ledger: the MCP client's name as it gave it
+/// (one line without controls, bidi or zero-width characters, at most
+/// 64 characters), or `unknown client`.
+pub(crate) fn caller(context: &rmcp::service::RequestContext<rmcp::RoleServer>) -> String {
+    let named = context
+        .peer
+        .peer_info()
+        .map(|info| {
+            info.client_info
+                .name
+                .chars()
+                .filter(|c| crate::domain::text::fits_one_line(*c))
+                .take(64)
+                .collect::<String>()
+        })
+        .filter(|name| !name.trim().is_empty());
+    named.unwrap_or_else(|| "unknown client".to_owned())
 }

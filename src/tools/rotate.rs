@@ -15,9 +15,10 @@ use super::report::ValueReport;
 use super::{Toolkit, structured};
 use crate::advice::{Failure, Op, advise, refused};
 use crate::ask_user::flow::{Asking, Pending};
-use crate::audit::Outcome;
-use crate::domain::{self, Key, SecretArg, WriteMode};
+use crate::audit::{self, Outcome};
+use crate::domain::{self, Key, Rule, SecretArg, WriteMode};
 use crate::osc::{OscClient, OscError};
+use crate::store::{Placement, Store};
 use crate::values::{GenerateArgs, Origin, Resolved, Sources};
 
 /// Most targets of one rotation.
@@ -30,9 +31,14 @@ pub const FAN_OUT: usize = 8;
 pub struct RotateArgs {
     /// A `user.*` key, e.g. `user.db-password`.
     pub key: String,
-    /// Service secrets using the key.
+    /// Service secrets; omit for the ledger's.
+    #[serde(default)]
     #[schemars(length(min = 1, max = 64))]
-    pub targets: Vec<Target>,
+    pub targets: Option<Vec<Target>>,
+    /// Allow a new key.
+    #[serde(default)]
+    #[schemars(extend("const" = true))]
+    pub create: Option<bool>,
     /// A human types it; you never see it.
     #[serde(default, rename = "askUser")]
     #[schemars(extend("const" = true))]
@@ -81,6 +87,7 @@ pub struct TargetOutcome {
 }
 
 /// A target, checked.
+#[derive(Clone)]
 struct Checked {
     service_id: String,
     secret_name: String,
@@ -112,7 +119,20 @@ Restart instances after.",
         let key = Key::parse(&args.key)
             .and_then(|k| k.writable("rotate"))
             .map_err(refused)?;
-        let targets = check_targets(&args.targets)?;
+        let (targets, ledger) = match &args.targets {
+            Some(given) => (check_targets(given)?, None),
+            None => (
+                self.ledger_targets(&key).await?,
+                Some(LEDGER_NOTE.to_owned()),
+            ),
+        };
+        audit::note_targets(
+            targets
+                .iter()
+                .map(|t| (t.service_id.clone(), t.secret_name.clone()))
+                .collect(),
+        );
+        let by = super::caller(&context);
         let resolved = Sources {
             value: args.value,
             generate: args.generate,
@@ -120,11 +140,19 @@ Restart instances after.",
             ask_user: args.ask_user,
         }
         .resolve(&self.env, true)?;
+        // Checked after the arguments, before anything is written or asked;
+        // a retry carrying a requestState continues a round that checked
+        // (the state is bound to these very arguments).
+        if args.create != Some(true) && request_state.is_none() {
+            self.must_exist(&key).await?;
+        }
         let (value, origin) = match resolved {
             Resolved::Ready(value, origin) => (value, origin),
             Resolved::AskUser => {
                 let osc = self.osc.clone();
+                let store = self.store.clone();
                 let asked = key.clone();
+                let from_ledger = ledger.clone();
                 let call = Asking {
                     tool: "rotate_tenant_secret",
                     key: &key,
@@ -138,16 +166,100 @@ Restart instances after.",
                     .ask_user(
                         call,
                         move |value| async move {
-                            rotate(&osc, &asked, &targets, value, &Origin::Asked).await
+                            let to = Rotation {
+                                osc: &osc,
+                                store: &store,
+                                key: &asked,
+                                targets: &targets,
+                                by: &by,
+                            };
+                            rotate(to, value, &Origin::Asked)
+                                .await
+                                .map(|output| output.with_ledger_note(from_ledger))
                         },
                         |link| RotateOutput::pending(&key, link),
                     )
                     .await;
             }
         };
-        rotate(&self.osc, &key, &targets, value, &origin)
+        let to = Rotation {
+            osc: &self.osc,
+            store: &self.store,
+            key: &key,
+            targets: &targets,
+            by: &by,
+        };
+        rotate(to, value, &origin)
             .await
-            .map(|output| structured(&output).into())
+            .map(|output| structured(&output.with_ledger_note(ledger)).into())
+    }
+}
+
+/// What every rotation result that took its targets from the ledger says.
+const LEDGER_NOTE: &str = "The targets came from this server's ledger of materializations, which knows only what this server did: \
+     a service given the key another way was not updated.";
+
+impl Toolkit {
+    /// The targets of a rotation that named none: every service secret the
+    /// ledger knows `key` was materialized into.
+    async fn ledger_targets(&self, key: &Key) -> Result<Vec<Checked>, Failure> {
+        let placements = self.store.placements(key).await.map_err(|e| {
+            Failure::refused(
+                Rule::StateStore,
+                format!(
+                    "`targets` was omitted, so the targets were to come from this server's ledger, but {e}; nothing was rotated. \
+                     Retry in a minute, or name the targets in `targets`."
+                ),
+            )
+        })?;
+        if placements.is_empty() {
+            return Err(crate::advice::refusal(&format!(
+                "`targets` was omitted and this server's ledger knows of no service that `{key}` was materialized into \
+                 (it knows only what this server did), so nothing was rotated. Name the service secrets that use the key, \
+                 for example `\"targets\": [{{\"serviceId\": \"eyevinn-my-service\", \"secretName\": \"dbpassword\"}}]`; \
+                 to change only the key, use set_tenant_secret."
+            )));
+        }
+        if placements.len() > MAX_TARGETS {
+            return Err(crate::advice::refusal(&format!(
+                "this server's ledger knows {} service secrets holding `{key}`; one rotation reaches at most {MAX_TARGETS}. \
+                 Read osc://tenant-secrets/{key}/materializations, rotate with the first {MAX_TARGETS} in `targets`, \
+                 then call materialize_tenant_secret for the rest.",
+                placements.len()
+            )));
+        }
+        Ok(placements
+            .into_iter()
+            .map(|p| Checked {
+                service_id: p.service_id,
+                secret_name: p.secret_name,
+            })
+            .collect())
+    }
+
+    /// Refuses to rotate a key that does not exist: a rotation replaces,
+    /// and creates only when the call says `"create": true`.
+    async fn must_exist(&self, key: &Key) -> Result<(), Failure> {
+        let listing = self.osc.list().await.map_err(|e| {
+            let failure = advise(e, Op::List);
+            let text = format!(
+                "{} Whether `{key}` exists could not be checked, so nothing was rotated.",
+                failure.text
+            );
+            Failure { text, ..failure }
+        })?;
+        if listing.entries.iter().any(|e| e.key == *key) {
+            return Ok(());
+        }
+        // OSC was asked (the list), so not "refused before contacting OSC".
+        Err(Failure::refused(
+            Rule::Input,
+            format!(
+                "Not rotated: `{key}` does not exist in OSC, so nothing was rotated and nothing was created. Check the name with \
+                 list_tenant_secrets; to create the key and copy it into the targets in one call, call rotate_tenant_secret \
+                 again with `\"create\": true`."
+            ),
+        ))
     }
 }
 
@@ -166,16 +278,38 @@ impl RotateOutput {
             targets: Vec::new(),
         }
     }
+
+    /// Says first, when the targets came from the ledger, that they did.
+    fn with_ledger_note(mut self, note: Option<String>) -> RotateOutput {
+        if let Some(note) = note {
+            self.report.next_step = format!("{note} {}", self.report.next_step);
+        }
+        self
+    }
+}
+
+/// Where a rotation goes: the key, its targets, and who asked.
+struct Rotation<'a> {
+    osc: &'a OscClient,
+    store: &'a Store,
+    key: &'a Key,
+    targets: &'a [Checked],
+    by: &'a str,
 }
 
 /// Writes `value` under `key`, then materializes it into every target.
 async fn rotate(
-    osc: &OscClient,
-    key: &Key,
-    targets: &[Checked],
+    to: Rotation<'_>,
     value: SecretString,
     origin: &Origin,
 ) -> Result<RotateOutput, Failure> {
+    let Rotation {
+        osc,
+        store,
+        key,
+        targets,
+        by,
+    } = to;
     osc.upsert(key, &value).await.map_err(|e| {
         let held = if may_have_arrived(&e) {
             format!(
@@ -206,6 +340,17 @@ async fn rotate(
         .collect()
         .await;
     outcomes.sort_by_key(|(i, _)| *i);
+    // Every target that took the new value is recorded (again) in the
+    // ledger; a ledger that cannot be written changes no outcome.
+    for (t, (_, outcome)) in targets.iter().zip(&outcomes) {
+        if outcome.is_ok()
+            && let Err(e) = store
+                .place(&Placement::now(key, &t.service_id, &t.secret_name, by))
+                .await
+        {
+            tracing::warn!(error = %e, "a rotation's target was not recorded in the ledger");
+        }
+    }
     let failed = outcomes.iter().filter(|(_, r)| r.is_err()).count();
     tracing::info!(
         key = %key,
@@ -258,7 +403,8 @@ fn check_targets(targets: &[Target]) -> Result<Vec<Checked>, Failure> {
     if targets.is_empty() {
         return Err(refuse(
             "`targets` is empty: list each service secret that uses the key, for example \
-             `\"targets\": [{\"serviceId\": \"eyevinn-my-service\", \"secretName\": \"dbpassword\"}]`. \
+             `\"targets\": [{\"serviceId\": \"eyevinn-my-service\", \"secretName\": \"dbpassword\"}]`, \
+             or leave `targets` out to rotate into every service this server's ledger knows. \
              To change only the key, use set_tenant_secret."
                 .to_owned(),
         ));

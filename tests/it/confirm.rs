@@ -860,3 +860,61 @@ async fn a_confirmed_retry_counts_once_against_the_rate_limit() {
     }
     assert!(!seen(&emu).contains(&"DELETE /mytenantsecrets/user.other".to_owned()));
 }
+
+/// Two replicas on one store with one key file: a confirmation asked by
+/// one is answered on the other, and a replay on the first is refused.
+/// Each replica opens the state directory on its own connection, as two
+/// processes do. A replica with its own key opens nothing of theirs.
+#[tokio::test]
+async fn a_confirmation_asked_on_one_replica_completes_on_another_once() {
+    use osc_secrets_mcp::elicit::SealingKeys;
+    use osc_secrets_mcp::store::Store;
+    use osc_secrets_mcp::store::embedded::EmbeddedStore;
+
+    let emu = emulator().await;
+    emu.insert_tenant_secret(KEY, CANARY);
+    emu.insert_tenant_secret("user.other", CANARY);
+    let dir = support::scratch_dir("confirm-replicas");
+    let key_line = SealingKeys::new_line().unwrap();
+    let replica = |keys: &str| {
+        let store = Store::embedded(Arc::new(EmbeddedStore::new(dir.clone())));
+        server(&emu, ConfirmMode::Auto)
+            .with_store(store, SealingKeys::parse(keys).unwrap())
+            .unwrap()
+    };
+    let one = connect(replica(&key_line), Human::new(Says::Types(KEY)), Era::Retry).await;
+    let two = connect(replica(&key_line), Human::new(Says::Types(KEY)), Era::Retry).await;
+    let own_key = SealingKeys::new_line().unwrap();
+    let stranger = connect(replica(&own_key), Human::new(Says::Types(KEY)), Era::Retry).await;
+
+    let (state, request) = first_round(&one, &json!({"key": KEY})).await;
+    let answer = request
+        .clone()
+        .with_request_state(state.clone())
+        .with_input_responses(typed(KEY));
+    let refused = retried(&stranger, answer.clone()).await;
+    assert!(is_error(&refused));
+    assert!(
+        text(&refused).contains("does not belong to this call"),
+        "{}",
+        text(&refused)
+    );
+    assert_nothing_deleted(&emu);
+
+    let done = retried(&two, answer.clone()).await;
+    assert!(!is_error(&done), "{}", text(&done));
+    assert!(!emu.tenant_keys().contains(&KEY.to_owned()));
+
+    emu.insert_tenant_secret(KEY, CANARY);
+    let replayed = retried(&one, answer).await;
+    assert!(is_error(&replayed));
+    assert!(
+        text(&replayed).contains("already used once"),
+        "{}",
+        text(&replayed)
+    );
+    assert!(
+        emu.tenant_keys().contains(&KEY.to_owned()),
+        "deleted once only"
+    );
+}

@@ -447,7 +447,8 @@ async fn a_retry_refused_after_a_lost_attempt_does_not_say_nothing_happened() {
         ),
         (
             "rotate_tenant_secret",
-            json!({"key": "user.k", "targets": [{"serviceId": "svc", "secretName": "s"}]}),
+            // `create`: no existence check first, the write is the first request.
+            json!({"key": "user.k", "create": true, "targets": [{"serviceId": "svc", "secretName": "s"}]}),
             "may or may not hold a new value",
         ),
     ] {
@@ -476,7 +477,7 @@ async fn a_target_lost_then_rate_limited_may_hold_either_value() {
     let result = bounded_call(
         &client,
         "rotate_tenant_secret",
-        json!({"key": "user.k", "targets": [{"serviceId": "svc", "secretName": "s"}]}),
+        json!({"key": "user.k", "create": true, "targets": [{"serviceId": "svc", "secretName": "s"}]}),
     )
     .await;
     let said = text(&result);

@@ -21,6 +21,7 @@ mod hostile_upstream;
 mod http;
 mod http_abuse;
 mod leak;
+mod ledger;
 mod panic;
 mod process;
 mod prompts;

@@ -351,8 +351,10 @@ async fn tool_and_argument_names_are_fixed() {
         ),
         (
             "rotate_tenant_secret",
-            &["key", "targets", "askUser", "generate", "value", "fromEnv"],
-            &["key", "targets"],
+            &[
+                "key", "targets", "create", "askUser", "generate", "value", "fromEnv",
+            ],
+            &["key"],
         ),
         (
             "set_tenant_secret",

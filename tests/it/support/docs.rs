@@ -207,6 +207,15 @@ fn write_rest(md: &mut String) {
             r.description.as_deref().unwrap_or_default()
         );
     }
+    for t in server::resources::template_definitions() {
+        let _ = writeln!(
+            md,
+            "- `{}` (template, {}): {}",
+            t.uri_template,
+            t.mime_type.as_deref().unwrap_or("text/plain"),
+            t.description.as_deref().unwrap_or_default()
+        );
+    }
     let _ = writeln!(md, "\n## Prompts\n");
     for p in server::prompts::list() {
         let _ = writeln!(
@@ -847,6 +856,8 @@ struct Manifest {
     transports: Vec<TransportEntry>,
     tools: Vec<ManifestTool>,
     resources: Vec<rmcp::model::Resource>,
+    #[serde(rename = "resourceTemplates")]
+    resource_templates: Vec<rmcp::model::ResourceTemplate>,
     prompts: Vec<rmcp::model::Prompt>,
 }
 
@@ -940,6 +951,7 @@ pub fn manifest_json() -> Result<String, String> {
             })
             .collect::<Result<_, String>>()?,
         resources: server::resources::definitions(),
+        resource_templates: server::resources::template_definitions(),
         prompts: server::prompts::list(),
     };
     // Struct fields keep their declared order and serde_json's maps (the

@@ -178,7 +178,10 @@ pub fn binary() -> Command {
     cmd
 }
 
-/// Removes the developer's `OSC_*` and `MCP_*` settings from a child's environment.
+/// Removes the developer's `OSC_*` and `MCP_*` settings from a child's
+/// environment, and gives it a state home of its own (a fresh, empty
+/// directory), so that no test reads or writes the developer's ledger or
+/// another test's.
 pub fn clear_settings(cmd: &mut Command) {
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy();
@@ -186,6 +189,16 @@ pub fn clear_settings(cmd: &mut Command) {
             cmd.env_remove(name.as_ref());
         }
     }
+    cmd.env("XDG_STATE_HOME", fresh_state_home());
+}
+
+/// A directory no other child has been given.
+pub fn fresh_state_home() -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("state-homes")
+        .join(format!("{}-{n}", std::process::id()))
 }
 
 /// Sends SIGTERM to the process `pid`.

@@ -1,0 +1,270 @@
+//! The state seam: everything that must outlive a request or span
+//! processes goes through a [`Store`], and no feature knows which
+//! implementation it has.
+//!
+//! - [`memory`]: this process's memory. The sandbox and in-process tests;
+//!   nothing outlives the process.
+//! - [`embedded`]: SQLite in a state directory, the default. The ledger
+//!   survives a restart, and several processes on one directory (one per
+//!   MCP client, as stdio clients start them) share it safely.
+//!
+//! What it holds: the ledger of where each key was materialized
+//! ([`Placement`]), and the spent nonces of sealed `requestState` values
+//! with the store's generation (a store that lost its memory gets a new
+//! generation, so a state sealed before cannot be replayed after).
+//!
+//! Every call is bounded by [`DEADLINE`]: a store that does not answer in
+//! time is unreachable, and the caller fails closed.
+
+pub mod embedded;
+pub mod memory;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::domain::Key;
+
+/// The longest a store call may take before it counts as unreachable.
+pub const DEADLINE: Duration = Duration::from_secs(5);
+
+/// Why the store could not answer. The words are the server's own: no
+/// path of the operator's machine, no value, no token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// Not reachable, or not in time.
+    #[error("the server's state store cannot be reached ({0})")]
+    Unreachable(&'static str),
+    /// It answered with something it should not hold.
+    #[error("the server's state store holds data this server cannot read ({0})")]
+    Corrupt(&'static str),
+    /// It cannot remember more now.
+    #[error("the server's state store is full")]
+    Full,
+}
+
+/// Where one key was materialized: a service secret that holds a copy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Placement {
+    pub key: String,
+    pub service_id: String,
+    pub secret_name: String,
+    /// When, in milliseconds since the Unix epoch.
+    #[serde(skip)]
+    pub at_ms: u64,
+    /// When, as RFC 3339 (UTC).
+    #[serde(rename = "materializedAt")]
+    pub at: String,
+    /// Who asked: the MCP client's name (its user's identity once there is one).
+    pub by: String,
+}
+
+impl Placement {
+    /// A placement made now.
+    pub fn now(key: &Key, service_id: &str, secret_name: &str, by: &str) -> Placement {
+        let at_ms = now_ms();
+        Placement {
+            key: key.to_string(),
+            service_id: service_id.to_owned(),
+            secret_name: secret_name.to_owned(),
+            at_ms,
+            at: rfc3339(at_ms),
+            by: by.to_owned(),
+        }
+    }
+
+    /// A placement read back from a store.
+    pub fn stored(
+        key: String,
+        service_id: String,
+        secret_name: String,
+        at_ms: u64,
+        by: String,
+    ) -> Placement {
+        Placement {
+            key,
+            service_id,
+            secret_name,
+            at_ms,
+            at: rfc3339(at_ms),
+            by,
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn rfc3339(ms: u64) -> String {
+    let at = UNIX_EPOCH + Duration::from_millis(ms);
+    crate::domain::text::rfc3339(at)
+}
+
+/// The ledger of materializations, per tenant. A later placement into the
+/// same service secret replaces the earlier one, whatever its key.
+#[async_trait]
+pub trait Ledger: Send + Sync {
+    async fn place(&self, tenant: &str, placement: &Placement) -> Result<(), StoreError>;
+    /// The placements of `key`, oldest first.
+    async fn placements(&self, tenant: &str, key: &str) -> Result<Vec<Placement>, StoreError>;
+}
+
+/// How redeeming a nonce went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Redeemed {
+    /// The first time: the state may be used.
+    First,
+    /// It was redeemed before.
+    Again,
+    /// The state was sealed under another generation of the store: the
+    /// store lost what it knew since (or never knew it), so whether the
+    /// state was spent cannot be told.
+    OtherGeneration,
+}
+
+/// Single use of sealed states: remembers redeemed nonces until they expire.
+#[async_trait]
+pub trait Spent: Send + Sync {
+    /// The store's generation: a name that changes whenever the store
+    /// starts over empty.
+    async fn generation(&self) -> Result<String, StoreError>;
+    /// Marks `nonce` used until `ttl` from now, if `generation` is still
+    /// the store's: atomically, so two racing redemptions get one `First`.
+    async fn redeem(
+        &self,
+        generation: &str,
+        nonce: &str,
+        ttl: Duration,
+    ) -> Result<Redeemed, StoreError>;
+    /// Whether `nonce` was redeemed and has not expired since.
+    async fn used(&self, nonce: &str) -> Result<bool, StoreError>;
+}
+
+/// Which kind of store, for the operator's start-up line and the docs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Memory,
+    Embedded,
+}
+
+/// The store a server uses: cheap to clone, shared by every session.
+#[derive(Clone)]
+pub struct Store {
+    ledger: Arc<dyn Ledger>,
+    spent: Arc<dyn Spent>,
+    /// Which tenant the ledger speaks of (see [`Store::for_tenant`]).
+    tenant: Arc<str>,
+    kind: Kind,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store::memory()
+    }
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Everything in this process's memory.
+    pub fn memory() -> Store {
+        Store::memory_with_cap(memory::SPENT_CAP)
+    }
+
+    /// In memory, remembering at most `cap` spent nonces at once.
+    pub fn memory_with_cap(cap: usize) -> Store {
+        let memory = Arc::new(memory::MemoryStore::with_cap(cap));
+        Store {
+            ledger: memory.clone(),
+            spent: memory,
+            tenant: Arc::from(""),
+            kind: Kind::Memory,
+        }
+    }
+
+    /// SQLite in a state directory (see [`embedded`]).
+    pub fn embedded(db: Arc<embedded::EmbeddedStore>) -> Store {
+        Store {
+            ledger: db.clone(),
+            spent: db,
+            tenant: Arc::from(""),
+            kind: Kind::Embedded,
+        }
+    }
+
+    /// The same store, its ledger speaking of the tenant that `token`
+    /// reaches at `api_url`. A state directory may serve several tenants
+    /// (several tokens); each sees only its own placements. The name is a
+    /// digest: neither the token nor anything that leads back to it is stored.
+    pub fn for_tenant(mut self, api_url: &str, token: &str) -> Store {
+        let mut digest = Sha256::new();
+        for part in [
+            "osc-secrets-mcp ledger v1",
+            api_url.trim_end_matches('/'),
+            token,
+        ] {
+            digest.update((part.len() as u64).to_be_bytes());
+            digest.update(part.as_bytes());
+        }
+        let name: String = digest.finalize()[..12]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        self.tenant = Arc::from(name);
+        self
+    }
+
+    pub fn kind(&self) -> &Kind {
+        &self.kind
+    }
+
+    /// Records that `placement.key` was materialized into its service secret.
+    pub async fn place(&self, placement: &Placement) -> Result<(), StoreError> {
+        bounded(self.ledger.place(&self.tenant, placement)).await
+    }
+
+    /// Where `key` was materialized, as far as this server knows.
+    pub async fn placements(&self, key: &Key) -> Result<Vec<Placement>, StoreError> {
+        bounded(self.ledger.placements(&self.tenant, key.as_str())).await
+    }
+
+    /// See [`Spent::generation`].
+    pub async fn generation(&self) -> Result<String, StoreError> {
+        bounded(self.spent.generation()).await
+    }
+
+    /// See [`Spent::redeem`].
+    pub async fn redeem(
+        &self,
+        generation: &str,
+        nonce: &str,
+        ttl: Duration,
+    ) -> Result<Redeemed, StoreError> {
+        bounded(self.spent.redeem(generation, nonce, ttl)).await
+    }
+
+    /// See [`Spent::used`].
+    pub async fn used(&self, nonce: &str) -> Result<bool, StoreError> {
+        bounded(self.spent.used(nonce)).await
+    }
+}
+
+async fn bounded<T>(call: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+    tokio::time::timeout(DEADLINE, call)
+        .await
+        .unwrap_or(Err(StoreError::Unreachable("no answer in time")))
+}
