@@ -98,6 +98,10 @@ pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
         None => crate::elicit::SealingKeys::fresh()?,
     };
     let (store, embedded) = state_store(&args);
+    // Checked now, in microseconds; SQLite opens on first use.
+    if let Some(db) = &embedded {
+        db.check()?;
+    }
     let store = store.for_tenant(&base_url, upstream_token.expose_secret());
     let rates = RateLimits::in_memory(
         args.audit.max_writes_per_minute,
@@ -124,34 +128,8 @@ pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
     // the server refuses to start rather than go on silently.
     server.states()?;
     match args.transport {
-        // The state file is opened beside the handshake, never before it;
-        // a file that cannot be used stops the server with the reason.
-        Transport::Stdio => {
-            let serving = stdio::serve(server);
-            match embedded {
-                None => Ok(serving.await?),
-                Some(db) => {
-                    let opening = db.open();
-                    tokio::pin!(serving, opening);
-                    tokio::select! {
-                        // A client gone before the file opened still
-                        // learns, from the exit status, that it was bad.
-                        served = &mut serving => {
-                            opening.await?;
-                            Ok(served?)
-                        }
-                        opened = &mut opening => {
-                            opened?;
-                            Ok(serving.await?)
-                        }
-                    }
-                }
-            }
-        }
+        Transport::Stdio => Ok(stdio::serve(server).await?),
         Transport::Http => {
-            if let Some(db) = &embedded {
-                db.open().await?;
-            }
             let config = http_config(&args)?;
             for warning in config.check(&upstream_token)? {
                 logging::say(&format!("warning: {warning}"));

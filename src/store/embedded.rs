@@ -9,9 +9,12 @@
 //! built from the bundled source (`rusqlite`'s `bundled` feature), so no
 //! system library is needed.
 //!
-//! The file is opened off the async runtime (every statement runs on a
-//! blocking thread), once, on first use or when the app opens it beside
-//! the MCP handshake: a stdio client's `initialize` never waits for it.
+//! At start the app only [checks](EmbeddedStore::check) the directory and
+//! the file's header (a few system calls), so a damaged or unusable store
+//! is a clear error at once. SQLite itself opens on first use, off the
+//! async runtime (every statement runs on a blocking thread): a client's
+//! `initialize` never waits for it, and a session that only lists keys
+//! never loads it (its code and page cache would be most of a MiB).
 //! The directory is created 0700 and the file 0600; neither ever holds a
 //! value or a token (the ledger holds key names, service ids, secret names,
 //! times and client names; spent nonces are random).
@@ -85,6 +88,16 @@ impl EmbeddedStore {
         &self.dir
     }
 
+    /// What can be known without opening SQLite: the directory can be made
+    /// (0700), and the file, if there is one, can be opened for writing and
+    /// starts as an SQLite database. Runs at start, in microseconds.
+    pub fn check(&self) -> Result<(), OpenError> {
+        check_dir(&self.dir).map_err(|why| OpenError {
+            dir: self.dir.display().to_string(),
+            why,
+        })
+    }
+
     /// Opens (creating if need be) the directory and the database, on a
     /// blocking thread. Safe to call more than once and from many tasks.
     pub async fn open(&self) -> Result<(), OpenError> {
@@ -101,11 +114,14 @@ impl EmbeddedStore {
         match opened {
             Ok(_) => Ok(()),
             Err(why) => {
-                let _ = self.failed.set(why.clone());
-                Err(OpenError {
+                let error = OpenError {
                     dir: self.dir.display().to_string(),
-                    why,
-                })
+                    why: why.clone(),
+                };
+                if self.failed.set(why).is_ok() {
+                    tracing::error!("{error}");
+                }
+                Err(error)
             }
         }
     }
@@ -147,6 +163,43 @@ impl EmbeddedStore {
                 _ => StoreError::Unreachable("a statement failed; the server's log says why"),
             }
         })
+    }
+}
+
+/// The first bytes of every SQLite database file.
+const HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+fn check_dir(dir: &Path) -> Result<(), String> {
+    use std::io::Read;
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| format!("it cannot be created ({e})"))?;
+    let path = dir.join(FILE);
+    let mut file = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(format!("its {FILE} cannot be opened for writing ({e})")),
+    };
+    let mut head = Vec::with_capacity(HEADER.len());
+    file.by_ref()
+        .take(HEADER.len() as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| format!("its {FILE} cannot be read ({e})"))?;
+    // An empty file is what a server stopped mid-creation leaves: SQLite
+    // makes a database of it.
+    if head.is_empty() || head == HEADER {
+        Ok(())
+    } else {
+        Err(format!(
+            "its {FILE} is not a state store this server can read (it is not an SQLite database)"
+        ))
     }
 }
 

@@ -272,7 +272,8 @@ async fn two_processes_share_one_state_directory() {
 }
 
 /// A state file that is not a database stops the server at start with the
-/// reason and what to do, over stdio and HTTP.
+/// reason and what to do, over stdio and HTTP (SQLite itself is opened on
+/// first use; the start-up check reads the file's header).
 #[tokio::test]
 async fn a_damaged_state_file_is_a_clear_error_at_start() {
     let emu = emulator().await;
