@@ -7,6 +7,8 @@
 //! - [`embedded`]: SQLite in a state directory, the default. The ledger
 //!   survives a restart, and several processes on one directory (one per
 //!   MCP client, as stdio clients start them) share it safely.
+//! - [`redis`]: Redis (`--redis-url`), shared by replicas on any machine;
+//!   single use is one Lua script each, atomic in Redis.
 //!
 //! What it holds: the ledger of where each key was materialized
 //! ([`Placement`]), and the spent nonces of sealed `requestState` values
@@ -18,6 +20,7 @@
 
 pub mod embedded;
 pub mod memory;
+pub mod redis;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -153,6 +156,7 @@ pub trait Spent: Send + Sync {
 pub enum Kind {
     Memory,
     Embedded,
+    Redis,
 }
 
 /// The store a server uses: cheap to clone, shared by every session.
@@ -203,6 +207,16 @@ impl Store {
             spent: db,
             tenant: Arc::from(""),
             kind: Kind::Embedded,
+        }
+    }
+
+    /// Redis, shared by replicas (see [`redis`]).
+    pub fn redis(db: Arc<redis::RedisStore>) -> Store {
+        Store {
+            ledger: db.clone(),
+            spent: db,
+            tenant: Arc::from(""),
+            kind: Kind::Redis,
         }
     }
 
