@@ -7,6 +7,7 @@ pub mod http;
 pub mod logs;
 pub mod page;
 pub mod python;
+pub mod redis;
 pub mod stdio;
 
 pub use stdio::StdioServer;

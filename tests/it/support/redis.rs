@@ -1,0 +1,174 @@
+//! A real Redis: Debian's `redis-server`, named by `OSC_MCP_REDIS_SERVER`,
+//! started on a free loopback port in a directory of its own, with no
+//! persistence (so a restart comes back empty). It can be stopped and
+//! started again on the same port.
+//!
+//! The tests that need it are `#[ignore]`d; run with `--include-ignored`
+//! (`.ci/run` installs `redis-server` and sets the variable) they fail,
+//! never skip, when it is missing.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::process::{Child, Command};
+
+use super::{WAIT, external, scratch_dir};
+
+pub struct Redis {
+    binary: String,
+    port: u16,
+    dir: PathBuf,
+    password: Option<String>,
+    child: Option<Child>,
+}
+
+impl Redis {
+    /// A fresh Redis, answering `PING` before this returns.
+    pub async fn start(name: &str) -> Redis {
+        Redis::start_with(name, None).await
+    }
+
+    /// A fresh Redis that requires `password` (`requirepass`).
+    pub async fn start_with(name: &str, password: Option<&str>) -> Redis {
+        let binary = external("OSC_MCP_REDIS_SERVER", "the Redis tests");
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap().port()
+        };
+        let mut redis = Redis {
+            binary,
+            port,
+            dir: scratch_dir(&format!("redis-{name}")),
+            password: password.map(str::to_owned),
+            child: None,
+        };
+        redis.run().await;
+        redis
+    }
+
+    /// `redis://127.0.0.1:PORT/0`, with the password if there is one.
+    pub fn url(&self) -> String {
+        match &self.password {
+            Some(password) => format!("redis://:{password}@127.0.0.1:{}/0", self.port),
+            None => format!("redis://127.0.0.1:{}/0", self.port),
+        }
+    }
+
+    /// Starts `redis-server` on this port (again), empty, and waits until
+    /// it answers.
+    async fn run(&mut self) {
+        // Nothing is saved by itself, but a snapshot left over would load.
+        for leftover in ["dump.rdb", "appendonlydir"] {
+            let path = self.dir.join(leftover);
+            let _ = std::fs::remove_file(&path);
+            let _ = std::fs::remove_dir_all(&path);
+        }
+        self.run_keeping_data().await;
+    }
+
+    /// Starts `redis-server` on this port, loading a snapshot if one was
+    /// saved (`SAVE`), and waits until it answers.
+    async fn run_keeping_data(&mut self) {
+        assert!(self.child.is_none(), "Redis is already running");
+        let mut cmd = Command::new(&self.binary);
+        cmd.args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1"])
+            .args(["--dir", self.dir.to_str().unwrap()])
+            .args(["--save", ""])
+            .args(["--appendonly", "no"])
+            .args(["--daemonize", "no"])
+            .args(["--logfile", "redis.log"]);
+        if let Some(password) = &self.password {
+            cmd.args(["--requirepass", password]);
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        self.child = Some(
+            cmd.spawn()
+                .unwrap_or_else(|e| panic!("{} does not start: {e}", self.binary)),
+        );
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if self.ping().await {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-server never answered on port {}; its log:\n{}",
+                self.port,
+                std::fs::read_to_string(self.dir.join("redis.log")).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn ping(&self) -> bool {
+        let Ok(client) = redis::Client::open(self.url()) else {
+            return false;
+        };
+        let attempt = async {
+            let mut conn = client.get_multiplexed_async_connection().await?;
+            redis::cmd("PING").query_async::<String>(&mut conn).await
+        };
+        matches!(
+            tokio::time::timeout(Duration::from_secs(1), attempt).await,
+            Ok(Ok(pong)) if pong == "PONG"
+        )
+    }
+
+    /// Stops Redis (SIGKILL, as a crash or a lost node would) and waits
+    /// for it to be gone: its port refuses connections.
+    pub async fn stop(&mut self) {
+        let mut child = self.child.take().expect("Redis is running");
+        child.start_kill().unwrap();
+        tokio::time::timeout(WAIT, child.wait())
+            .await
+            .expect("redis-server exits")
+            .unwrap();
+    }
+
+    /// Starts Redis again on the same port, empty.
+    pub async fn start_again(&mut self) {
+        self.run().await;
+    }
+
+    /// Stops Redis and starts it again on the same port, empty.
+    pub async fn restart_empty(&mut self) {
+        self.stop().await;
+        self.start_again().await;
+    }
+
+    /// Stops Redis and starts it again on the same port from the snapshot
+    /// last saved with `SAVE`: what was written since is lost, as after a
+    /// crash of a Redis that snapshots (Debian's default configuration).
+    pub async fn restart_from_snapshot(&mut self) {
+        self.stop().await;
+        self.run_keeping_data().await;
+    }
+
+    /// A connection of the test's own.
+    pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .expect("the test connects to Redis")
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            // A paused Redis would not die of SIGKILL until continued.
+            if let Some(pid) = child.id() {
+                let _ = std::process::Command::new("kill")
+                    .args(["-CONT", &pid.to_string()])
+                    .status();
+            }
+            let _ = child.start_kill();
+        }
+    }
+}
