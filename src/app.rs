@@ -19,6 +19,7 @@ use crate::policy::rates::RateLimits;
 use crate::server::SecretsServer;
 use crate::store::Store;
 use crate::store::embedded::{EmbeddedStore, OpenError};
+use crate::store::redis::{RedisStore, RedisUrl, StartError};
 use crate::transport::http::{self, HttpConfig, HttpError};
 use crate::transport::page::LoopbackPage;
 use crate::transport::stdio::{self, StdioError};
@@ -53,6 +54,12 @@ pub enum AppError {
     AuditBroken { path: String, broken: audit::Broken },
     #[error(transparent)]
     State(#[from] OpenError),
+    /// Never the URL: it may hold a password.
+    #[error(
+        "cannot use the Redis named by --redis-url (OSC_MCP_REDIS_URL): {0}. The server does not start without \
+         its state store; once running, it refuses only what needs the store while Redis is away"
+    )]
+    Redis(#[from] StartError),
     #[error("cannot write the key to standard output: {0}")]
     Stdout(std::io::Error),
 }
@@ -77,6 +84,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
     }
     // Checked before anything starts, so a typo stops the server at once.
     let policy = args.guardrails.policy()?;
+    let redis = args.state.redis()?;
     let links = ask_links(&args)?;
     let (token, base_url, _emulator) = upstream(&args).await?;
     let upstream_token = token.clone();
@@ -97,11 +105,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
         Some(keys) => keys,
         None => crate::elicit::SealingKeys::fresh()?,
     };
-    let (store, embedded) = state_store(&args);
-    // Checked now, in microseconds; SQLite opens on first use.
-    if let Some(db) = &embedded {
-        db.check()?;
-    }
+    let store = state_store(&args, redis).await?;
     let store = store.for_tenant(&base_url, upstream_token.expose_secret());
     let rates = RateLimits::in_memory(
         args.audit.max_writes_per_minute,
@@ -141,22 +145,51 @@ pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
 }
 
 /// The store the server keeps its state in: memory for the sandbox (and
-/// where there is no home for a state directory), else SQLite in the state
-/// directory, returned also so that the app opens it.
-fn state_store(args: &ServeArgs) -> (Store, Option<Arc<EmbeddedStore>>) {
+/// where there is no home for a state directory), Redis when named, else
+/// SQLite in the state directory.
+///
+/// Redis must answer at start (within a few seconds): a mistyped host or
+/// password then stops the server at once, where it is seen, instead of
+/// refusing every confirmation later. Once running, an outage fails only
+/// what needs the store, and the connection comes back by itself. The
+/// state directory is only checked here (in microseconds); SQLite opens on
+/// first use.
+async fn state_store(args: &ServeArgs, redis: Option<RedisUrl>) -> Result<Store, AppError> {
     if args.sandbox {
-        return (Store::memory(), None);
+        return Ok(Store::memory());
+    }
+    if let Some(url) = redis {
+        let facts = url
+            .check()
+            .map_err(|problem| ConfigError::RedisUrl { problem })?;
+        if !facts.tls && !facts.loopback {
+            logging::say(
+                "warning: --redis-url (OSC_MCP_REDIS_URL) is redis:// to another machine: its password and the \
+                 ledger cross the network in clear text; use rediss:// (TLS) unless that network is this \
+                 deployment's own",
+            );
+        }
+        let db = RedisStore::new(&url)?;
+        for warning in db.check(facts.tls).await? {
+            logging::say(&format!("warning: {warning}"));
+        }
+        tracing::info!(
+            tls = facts.tls,
+            "state: ledger and single use kept in Redis, shared by every replica that names it"
+        );
+        return Ok(Store::redis(Arc::new(db)));
     }
     let Some(dir) = args.state.dir() else {
         logging::say(
             "warning: no state directory (neither XDG_STATE_HOME nor HOME is set): the ledger of materializations \
              is kept in memory and ends with this process; set --state-dir (OSC_MCP_STATE_DIR)",
         );
-        return (Store::memory(), None);
+        return Ok(Store::memory());
     };
     tracing::debug!(dir = %dir.display(), "state directory");
     let db = Arc::new(EmbeddedStore::new(dir));
-    (Store::embedded(db.clone()), Some(db))
+    db.check()?;
+    Ok(Store::embedded(db))
 }
 
 /// `new-state-key`: a fresh line for a `--state-key-file`, on stdout.

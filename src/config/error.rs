@@ -60,4 +60,32 @@ pub enum ConfigError {
         "cannot use the state key file {path} given by --state-key-file (OSC_MCP_STATE_KEY_FILE): {why}"
     )]
     StateKeyFile { path: String, why: String },
+    /// Never quotes the URL: it may hold a password.
+    #[error(
+        "--redis-url (OSC_MCP_REDIS_URL) {problem}; write redis://HOST:PORT/DB, or rediss://HOST:PORT/DB for TLS, \
+         with any user and password as rediss://USER:PASSWORD@HOST:PORT/DB in OSC_MCP_REDIS_URL only \
+         (the URL is not repeated here)"
+    )]
+    RedisUrl {
+        problem: crate::store::redis::RedisUrlError,
+    },
+    #[error(
+        "--redis-url holds a password, and a command line can be read by every user of this machine (ps) and \
+         is kept in shell history: remove --redis-url and set the URL in the environment variable \
+         OSC_MCP_REDIS_URL instead (from a secret store or an env file), then rotate that password"
+    )]
+    RedisPasswordOnCommandLine,
+    #[error(
+        "--redis-url (OSC_MCP_REDIS_URL) needs --state-key-file (OSC_MCP_STATE_KEY_FILE): replicas that share \
+         Redis answer each other's confirmations, and a replica opens only the requestState values sealed \
+         with a key it holds. Make a key file once with `osc-secrets-mcp new-state-key > state.key` (mode \
+         0600) and give every replica the same file"
+    )]
+    RedisWithoutKeyFile,
+    #[error(
+        "--redis-url (OSC_MCP_REDIS_URL) and --state-dir (OSC_MCP_STATE_DIR) name two state stores, and the \
+         server keeps its state in one: remove --state-dir to keep it in Redis, shared by replicas, or \
+         --redis-url to keep it in the state directory"
+    )]
+    TwoStores,
 }

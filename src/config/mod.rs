@@ -138,6 +138,10 @@ impl Cli {
             matches.value_source("environment"),
             Some(ValueSource::CommandLine | ValueSource::EnvVariable)
         );
+        cli.serve.state.redis_url_on_command_line = matches!(
+            matches.value_source("redis_url"),
+            Some(ValueSource::CommandLine)
+        );
         cli
     }
 }

@@ -29,6 +29,9 @@ impl ServeArgs {
         if self.state.state_key_file.is_some() {
             found.push("--state-key-file (OSC_MCP_STATE_KEY_FILE)".to_owned());
         }
+        if self.state.redis_url.as_ref().is_some_and(|u| !u.is_blank()) {
+            found.push("--redis-url (OSC_MCP_REDIS_URL)".to_owned());
+        }
         found.extend(osc_token_vars_set().into_iter().map(str::to_owned));
         (!found.is_empty()).then_some(found)
     }

@@ -123,7 +123,7 @@ impl Rule {
             Rule::ConfirmDeclined => "the human declined or dismissed the confirmation",
             Rule::ConfirmMissing => "the retry carried no usable answer to the confirmation form",
             Rule::StateStore => {
-                "the state store (which single use, rotation from the ledger and `--state-dir` need) could not be reached in time"
+                "the state store (the state directory or Redis, which single use and rotation from the ledger need) could not be reached in time"
             }
         }
     }

@@ -95,6 +95,12 @@ pub enum RedisUrlError {
 }
 
 impl RedisUrl {
+    /// Empty or whitespace only: as if not given (`OSC_MCP_REDIS_URL=` in
+    /// a compose file turns it off).
+    pub fn is_blank(&self) -> bool {
+        self.0.expose_secret().trim().is_empty()
+    }
+
     /// Checks the URL is one this server connects to:
     /// `redis[s]://[user[:password]@]host[:port][/db]`.
     pub fn check(&self) -> Result<UrlFacts, RedisUrlError> {

@@ -1,12 +1,14 @@
-//! The Redis store, against a real `redis-server` ([`support::redis`]):
-//! single use and the ledger shared by two stores, and by two handlers in
-//! process; Redis restarted empty or from an older snapshot.
+//! The Redis store (`--redis-url`), against a real `redis-server`
+//! ([`support::redis`]): single use and the ledger shared by replicas, in
+//! process and as processes; Redis stopped, restarted empty and frozen;
+//! the start-up refusals; and the canary scan of everything Redis holds.
 //!
 //! Every test that needs a running Redis is `#[ignore]`d, and fails when
-//! asked for without `OSC_MCP_REDIS_SERVER`.
+//! asked for without `OSC_MCP_REDIS_SERVER`; the start-up refusals, which
+//! need none, run always.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use osc_secrets_mcp::elicit::SealingKeys;
 use osc_secrets_mcp::emulator::Emulator;
@@ -20,10 +22,12 @@ use rmcp::model::{
 };
 use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RunningService};
 use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use crate::support::redis::Redis;
-use crate::support::{self, OSC_TOKEN, client_for, emulator, fast_retry};
+use crate::support::stdio::{result_is_error, result_text};
+use crate::support::{self, MCP_TOKEN, OSC_TOKEN, StdioServer, client_for, emulator, fast_retry};
 
 const CANARY: &str = "canary-redis-value-5e0b17";
 const KEY: &str = "user.db";
@@ -35,6 +39,15 @@ fn url(redis: &Redis) -> RedisUrl {
 
 fn store_on(redis: &Redis) -> Arc<RedisStore> {
     Arc::new(RedisStore::new(&url(redis)).unwrap())
+}
+
+/// A key file, as an operator would make one, shared by the replicas.
+fn key_file(name: &str) -> (std::path::PathBuf, String) {
+    let dir = support::scratch_dir(&format!("redis-keys-{name}"));
+    let line = SealingKeys::new_line().unwrap();
+    let path = dir.join("state.key");
+    std::fs::write(&path, format!("{line}\n")).unwrap();
+    (path, line)
 }
 
 // ---------------------------------------------------------------------------
@@ -386,4 +399,493 @@ async fn a_confirmation_asked_on_one_replica_completes_on_another_once() {
     );
     assert_eq!(deletes(&emu), 1, "deleted once only");
     assert!(emu.tenant_keys().contains(&KEY.to_owned()));
+}
+
+// ---------------------------------------------------------------------------
+// Replicas as processes
+
+/// The binary over HTTP on Redis with the key file; `env` on top.
+async fn http_replica(
+    emu: &Emulator,
+    redis_url: &str,
+    key_file: &std::path::Path,
+    env: &[(&str, &str)],
+) -> support::http::Server {
+    let mut cmd = support::http::command(emu, &[], None);
+    cmd.env("OSC_MCP_REDIS_URL", redis_url)
+        .env("OSC_MCP_STATE_KEY_FILE", key_file)
+        .env("OSC_MCP_LOG", "trace");
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
+    support::http::Server::start_command(cmd).await
+}
+
+/// A 2026-07-28 client of a server process over Streamable HTTP.
+async fn http_client(server: &support::http::Server) -> RunningService<RoleClient, Asked> {
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(server.url("/mcp")),
+    );
+    tokio::time::timeout(
+        support::WAIT,
+        Asked.serve_with_lifecycle(transport, modern()),
+    )
+    .await
+    .expect("the client discovers in time")
+    .expect("the client discovers")
+}
+
+/// The Redis user docs/security.md suggests (a test checks it is there):
+/// its keys, and the commands this server sends (scripts run their own
+/// under the same user).
+const ACL: &str = "on ~osc-secrets-mcp:* resetchannels -@all +ping +hget +exists +evalsha +script|load +set +get +hset +hdel +info";
+
+/// Two `--stateless` server processes on one Redis with one key file, as
+/// replicas behind a balancer without affinity, each reached by its own
+/// client: what one materializes, the other rotates into without being told
+/// the targets; a confirmation one of them asks is answered on the other,
+/// once, and the replay on the first is refused. They log in as a Redis user
+/// with only the permissions docs/security.md lists. Redis then holds no
+/// value, no token, no sealing key, and the servers' logs hold no value,
+/// token or password.
+#[tokio::test]
+#[ignore = "needs redis-server: OSC_MCP_REDIS_SERVER names it; .ci/run installs it"]
+async fn two_processes_share_the_ledger_and_single_use_through_redis() {
+    const ADMIN: &str = "redis-admin-password-11aa";
+    const PASSWORD: &str = "redis-password-2c91f0-never-shown";
+    const GIVEN: &str = "given-canary-value-0d4e7a-never-stored";
+    let redis = Redis::start_with("processes", Some(ADMIN)).await;
+    let mut admin = redis.connection().await;
+    let mut acl = redis::cmd("ACL");
+    acl.arg("SETUSER").arg("osc-mcp");
+    for rule in ACL.split(' ') {
+        acl.arg(rule);
+    }
+    acl.arg(format!(">{PASSWORD}"));
+    let _: () = acl.query_async(&mut admin).await.unwrap();
+    let url = format!("redis://osc-mcp:{PASSWORD}@127.0.0.1:{}/0", redis.port());
+    let emu = emulator().await;
+    emu.insert_tenant_secret(KEY, CANARY);
+    let (keys, key_line) = key_file("processes");
+    let stateless = [("MCP_STATELESS", "true")];
+    let one = http_replica(&emu, &url, &keys, &stateless).await;
+    let two = http_replica(&emu, &url, &keys, &stateless).await;
+    let a = http_client(&one).await;
+    let b = http_client(&two).await;
+
+    // A value given through the model, which must go nowhere but OSC.
+    let set = final_result(
+        &b,
+        request(
+            "set_tenant_secret",
+            json!({"key": "user.given", "value": GIVEN, "mode": "create"}),
+        ),
+    )
+    .await;
+    assert!(!support::is_error(&set), "{}", support::text(&set));
+    assert_eq!(support::stored(&emu, "user.given").as_deref(), Some(GIVEN));
+    for (client, service) in [(&a, "eyevinn-app-a"), (&b, "eyevinn-app-b")] {
+        let done = final_result(
+            client,
+            request(
+                "materialize_tenant_secret",
+                json!({"key": KEY, "serviceId": service, "secretName": "dbpw"}),
+            ),
+        )
+        .await;
+        assert!(!support::is_error(&done), "{}", support::text(&done));
+    }
+    // The rotation replaces an existing key: asked on one replica,
+    // answered on the other.
+    let rotate = request("rotate_tenant_secret", json!({"key": KEY}));
+    let state = asked(&a, &rotate).await;
+    let rotated = final_result(&b, answered(&rotate, &state)).await;
+    assert!(!support::is_error(&rotated), "{}", support::text(&rotated));
+    let out = support::structured(&rotated);
+    let services: Vec<&str> = out["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["serviceId"].as_str().unwrap())
+        .collect();
+    assert_eq!(services, ["eyevinn-app-a", "eyevinn-app-b"], "{out}");
+    let rotated_value = support::stored(&emu, KEY).unwrap();
+    assert_ne!(rotated_value, CANARY);
+    for service in ["eyevinn-app-a", "eyevinn-app-b"] {
+        let copy = emu.service_secret(service, "dbpw").unwrap();
+        assert_eq!(copy.expose_secret(), rotated_value, "{service}");
+    }
+
+    let call = request("delete_tenant_secret", json!({"key": KEY}));
+    let state = asked(&b, &call).await;
+    let done = final_result(&a, answered(&call, &state)).await;
+    assert!(!support::is_error(&done), "{}", support::text(&done));
+    assert_eq!(deletes(&emu), 1);
+    assert!(
+        support::structured(&done)["note"]
+            .as_str()
+            .unwrap()
+            .contains("`eyevinn-app-a` secret `dbpw`"),
+        "{}",
+        support::text(&done)
+    );
+    emu.insert_tenant_secret(KEY, CANARY);
+    let replayed = final_result(&b, answered(&call, &state)).await;
+    assert!(
+        support::text(&replayed).contains("already used once"),
+        "{}",
+        support::text(&replayed)
+    );
+    assert_eq!(deletes(&emu), 1, "deleted once only");
+    let _ = a.cancel().await;
+    let _ = b.cancel().await;
+
+    let held = redis.dump().await;
+    assert!(
+        held.iter()
+            .any(|(k, _)| k.starts_with("osc-secrets-mcp:ledger:")),
+        "{held:?}"
+    );
+    assert!(
+        held.iter().all(|(k, _)| k.starts_with("osc-secrets-mcp:")),
+        "{held:?}"
+    );
+    let everything: String = held.iter().map(|(k, v)| format!("{k}\n{v}\n")).collect();
+    let never = [
+        CANARY,
+        GIVEN,
+        rotated_value.as_str(),
+        OSC_TOKEN,
+        MCP_TOKEN,
+        key_line.as_str(),
+        PASSWORD,
+        ADMIN,
+    ];
+    support::assert_no_leak("Redis", &everything, &never);
+    for server in [one, two] {
+        let (_, log) = server.terminate().await;
+        support::assert_no_leak("a replica's log", &log, &never);
+        assert!(
+            log.contains("state: ledger and single use kept in Redis"),
+            "{log}"
+        );
+    }
+}
+
+/// Redis stopped: a confirmation (on a replica that asks) and a rotation
+/// from the ledger (on one with `--confirm never`) are refused, saying the
+/// state store cannot be reached and nothing was changed, and nothing
+/// reaches OSC; listing keeps working. Redis started again on the same
+/// port (empty, as it has no persistence here): the same processes
+/// confirm, delete, record and rotate, without a restart.
+#[tokio::test]
+#[ignore = "needs redis-server: OSC_MCP_REDIS_SERVER names it; .ci/run installs it"]
+async fn redis_stopped_fails_closed_and_the_server_recovers_without_a_restart() {
+    let mut redis = Redis::start("stopped").await;
+    let emu = emulator().await;
+    emu.insert_tenant_secret(KEY, CANARY);
+    let (keys, _) = key_file("stopped");
+    let asks = http_replica(&emu, &redis.url(), &keys, &[]).await;
+    let never = http_replica(&emu, &redis.url(), &keys, &[("OSC_MCP_CONFIRM", "never")]).await;
+    let asking = http_client(&asks).await;
+    let unasked = http_client(&never).await;
+    let materialize = request(
+        "materialize_tenant_secret",
+        json!({"key": KEY, "serviceId": "eyevinn-app", "secretName": "dbpw"}),
+    );
+    let placed = final_result(&unasked, materialize.clone()).await;
+    assert!(!support::is_error(&placed), "{}", support::text(&placed));
+
+    redis.stop().await;
+    emu.clear_requests();
+    let delete = request("delete_tenant_secret", json!({"key": KEY}));
+    let refused = final_result(&asking, delete.clone()).await;
+    let said = support::text(&refused);
+    assert!(support::is_error(&refused), "{said}");
+    assert!(
+        said.contains("state store cannot be reached") && said.contains("nothing was changed"),
+        "{said}"
+    );
+    let rotate = request("rotate_tenant_secret", json!({"key": KEY}));
+    let refused = final_result(&unasked, rotate.clone()).await;
+    let said = support::text(&refused);
+    assert!(support::is_error(&refused), "{said}");
+    assert!(
+        said.contains("state store cannot be reached") && said.contains("nothing was rotated"),
+        "{said}"
+    );
+    assert_eq!(support::stored(&emu, KEY).as_deref(), Some(CANARY));
+    assert!(
+        emu.requests()
+            .iter()
+            .all(|r| r.method == "GET" && r.path == "/mytenantsecrets"),
+        "only existence checks reached OSC: {:?}",
+        emu.requests()
+    );
+    for client in [&asking, &unasked] {
+        let listed = final_result(client, request("list_tenant_secrets", json!({}))).await;
+        assert!(!support::is_error(&listed), "{}", support::text(&listed));
+        assert!(support::text(&listed).contains(KEY));
+    }
+
+    redis.start_again().await;
+    let placed = final_result(&unasked, materialize).await;
+    assert!(!support::is_error(&placed), "{}", support::text(&placed));
+    let rotated = final_result(&unasked, rotate).await;
+    assert!(!support::is_error(&rotated), "{}", support::text(&rotated));
+    assert_ne!(support::stored(&emu, KEY).as_deref(), Some(CANARY));
+    let state = asked(&asking, &delete).await;
+    let done = final_result(&asking, answered(&delete, &state)).await;
+    assert!(!support::is_error(&done), "{}", support::text(&done));
+    assert_eq!(deletes(&emu), 1);
+    let _ = asking.cancel().await;
+    let _ = unasked.cancel().await;
+    for server in [asks, never] {
+        let (_, log) = server.terminate().await;
+        assert!(!log.contains(&redis.url()), "{log}");
+    }
+}
+
+/// Redis restarted empty while a confirmation is open: its state is
+/// refused as made before the store was reset, and nothing is deleted; a
+/// new question then goes through.
+#[tokio::test]
+#[ignore = "needs redis-server: OSC_MCP_REDIS_SERVER names it; .ci/run installs it"]
+async fn a_state_sealed_before_redis_restarted_empty_is_refused() {
+    let mut redis = Redis::start("reset").await;
+    let emu = emulator().await;
+    emu.insert_tenant_secret(KEY, CANARY);
+    let (keys, _) = key_file("reset");
+    let server = http_replica(&emu, &redis.url(), &keys, &[]).await;
+    let client = http_client(&server).await;
+    let call = request("delete_tenant_secret", json!({"key": KEY}));
+    let state = asked(&client, &call).await;
+
+    redis.restart_empty().await;
+    let refused = final_result(&client, answered(&call, &state)).await;
+    let said = support::text(&refused);
+    assert!(support::is_error(&refused), "{said}");
+    assert!(
+        said.contains("made before this server's state store was reset")
+            && said.contains("nothing was changed"),
+        "{said}"
+    );
+    assert_eq!(deletes(&emu), 0);
+
+    let state = asked(&client, &call).await;
+    let done = final_result(&client, answered(&call, &state)).await;
+    assert!(!support::is_error(&done), "{}", support::text(&done));
+    assert_eq!(deletes(&emu), 1);
+    let _ = client.cancel().await;
+}
+
+/// A frozen Redis (SIGSTOP: connections open, nothing answered) past the
+/// response timeout: the confirmation is refused in bounded time, nothing
+/// changed; resumed, the same process goes on.
+#[tokio::test]
+#[ignore = "needs redis-server: OSC_MCP_REDIS_SERVER names it; .ci/run installs it"]
+async fn a_frozen_redis_fails_closed_in_bounded_time() {
+    let redis = Redis::start("frozen").await;
+    let emu = emulator().await;
+    emu.insert_tenant_secret(KEY, CANARY);
+    let (keys, _) = key_file("frozen");
+    let server = http_replica(&emu, &redis.url(), &keys, &[]).await;
+    let client = http_client(&server).await;
+    let call = request("delete_tenant_secret", json!({"key": KEY}));
+    // A first question, so the connection is open before Redis freezes.
+    let _ = asked(&client, &call).await;
+
+    redis.pause();
+    let started = Instant::now();
+    let refused = final_result(&client, call.clone()).await;
+    let took = started.elapsed();
+    redis.resume();
+    let said = support::text(&refused);
+    assert!(support::is_error(&refused), "{said}");
+    assert!(
+        said.contains("state store cannot be reached") && said.contains("nothing was changed"),
+        "{said}"
+    );
+    // The response timeout (2 s), well before the store's deadline (5 s).
+    assert!(
+        took >= Duration::from_millis(1_500) && took < Duration::from_millis(4_500),
+        "{took:?}"
+    );
+    println!("frozen Redis: the confirmation was refused after {took:?}");
+    assert_eq!(deletes(&emu), 0);
+
+    let state = asked(&client, &call).await;
+    let done = final_result(&client, answered(&call, &state)).await;
+    assert!(!support::is_error(&done), "{}", support::text(&done));
+    assert_eq!(deletes(&emu), 1);
+    let _ = client.cancel().await;
+}
+
+/// Two stdio processes (as two clients of one machine start them) on one
+/// Redis: what one materializes, the other rotates into.
+#[tokio::test]
+#[ignore = "needs redis-server: OSC_MCP_REDIS_SERVER names it; .ci/run installs it"]
+async fn two_stdio_processes_share_the_ledger() {
+    let redis = Redis::start("stdio").await;
+    let emu = emulator().await;
+    emu.insert_tenant_secret("user.shared", CANARY);
+    let (keys, _) = key_file("stdio");
+    let spawn = || {
+        StdioServer::spawn(
+            &[],
+            &[
+                ("OSC_API_URL", &emu.base_url()),
+                ("OSC_ACCESS_TOKEN", OSC_TOKEN),
+                ("OSC_MCP_REDIS_URL", &redis.url()),
+                ("OSC_MCP_STATE_KEY_FILE", keys.to_str().unwrap()),
+                ("OSC_MAX_RETRIES", "0"),
+            ],
+        )
+    };
+    let mut one = spawn();
+    let mut two = spawn();
+    one.initialize().await;
+    two.initialize().await;
+    let placed = one
+        .call_tool(
+            "materialize_tenant_secret",
+            json!({"key": "user.shared", "serviceId": "eyevinn-one", "secretName": "secret"}),
+        )
+        .await;
+    assert!(!result_is_error(&placed), "{placed}");
+    let rotated = two
+        .call_tool("rotate_tenant_secret", json!({"key": "user.shared"}))
+        .await;
+    assert!(!result_is_error(&rotated), "{}", result_text(&rotated));
+    assert_eq!(
+        rotated["result"]["structuredContent"]["targets"][0]["serviceId"],
+        "eyevinn-one"
+    );
+    let (ok_one, _, err_one) = one.finish().await;
+    let (ok_two, _, err_two) = two.finish().await;
+    assert!(ok_one && ok_two, "{err_one}\n{err_two}");
+}
+
+// ---------------------------------------------------------------------------
+// Start-up
+
+/// What stops the server at start, and says why without the URL: a
+/// password on the command line, no key file, another scheme, two stores,
+/// the sandbox, and a Redis that does not answer.
+#[tokio::test]
+async fn start_up_refusals_name_the_fix_and_never_the_url() {
+    const PASSWORD: &str = "pw-on-the-command-line-77e1";
+    let emu = emulator().await;
+    let (keys, _) = key_file("refusals");
+    let keys = keys.to_str().unwrap();
+    let state_dir = support::scratch_dir("redis-refusals-state");
+    // Port 9 (discard) has no Redis on a test machine.
+    let with_password = format!("redis://:{PASSWORD}@127.0.0.1:9/0");
+    /// What the operator set (arguments, environment), and what the
+    /// refusal must say.
+    type Case<'a> = (&'a str, Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: [Case; 6] = [
+        (
+            "a password on the command line",
+            vec!["--redis-url", &with_password, "--state-key-file", keys],
+            vec![],
+            "set the URL in the environment variable OSC_MCP_REDIS_URL",
+        ),
+        (
+            "no key file",
+            vec![],
+            vec![("OSC_MCP_REDIS_URL", &with_password)],
+            "needs --state-key-file (OSC_MCP_STATE_KEY_FILE)",
+        ),
+        (
+            "another scheme",
+            vec!["--state-key-file", keys],
+            vec![(
+                "OSC_MCP_REDIS_URL",
+                "https://:pw-on-the-command-line-77e1@host",
+            )],
+            "must start with redis:// (plain TCP) or rediss:// (TLS)",
+        ),
+        (
+            "two stores",
+            vec!["--state-key-file", keys],
+            vec![
+                ("OSC_MCP_REDIS_URL", &with_password),
+                ("OSC_MCP_STATE_DIR", state_dir.to_str().unwrap()),
+            ],
+            "name two state stores",
+        ),
+        (
+            "the sandbox",
+            vec!["--sandbox"],
+            vec![("OSC_MCP_REDIS_URL", &with_password)],
+            "does not go with --redis-url (OSC_MCP_REDIS_URL)",
+        ),
+        (
+            "no Redis there",
+            vec!["--state-key-file", keys],
+            vec![("OSC_MCP_REDIS_URL", &with_password)],
+            "cannot use the Redis named by --redis-url (OSC_MCP_REDIS_URL): the connection was refused",
+        ),
+    ];
+    for (case, args, env, expected) in cases {
+        let mut cmd = support::binary();
+        cmd.args(&args)
+            .env("OSC_MCP_LOG", "trace")
+            .stdin(std::process::Stdio::null());
+        if !args.contains(&"--sandbox") {
+            cmd.env("OSC_API_URL", emu.base_url())
+                .env("OSC_ACCESS_TOKEN", OSC_TOKEN);
+        }
+        for (name, value) in env {
+            cmd.env(name, value);
+        }
+        let out = tokio::time::timeout(support::WAIT, cmd.output())
+            .await
+            .expect("the server exits")
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{case}: {stderr}");
+        assert!(stderr.contains(expected), "{case}: {stderr}");
+        assert!(!stderr.contains(PASSWORD), "{case}: {stderr}");
+        assert!(out.stdout.is_empty(), "{case}");
+    }
+
+    // --help names the variable, never its value.
+    let out = support::binary()
+        .arg("--help")
+        .env("OSC_MCP_REDIS_URL", &with_password)
+        .output()
+        .await
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("[env: OSC_MCP_REDIS_URL]"), "{help}");
+    assert!(!help.contains(PASSWORD), "{help}");
+
+    // Set but blank, as a compose file leaves it: off, the state directory
+    // serves as usual.
+    let mut server = StdioServer::spawn(
+        &[],
+        &[
+            ("OSC_API_URL", &emu.base_url()),
+            ("OSC_ACCESS_TOKEN", OSC_TOKEN),
+            ("OSC_MCP_REDIS_URL", " "),
+        ],
+    );
+    let answer = server.initialize().await;
+    assert!(answer.get("result").is_some(), "{answer}");
+    let (ok, _, stderr) = server.finish().await;
+    assert!(ok, "{stderr}");
+}
+
+/// The Redis user docs/security.md gives is the one the replicas run as in
+/// `two_processes_share_the_ledger_and_single_use_through_redis`.
+#[test]
+fn the_redis_user_in_the_security_doc_is_the_one_tested() {
+    let doc = std::fs::read_to_string(support::repo_path("docs/security.md")).unwrap();
+    let line = format!("ACL SETUSER osc-mcp {ACL} >PASSWORD");
+    assert!(doc.contains(&line), "docs/security.md lacks {line}");
 }

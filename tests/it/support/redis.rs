@@ -1,7 +1,7 @@
 //! A real Redis: Debian's `redis-server`, named by `OSC_MCP_REDIS_SERVER`,
 //! started on a free loopback port in a directory of its own, with no
-//! persistence (so a restart comes back empty). It can be stopped and
-//! started again on the same port.
+//! persistence (so a restart comes back empty). It can be stopped, started
+//! again on the same port, paused (SIGSTOP) and resumed.
 //!
 //! The tests that need it are `#[ignore]`d; run with `--include-ignored`
 //! (`.ci/run` installs `redis-server` and sets the variable) they fail,
@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use redis::AsyncCommands;
 use tokio::process::{Child, Command};
 
 use super::{WAIT, external, scratch_dir};
@@ -53,6 +54,10 @@ impl Redis {
             Some(password) => format!("redis://:{password}@127.0.0.1:{}/0", self.port),
             None => format!("redis://127.0.0.1:{}/0", self.port),
         }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// Starts `redis-server` on this port (again), empty, and waits until
@@ -149,6 +154,25 @@ impl Redis {
         self.run_keeping_data().await;
     }
 
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().and_then(Child::id).expect("running");
+        let status = std::process::Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Freezes Redis (SIGSTOP): it accepts connections and answers nothing.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused Redis go on (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
     /// A connection of the test's own.
     pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
         redis::Client::open(self.url())
@@ -156,6 +180,68 @@ impl Redis {
             .get_multiplexed_async_connection()
             .await
             .expect("the test connects to Redis")
+    }
+
+    /// Every key in Redis, with everything it holds, as text: strings,
+    /// hash fields and values, list, set and sorted-set members.
+    pub async fn dump(&self) -> Vec<(String, String)> {
+        let mut conn = self.connection().await;
+        let mut keys: Vec<String> = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            keys.extend(batch);
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        keys.sort();
+        keys.dedup();
+        let mut dump = Vec::new();
+        for key in keys {
+            let kind: String = redis::cmd("TYPE")
+                .arg(&key)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            let held = match kind.as_str() {
+                "string" => conn.get::<_, String>(&key).await.unwrap(),
+                "hash" => conn
+                    .hgetall::<_, Vec<(String, String)>>(&key)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|(f, v)| format!("{f}={v}"))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                "list" => conn
+                    .lrange::<_, Vec<String>>(&key, 0, -1)
+                    .await
+                    .unwrap()
+                    .join("\n"),
+                "set" => conn
+                    .smembers::<_, Vec<String>>(&key)
+                    .await
+                    .unwrap()
+                    .join("\n"),
+                "zset" => conn
+                    .zrange::<_, Vec<String>>(&key, 0, -1)
+                    .await
+                    .unwrap()
+                    .join("\n"),
+                "none" => continue,
+                other => panic!("key {key} holds a {other}, which the dump cannot read"),
+            };
+            dump.push((key, held));
+        }
+        dump
     }
 }
 
