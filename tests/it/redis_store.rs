@@ -769,6 +769,67 @@ async fn two_stdio_processes_share_the_ledger() {
     assert!(ok_one && ok_two, "{err_one}\n{err_two}");
 }
 
+/// rediss://: a Redis that serves TLS only, with a certificate from a
+/// private CA. Trusting that CA (`SSL_CERT_FILE`, in the child's
+/// environment only), the server starts and keeps its ledger there; with
+/// only the system's roots it refuses to start: the certificate is
+/// checked, and there is no way around it.
+#[tokio::test]
+#[ignore = "needs redis-server: OSC_MCP_REDIS_SERVER names it; .ci/run installs it"]
+async fn rediss_checks_the_certificate_of_redis() {
+    let redis = Redis::start_tls("tls").await;
+    assert!(redis.url().starts_with("rediss://"));
+    let emu = emulator().await;
+    emu.insert_tenant_secret("user.tls", CANARY);
+    let (keys, _) = key_file("tls");
+    let ca = redis.ca();
+    let env = |trust: bool| {
+        let mut env = vec![
+            ("OSC_API_URL", emu.base_url()),
+            ("OSC_ACCESS_TOKEN", OSC_TOKEN.to_owned()),
+            ("OSC_MCP_REDIS_URL", redis.url()),
+            ("OSC_MCP_STATE_KEY_FILE", keys.to_str().unwrap().to_owned()),
+        ];
+        if trust {
+            env.push(("SSL_CERT_FILE", ca.to_str().unwrap().to_owned()));
+        }
+        env
+    };
+    let trusted = env(true);
+    let trusted: Vec<(&str, &str)> = trusted.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut server = StdioServer::spawn(&[], &trusted);
+    server.initialize().await;
+    for call in [
+        json!({"name": "materialize_tenant_secret", "arguments":
+            {"key": "user.tls", "serviceId": "eyevinn-tls", "secretName": "secret"}}),
+        json!({"name": "rotate_tenant_secret", "arguments": {"key": "user.tls"}}),
+    ] {
+        let answer = server.request("tools/call", call).await;
+        assert!(!result_is_error(&answer), "{}", result_text(&answer));
+    }
+    let copy = emu.service_secret("eyevinn-tls", "secret").unwrap();
+    assert_ne!(
+        copy.expose_secret(),
+        CANARY,
+        "rotated through the ledger in Redis"
+    );
+    let (ok, _, stderr) = server.finish().await;
+    assert!(ok, "{stderr}");
+
+    let untrusted = env(false);
+    let untrusted: Vec<(&str, &str)> = untrusted.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server = StdioServer::spawn(&[], &untrusted);
+    let started = Instant::now();
+    let (ok, _, stderr) = server.finish().await;
+    assert!(!ok, "{stderr}");
+    assert!(
+        stderr.contains("cannot use the Redis named by --redis-url")
+            && stderr.contains("a certificate the system trusts"),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
 // ---------------------------------------------------------------------------
 // Start-up
 

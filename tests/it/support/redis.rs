@@ -21,6 +21,8 @@ pub struct Redis {
     port: u16,
     dir: PathBuf,
     password: Option<String>,
+    /// Serving TLS only, with a certificate signed by [`Redis::ca`].
+    tls: bool,
     child: Option<Child>,
 }
 
@@ -42,17 +44,107 @@ impl Redis {
             port,
             dir: scratch_dir(&format!("redis-{name}")),
             password: password.map(str::to_owned),
+            tls: false,
             child: None,
         };
         redis.run().await;
         redis
     }
 
-    /// `redis://127.0.0.1:PORT/0`, with the password if there is one.
+    /// A fresh Redis that serves TLS only, with a certificate for
+    /// 127.0.0.1 and localhost signed by a CA of its own ([`Redis::ca`]),
+    /// made with the `openssl` command.
+    pub async fn start_tls(name: &str) -> Redis {
+        let mut redis = Redis {
+            binary: external("OSC_MCP_REDIS_SERVER", "the Redis tests"),
+            port: std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port(),
+            dir: scratch_dir(&format!("redis-{name}")),
+            password: None,
+            tls: true,
+            child: None,
+        };
+        let dir = redis.dir.clone();
+        let openssl = |args: &[&str]| {
+            let out = std::process::Command::new("openssl")
+                .args(args)
+                .current_dir(&dir)
+                .output()
+                .expect("openssl runs (.ci/run installs it)");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=osc-mcp test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ]);
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            "redis.key",
+            "-out",
+            "redis.csr",
+        ]);
+        std::fs::write(
+            dir.join("san.ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+        )
+        .unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "redis.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+            "-out",
+            "redis.pem",
+        ]);
+        redis.run().await;
+        redis
+    }
+
+    /// The CA that signed a TLS Redis's certificate (PEM).
+    pub fn ca(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+
+    /// `redis://127.0.0.1:PORT/0` (`rediss://` with TLS), with the
+    /// password if there is one.
     pub fn url(&self) -> String {
+        let scheme = if self.tls { "rediss" } else { "redis" };
         match &self.password {
-            Some(password) => format!("redis://:{password}@127.0.0.1:{}/0", self.port),
-            None => format!("redis://127.0.0.1:{}/0", self.port),
+            Some(password) => format!("{scheme}://:{password}@127.0.0.1:{}/0", self.port),
+            None => format!("{scheme}://127.0.0.1:{}/0", self.port),
         }
     }
 
@@ -77,7 +169,19 @@ impl Redis {
     async fn run_keeping_data(&mut self) {
         assert!(self.child.is_none(), "Redis is already running");
         let mut cmd = Command::new(&self.binary);
-        cmd.args(["--port", &self.port.to_string()])
+        if self.tls {
+            cmd.args(["--port", "0", "--tls-port", &self.port.to_string()])
+                .args([
+                    "--tls-cert-file",
+                    "redis.pem",
+                    "--tls-key-file",
+                    "redis.key",
+                ])
+                .args(["--tls-ca-cert-file", "ca.pem", "--tls-auth-clients", "no"]);
+        } else {
+            cmd.args(["--port", &self.port.to_string()]);
+        }
+        cmd.current_dir(&self.dir)
             .args(["--bind", "127.0.0.1"])
             .args(["--dir", self.dir.to_str().unwrap()])
             .args(["--save", ""])
@@ -110,7 +214,14 @@ impl Redis {
         }
     }
 
+    /// Whether Redis answers: `PING`, or for TLS (whose CA the test's own
+    /// client does not hold) that its port takes connections.
     async fn ping(&self) -> bool {
+        if self.tls {
+            return tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok();
+        }
         let Ok(client) = redis::Client::open(self.url()) else {
             return false;
         };
