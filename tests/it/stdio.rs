@@ -85,6 +85,73 @@ async fn serves_every_tool_over_stdio() {
     assert_eq!(emu.requests().len(), 4);
 }
 
+/// A line typed by hand that the server cannot take gets a JSON-RPC error
+/// with id null, as JSON-RPC 2.0 says, instead of silence: -32700 for a
+/// line that is not JSON, -32600 for JSON that is not a message and for a
+/// line over the size cap. None of them quotes the line, which may hold a
+/// secret pasted by mistake; the session goes on.
+#[tokio::test]
+async fn a_malformed_line_gets_a_json_rpc_error_with_id_null() {
+    const PASTED: &str = "sk-live-pasted-into-the-terminal-9c2e";
+    let mut server = StdioServer::spawn(&["--sandbox"], &[]);
+    server.send_raw(format!("{PASTED}\n").as_bytes()).await;
+    let parse = server.next_message().await;
+    assert_eq!(parse["jsonrpc"], "2.0", "{parse}");
+    assert_eq!(parse["id"], serde_json::Value::Null, "{parse}");
+    assert!(
+        parse.as_object().unwrap().contains_key("id"),
+        "id is there, as null: {parse}"
+    );
+    assert_eq!(parse["error"]["code"], -32700, "{parse}");
+    assert!(
+        parse["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Parse error: the line is not JSON."),
+        "{parse}"
+    );
+
+    server
+        .send_raw(format!("{{\"password\": \"{PASTED}\"}}\n").as_bytes())
+        .await;
+    let invalid = server.next_message().await;
+    assert_eq!(invalid["id"], serde_json::Value::Null, "{invalid}");
+    assert_eq!(invalid["error"]["code"], -32600, "{invalid}");
+
+    // A request whose id can be read gets it back.
+    server
+        .send_raw(b"{\"id\": 41, \"method\": \"ping\"}\n")
+        .await;
+    let no_version = server.next_message().await;
+    assert_eq!(no_version["id"], 41, "{no_version}");
+    assert_eq!(no_version["error"]["code"], -32600, "{no_version}");
+
+    // Over the cap: refused, and not kept.
+    let mut long = vec![b'x'; osc_secrets_mcp::transport::stdio::MAX_LINE_BYTES + 10];
+    long.push(b'\n');
+    server.send_raw(&long).await;
+    let too_long = server.next_message().await;
+    assert_eq!(too_long["id"], serde_json::Value::Null, "{too_long}");
+    assert_eq!(too_long["error"]["code"], -32600, "{too_long}");
+    assert!(
+        too_long["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("longer than 1048576 bytes"),
+        "{too_long}"
+    );
+
+    // The session goes on as usual.
+    let init = server.initialize().await;
+    assert_eq!(init["result"]["serverInfo"]["name"], "osc-secrets-mcp");
+    let list = server.call_tool("list_tenant_secrets", json!({})).await;
+    assert_eq!(list["result"]["isError"], false, "{list}");
+    let (ok, stdout, stderr) = server.finish().await;
+    assert!(ok, "{stderr}");
+    assert!(!stdout.contains(PASTED), "{stdout}");
+    assert!(!stderr.contains(PASTED), "{stderr}");
+}
+
 #[tokio::test]
 async fn a_missing_token_stops_start_up_with_both_names() {
     let server = StdioServer::spawn(&[], &[("OSC_API_URL", "http://127.0.0.1:9")]);

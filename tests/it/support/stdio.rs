@@ -69,6 +69,24 @@ impl StdioServer {
         self.stdin.flush().await.unwrap();
     }
 
+    /// Writes `bytes` to the server's stdin as they are.
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        self.stdin.write_all(bytes).await.unwrap();
+        self.stdin.flush().await.unwrap();
+    }
+
+    /// The next line the server writes to stdout, parsed as JSON.
+    pub async fn next_message(&mut self) -> Value {
+        let mut line = String::new();
+        let n = tokio::time::timeout(WAIT, self.stdout.read_line(&mut line))
+            .await
+            .expect("the server writes a line")
+            .unwrap();
+        assert!(n > 0, "the server closed stdout");
+        self.transcript.push_str(&line);
+        serde_json::from_str(&line).expect("stdout carries JSON-RPC only")
+    }
+
     /// Sends a request and returns its response, collecting any notification
     /// that arrives first into the transcript.
     pub async fn request(&mut self, method: &str, params: Value) -> Value {

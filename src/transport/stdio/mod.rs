@@ -1,5 +1,9 @@
 //! stdio: one client on stdin and stdout; logs go to stderr.
 
+mod lines;
+
+pub use lines::{INVALID_REQUEST, LineTransport, MAX_LINE_BYTES, PARSE_ERROR};
+
 use rmcp::ServiceExt;
 
 use crate::redact;
@@ -17,8 +21,9 @@ pub enum StdioError {
 
 /// Serves `server` until the client closes stdin.
 pub async fn serve(server: SecretsServer) -> Result<(), StdioError> {
+    let (stdin, stdout) = rmcp::transport::stdio_pipes();
     let running = server
-        .serve(rmcp::transport::stdio_pipes())
+        .serve(LineTransport::new(stdin, stdout))
         .await
         .map_err(|e| StdioError::Handshake(redact::handshake_failure(&e)))?;
     running
