@@ -152,6 +152,96 @@ async fn a_malformed_line_gets_a_json_rpc_error_with_id_null() {
     assert!(!stderr.contains(PASTED), "{stderr}");
 }
 
+/// stdio caps calls in flight as HTTP caps a client (16): with 16 calls
+/// held upstream, the next request is not started and gets a JSON-RPC
+/// error saying to wait for an earlier call; a ping still answers, and
+/// once the held calls return, calls are served again.
+#[tokio::test]
+async fn calls_beyond_the_cap_are_refused_until_earlier_ones_return() {
+    use osc_secrets_mcp::emulator::Fault;
+    use osc_secrets_mcp::transport::stdio::MAX_CALLS_IN_FLIGHT;
+    assert_eq!(MAX_CALLS_IN_FLIGHT, 16);
+    let emu = emulator().await;
+    let url = emu.base_url();
+    let mut server = StdioServer::spawn(
+        &[],
+        &[("OSC_API_URL", &url), ("OSC_ACCESS_TOKEN", OSC_TOKEN)],
+    );
+    server.initialize().await;
+    emu.push_fault(Fault {
+        method: Some("GET".into()),
+        delay_ms: Some(3_000),
+        times: Some(16),
+        ..Fault::default()
+    });
+    for id in 100..116 {
+        server
+            .send(&json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                "params": {"name": "list_tenant_secrets", "arguments": {}}}))
+            .await;
+    }
+    // Wait (bounded) until all 16 are held upstream.
+    let held = tokio::time::timeout(crate::support::WAIT, async {
+        while emu.requests().len() < 16 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(
+        held.is_ok(),
+        "only {} calls reached OSC",
+        emu.requests().len()
+    );
+
+    let refused = server
+        .request(
+            "tools/call",
+            json!({"name": "list_tenant_secrets", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(refused["error"]["code"], -32000, "{refused}");
+    let said = refused["error"]["message"].as_str().unwrap();
+    assert!(
+        said.starts_with(
+            "Too many calls in flight: this server runs at most 16 requests at once over stdio"
+        ),
+        "{said}"
+    );
+    assert!(
+        said.contains("Wait for an earlier call to return"),
+        "{said}"
+    );
+    assert_eq!(emu.requests().len(), 16, "the refused call sent nothing");
+    let ping = server.request("ping", json!({})).await;
+    assert!(ping["result"].is_object(), "{ping}");
+
+    // The held calls all return (some may have been read already, while
+    // waiting for the answers above), and then calls are served again.
+    let held_answer = |message: &serde_json::Value| {
+        let held = message["id"]
+            .as_u64()
+            .is_some_and(|id| (100..116).contains(&id));
+        if held {
+            assert_eq!(message["result"]["isError"], false, "{message}");
+        }
+        held
+    };
+    let mut answered = server
+        .transcript
+        .lines()
+        .filter(|line| held_answer(&serde_json::from_str(line).unwrap()))
+        .count();
+    while answered < 16 {
+        if held_answer(&server.next_message().await) {
+            answered += 1;
+        }
+    }
+    let list = server.call_tool("list_tenant_secrets", json!({})).await;
+    assert_eq!(list["result"]["isError"], false, "{list}");
+    let (ok, _, stderr) = server.finish().await;
+    assert!(ok, "{stderr}");
+}
+
 #[tokio::test]
 async fn a_missing_token_stops_start_up_with_both_names() {
     let server = StdioServer::spawn(&[], &[("OSC_API_URL", "http://127.0.0.1:9")]);
