@@ -316,27 +316,39 @@ async fn session(
     let peer = call.context.peer.clone();
     let ttl = links.ttl();
     tracing::info!(key = %key, tool = call.tool, "askUser link sent as a URL elicitation");
+    let ping = ask.settings().session_ping;
     let asked = peer.elicit_url_with_timeout(message(key), url, elicitation.clone(), Some(ttl));
-    let waited = wait(links, &ticket.id, ttl, &peer, ask.settings().session_ping);
+    let waited = wait(links, &ticket.id, ttl, &peer, ping);
     tokio::pin!(waited);
+    let answered = async {
+        tokio::select! {
+            answer = asked => match answer {
+                Ok(ElicitationAction::Accept) => waited.await,
+                Ok(_) => withdraw(links, &ticket.id, &peer, ping, TakeBack::Declined).await,
+                // The error's text can quote what the client sent (its error
+                // message, its malformed answer): only its kind is logged.
+                Err(e) => {
+                    let kind = match e {
+                        rmcp::service::ElicitationError::Service(_) => "the request failed",
+                        rmcp::service::ElicitationError::ParseError { .. } => "a malformed answer",
+                        _ => "no usable answer",
+                    };
+                    tracing::info!(kind, "the URL elicitation got no answer");
+                    withdraw(links, &ticket.id, &peer, ping, TakeBack::Declined).await
+                }
+            },
+            // The page was used before the client answered.
+            fate = &mut waited => fate,
+        }
+    };
+    // A cancelled call (`notifications/cancelled`) takes its link back:
+    // nobody awaits what the page would write.
     let fate = tokio::select! {
-        answer = asked => match answer {
-            Ok(ElicitationAction::Accept) => waited.await,
-            Ok(_) => withdraw(links, &ticket.id, &peer, ask.settings().session_ping).await,
-            // The error's text can quote what the client sent (its error
-            // message, its malformed answer): only its kind is logged.
-            Err(e) => {
-                let kind = match e {
-                    rmcp::service::ElicitationError::Service(_) => "the request failed",
-                    rmcp::service::ElicitationError::ParseError { .. } => "a malformed answer",
-                    _ => "no usable answer",
-                };
-                tracing::info!(kind, "the URL elicitation got no answer");
-                withdraw(links, &ticket.id, &peer, ask.settings().session_ping).await
-            }
-        },
-        // The page was used before the client answered.
-        fate = &mut waited => fate,
+        fate = answered => fate,
+        () = call.context.ct.cancelled() => {
+            tracing::info!(key = %key, tool = call.tool, "askUser call cancelled; its link is withdrawn");
+            withdraw(links, &ticket.id, &peer, None, TakeBack::Cancelled).await
+        }
     };
     if matches!(fate, Fate::Done(_)) {
         notify_complete(&peer, &elicitation).await;
@@ -370,16 +382,30 @@ async fn wait(
     }
 }
 
-/// Withdraws the link after the human declined: unused, it is declined;
-/// already being used, its fate is awaited.
+/// Why a link is taken back before the page used it.
+#[derive(Clone, Copy)]
+enum TakeBack {
+    /// The human declined (or the client could not show the page).
+    Declined,
+    /// The client cancelled the call.
+    Cancelled,
+}
+
+/// Takes the link back: unused, it is declined or withdrawn; already being
+/// used, its fate is awaited (the write is under way and gets recorded).
 async fn withdraw(
     links: &Links,
     id: &str,
     peer: &Peer<RoleServer>,
     ping: Option<Duration>,
+    why: TakeBack,
 ) -> Fate {
-    match links.decline(id) {
-        Ok(()) => Fate::Declined,
+    let taken = match why {
+        TakeBack::Declined => links.decline(id).map(|()| Fate::Declined),
+        TakeBack::Cancelled => links.withdraw(id).map(|()| Fate::Withdrawn),
+    };
+    match taken {
+        Ok(fate) => fate,
         Err(Fate::Pending) => wait(links, id, links.ttl(), peer, ping).await,
         Err(fate) => fate,
     }
@@ -394,6 +420,13 @@ fn settle(key: &Key, fate: Fate) -> Result<CallToolResponse, Failure> {
             format!(
                 "The human declined to type the value for `{key}`, so nothing was written. \
                  Ask them how they want to proceed before trying again."
+            ),
+        )),
+        Fate::Withdrawn => Err(Failure::new(
+            Outcome::Cancelled,
+            format!(
+                "The call was cancelled, so the one-time page for `{key}` was withdrawn and nothing was written. \
+                 Call the tool again with `\"askUser\": true` for a new link if the value is still needed."
             ),
         )),
         Fate::Expired => Err(Failure::new(
@@ -466,7 +499,9 @@ async fn retried(
         })?;
     let peer = &call.context.peer;
     let fate = match read_answer(call.responses.as_ref(), REQUEST) {
-        Answer::Declined | Answer::Cancelled => withdraw(links, &sealed.link, peer, None).await,
+        Answer::Declined | Answer::Cancelled => {
+            withdraw(links, &sealed.link, peer, None, TakeBack::Declined).await
+        }
         Answer::Malformed => {
             let _ = links.decline(&sealed.link);
             return Err(Failure::refused(
@@ -478,7 +513,16 @@ async fn retried(
             ));
         }
         Answer::Accepted(_) | Answer::Missing => {
-            match links.wait(&sealed.link, ask.settings().retry_wait).await {
+            // A cancelled retry takes the link back, as in the session era.
+            tracing::debug!(key = %key, tool = call.tool, "askUser retry waits for the page");
+            let waited = tokio::select! {
+                fate = links.wait(&sealed.link, ask.settings().retry_wait) => fate,
+                () = call.context.ct.cancelled() => {
+                    tracing::info!(key = %key, tool = call.tool, "askUser retry cancelled; its link is withdrawn");
+                    withdraw(links, &sealed.link, peer, None, TakeBack::Cancelled).await
+                }
+            };
+            match waited {
                 Fate::Pending => {
                     // The human holds the link: it stays live, and the
                     // agent is told so, never that nothing will happen.

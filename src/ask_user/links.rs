@@ -63,6 +63,9 @@ pub enum Fate {
     Done(Box<Settled>),
     /// The human declined on the page.
     Declined,
+    /// The tool call that opened it was cancelled (`notifications/cancelled`)
+    /// before the link was used; nothing was written.
+    Withdrawn,
     /// Not used before its expiry; nothing was written.
     Expired,
     /// No such link (never made, or forgotten long after it settled).
@@ -262,6 +265,14 @@ impl Links {
         Ok(())
     }
 
+    /// The call that opened the link was cancelled: the job is dropped
+    /// unrun, and the page says the link was withdrawn.
+    pub fn withdraw(&self, id: &str) -> Result<(), Fate> {
+        let claimed = self.claim(id)?;
+        self.settle(&claimed.id, Fate::Withdrawn);
+        Ok(())
+    }
+
     /// The link's fate now.
     pub fn fate(&self, id: &str) -> Fate {
         let mut entries = lock(&self.entries);
@@ -374,7 +385,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn unknown_declined_and_expired_links_do_nothing() {
+    async fn unknown_declined_withdrawn_and_expired_links_do_nothing() {
         let links = links(Duration::from_secs(60));
         assert!(matches!(links.claim("nope"), Err(Fate::Unknown)));
         assert!(matches!(links.fate("nope"), Fate::Unknown));
@@ -383,6 +394,11 @@ mod tests {
         let ticket = links.open(job(seen.clone())).await.unwrap();
         links.decline(&ticket.id).unwrap();
         assert!(matches!(links.claim(&ticket.id), Err(Fate::Declined)));
+
+        let ticket = links.open(job(seen.clone())).await.unwrap();
+        links.withdraw(&ticket.id).unwrap();
+        assert!(matches!(links.claim(&ticket.id), Err(Fate::Withdrawn)));
+        assert!(matches!(links.show(&ticket.id), Err(Fate::Withdrawn)));
 
         let short = self::links(Duration::ZERO);
         let ticket = short.open(job(seen.clone())).await.unwrap();

@@ -509,6 +509,7 @@ fn fate_word(fate: &Fate) -> &'static str {
         Fate::Pending => "in use",
         Fate::Done(_) => "already used",
         Fate::Declined => "declined",
+        Fate::Withdrawn => "withdrawn",
         Fate::Expired => "expired",
         Fate::Unknown => "unknown",
     }

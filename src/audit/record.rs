@@ -35,6 +35,9 @@ pub enum Outcome {
     Declined,
     /// askUser: the link expired unused; nothing was written.
     Expired,
+    /// askUser: the client cancelled the call (`notifications/cancelled`)
+    /// before the link was used; it was withdrawn and nothing was written.
+    Cancelled,
 }
 
 /// Who called what, read from the request before it runs.
@@ -214,6 +217,7 @@ impl Record<'_> {
             Outcome::Pending => ("pending", None, None),
             Outcome::Declined => ("declined", None, None),
             Outcome::Expired => ("expired", None, None),
+            Outcome::Cancelled => ("cancelled", None, None),
         };
         let time = chrono::DateTime::<chrono::Utc>::from(SystemTime::now())
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);

@@ -567,6 +567,34 @@ async fn expired_unknown_and_declined_links_say_so_and_change_nothing() {
     assert_no_leak("the trace log", &logs.text(), &[CANARY]);
 }
 
+/// A link whose call was cancelled says it was withdrawn, and a submit
+/// writes nothing.
+#[tokio::test]
+async fn a_withdrawn_link_says_so_and_writes_nothing() {
+    let page = Page::start(TTL).await;
+    let ticket = page.open("user.withdrawn").await;
+    page.links.withdraw(&ticket.id).unwrap();
+    let shown = send("GET withdrawn", client().get(&ticket.url)).await;
+    assert_eq!(shown.status, StatusCode::GONE);
+    assert!(shown.body.contains("Link withdrawn"), "{}", shown.body);
+    assert!(
+        shown.body.contains(
+            "the assistant&#39;s request for the value was cancelled. Nothing was written."
+        ),
+        "{}",
+        shown.body
+    );
+    let posted = send(
+        "POST withdrawn",
+        post(&page, &ticket.url, form_value(CANARY)),
+    )
+    .await;
+    assert_eq!(posted.status, StatusCode::GONE);
+    assert!(posted.body.contains("Link withdrawn"), "{}", posted.body);
+    assert!(page.emu.tenant_value("user.withdrawn").is_none());
+    assert!(page.emu.requests().is_empty(), "nothing reached OSC");
+}
+
 #[tokio::test]
 async fn a_foreign_host_is_refused_before_anything_is_shown() {
     let page = Page::start(TTL).await;

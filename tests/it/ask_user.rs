@@ -921,6 +921,117 @@ async fn a_retry_era_page_write_is_audited_when_the_client_does_not_return() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Polls `check` (bounded by [`WAIT`]) until it gives something.
+async fn eventually<T>(mut check: impl FnMut() -> Option<T>) -> T {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            if let Some(found) = check() {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the condition holds in time")
+}
+
+/// The audit records at `path`, once there are `count` of them.
+async fn records_once(path: &std::path::Path, count: usize) -> Vec<Value> {
+    eventually(|| {
+        let records: Vec<Value> = std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (records.len() >= count).then_some(records)
+    })
+    .await
+}
+
+/// A session-era call the client cancels (`notifications/cancelled`) while
+/// the page is unused takes its link back: the link is withdrawn, using it
+/// writes nothing, and the audit log records the call as cancelled.
+#[tokio::test]
+async fn a_cancelled_session_era_call_withdraws_its_link() {
+    let emu = emulator().await;
+    let dir = support::scratch_dir("ask-user-cancelled-session");
+    let path = dir.join("audit.log");
+    let log = Arc::new(AuditLog::open(path.clone(), false).expect("the log is ours"));
+    let links = links(Duration::from_secs(60));
+    let human = Human::new(&links, Does::Ignores, true, SESSION);
+    let server = handler(&emu, &links)
+        .with_audit_log(Some(log))
+        .with_rate_limits(RateLimits::none());
+    let client = connect(server, human.clone()).await;
+    let peer = client.peer().clone();
+    let waiting = tokio::spawn(async move {
+        peer.call_tool_once(params("set_tenant_secret", set_ask("user.cancelled")))
+            .await
+    });
+    // The link is open once the client is asked to show it.
+    let url = eventually(|| {
+        human
+            .seen()
+            .first()
+            .and_then(|m| m["elicitation"]["url"].as_str().map(str::to_owned))
+    })
+    .await;
+    let id = link_id(&url);
+    assert!(links.show(&id).is_ok(), "open before the cancel");
+    // Dropping the request makes rmcp's client send notifications/cancelled.
+    waiting.abort();
+    eventually(|| matches!(links.fate(&id), Fate::Withdrawn).then_some(())).await;
+    assert!(matches!(links.show(&id), Err(Fate::Withdrawn)));
+    assert!(matches!(links.claim(&id), Err(Fate::Withdrawn)));
+    assert_eq!(stored(&emu, "user.cancelled"), None);
+    let records = records_once(&path, 1).await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["key"], "user.cancelled");
+    assert_eq!(records[0]["outcome"], "cancelled");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The same for a retry-era retry cancelled while it waits for the page.
+#[tokio::test]
+async fn a_cancelled_retry_era_retry_withdraws_its_link() {
+    let logs = Logs::capture_as_the_product();
+    let emu = emulator().await;
+    let links = links(Duration::from_secs(60));
+    let human = Human::new(&links, Does::Ignores, true, RETRY);
+    let server = handler(&emu, &links).ask_user(AskSettings {
+        retry_wait: Duration::from_secs(60),
+        ..AskSettings::default()
+    });
+    let client = connect(server, human).await;
+    let first = params("set_tenant_secret", set_ask("user.cancelled-retry"));
+    let CallToolResponse::InputRequired(asked) = once(&client, first.clone()).await else {
+        panic!("the first round asks")
+    };
+    let wire = serde_json::to_value(&asked).unwrap();
+    let url = wire["inputRequests"]["askUser"]["params"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let id = link_id(&url);
+    let accepted: InputResponses =
+        serde_json::from_value(json!({"askUser": {"action": "accept"}})).unwrap();
+    let retry = first
+        .with_input_responses(accepted)
+        .with_request_state(asked.request_state.clone().unwrap());
+    let peer = client.peer().clone();
+    let waiting = tokio::spawn(async move { peer.call_tool_once(retry).await });
+    eventually(|| {
+        logs.text()
+            .contains("askUser retry waits for the page")
+            .then_some(())
+    })
+    .await;
+    waiting.abort();
+    eventually(|| matches!(links.fate(&id), Fate::Withdrawn).then_some(())).await;
+    assert!(matches!(links.claim(&id), Err(Fate::Withdrawn)));
+    assert_eq!(stored(&emu, "user.cancelled-retry"), None);
+}
+
 // ---------------------------------------------------------------------------
 // Through the built binary, with the official Python SDK as the client and
 // the one-time page served by the binary itself.

@@ -32,6 +32,11 @@ pub(super) fn fate_page(fate: &Fate) -> Response {
             "Link declined",
             "This link was declined. Nothing was written. Ask the assistant for a new link.",
         ),
+        Fate::Withdrawn => (
+            StatusCode::GONE,
+            "Link withdrawn",
+            "This link was withdrawn: the assistant's request for the value was cancelled. Nothing was written. Ask the assistant for a new link if the value is still needed.",
+        ),
         Fate::Pending => (
             StatusCode::CONFLICT,
             "Link in use",
