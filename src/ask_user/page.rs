@@ -196,20 +196,59 @@ async fn checked(State(config): State<Arc<PageConfig>>, request: Request, next: 
     secured(next.run(request).await)
 }
 
+/// The headers every answer of the page carries.
+const SECURITY_HEADERS: [(header::HeaderName, &str); 6] = [
+    (header::CACHE_CONTROL, "no-store"),
+    (header::PRAGMA, "no-cache"),
+    (header::REFERRER_POLICY, REFERRER_POLICY),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::CONTENT_SECURITY_POLICY, CSP),
+];
+
 /// Adds the headers every response of the page carries.
 fn secured(mut response: Response) -> Response {
     let headers = response.headers_mut();
-    for (name, value) in [
-        (header::CACHE_CONTROL, "no-store"),
-        (header::PRAGMA, "no-cache"),
-        (header::REFERRER_POLICY, REFERRER_POLICY),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (header::CONTENT_SECURITY_POLICY, CSP),
-    ] {
+    for (name, value) in SECURITY_HEADERS {
         headers.insert(name, HeaderValue::from_static(value));
     }
     response
+}
+
+/// The whole HTTP/1.1 answer, as bytes, to a request too malformed for
+/// hyper to hand to the page (it answers those itself, with `status`: 400,
+/// 414 or 431, and no header of ours). The page's own listener writes this
+/// in its place, so that this answer too carries every header of the page.
+pub fn malformed_answer(status: StatusCode) -> Vec<u8> {
+    let (title, text) = match status {
+        StatusCode::URI_TOO_LONG => (
+            "Address too long",
+            "The address of this request is longer than this page reads. Nothing was written. Open the link exactly as it was given to you.",
+        ),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => (
+            "Request too large",
+            "The headers of this request are larger than this page reads. Nothing was written. Open the link in an ordinary browser.",
+        ),
+        _ => (
+            "Bad request",
+            "This request could not be read as HTTP. Nothing was written. Open the link exactly as it was given to you, in a browser.",
+        ),
+    };
+    let body = html::paragraph(title, text);
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: close\r\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("Error"),
+        html::HTML,
+        body.len()
+    );
+    for (name, value) in SECURITY_HEADERS {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut answer = head.into_bytes();
+    answer.extend_from_slice(body.as_bytes());
+    answer
 }
 
 async fn other_method() -> Response {
