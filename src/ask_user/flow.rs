@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use rmcp::RoleServer;
 use rmcp::model::{
-    CallToolResponse, CallToolResult, ElicitationAction, InputResponses, JsonObject,
+    CallToolResponse, CallToolResult, ContentBlock, ElicitationAction, InputResponses, JsonObject,
 };
 use rmcp::service::RequestContext;
 use rmcp::{Peer, model::ServerRequest};
@@ -176,25 +176,51 @@ pub(crate) async fn ask(
 }
 
 /// `run`, recording its outcome in the audit log (if any) once it ran.
+/// Under `--audit-required` it runs only after its write-ahead record was
+/// written: the page's write happens long after the call's own record.
 fn audited(ask: &Asker, call: &Asking<'_>, run: Run) -> Run {
     let Some(log) = ask.audit().cloned() else {
         return run;
     };
     let record = audit::Call::read(call.tool, "write", Some(call.arguments), call.context);
+    let key = call.key.clone();
     Box::new(move |value: SecretString| {
         Box::pin(async move {
             let started = std::time::Instant::now();
-            let ran = run(value).await;
+            let elapsed = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let ahead = log.required();
+            if ahead && !log.write_ahead(&record, elapsed()) {
+                drop(value);
+                log.write(&audit::Record {
+                    call: &record,
+                    outcome: Outcome::Refused(Rule::AuditRequired),
+                    duration_ms: elapsed(),
+                });
+                tracing::info!(key = %key, "askUser page write refused: the audit log cannot be written");
+                return Ran {
+                    result: CallToolResult::error(vec![ContentBlock::text(
+                        crate::advice::audit_unwritable(),
+                    )]),
+                    key: KeyAfter::Unchanged,
+                };
+            }
+            let mut ran = run(value).await;
             let outcome = if ran.result.is_error == Some(true) {
                 Outcome::Error("tool")
             } else {
                 Outcome::Ok
             };
-            log.write(&audit::Record {
+            let recorded = log.write(&audit::Record {
                 call: &record,
                 outcome,
-                duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                duration_ms: elapsed(),
             });
+            if ahead && !recorded {
+                log.unrecorded(&record);
+                ran.result
+                    .content
+                    .push(ContentBlock::text(crate::advice::OUTCOME_UNRECORDED));
+            }
             ran
         })
     })

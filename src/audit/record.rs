@@ -24,6 +24,9 @@ pub(crate) struct SseSession(pub(crate) std::sync::Arc<str>);
 /// How a call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
+    /// Not an end: written, and synced, before a change is sent under
+    /// `--audit-required`. The call's outcome follows in a record of its own.
+    Attempt,
     Ok,
     /// The call failed; the word says how (an OSC error kind, or `tool`).
     Error(&'static str),
@@ -211,6 +214,7 @@ impl Record<'_> {
             duration_ms: u64,
         }
         let (outcome, error, rule) = match self.outcome {
+            Outcome::Attempt => ("attempt", None, None),
             Outcome::Ok => ("ok", None, None),
             Outcome::Error(kind) => ("error", Some(kind), None),
             Outcome::Refused(rule) => ("refused", None, Some(rule.name())),

@@ -189,25 +189,49 @@ impl SecretsServer {
     }
 
     /// Appends the audit record of a call that changes something, or was
-    /// refused, when there is an audit log.
+    /// refused, when there is an audit log. `false` when one was due and
+    /// could not be written.
     fn record(
         &self,
         call: Option<&audit::Call>,
         kind: Option<Kind>,
         outcome: Outcome,
         started: Instant,
-    ) {
+    ) -> bool {
         let (Some(log), Some(call)) = (&self.audit, call) else {
-            return;
+            return true;
         };
         if kind == Some(Kind::Read) && !matches!(outcome, Outcome::Refused(_)) {
-            return;
+            return true;
         }
         log.write(&audit::Record {
             call,
             outcome,
-            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        });
+            duration_ms: elapsed_ms(started),
+        })
+    }
+
+    /// Under `--audit-required`, writes the write-ahead record of a call
+    /// that may change something, right before it runs. `Ok(true)` when
+    /// one was written, `Ok(false)` when none is due, `Err` when it could
+    /// not be written: then the call must not run.
+    fn write_ahead(
+        &self,
+        call: Option<&audit::Call>,
+        kind: Option<Kind>,
+        started: Instant,
+    ) -> Result<bool, ()> {
+        let (Some(log), Some(call)) = (self.audit.as_ref().filter(|l| l.required()), call) else {
+            return Ok(false);
+        };
+        if kind.is_none_or(|k| k == Kind::Read) {
+            return Ok(false);
+        }
+        if log.write_ahead(call, elapsed_ms(started)) {
+            Ok(true)
+        } else {
+            Err(())
+        }
     }
 
     /// The last word on every tool result: rmcp's own deserialization text,
@@ -255,6 +279,11 @@ impl SecretsServer {
     }
 }
 
+/// Milliseconds since `started`, for an audit record.
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
 #[tool_handler(router = self.routes())]
 impl ServerHandler for SecretsServer {
     fn get_info(&self) -> ServerConfig {
@@ -283,7 +312,9 @@ impl ServerHandler for SecretsServer {
             self.audit.as_ref().and(kind).map(|k| {
                 audit::Call::read(&name, k.as_str(), request.arguments.as_ref(), &context)
             });
-        let record = |outcome| self.record(call.as_ref(), kind, outcome, started);
+        let record = |outcome| {
+            self.record(call.as_ref(), kind, outcome, started);
+        };
         if let Some(refusal) = self.off_limits(&name, request.arguments.as_ref()) {
             record(Outcome::Refused(Rule::Guardrail));
             return Ok(self.refusal(&name, refusal));
@@ -311,13 +342,26 @@ impl ServerHandler for SecretsServer {
                 return Ok(self.refusal(&name, refusal));
             }
         };
+        // Under --audit-required nothing is sent before the log holds the
+        // intent: a log that cannot be written stops the call here.
+        let Ok(ahead) = self.write_ahead(call.as_ref(), kind, started) else {
+            record(Outcome::Refused(Rule::AuditRequired));
+            return Ok(self.refusal(&name, crate::advice::audit_unwritable()));
+        };
         let (response, noted) = audit::noting(self.routes().call(ToolCallContext::new(
             &*self.tools,
             request,
             context,
         )))
         .await;
-        let response = response?;
+        let mut response = match response {
+            Ok(response) => response,
+            Err(error) => {
+                // Recorded too: under --audit-required its attempt is there.
+                record(Outcome::Error("tool"));
+                return Err(error);
+            }
+        };
         let failed = matches!(&response, CallToolResponse::Complete(r) if r.is_error == Some(true));
         if let (Some(call), Some(targets)) = (call.as_mut(), noted.targets) {
             call.targets = Some(
@@ -332,7 +376,17 @@ impl ServerHandler for SecretsServer {
         } else {
             Outcome::Ok
         });
-        self.record(call.as_ref(), kind, outcome, started);
+        if !self.record(call.as_ref(), kind, outcome, started)
+            && ahead
+            && let (Some(log), Some(call)) = (&self.audit, &call)
+        {
+            log.unrecorded(call);
+            if let CallToolResponse::Complete(result) = &mut response {
+                result
+                    .content
+                    .push(ContentBlock::text(crate::advice::OUTCOME_UNRECORDED));
+            }
+        }
         Ok(self.finish(&name, response))
     }
 

@@ -921,6 +921,79 @@ async fn a_retry_era_page_write_is_audited_when_the_client_does_not_return() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Under --audit-required the page's own write (a pending link, used after
+/// the call returned) is sent only after its write-ahead record: with the
+/// log's anchor unwritable by then, the page writes nothing and says why;
+/// once it can be written, a new link writes, recorded before and after.
+#[tokio::test]
+async fn a_page_write_waits_for_its_write_ahead_record_under_audit_required() {
+    let emu = emulator().await;
+    let dir = support::scratch_dir("ask-user-audit-required");
+    let path = dir.join("audit.log");
+    let blocker = dir.join("audit.log.anchor.tmp");
+    let log = Arc::new(AuditLog::open(path.clone(), true).expect("the log is ours"));
+    let links = links(Duration::from_secs(60));
+    let server = handler(&emu, &links)
+        .with_audit_log(Some(log))
+        .with_rate_limits(RateLimits::none());
+    let client = connect(server, Human::new(&links, Does::Types, false, SESSION)).await;
+    let url = |result: &CallToolResult| {
+        structured(result)["url"]
+            .as_str()
+            .expect("a pending link")
+            .to_owned()
+    };
+
+    let blocked = call(&client, "set_tenant_secret", set_ask("user.page-blocked")).await;
+    std::fs::create_dir(&blocker).unwrap();
+    let page = type_on_page(&links, &url(&blocked), CANARY).await;
+    assert!(
+        page.starts_with("The value was not stored in user.page-blocked.")
+            && page.contains("the audit log cannot be written now, so nothing was changed"),
+        "{page}"
+    );
+    assert_eq!(stored(&emu, "user.page-blocked"), None);
+
+    std::fs::remove_dir(&blocker).unwrap();
+    let open = call(&client, "set_tenant_secret", set_ask("user.page-open")).await;
+    let page = type_on_page(&links, &url(&open), CANARY).await;
+    assert!(page.starts_with("Done:"), "{page}");
+    assert_eq!(stored(&emu, "user.page-open").as_deref(), Some(CANARY));
+
+    let outcomes: Vec<String> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|r| {
+            format!(
+                "{} {}{}",
+                r["key"].as_str().unwrap(),
+                r["outcome"].as_str().unwrap(),
+                r["rule"]
+                    .as_str()
+                    .map(|r| format!(" {r}"))
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            "user.page-blocked attempt",
+            "user.page-blocked pending",
+            // The page's write-ahead record, whose anchor could not be
+            // written, then the refusal.
+            "user.page-blocked attempt",
+            "user.page-blocked refused audit_required",
+            "user.page-open attempt",
+            "user.page-open pending",
+            "user.page-open attempt",
+            "user.page-open ok",
+        ]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Polls `check` (bounded by [`WAIT`]) until it gives something.
 async fn eventually<T>(mut check: impl FnMut() -> Option<T>) -> T {
     tokio::time::timeout(WAIT, async {

@@ -25,7 +25,18 @@ pub struct StdioServer {
 
 impl StdioServer {
     pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> StdioServer {
+        Self::spawn_with(args, env, |_| {})
+    }
+
+    /// [`StdioServer::spawn`], with `adjust` applied to the command first
+    /// (limits for the child, say).
+    pub fn spawn_with(
+        args: &[&str],
+        env: &[(&str, &str)],
+        adjust: impl FnOnce(&mut tokio::process::Command),
+    ) -> StdioServer {
         let mut cmd = binary();
+        adjust(&mut cmd);
         cmd.args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
