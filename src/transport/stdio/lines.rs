@@ -53,6 +53,9 @@ pub struct LineTransport<R, W> {
     discarding: bool,
     max_line: usize,
     write: Arc<Mutex<Option<W>>>,
+    /// The answer to a line refused, not yet handed to a writer. Kept here
+    /// so that a cancelled `receive` loses none.
+    queued: Option<Vec<u8>>,
     /// The answer to the last line refused, being written. One at a time:
     /// a client that sends bad lines and reads nothing stalls its own input.
     answering: Option<JoinHandle<()>>,
@@ -70,6 +73,7 @@ where
             discarding: false,
             max_line: MAX_LINE_BYTES,
             write: Arc::new(Mutex::new(Some(write))),
+            queued: None,
             answering: None,
         }
     }
@@ -87,7 +91,11 @@ where
     async fn read_line(&mut self) -> Result<bool, ()> {
         loop {
             let available = match self.read.fill_buf().await {
-                Ok([]) | Err(_) => return Err(()),
+                Ok([]) => return Err(()),
+                Err(error) => {
+                    tracing::debug!(kind = ?error.kind(), "reading stdin failed");
+                    return Err(());
+                }
                 Ok(available) => available,
             };
             let newline = available.iter().position(|b| *b == b'\n');
@@ -114,18 +122,24 @@ where
         }
     }
 
-    /// Writes `answer` in the background, once the one before it is out.
-    async fn answer(&mut self, answer: Vec<u8>) {
+    /// Writes the queued answer in the background, once the one before it
+    /// is out. Cancelled at its await, it leaves both where they were.
+    async fn send_queued(&mut self) {
+        if self.queued.is_none() {
+            return;
+        }
         if let Some(previous) = self.answering.as_mut() {
             let _ = previous.await;
             self.answering = None;
         }
-        let write = Arc::clone(&self.write);
-        self.answering = Some(tokio::spawn(async move {
-            if write_line(&write, &answer).await.is_err() {
-                tracing::debug!("an error answer to a refused stdin line could not be written");
-            }
-        }));
+        if let Some(answer) = self.queued.take() {
+            let write = Arc::clone(&self.write);
+            self.answering = Some(tokio::spawn(async move {
+                if write_line(&write, &answer).await.is_err() {
+                    tracing::debug!("an error answer to a refused stdin line could not be written");
+                }
+            }));
+        }
     }
 }
 
@@ -165,6 +179,9 @@ where
 
     async fn receive(&mut self) -> Option<ClientJsonRpcMessage> {
         loop {
+            // Each refused line's answer is queued, without an await, before
+            // the next line is read.
+            self.send_queued().await;
             match self.read_line().await {
                 Err(()) => return None,
                 Ok(false) => {
@@ -172,8 +189,7 @@ where
                         limit = self.max_line,
                         "a stdin line longer than the limit was refused unread"
                     );
-                    let answer = too_long(self.max_line);
-                    self.answer(answer).await;
+                    self.queued = Some(too_long(self.max_line));
                 }
                 Ok(true) => {
                     let verdict = judge(&self.line);
@@ -181,7 +197,7 @@ where
                     match verdict {
                         Verdict::Message(message) => return Some(*message),
                         Verdict::Skip => {}
-                        Verdict::Answer(answer) => self.answer(answer).await,
+                        Verdict::Answer(answer) => self.queued = Some(answer),
                     }
                 }
             }
@@ -189,6 +205,7 @@ where
     }
 
     async fn close(&mut self) -> Result<(), Self::Error> {
+        self.send_queued().await;
         if let Some(answering) = self.answering.take() {
             let _ = answering.await;
         }
@@ -399,6 +416,45 @@ mod tests {
             transport.line.capacity()
         );
         drop(writer.await.unwrap());
+    }
+
+    /// A `receive` cancelled while the answer before is still being
+    /// written (nobody reads stdout yet) loses no answer: each refused line
+    /// gets its own, in order, once stdout is read.
+    #[tokio::test]
+    async fn a_cancelled_receive_loses_no_answer() {
+        let (input, mut feed) = tokio::io::duplex(1 << 16);
+        // Room for less than one answer: the first stays half written.
+        let (output, answers) = tokio::io::duplex(64);
+        let mut transport = LineTransport::new(input, output);
+        feed.write_all(b"one\n[]\n{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"ping\"}\n")
+            .await
+            .unwrap();
+        for _ in 0..5 {
+            let cut =
+                tokio::time::timeout(std::time::Duration::from_millis(20), transport.receive())
+                    .await;
+            assert!(cut.is_err(), "stuck behind the unread answer");
+        }
+        let mut answers = BufReader::new(answers);
+        let reading = tokio::spawn(async move {
+            let first = next_answer(&mut answers).await;
+            let second = next_answer(&mut answers).await;
+            (
+                first["error"]["code"].clone(),
+                second["error"]["code"].clone(),
+            )
+        });
+        let message = transport.receive().await.unwrap();
+        assert_eq!(serde_json::to_value(message).unwrap()["id"], 9);
+        let (first, second) = tokio::time::timeout(std::time::Duration::from_secs(10), reading)
+            .await
+            .expect("both answers arrive")
+            .unwrap();
+        assert_eq!(
+            (first, second),
+            (json!(PARSE_ERROR), json!(INVALID_REQUEST))
+        );
     }
 
     /// Answers go out as whole lines beside rmcp's own.
