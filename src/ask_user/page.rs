@@ -215,12 +215,18 @@ fn secured(mut response: Response) -> Response {
     response
 }
 
-/// The whole HTTP/1.1 answer, as bytes, to a request too malformed for
-/// hyper to hand to the page (it answers those itself, with `status`: 400,
-/// 414 or 431, and no header of ours). The page's own listener writes this
-/// in its place, so that this answer too carries every header of the page.
+/// The whole HTTP/1.1 answer, as bytes, for what no handler of the page
+/// answers: a request too malformed for hyper to hand to the page (it
+/// answers those itself, with `status`: 400, 414 or 431, and no header of
+/// ours), and a connection refused because all are busy (503). The page's
+/// own listener writes this instead, so that these answers too carry every
+/// header of the page.
 pub fn malformed_answer(status: StatusCode) -> Vec<u8> {
     let (title, text) = match status {
+        StatusCode::SERVICE_UNAVAILABLE => (
+            "Busy",
+            "This page has all the connections it keeps open right now. Nothing was written. Reload it in a moment.",
+        ),
         StatusCode::URI_TOO_LONG => (
             "Address too long",
             "The address of this request is longer than this page reads. Nothing was written. Open the link exactly as it was given to you.",
@@ -624,6 +630,49 @@ mod tests {
         let v6 = ListenerBase::default();
         v6.listening("[::1]:9".parse().unwrap());
         assert_eq!(v6.base().await.unwrap(), "http://[::1]:9");
+    }
+
+    /// The listener's own answers carry every header of the page, with a
+    /// page of their status, and a length that matches.
+    #[test]
+    fn the_listeners_own_answers_carry_the_page_headers() {
+        for (status, title) in [
+            (StatusCode::BAD_REQUEST, "Bad request"),
+            (StatusCode::URI_TOO_LONG, "Address too long"),
+            (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "Request too large",
+            ),
+            (StatusCode::SERVICE_UNAVAILABLE, "Busy"),
+        ] {
+            let answer = String::from_utf8(malformed_answer(status)).unwrap();
+            let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+            let mut lines = head.split("\r\n");
+            assert_eq!(
+                lines.next(),
+                Some(
+                    format!(
+                        "HTTP/1.1 {} {}",
+                        status.as_u16(),
+                        status.canonical_reason().unwrap()
+                    )
+                    .as_str()
+                )
+            );
+            let headers: Vec<&str> = lines.collect();
+            for (name, value) in SECURITY_HEADERS {
+                assert!(
+                    headers.contains(&format!("{name}: {value}").as_str()),
+                    "{status}: {name}"
+                );
+            }
+            assert!(headers.contains(&"connection: close"), "{status}");
+            assert!(
+                headers.contains(&format!("content-length: {}", body.len()).as_str()),
+                "{status}"
+            );
+            assert!(body.contains(&format!("<h1>{title}</h1>")), "{body}");
+        }
     }
 
     #[test]

@@ -185,9 +185,11 @@ impl Drop for Busy {
     }
 }
 
-/// A listener's own answer, as the bytes of a whole HTTP/1.1 response, to
-/// a request hyper could not parse (hyper's status for it: 400, 414 or 431).
-pub(crate) type MalformedAnswer = fn(StatusCode) -> Vec<u8>;
+/// A listener's own answer, as the bytes of a whole HTTP/1.1 response with
+/// `connection: close`, for what no handler answers: a request hyper could
+/// not parse (hyper's status for it: 400, 414 or 431), and a connection
+/// refused because every other is busy (503).
+pub(crate) type OwnAnswer = fn(StatusCode) -> Vec<u8>;
 
 /// The open connections.
 pub(crate) struct Connections {
@@ -196,7 +198,7 @@ pub(crate) struct Connections {
     limits: ConnLimits,
     count: watch::Sender<usize>,
     /// See [`Connections::answering_malformed`].
-    malformed: Option<MalformedAnswer>,
+    malformed: Option<OwnAnswer>,
 }
 
 impl Connections {
@@ -212,11 +214,12 @@ impl Connections {
 
     /// Answers a request hyper cannot parse with `answer` instead of
     /// hyper's own bare response, which no service sees and so carries none
-    /// of the listener's headers. hyper writes its answer before it gives up
-    /// the connection, so it is replaced on the way out: each connection
-    /// then serves one request (no keep-alive), and anything written on a
-    /// connection whose request never reached the service is hyper's own.
-    pub(crate) fn answering_malformed(mut self, answer: MalformedAnswer) -> Self {
+    /// of the listener's headers; and a connection refused for want of room
+    /// too. hyper writes its answer before it gives up the connection, so
+    /// it is replaced on the way out: each connection then serves one
+    /// request (no keep-alive), and anything written on a connection whose
+    /// request never reached the service is hyper's own.
+    pub(crate) fn answering_malformed(mut self, answer: OwnAnswer) -> Self {
         self.malformed = Some(answer);
         self
     }
@@ -284,7 +287,10 @@ pub(crate) async fn accept_loop(
     draining: CancellationToken,
     tracker: TaskTracker,
 ) {
-    let refusal: Arc<[u8]> = busy_refusal().into();
+    let refusal: Arc<[u8]> = connections
+        .malformed
+        .map_or_else(busy_refusal, |own| own(StatusCode::SERVICE_UNAVAILABLE))
+        .into();
     loop {
         let accepted = tokio::select! {
             () = stop_accepting.cancelled() => return,
@@ -393,7 +399,7 @@ struct Watched {
 /// reached the service: that can only be hyper's answer to a request it
 /// could not parse.
 struct Replace {
-    answer: MalformedAnswer,
+    answer: OwnAnswer,
     /// Set when the service is called.
     served: Arc<AtomicBool>,
     /// The listener's answer and how much of it was written.
@@ -549,6 +555,50 @@ mod tests {
         let _newer = connections.admit().unwrap();
         assert!(fresh.kill.is_cancelled());
         assert!(!busy.kill.is_cancelled());
+    }
+
+    /// A listener with answers of its own refuses a newcomer with its own
+    /// 503 when every connection is busy, not the JSON one.
+    #[tokio::test]
+    async fn the_busy_refusal_is_the_listeners_own_when_it_has_one() {
+        use tokio::io::AsyncReadExt;
+        let connections = Arc::new(
+            Connections::new(ConnLimits {
+                header_timeout: Duration::from_secs(10),
+                idle_timeout: Duration::from_secs(60),
+                max_connections: 1,
+            })
+            .answering_malformed(|status| {
+                format!(
+                    "HTTP/1.1 {} Own\r\nx-own: yes\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
+                    status.as_u16()
+                )
+                .into_bytes()
+            }),
+        );
+        let only = connections.admit().unwrap();
+        let _working = only.begin();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(accept_loop(
+            listener,
+            Router::new(),
+            Arc::clone(&connections),
+            CancellationToken::new(),
+            CancellationToken::new(),
+            TaskTracker::new(),
+        ));
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&answer),
+            "HTTP/1.1 503 Own\r\nx-own: yes\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
+        );
+        assert!(!only.kill.is_cancelled());
     }
 
     #[tokio::test(start_paused = true)]
