@@ -35,7 +35,7 @@ use crate::audit::{self, Outcome};
 use crate::domain::Rule;
 use crate::domain::{Key, WriteMode, rfc3339};
 use crate::elicit::{
-    Answer, Binding, Era, Reach, input_required, notify_complete, read_answer, unguessable,
+    Answer, Binding, Caller, Era, Reach, input_required, notify_complete, read_answer, unguessable,
     url_request,
 };
 
@@ -247,6 +247,7 @@ async fn open(
         key: call.key.clone(),
         mode: call.mode,
         exists,
+        client: Caller::of(call.context).counted_as,
         run: Box::new(move |value: SecretString| {
             Box::pin(async move {
                 let ran = run(value).await;
@@ -262,7 +263,7 @@ async fn open(
     links.open(job).await.map_err(|e| {
         tracing::warn!(error = %e, "no askUser link could be opened");
         let why = match e {
-            LinkError::TooMany => e.to_string(),
+            LinkError::TooMany | LinkError::TooManyForClient(_) => e.to_string(),
             LinkError::NoPage(_) | LinkError::NoRandomness(_) => {
                 "the one-time page cannot be served right now; retry in a moment, or use `\"generate\": {}`".to_owned()
             }
@@ -479,12 +480,13 @@ fn settle(key: &Key, fate: Fate) -> Result<CallToolResponse, Failure> {
     }
 }
 
-fn binding<'a>(call: &'a Asking<'_>, key: &'a str) -> Binding<'a> {
+fn binding<'a>(call: &'a Asking<'_>, key: &'a str, caller: &'a Caller) -> Binding<'a> {
     Binding {
         tool: call.tool,
         key,
         purpose: PURPOSE,
         arguments: Some(call.arguments),
+        caller: Some(caller),
     }
 }
 
@@ -492,7 +494,7 @@ async fn seal(ask: &Asker, call: &Asking<'_>, link: &str, ttl: Duration) -> Resu
     let states = ask.states().map_err(|e| e.to_string())?;
     states
         .seal(
-            &binding(call, call.key.as_str()),
+            &binding(call, call.key.as_str(), &Caller::of(call.context)),
             &Sealed {
                 link: link.to_owned(),
             },
@@ -517,7 +519,10 @@ async fn retried(
                 "{e}, so nothing was written to `{key}`. Retry in a moment."
             ))
         })?
-        .open(echoed, &binding(&call, key.as_str()))
+        .open(
+            echoed,
+            &binding(&call, key.as_str(), &Caller::of(call.context)),
+        )
         .await
         .map_err(|refused| {
             tracing::info!(key = %key, "askUser requestState refused");

@@ -102,6 +102,7 @@ impl SecretsServer {
         &self,
         kind: Option<Kind>,
         request: &CallToolRequestParams,
+        caller: &crate::elicit::Caller,
     ) -> Result<(), (Rule, String)> {
         let Some(kind) = kind.filter(|k| *k != Kind::Read) else {
             return Ok(());
@@ -119,7 +120,7 @@ impl SecretsServer {
                 ),
             ));
         }
-        if self.continues(request).await {
+        if self.continues(request, caller).await {
             return Ok(());
         }
         // A rotation changes the key and every target: it counts as many,
@@ -146,7 +147,11 @@ impl SecretsServer {
     /// Whether the call carries a `requestState` this server sealed for this
     /// very call (tool, key and arguments), unexpired and unspent, as a
     /// confirmation or an askUser round.
-    async fn continues(&self, request: &CallToolRequestParams) -> bool {
+    async fn continues(
+        &self,
+        request: &CallToolRequestParams,
+        caller: &crate::elicit::Caller,
+    ) -> bool {
         let (Some(echoed), Ok(states)) = (request.request_state.as_deref(), self.states()) else {
             return false;
         };
@@ -163,6 +168,7 @@ impl SecretsServer {
                 key,
                 purpose,
                 arguments,
+                caller: Some(caller),
             };
             if states.valid(echoed, &binding).await {
                 return true;
@@ -325,7 +331,8 @@ impl ServerHandler for SecretsServer {
             record(Outcome::Refused(Rule::Arguments));
             return Ok(self.refusal(&name, refusal));
         }
-        if let Err((rule, refusal)) = self.admit(kind, &request).await {
+        let caller = crate::elicit::Caller::of(&context);
+        if let Err((rule, refusal)) = self.admit(kind, &request, &caller).await {
             record(Outcome::Refused(rule));
             return Ok(self.refusal(&name, refusal));
         }
@@ -554,7 +561,10 @@ mod tests {
         ]})
         .as_object()
         .cloned();
-        let (rule, said) = server.admit(Some(Kind::Write), &request).await.unwrap_err();
+        let (rule, said) = server
+            .admit(Some(Kind::Write), &request, &Default::default())
+            .await
+            .unwrap_err();
         assert_eq!(rule, Rule::MaxWritesPerMinute);
         assert!(said.contains("would make 4 changes"), "{said}");
         let mut two = request.clone();
@@ -564,8 +574,18 @@ mod tests {
         ]})
         .as_object()
         .cloned();
-        assert!(server.admit(Some(Kind::Write), &two).await.is_ok());
-        assert!(server.admit(Some(Kind::Write), &two).await.is_err());
+        assert!(
+            server
+                .admit(Some(Kind::Write), &two, &Default::default())
+                .await
+                .is_ok()
+        );
+        assert!(
+            server
+                .admit(Some(Kind::Write), &two, &Default::default())
+                .await
+                .is_err()
+        );
     }
 
     /// A rotation that leaves its targets to the ledger spends a change for
@@ -583,7 +603,10 @@ mod tests {
         }
         let mut request = CallToolRequestParams::new("rotate_tenant_secret");
         request.arguments = json!({"key": "user.k"}).as_object().cloned();
-        let (rule, said) = server.admit(Some(Kind::Write), &request).await.unwrap_err();
+        let (rule, said) = server
+            .admit(Some(Kind::Write), &request, &Default::default())
+            .await
+            .unwrap_err();
         assert_eq!(rule, Rule::MaxWritesPerMinute);
         assert!(said.contains("would make 4 changes"), "{said}");
     }

@@ -172,6 +172,7 @@ mod tests {
     fn job() -> Job {
         Job {
             tool: "set_tenant_secret",
+            client: None,
             key: Key::check("user.db").unwrap(),
             mode: WriteMode::Upsert,
             exists: Some(false),

@@ -1161,6 +1161,7 @@ async fn a_write_that_failed_is_not_titled_done() {
     let page = Page::start(TTL).await;
     let job = Job {
         tool: "set_tenant_secret",
+        client: None,
         key: Key::check("user.refused").unwrap(),
         mode: WriteMode::Upsert,
         exists: Some(false),
