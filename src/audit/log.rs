@@ -37,6 +37,8 @@ pub struct AuditLog {
     /// file would fork its chain.
     _lock: Option<File>,
     state: Mutex<State>,
+    /// Which replica writes it: every record names it.
+    replica: String,
 }
 
 /// Another process holds the log's lock: it is writing this log.
@@ -76,6 +78,7 @@ impl AuditLog {
             path,
             required,
             _lock: held,
+            replica: replica_name(),
             state: Mutex::new(State {
                 file: None,
                 failing: false,
@@ -149,7 +152,7 @@ impl AuditLog {
         };
         let seq = head.seq.saturating_add(1);
         let before = file.metadata().map(|m| m.len());
-        let written = record.line(seq, &head.hash).and_then(|mut line| {
+        let written = record.line(seq, &head.hash, &self.replica).and_then(|mut line| {
             let hash = hash_line(&line);
             line.push(b'\n');
             file.write_all(&line)?;
@@ -348,4 +351,25 @@ fn write_anchor(path: &Path, head: &Head, durable: bool) -> io::Result<()> {
     }
     drop(file);
     std::fs::rename(&temp, path)
+}
+
+/// The name of the machine (a pod's name in Kubernetes), as the kernel
+/// knows it: what tells one replica's records from another's once an
+/// operator collects the logs. Cut to one short safe line.
+fn replica_name() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default();
+    let name: String = name
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+        .take(64)
+        .collect();
+    if name.is_empty() {
+        "unknown".to_owned()
+    } else {
+        name
+    }
 }

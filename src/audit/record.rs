@@ -197,13 +197,14 @@ pub struct Record<'a> {
 
 impl Record<'_> {
     /// The record's line (without newline) as link `seq` after `prev`.
-    pub(super) fn line(&self, seq: u64, prev: &str) -> io::Result<Vec<u8>> {
+    pub(super) fn line(&self, seq: u64, prev: &str, replica: &str) -> io::Result<Vec<u8>> {
         #[derive(Serialize)]
         #[serde(rename_all = "camelCase")]
         struct Line<'a> {
             seq: u64,
             prev: &'a str,
             time: String,
+            replica: &'a str,
             #[serde(flatten)]
             call: &'a Call,
             outcome: &'static str,
@@ -229,6 +230,7 @@ impl Record<'_> {
             seq,
             prev,
             time,
+            replica,
             call: self.call,
             outcome,
             error,

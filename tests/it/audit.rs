@@ -216,9 +216,12 @@ async fn a_real_run_writes_an_intact_chain() {
     let recs = records(&run.log);
     assert_eq!(recs.len(), 6, "{raw:#?}");
     let mut prev = GENESIS.to_owned();
+    // Each record names the replica (the machine) that wrote it.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     for (i, (line, rec)) in raw.iter().zip(&recs).enumerate() {
         assert_eq!(rec["seq"], json!(i + 1), "{line}");
         assert_eq!(rec["prev"], json!(prev), "{line}");
+        assert_eq!(rec["replica"], host.trim(), "{line}");
         prev = sha256_hex(line);
         assert_eq!(rec["transport"], "stdio", "{line}");
         assert_eq!(
