@@ -103,7 +103,8 @@ pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
         db.check()?;
     }
     let store = store.for_tenant(&base_url, upstream_token.expose_secret());
-    let rates = RateLimits::in_memory(
+    let rates = RateLimits::counted_in(
+        &store,
         args.audit.max_writes_per_minute,
         args.audit.max_deletes_per_minute,
     );

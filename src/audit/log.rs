@@ -152,16 +152,18 @@ impl AuditLog {
         };
         let seq = head.seq.saturating_add(1);
         let before = file.metadata().map(|m| m.len());
-        let written = record.line(seq, &head.hash, &self.replica).and_then(|mut line| {
-            let hash = hash_line(&line);
-            line.push(b'\n');
-            file.write_all(&line)?;
-            file.flush()?;
-            if durable {
-                sync(file)?;
-            }
-            Ok(hash)
-        });
+        let written = record
+            .line(seq, &head.hash, &self.replica)
+            .and_then(|mut line| {
+                let hash = hash_line(&line);
+                line.push(b'\n');
+                file.write_all(&line)?;
+                file.flush()?;
+                if durable {
+                    sync(file)?;
+                }
+                Ok(hash)
+            });
         match written {
             Ok(hash) => {
                 *head = Head { seq, hash };

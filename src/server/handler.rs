@@ -141,7 +141,8 @@ impl SecretsServer {
             .unwrap_or(std::num::NonZeroU32::MAX);
         self.rates
             .admit_n(kind, writes)
-            .map_err(|limited| (limited.rule(), limited.message()))
+            .await
+            .map_err(|refused| (refused.rule(), refused.message()))
     }
 
     /// Whether the call carries a `requestState` this server sealed for this
