@@ -576,5 +576,22 @@ async fn retried(
             }
         }
     };
+    if matches!(fate, Fate::Unknown) {
+        // The state opened, so its link was made within its lifetime: by
+        // another replica sharing the key, or before a restart. This
+        // process cannot withdraw it or see it used, and must not say
+        // that nothing will happen.
+        tracing::info!(key = %key, "askUser retry for a link this process does not hold");
+        return Err(Failure::new(
+            Outcome::Pending,
+            format!(
+                "This server process does not hold the one-time page for `{key}`: another replica of this server opened it \
+                 (or this one restarted since). It may still be open: if the human submits it before it expires, `{key}` \
+                 is written. Call list_tenant_secrets later and check whether `{key}` has a new updatedAt before asking \
+                 again; to be sure of the outcome, run the server as one replica or with session affinity (see the \
+                 deployment docs)."
+            ),
+        ));
+    }
     settle(key, fate)
 }

@@ -1498,3 +1498,63 @@ async fn retry_era_expiry_and_a_malformed_answer_write_nothing() {
     assert!(matches!(links.claim(&link_id(&url)), Err(Fate::Declined)));
     assert_eq!(stored(&emu, "user.r-odd"), None);
 }
+
+/// Two replicas sharing a store and a key file, each with its own links: a
+/// retry that lands on the replica that does not hold the link is told the
+/// link may still be open (never that nothing will happen), and the link
+/// on the first replica still writes when the human uses it.
+#[tokio::test]
+async fn a_retry_on_another_replica_says_the_link_may_still_be_open() {
+    use osc_secrets_mcp::elicit::SealingKeys;
+    use osc_secrets_mcp::store::Store;
+
+    let emu = emulator().await;
+    let store = Store::memory();
+    let key_line = SealingKeys::new_line().unwrap();
+    let replica = |links: &Arc<Links>| {
+        handler(&emu, links)
+            .with_store(store.clone(), SealingKeys::parse(&key_line).unwrap())
+            .unwrap()
+    };
+    let (links_a, links_b) = (
+        links(Duration::from_secs(60)),
+        links(Duration::from_secs(60)),
+    );
+    let a = connect(
+        replica(&links_a),
+        Human::new(&links_a, Does::Ignores, true, RETRY),
+    )
+    .await;
+    let b = connect(
+        replica(&links_b),
+        Human::new(&links_b, Does::Ignores, true, RETRY),
+    )
+    .await;
+    let first = params("set_tenant_secret", set_ask("user.elsewhere"));
+    let CallToolResponse::InputRequired(asked) = once(&a, first.clone()).await else {
+        panic!("the first round asks")
+    };
+    let wire = serde_json::to_value(&asked).unwrap();
+    let url = wire["inputRequests"]["askUser"]["params"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let accepted: InputResponses =
+        serde_json::from_value(json!({"askUser": {"action": "accept"}})).unwrap();
+    let retry = first
+        .with_input_responses(accepted)
+        .with_request_state(asked.request_state.clone().unwrap());
+    let CallToolResponse::Complete(result) = once(&b, retry).await else {
+        panic!("the other replica answers at once")
+    };
+    assert!(is_error(&result));
+    let said = text(&result);
+    assert!(
+        said.contains("does not hold the one-time page") && said.contains("may still be open"),
+        "{said}"
+    );
+    assert!(!said.contains("nothing was written"), "{said}");
+    assert_eq!(stored(&emu, "user.elsewhere"), None);
+    type_on_page(&links_a, &url, CANARY).await;
+    assert_eq!(stored(&emu, "user.elsewhere").as_deref(), Some(CANARY));
+}

@@ -25,6 +25,7 @@ mod ledger;
 mod panic;
 mod process;
 mod prompts;
+mod replicas;
 mod resources;
 mod scoping;
 mod stdio;
