@@ -53,7 +53,7 @@ pub enum AppError {
     AuditBroken { path: String, broken: audit::Broken },
     #[error(transparent)]
     State(#[from] OpenError),
-    #[error("cannot write the key to standard output: {0}")]
+    #[error("cannot write to standard output: {0}")]
     Stdout(std::io::Error),
 }
 
@@ -160,6 +160,105 @@ fn state_store(args: &ServeArgs) -> (Store, Option<Arc<EmbeddedStore>>) {
     (Store::embedded(db.clone()), Some(db))
 }
 
+/// Says, when the token file won over a token variable, that it did.
+fn say_token_source(source: config::TokenSource) {
+    if let config::TokenSource::File { over: Some(name) } = source {
+        logging::say(&format!(
+            "the OSC token is read from the file named by {} ({} is set too and is not used)",
+            config::TOKEN_FILE_VAR,
+            name
+        ));
+    }
+}
+
+/// `check`: the token as the server would use it, tried with one list
+/// request. The report goes to stdout, a sentence a line; `Ok(false)` when
+/// the token does not work.
+pub async fn check(args: ServeArgs) -> Result<bool, AppError> {
+    use std::io::Write;
+    let mut lines: Vec<String> = Vec::new();
+    if args.sandbox {
+        lines.push(
+            "--sandbox needs no token: the server serves against its built-in emulator.".to_owned(),
+        );
+        return print_lines(&lines).map(|()| true);
+    }
+    let base_url = args.base_url();
+    let api = reqwest::Url::parse(base_url.trim())
+        .map(|url| url.as_str().trim_end_matches('/').to_owned())
+        .unwrap_or_else(|_| "an unusable URL".to_owned());
+    let api_from = if args
+        .api_url
+        .as_deref()
+        .is_some_and(|u| !u.trim().is_empty())
+    {
+        "--api-url (OSC_API_URL)".to_owned()
+    } else {
+        format!(
+            "--environment (OSC_ENVIRONMENT) {}",
+            args.environment.as_str()
+        )
+    };
+    lines.push(format!("OSC API: {api}, from {api_from}."));
+    let (token, source) = match config::osc_token() {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            lines.push(format!("Not working: {}.", config::missing_token_message()));
+            return print_lines(&lines).map(|()| false);
+        }
+        Err(e) => {
+            lines.push(format!("Not working: {e}."));
+            return print_lines(&lines).map(|()| false);
+        }
+    };
+    lines.push(match source {
+        config::TokenSource::File { over: Some(name) } => {
+            format!("Token: from {source} ({name} is set too and is not used: the file wins).")
+        }
+        _ => format!("Token: from {source}."),
+    });
+    let osc = OscClient::new(OscConfig {
+        base_url,
+        token,
+        request_timeout: args.request_timeout(),
+        connect_timeout: args.connect_timeout(),
+        retry: args.retry(),
+    });
+    let osc = match osc {
+        Ok(osc) => osc.with_limits(args.limits()),
+        Err(e) => {
+            lines.push(format!("Not working: {e}."));
+            return print_lines(&lines).map(|()| false);
+        }
+    };
+    let works = match osc.list().await {
+        Ok(listing) => {
+            lines.push(format!(
+                "The token works: OSC listed {} tenant secret key(s). Connect a client next.",
+                listing.entries.len()
+            ));
+            true
+        }
+        Err(e) => {
+            let advice = crate::advice::advise(e, crate::advice::Op::List).text;
+            lines.push(format!("Not working: {advice}"));
+            false
+        }
+    };
+    let _ = std::io::stdout().flush();
+    print_lines(&lines).map(|()| works)
+}
+
+fn print_lines(lines: &[String]) -> Result<(), AppError> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    lines
+        .iter()
+        .try_for_each(|line| writeln!(out, "{line}"))
+        .and_then(|()| out.flush())
+        .map_err(AppError::Stdout)
+}
+
 /// `new-state-key`: a fresh line for a `--state-key-file`, on stdout.
 pub fn new_state_key() -> Result<(), AppError> {
     use std::io::Write;
@@ -194,7 +293,8 @@ async fn upstream(args: &ServeArgs) -> Result<(SecretString, String, Option<Emul
         ));
         (token, emulator.base_url(), Some(emulator))
     } else {
-        let token = config::osc_token()?.ok_or(AppError::MissingToken)?;
+        let (token, source) = config::osc_token()?.ok_or(AppError::MissingToken)?;
+        say_token_source(source);
         (token, args.base_url(), None)
     })
 }
@@ -272,7 +372,7 @@ fn http_config(args: &ServeArgs) -> Result<HttpConfig, ConfigError> {
 /// A test fixture: its `/__emulator/*` admin endpoints answer anyone who can
 /// reach the port.
 pub async fn emulator(args: EmulatorArgs) -> Result<(), AppError> {
-    let token = config::osc_token()?;
+    let token = config::osc_token()?.map(|(token, _)| token);
     let token_set = token.is_some();
     let emulator = Emulator::start(
         ([127, 0, 0, 1], args.port).into(),

@@ -29,7 +29,7 @@ pub enum Environment {
 }
 
 impl Environment {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Environment::Prod => "prod",
             Environment::Dev => "dev",

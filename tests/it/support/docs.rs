@@ -592,7 +592,7 @@ pub fn token_variables() -> Vec<EnvironmentVariable> {
             name: config::TOKEN_FILE_VAR.to_owned(),
             description: format!(
                 "Path of a file holding the OSC token instead (Docker and Kubernetes secrets mounted as files); \
-                 surrounding whitespace is ignored. Set either this or {primary} / {alternate}, not both."
+                 surrounding whitespace is ignored. When {primary} or {alternate} is set too, this file wins (the server says so at start)."
             ),
             is_required: false,
             is_secret: false,
