@@ -78,7 +78,21 @@ pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
     // Checked before anything starts, so a typo stops the server at once.
     let policy = args.guardrails.policy()?;
     let links = ask_links(&args)?;
-    let (token, base_url, _emulator) = upstream(&args).await?;
+    // Over stdio a token problem is told through the client: the server
+    // starts, and initialize and every call say what to fix.
+    let (token, base_url, _emulator, problem) = match upstream(&args).await {
+        Ok((token, base_url, emulator)) => (token, base_url, emulator, None),
+        Err(e @ (AppError::MissingToken | AppError::Config(_)))
+            if args.transport == Transport::Stdio =>
+        {
+            logging::say(&format!(
+                "{e}; serving anyway so that the client can tell the person"
+            ));
+            let placeholder = SecretString::from("not-configured".to_owned());
+            (placeholder, args.base_url(), None, Some(e.to_string()))
+        }
+        Err(e) => return Err(e),
+    };
     let upstream_token = token.clone();
     let osc = OscClient::new(OscConfig {
         base_url: base_url.clone(),
@@ -125,6 +139,10 @@ pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
         .with_rate_limits(rates)
         .with_links(links)
         .with_store(store, keys)?;
+    let server = match problem {
+        Some(problem) => server.misconfigured(problem),
+        None => server,
+    };
     // The sealer of requestState; without one nobody could be asked, so
     // the server refuses to start rather than go on silently.
     server.states()?;

@@ -45,6 +45,9 @@ pub struct SecretsServer {
     /// What `initialize` answers, built once: rmcp asks for it on every
     /// request, and the instructions follow from the policy alone.
     pub(super) info: Arc<ServerConfig>,
+    /// A configuration problem the server started with anyway (stdio, so
+    /// the person learns it through the client): every call answers it.
+    pub(super) problem: Option<Arc<str>>,
 }
 
 impl SecretsServer {
@@ -291,6 +294,15 @@ fn elapsed_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
+/// What every call of a server started with a configuration problem says.
+fn unconfigured(problem: &str) -> String {
+    format!(
+        "Not done: this server is not configured: {problem}. Nothing was sent to OSC. Tell the person to fix this \
+         server's settings in their MCP client's configuration (or run `osc-secrets-mcp check` with them), then \
+         restart the server."
+    )
+}
+
 #[tool_handler(router = self.routes())]
 impl ServerHandler for SecretsServer {
     fn get_info(&self) -> ServerConfig {
@@ -312,6 +324,9 @@ impl ServerHandler for SecretsServer {
     ) -> Result<CallToolResponse, ErrorData> {
         let _attached = hold::CallHold::find(&context.extensions);
         let name = request.name.clone();
+        if let Some(problem) = &self.problem {
+            return Ok(self.refusal(&name, unconfigured(problem)));
+        }
         // Audit and rate limits: who is calling what, read before the call runs.
         let started = Instant::now();
         let kind = registry::kind_of(&name);
@@ -423,6 +438,9 @@ impl ServerHandler for SecretsServer {
         request: ReadResourceRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
+        if let Some(problem) = &self.problem {
+            return Err(ErrorData::internal_error(unconfigured(problem), None));
+        }
         resources::read(&self.tools, &request.uri)
             .await
             .map(Into::into)

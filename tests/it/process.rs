@@ -822,9 +822,12 @@ async fn token_file_problems_are_named_never_quoted() {
         (vec![("OSC_ACCESS_TOKEN_FILE", &empty)], "empty"),
         (vec![("OSC_ACCESS_TOKEN_FILE", &two_lines)], "token only"),
     ];
+    // Over HTTP a token problem stops the server at start (over stdio it
+    // is told through the client: see stdio.rs).
     for (mut env, problem) in cases {
         env.push(("OSC_API_URL", "http://127.0.0.1:9"));
-        let (status, stderr) = run_to_exit(&[], &env).await;
+        let (status, stderr) =
+            run_to_exit(&["--transport", "http", "--listen", "127.0.0.1:0"], &env).await;
         assert!(!status.success(), "{problem}");
         assert!(
             stderr.contains("OSC_ACCESS_TOKEN_FILE") && stderr.contains(problem),

@@ -242,17 +242,63 @@ async fn calls_beyond_the_cap_are_refused_until_earlier_ones_return() {
     assert!(ok, "{stderr}");
 }
 
+/// A token problem over stdio is told through the client, not only on
+/// stderr (which clients show as "failed to connect"): the server starts,
+/// `initialize` says what is wrong first, and every call answers with the
+/// problem and the fix, sending nothing to OSC. Without a token at all, and
+/// with a token file that cannot be read (the path holding the token itself,
+/// pasted by mistake: never quoted).
 #[tokio::test]
-async fn a_missing_token_stops_start_up_with_both_names() {
-    let server = StdioServer::spawn(&[], &[("OSC_API_URL", "http://127.0.0.1:9")]);
-    let (ok, stdout, stderr) = server.finish().await;
-    assert!(!ok);
-    assert!(stdout.is_empty(), "nothing on stdout: {stdout}");
-    assert!(
-        stderr.contains("OSC_ACCESS_TOKEN") && stderr.contains("OSC_PAT_JWT"),
-        "{stderr}"
-    );
-    assert!(stderr.contains("--sandbox"), "{stderr}");
+async fn a_token_problem_is_told_through_the_client() {
+    const PASTED: &str = "osc-pat-pasted-where-the-path-goes-51d2";
+    let emu = crate::support::emulator().await;
+    let api = emu.base_url();
+    for (env, named) in [
+        (vec![("OSC_API_URL", api.as_str())], "OSC_PAT_JWT"),
+        (
+            vec![
+                ("OSC_API_URL", api.as_str()),
+                ("OSC_ACCESS_TOKEN_FILE", PASTED),
+            ],
+            "OSC_ACCESS_TOKEN_FILE",
+        ),
+    ] {
+        let mut server = StdioServer::spawn(&[], &env);
+        let init = server.initialize().await;
+        let instructions = init["result"]["instructions"].as_str().unwrap();
+        assert!(
+            instructions.starts_with("THIS SERVER IS NOT CONFIGURED:")
+                && instructions.contains(named),
+            "{instructions}"
+        );
+        let tools = server.request("tools/list", json!({})).await;
+        assert_eq!(tools["result"]["tools"].as_array().unwrap().len(), 5);
+        let list = server.call_tool("list_tenant_secrets", json!({})).await;
+        assert_eq!(list["result"]["isError"], true, "{list}");
+        let said = list["result"]["content"][0]["text"].as_str().unwrap();
+        assert!(
+            said.starts_with("Not done: this server is not configured:") && said.contains(named),
+            "{said}"
+        );
+        assert!(said.contains("osc-secrets-mcp check"), "{said}");
+        let read = server
+            .request("resources/read", json!({"uri": "osc://tenant-secrets"}))
+            .await;
+        assert!(
+            read["error"]["message"].as_str().unwrap().contains(named),
+            "{read}"
+        );
+        let (ok, stdout, stderr) = server.finish().await;
+        assert!(ok, "{stderr}");
+        assert!(
+            stderr.contains(named) && stderr.contains("serving anyway"),
+            "{stderr}"
+        );
+        for text in [&stdout, &stderr] {
+            assert!(!text.contains(PASTED), "{text}");
+        }
+    }
+    assert!(emu.requests().is_empty(), "{:?}", emu.requests());
 }
 
 #[tokio::test]

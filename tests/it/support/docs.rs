@@ -755,8 +755,11 @@ pub fn configuration_markdown() -> String {
     }
     let _ = writeln!(
         md,
-        "\nWithout an OSC token (and without `--sandbox`) the server exits at start with a message naming \
-         the variables. With `--sandbox`, any of them (or `--api-url`, or an explicit `--environment`) is \
+        "\nWithout a usable OSC token (none given, or a token file that cannot be read; without `--sandbox`) \
+         the HTTP server exits at start with a message naming the variables. Over stdio the server starts \
+         anyway so that the client can tell the person: `initialize` says what is wrong first, and every tool \
+         call answers with the problem and the fix, sending nothing to OSC. When a token file and a token \
+         variable are both set, the file wins, and the server says so. `osc-secrets-mcp check` tries the token. With `--sandbox`, any of them (or `--api-url`, or an explicit `--environment`) is \
          refused at start: the sandbox never talks to OSC. The OSC token is sent to OSC only, as `x-pat-jwt: Bearer <token>`; no token \
          appears in a log line, an error or a tool result.\n"
     );
