@@ -12,7 +12,7 @@ use osc_secrets_mcp::logging;
 fn main() -> ExitCode {
     logging::install_panic_hook();
     let cli = Cli::parse_all();
-    logging::init(cli.serve.log_level);
+    logging::init(cli.serve.log_level, cli.serve.log_format);
     let result: Result<(), AppError> = match cli.command {
         Some(Command::Emulator(args)) => {
             app::runtime(true).and_then(|rt| rt.block_on(app::emulator(args)))

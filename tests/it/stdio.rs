@@ -458,3 +458,68 @@ async fn a_token_on_argv_is_refused_as_an_unknown_argument() {
         );
     }
 }
+
+/// `--log-format json`: every stderr line is one JSON object with a
+/// timestamp, a level and a message, the operator's own lines included,
+/// and none holds a value or the token.
+#[tokio::test]
+async fn json_logs_are_one_object_a_line() {
+    const VALUE: &str = "json-log-canary-value-77ab";
+    let emu = emulator().await;
+    let url = emu.base_url();
+    let mut server = StdioServer::spawn(
+        &[
+            "--log-format",
+            "json",
+            "--exclude-tools",
+            "delete_tenant_secret",
+        ],
+        &[
+            ("OSC_API_URL", &url),
+            ("OSC_ACCESS_TOKEN", OSC_TOKEN),
+            ("OSC_MCP_LOG", "debug"),
+        ],
+    );
+    server.initialize().await;
+    let set = server
+        .call_tool(
+            "set_tenant_secret",
+            json!({"key": "user.json-log", "value": VALUE}),
+        )
+        .await;
+    assert_eq!(set["result"]["isError"], false, "{set}");
+    let (ok, _, stderr) = server.finish().await;
+    assert!(ok, "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(lines.len() >= 3, "{stderr}");
+    let mut messages = Vec::new();
+    for line in &lines {
+        let object: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(
+            object["timestamp"]
+                .as_str()
+                .is_some_and(|t| t.ends_with('Z')),
+            "{line}"
+        );
+        assert!(object["level"].is_string(), "{line}");
+        messages.push(
+            object["message"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{line}"))
+                .to_owned(),
+        );
+        assert!(!line.contains(VALUE) && !line.contains(OSC_TOKEN), "{line}");
+    }
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("serving MCP on stdio")),
+        "{messages:?}"
+    );
+    // The operator's own lines (the guardrail summary) are objects too.
+    assert!(
+        messages.iter().any(|m| m.starts_with("guardrail:")),
+        "{messages:?}"
+    );
+}
