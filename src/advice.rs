@@ -77,6 +77,22 @@ impl IntoCallToolResult for Failure {
 /// How every refusal made before any OSC request begins.
 pub(crate) const REFUSED: &str = "Refused before contacting OSC:";
 
+/// Under `--audit-required`, the record that must come before a change
+/// could not be written: the change was not sent.
+pub(crate) fn audit_unwritable() -> String {
+    "Not done: this server must record every change in its audit log before making it (--audit-required), \
+     and the audit log cannot be written now, so nothing was changed. Ask the operator to check the audit log \
+     (the server's stderr says why), then retry."
+        .to_owned()
+}
+
+/// Added to the result of a call that ran after its write-ahead record but
+/// whose outcome could not be recorded.
+pub(crate) const OUTCOME_UNRECORDED: &str = "Note: this call ran, but its outcome could not be written to the \
+     audit log this server's operator requires (--audit-required); the log holds only the record that it was \
+     attempted, and the operator is told on stderr. What the result above says is what happened: do not repeat \
+     the call because of this.";
+
 /// The arguments of `tool` do not fit its input schema: what the model is
 /// told, never the parser's own words (they can quote what arrived).
 pub(crate) fn schema_mismatch(tool: &str) -> String {

@@ -60,7 +60,7 @@ pub enum AppError {
          its state store; once running, it refuses only what needs the store while Redis is away"
     )]
     Redis(#[from] StartError),
-    #[error("cannot write the key to standard output: {0}")]
+    #[error("cannot write to standard output: {0}")]
     Stdout(std::io::Error),
 }
 
@@ -86,7 +86,21 @@ pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
     let policy = args.guardrails.policy()?;
     let redis = args.state.redis()?;
     let links = ask_links(&args)?;
-    let (token, base_url, _emulator) = upstream(&args).await?;
+    // Over stdio a token problem is told through the client: the server
+    // starts, and initialize and every call say what to fix.
+    let (token, base_url, _emulator, problem) = match upstream(&args).await {
+        Ok((token, base_url, emulator)) => (token, base_url, emulator, None),
+        Err(e @ (AppError::MissingToken | AppError::Config(_)))
+            if args.transport == Transport::Stdio =>
+        {
+            logging::say(&format!(
+                "{e}; serving anyway so that the client can tell the person"
+            ));
+            let placeholder = SecretString::from("not-configured".to_owned());
+            (placeholder, args.base_url(), None, Some(e.to_string()))
+        }
+        Err(e) => return Err(e),
+    };
     let upstream_token = token.clone();
     let osc = OscClient::new(OscConfig {
         base_url: base_url.clone(),
@@ -107,7 +121,8 @@ pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
     };
     let store = state_store(&args, redis).await?;
     let store = store.for_tenant(&base_url, upstream_token.expose_secret());
-    let rates = RateLimits::in_memory(
+    let rates = RateLimits::counted_in(
+        &store,
         args.audit.max_writes_per_minute,
         args.audit.max_deletes_per_minute,
     );
@@ -128,6 +143,10 @@ pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
         .with_rate_limits(rates)
         .with_links(links)
         .with_store(store, keys)?;
+    let server = match problem {
+        Some(problem) => server.misconfigured(problem),
+        None => server,
+    };
     // The sealer of requestState; without one nobody could be asked, so
     // the server refuses to start rather than go on silently.
     server.states()?;
@@ -192,6 +211,105 @@ async fn state_store(args: &ServeArgs, redis: Option<RedisUrl>) -> Result<Store,
     Ok(Store::embedded(db))
 }
 
+/// Says, when the token file won over a token variable, that it did.
+fn say_token_source(source: config::TokenSource) {
+    if let config::TokenSource::File { over: Some(name) } = source {
+        logging::say(&format!(
+            "the OSC token is read from the file named by {} ({} is set too and is not used)",
+            config::TOKEN_FILE_VAR,
+            name
+        ));
+    }
+}
+
+/// `check`: the token as the server would use it, tried with one list
+/// request. The report goes to stdout, a sentence a line; `Ok(false)` when
+/// the token does not work.
+pub async fn check(args: ServeArgs) -> Result<bool, AppError> {
+    use std::io::Write;
+    let mut lines: Vec<String> = Vec::new();
+    if args.sandbox {
+        lines.push(
+            "--sandbox needs no token: the server serves against its built-in emulator.".to_owned(),
+        );
+        return print_lines(&lines).map(|()| true);
+    }
+    let base_url = args.base_url();
+    let api = reqwest::Url::parse(base_url.trim())
+        .map(|url| url.as_str().trim_end_matches('/').to_owned())
+        .unwrap_or_else(|_| "an unusable URL".to_owned());
+    let api_from = if args
+        .api_url
+        .as_deref()
+        .is_some_and(|u| !u.trim().is_empty())
+    {
+        "--api-url (OSC_API_URL)".to_owned()
+    } else {
+        format!(
+            "--environment (OSC_ENVIRONMENT) {}",
+            args.environment.as_str()
+        )
+    };
+    lines.push(format!("OSC API: {api}, from {api_from}."));
+    let (token, source) = match config::osc_token() {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            lines.push(format!("Not working: {}.", config::missing_token_message()));
+            return print_lines(&lines).map(|()| false);
+        }
+        Err(e) => {
+            lines.push(format!("Not working: {e}."));
+            return print_lines(&lines).map(|()| false);
+        }
+    };
+    lines.push(match source {
+        config::TokenSource::File { over: Some(name) } => {
+            format!("Token: from {source} ({name} is set too and is not used: the file wins).")
+        }
+        _ => format!("Token: from {source}."),
+    });
+    let osc = OscClient::new(OscConfig {
+        base_url,
+        token,
+        request_timeout: args.request_timeout(),
+        connect_timeout: args.connect_timeout(),
+        retry: args.retry(),
+    });
+    let osc = match osc {
+        Ok(osc) => osc.with_limits(args.limits()),
+        Err(e) => {
+            lines.push(format!("Not working: {e}."));
+            return print_lines(&lines).map(|()| false);
+        }
+    };
+    let works = match osc.list().await {
+        Ok(listing) => {
+            lines.push(format!(
+                "The token works: OSC listed {} tenant secret key(s). Connect a client next.",
+                listing.entries.len()
+            ));
+            true
+        }
+        Err(e) => {
+            let advice = crate::advice::advise(e, crate::advice::Op::List).text;
+            lines.push(format!("Not working: {advice}"));
+            false
+        }
+    };
+    let _ = std::io::stdout().flush();
+    print_lines(&lines).map(|()| works)
+}
+
+fn print_lines(lines: &[String]) -> Result<(), AppError> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    lines
+        .iter()
+        .try_for_each(|line| writeln!(out, "{line}"))
+        .and_then(|()| out.flush())
+        .map_err(AppError::Stdout)
+}
+
 /// `new-state-key`: a fresh line for a `--state-key-file`, on stdout.
 pub fn new_state_key() -> Result<(), AppError> {
     use std::io::Write;
@@ -226,7 +344,8 @@ async fn upstream(args: &ServeArgs) -> Result<(SecretString, String, Option<Emul
         ));
         (token, emulator.base_url(), Some(emulator))
     } else {
-        let token = config::osc_token()?.ok_or(AppError::MissingToken)?;
+        let (token, source) = config::osc_token()?.ok_or(AppError::MissingToken)?;
+        say_token_source(source);
         (token, args.base_url(), None)
     })
 }
@@ -304,7 +423,7 @@ fn http_config(args: &ServeArgs) -> Result<HttpConfig, ConfigError> {
 /// A test fixture: its `/__emulator/*` admin endpoints answer anyone who can
 /// reach the port.
 pub async fn emulator(args: EmulatorArgs) -> Result<(), AppError> {
-    let token = config::osc_token()?;
+    let token = config::osc_token()?.map(|(token, _)| token);
     let token_set = token.is_some();
     let emulator = Emulator::start(
         ([127, 0, 0, 1], args.port).into(),

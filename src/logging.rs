@@ -34,30 +34,69 @@ pub const EXIT_FLUSH: Duration = Duration::from_millis(500);
 /// a protocol message whole (a failed handshake, a failed send). What it would
 /// report, this crate reports itself in its own words. A fixed target list,
 /// not an env filter: no directive syntax to get wrong, no regex engine to load.
-pub fn init(level: LevelFilter) {
+pub fn init(level: LevelFilter, format: LogFormat) {
+    let _ = FORMAT.set(format);
     let filter = Targets::new()
         .with_default(level.min(LevelFilter::WARN))
         .with_target("rmcp", LevelFilter::OFF)
         .with_target(env!("CARGO_CRATE_NAME"), level);
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_writer(StderrQueue)
         .with_ansi(false)
         .with_target(false)
-        .with_max_level(level)
-        .finish()
-        .with(filter)
-        .try_init();
+        .with_max_level(level);
+    let _ = match format {
+        LogFormat::Text => builder.finish().with(filter).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .finish()
+            .with(filter)
+            .try_init(),
+    };
+}
+
+/// How lines are written on stderr.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `2026-12-03T10:00:00Z  INFO message field=value`, for people.
+    #[default]
+    Text,
+    /// One JSON object a line (`timestamp`, `level`, `message`, and the
+    /// event's fields), for log shippers.
+    Json,
+}
+
+static FORMAT: OnceLock<LogFormat> = OnceLock::new();
+
+/// A line of [`say`] or the panic hook: plain text, or, with `--log-format
+/// json`, an object shaped like tracing's (`level` WARN: the operator is
+/// meant to read it).
+fn operator_line(message: &str) -> Vec<u8> {
+    let mut line = match FORMAT.get().copied().unwrap_or_default() {
+        LogFormat::Text => format!("osc-secrets-mcp: {message}").into_bytes(),
+        LogFormat::Json => {
+            let timestamp = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+            serde_json::to_vec(&serde_json::json!({
+                "timestamp": timestamp,
+                "level": "WARN",
+                "message": message,
+                "from": "osc-secrets-mcp",
+            }))
+            .unwrap_or_default()
+        }
+    };
+    line.push(b'\n');
+    line
 }
 
 /// Tells the operator something on stderr, prefixed with the program's name,
 /// whatever the log level: a banner, a warning, why start-up failed. Never
 /// blocks and never panics; the line is dropped if stderr is not keeping up.
 pub fn say(message: &str) {
-    let mut line = Vec::with_capacity(message.len() + 18);
-    line.extend_from_slice(b"osc-secrets-mcp: ");
-    line.extend_from_slice(message.as_bytes());
-    line.push(b'\n');
-    sink().push(line);
+    sink().push(operator_line(message));
 }
 
 /// Waits until every queued line has been written to stderr, or `limit` has
@@ -70,9 +109,9 @@ pub fn flush(limit: Duration) -> bool {
 /// where it happened.
 pub fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
-        let mut line = panic_report(info).into_bytes();
-        line.push(b'\n');
-        sink().push(line);
+        let report = panic_report(info);
+        let report = report.strip_prefix("osc-secrets-mcp: ").unwrap_or(&report);
+        sink().push(operator_line(report));
         // A panic on the main thread ends the process: give the report
         // (and what was queued before it) a bounded chance to get out.
         if std::thread::current().name() == Some("main") {

@@ -12,7 +12,7 @@ use osc_secrets_mcp::logging;
 fn main() -> ExitCode {
     logging::install_panic_hook();
     let cli = Cli::parse_all();
-    logging::init(cli.serve.log_level);
+    logging::init(cli.serve.log_level, cli.serve.log_format);
     let result: Result<(), AppError> = match cli.command {
         Some(Command::Emulator(args)) => {
             app::runtime(true).and_then(|rt| rt.block_on(app::emulator(args)))
@@ -21,6 +21,17 @@ fn main() -> ExitCode {
             app::verify_audit(&args).map(|summary| logging::say(&summary))
         }
         Some(Command::NewStateKey) => app::new_state_key(),
+        Some(Command::Check(args)) => {
+            let checked = app::runtime(false).and_then(|rt| rt.block_on(app::check(*args)));
+            match checked {
+                Ok(true) => Ok(()),
+                Ok(false) => {
+                    logging::flush(logging::EXIT_FLUSH);
+                    return ExitCode::FAILURE;
+                }
+                Err(e) => Err(e),
+            }
+        }
         None => app::runtime(cli.serve.transport == Transport::Http)
             .and_then(|rt| rt.block_on(app::serve(cli.serve))),
     };

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use rmcp::RoleServer;
 use rmcp::model::{
-    CallToolResponse, CallToolResult, ElicitationAction, InputResponses, JsonObject,
+    CallToolResponse, CallToolResult, ContentBlock, ElicitationAction, InputResponses, JsonObject,
 };
 use rmcp::service::RequestContext;
 use rmcp::{Peer, model::ServerRequest};
@@ -35,7 +35,7 @@ use crate::audit::{self, Outcome};
 use crate::domain::Rule;
 use crate::domain::{Key, WriteMode, rfc3339};
 use crate::elicit::{
-    Answer, Binding, Era, Reach, input_required, notify_complete, read_answer, unguessable,
+    Answer, Binding, Caller, Era, Reach, input_required, notify_complete, read_answer, unguessable,
     url_request,
 };
 
@@ -176,25 +176,51 @@ pub(crate) async fn ask(
 }
 
 /// `run`, recording its outcome in the audit log (if any) once it ran.
+/// Under `--audit-required` it runs only after its write-ahead record was
+/// written: the page's write happens long after the call's own record.
 fn audited(ask: &Asker, call: &Asking<'_>, run: Run) -> Run {
     let Some(log) = ask.audit().cloned() else {
         return run;
     };
     let record = audit::Call::read(call.tool, "write", Some(call.arguments), call.context);
+    let key = call.key.clone();
     Box::new(move |value: SecretString| {
         Box::pin(async move {
             let started = std::time::Instant::now();
-            let ran = run(value).await;
+            let elapsed = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let ahead = log.required();
+            if ahead && !log.write_ahead(&record, elapsed()) {
+                drop(value);
+                log.write(&audit::Record {
+                    call: &record,
+                    outcome: Outcome::Refused(Rule::AuditRequired),
+                    duration_ms: elapsed(),
+                });
+                tracing::info!(key = %key, "askUser page write refused: the audit log cannot be written");
+                return Ran {
+                    result: CallToolResult::error(vec![ContentBlock::text(
+                        crate::advice::audit_unwritable(),
+                    )]),
+                    key: KeyAfter::Unchanged,
+                };
+            }
+            let mut ran = run(value).await;
             let outcome = if ran.result.is_error == Some(true) {
                 Outcome::Error("tool")
             } else {
                 Outcome::Ok
             };
-            log.write(&audit::Record {
+            let recorded = log.write(&audit::Record {
                 call: &record,
                 outcome,
-                duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                duration_ms: elapsed(),
             });
+            if ahead && !recorded {
+                log.unrecorded(&record);
+                ran.result
+                    .content
+                    .push(ContentBlock::text(crate::advice::OUTCOME_UNRECORDED));
+            }
             ran
         })
     })
@@ -221,6 +247,7 @@ async fn open(
         key: call.key.clone(),
         mode: call.mode,
         exists,
+        client: Caller::of(call.context).counted_as,
         run: Box::new(move |value: SecretString| {
             Box::pin(async move {
                 let ran = run(value).await;
@@ -236,7 +263,7 @@ async fn open(
     links.open(job).await.map_err(|e| {
         tracing::warn!(error = %e, "no askUser link could be opened");
         let why = match e {
-            LinkError::TooMany => e.to_string(),
+            LinkError::TooMany | LinkError::TooManyForClient(_) => e.to_string(),
             LinkError::NoPage(_) | LinkError::NoRandomness(_) => {
                 "the one-time page cannot be served right now; retry in a moment, or use `\"generate\": {}`".to_owned()
             }
@@ -316,27 +343,39 @@ async fn session(
     let peer = call.context.peer.clone();
     let ttl = links.ttl();
     tracing::info!(key = %key, tool = call.tool, "askUser link sent as a URL elicitation");
+    let ping = ask.settings().session_ping;
     let asked = peer.elicit_url_with_timeout(message(key), url, elicitation.clone(), Some(ttl));
-    let waited = wait(links, &ticket.id, ttl, &peer, ask.settings().session_ping);
+    let waited = wait(links, &ticket.id, ttl, &peer, ping);
     tokio::pin!(waited);
+    let answered = async {
+        tokio::select! {
+            answer = asked => match answer {
+                Ok(ElicitationAction::Accept) => waited.await,
+                Ok(_) => withdraw(links, &ticket.id, &peer, ping, TakeBack::Declined).await,
+                // The error's text can quote what the client sent (its error
+                // message, its malformed answer): only its kind is logged.
+                Err(e) => {
+                    let kind = match e {
+                        rmcp::service::ElicitationError::Service(_) => "the request failed",
+                        rmcp::service::ElicitationError::ParseError { .. } => "a malformed answer",
+                        _ => "no usable answer",
+                    };
+                    tracing::info!(kind, "the URL elicitation got no answer");
+                    withdraw(links, &ticket.id, &peer, ping, TakeBack::Declined).await
+                }
+            },
+            // The page was used before the client answered.
+            fate = &mut waited => fate,
+        }
+    };
+    // A cancelled call (`notifications/cancelled`) takes its link back:
+    // nobody awaits what the page would write.
     let fate = tokio::select! {
-        answer = asked => match answer {
-            Ok(ElicitationAction::Accept) => waited.await,
-            Ok(_) => withdraw(links, &ticket.id, &peer, ask.settings().session_ping).await,
-            // The error's text can quote what the client sent (its error
-            // message, its malformed answer): only its kind is logged.
-            Err(e) => {
-                let kind = match e {
-                    rmcp::service::ElicitationError::Service(_) => "the request failed",
-                    rmcp::service::ElicitationError::ParseError { .. } => "a malformed answer",
-                    _ => "no usable answer",
-                };
-                tracing::info!(kind, "the URL elicitation got no answer");
-                withdraw(links, &ticket.id, &peer, ask.settings().session_ping).await
-            }
-        },
-        // The page was used before the client answered.
-        fate = &mut waited => fate,
+        fate = answered => fate,
+        () = call.context.ct.cancelled() => {
+            tracing::info!(key = %key, tool = call.tool, "askUser call cancelled; its link is withdrawn");
+            withdraw(links, &ticket.id, &peer, None, TakeBack::Cancelled).await
+        }
     };
     if matches!(fate, Fate::Done(_)) {
         notify_complete(&peer, &elicitation).await;
@@ -370,16 +409,30 @@ async fn wait(
     }
 }
 
-/// Withdraws the link after the human declined: unused, it is declined;
-/// already being used, its fate is awaited.
+/// Why a link is taken back before the page used it.
+#[derive(Clone, Copy)]
+enum TakeBack {
+    /// The human declined (or the client could not show the page).
+    Declined,
+    /// The client cancelled the call.
+    Cancelled,
+}
+
+/// Takes the link back: unused, it is declined or withdrawn; already being
+/// used, its fate is awaited (the write is under way and gets recorded).
 async fn withdraw(
     links: &Links,
     id: &str,
     peer: &Peer<RoleServer>,
     ping: Option<Duration>,
+    why: TakeBack,
 ) -> Fate {
-    match links.decline(id) {
-        Ok(()) => Fate::Declined,
+    let taken = match why {
+        TakeBack::Declined => links.decline(id).map(|()| Fate::Declined),
+        TakeBack::Cancelled => links.withdraw(id).map(|()| Fate::Withdrawn),
+    };
+    match taken {
+        Ok(fate) => fate,
         Err(Fate::Pending) => wait(links, id, links.ttl(), peer, ping).await,
         Err(fate) => fate,
     }
@@ -394,6 +447,13 @@ fn settle(key: &Key, fate: Fate) -> Result<CallToolResponse, Failure> {
             format!(
                 "The human declined to type the value for `{key}`, so nothing was written. \
                  Ask them how they want to proceed before trying again."
+            ),
+        )),
+        Fate::Withdrawn => Err(Failure::new(
+            Outcome::Cancelled,
+            format!(
+                "The call was cancelled, so the one-time page for `{key}` was withdrawn and nothing was written. \
+                 Call the tool again with `\"askUser\": true` for a new link if the value is still needed."
             ),
         )),
         Fate::Expired => Err(Failure::new(
@@ -420,12 +480,13 @@ fn settle(key: &Key, fate: Fate) -> Result<CallToolResponse, Failure> {
     }
 }
 
-fn binding<'a>(call: &'a Asking<'_>, key: &'a str) -> Binding<'a> {
+fn binding<'a>(call: &'a Asking<'_>, key: &'a str, caller: &'a Caller) -> Binding<'a> {
     Binding {
         tool: call.tool,
         key,
         purpose: PURPOSE,
         arguments: Some(call.arguments),
+        caller: Some(caller),
     }
 }
 
@@ -433,7 +494,7 @@ async fn seal(ask: &Asker, call: &Asking<'_>, link: &str, ttl: Duration) -> Resu
     let states = ask.states().map_err(|e| e.to_string())?;
     states
         .seal(
-            &binding(call, call.key.as_str()),
+            &binding(call, call.key.as_str(), &Caller::of(call.context)),
             &Sealed {
                 link: link.to_owned(),
             },
@@ -458,7 +519,10 @@ async fn retried(
                 "{e}, so nothing was written to `{key}`. Retry in a moment."
             ))
         })?
-        .open(echoed, &binding(&call, key.as_str()))
+        .open(
+            echoed,
+            &binding(&call, key.as_str(), &Caller::of(call.context)),
+        )
         .await
         .map_err(|refused| {
             tracing::info!(key = %key, "askUser requestState refused");
@@ -466,7 +530,9 @@ async fn retried(
         })?;
     let peer = &call.context.peer;
     let fate = match read_answer(call.responses.as_ref(), REQUEST) {
-        Answer::Declined | Answer::Cancelled => withdraw(links, &sealed.link, peer, None).await,
+        Answer::Declined | Answer::Cancelled => {
+            withdraw(links, &sealed.link, peer, None, TakeBack::Declined).await
+        }
         Answer::Malformed => {
             let _ = links.decline(&sealed.link);
             return Err(Failure::refused(
@@ -478,7 +544,16 @@ async fn retried(
             ));
         }
         Answer::Accepted(_) | Answer::Missing => {
-            match links.wait(&sealed.link, ask.settings().retry_wait).await {
+            // A cancelled retry takes the link back, as in the session era.
+            tracing::debug!(key = %key, tool = call.tool, "askUser retry waits for the page");
+            let waited = tokio::select! {
+                fate = links.wait(&sealed.link, ask.settings().retry_wait) => fate,
+                () = call.context.ct.cancelled() => {
+                    tracing::info!(key = %key, tool = call.tool, "askUser retry cancelled; its link is withdrawn");
+                    withdraw(links, &sealed.link, peer, None, TakeBack::Cancelled).await
+                }
+            };
+            match waited {
                 Fate::Pending => {
                     // The human holds the link: it stays live, and the
                     // agent is told so, never that nothing will happen.
@@ -501,5 +576,22 @@ async fn retried(
             }
         }
     };
+    if matches!(fate, Fate::Unknown) {
+        // The state opened, so its link was made within its lifetime: by
+        // another replica sharing the key, or before a restart. This
+        // process cannot withdraw it or see it used, and must not say
+        // that nothing will happen.
+        tracing::info!(key = %key, "askUser retry for a link this process does not hold");
+        return Err(Failure::new(
+            Outcome::Pending,
+            format!(
+                "This server process does not hold the one-time page for `{key}`: another replica of this server opened it \
+                 (or this one restarted since). It may still be open: if the human submits it before it expires, `{key}` \
+                 is written. Call list_tenant_secrets later and check whether `{key}` has a new updatedAt before asking \
+                 again; to be sure of the outcome, run the server as one replica or with session affinity (see the \
+                 deployment docs)."
+            ),
+        ));
+    }
     settle(key, fate)
 }

@@ -50,6 +50,8 @@ pub struct Job {
     /// Whether the key existed when the link was opened, if known: the page
     /// says it will be replaced.
     pub exists: Option<bool>,
+    /// Who the link counts against (see [`crate::elicit::Caller`]).
+    pub client: Option<String>,
     /// Writes the value (and whatever follows, such as materializing).
     pub run: Box<dyn FnOnce(SecretString) -> BoxFuture<Settled> + Send>,
 }
@@ -63,6 +65,9 @@ pub enum Fate {
     Done(Box<Settled>),
     /// The human declined on the page.
     Declined,
+    /// The tool call that opened it was cancelled (`notifications/cancelled`)
+    /// before the link was used; nothing was written.
+    Withdrawn,
     /// Not used before its expiry; nothing was written.
     Expired,
     /// No such link (never made, or forgotten long after it settled).
@@ -103,6 +108,10 @@ pub enum LinkError {
     NoPage(String),
     #[error("too many one-time links are open; let some expire or be used, then retry")]
     TooMany,
+    #[error(
+        "this client already has {0} one-time links open, the most one client may have; let some expire or be used, then retry"
+    )]
+    TooManyForClient(usize),
     #[error(transparent)]
     NoRandomness(#[from] NoRandomness),
 }
@@ -132,6 +141,8 @@ impl PageHost for FixedBase {
 pub const LINK_PATH: &str = "/ask/";
 
 struct Entry {
+    /// Who it counts against.
+    client: Option<String>,
     shown: Shown,
     deadline: Instant,
     job: Option<Job>,
@@ -143,10 +154,17 @@ pub struct Links {
     entries: Mutex<HashMap<String, Entry>>,
     ttl: Duration,
     cap: usize,
+    /// Most unused links one client may hold.
+    per_client: usize,
     host: Arc<dyn PageHost>,
     /// Set once at start when the server is a sandbox.
     sandbox: AtomicBool,
 }
+
+/// Most unused links one client (a session, or an address) may hold: a
+/// thirty-second of the process's 1024, so one client cannot lock every
+/// other out of askUser.
+pub const PER_CLIENT: usize = 32;
 
 /// How long a settled or expired link is remembered, so that a late
 /// visitor or a late retry still learns its fate.
@@ -158,6 +176,7 @@ impl Links {
             entries: Mutex::new(HashMap::new()),
             ttl,
             cap: 1024,
+            per_client: PER_CLIENT,
             host,
             sandbox: AtomicBool::new(false),
         }
@@ -194,6 +213,16 @@ impl Links {
         if entries.values().filter(|e| e.job.is_some()).count() >= self.cap {
             return Err(LinkError::TooMany);
         }
+        // One client cannot take every place: it gets a share of them.
+        if let Some(client) = &job.client {
+            let held = entries
+                .values()
+                .filter(|e| e.job.is_some() && e.client.as_ref() == Some(client))
+                .count();
+            if held >= self.per_client {
+                return Err(LinkError::TooManyForClient(self.per_client));
+            }
+        }
         let shown = Shown {
             key: job.key.as_str().to_owned(),
             mode: job.mode,
@@ -205,6 +234,7 @@ impl Links {
         entries.insert(
             id.clone(),
             Entry {
+                client: job.client.clone(),
                 shown,
                 deadline: Instant::now() + self.ttl,
                 job: Some(job),
@@ -259,6 +289,14 @@ impl Links {
     pub fn decline(&self, id: &str) -> Result<(), Fate> {
         let claimed = self.claim(id)?;
         self.settle(&claimed.id, Fate::Declined);
+        Ok(())
+    }
+
+    /// The call that opened the link was cancelled: the job is dropped
+    /// unrun, and the page says the link was withdrawn.
+    pub fn withdraw(&self, id: &str) -> Result<(), Fate> {
+        let claimed = self.claim(id)?;
+        self.settle(&claimed.id, Fate::Withdrawn);
         Ok(())
     }
 
@@ -324,6 +362,7 @@ mod tests {
     fn job(seen: Arc<Mutex<Option<String>>>) -> Job {
         Job {
             tool: "set_tenant_secret",
+            client: None,
             key: Key::check("user.db").unwrap(),
             mode: WriteMode::Upsert,
             exists: Some(true),
@@ -374,7 +413,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn unknown_declined_and_expired_links_do_nothing() {
+    async fn unknown_declined_withdrawn_and_expired_links_do_nothing() {
         let links = links(Duration::from_secs(60));
         assert!(matches!(links.claim("nope"), Err(Fate::Unknown)));
         assert!(matches!(links.fate("nope"), Fate::Unknown));
@@ -383,6 +422,11 @@ mod tests {
         let ticket = links.open(job(seen.clone())).await.unwrap();
         links.decline(&ticket.id).unwrap();
         assert!(matches!(links.claim(&ticket.id), Err(Fate::Declined)));
+
+        let ticket = links.open(job(seen.clone())).await.unwrap();
+        links.withdraw(&ticket.id).unwrap();
+        assert!(matches!(links.claim(&ticket.id), Err(Fate::Withdrawn)));
+        assert!(matches!(links.show(&ticket.id), Err(Fate::Withdrawn)));
 
         let short = self::links(Duration::ZERO);
         let ticket = short.open(job(seen.clone())).await.unwrap();
@@ -403,5 +447,32 @@ mod tests {
             Fate::Pending
         ));
         assert!(links.claim(&ticket.id).is_ok());
+    }
+
+    /// One client holds at most its share of the open links; others still
+    /// get theirs, and a used link frees a place.
+    #[tokio::test]
+    async fn one_client_cannot_take_every_link() {
+        let links = links(Duration::from_secs(60));
+        let for_client = |who: &str| Job {
+            client: Some(who.to_owned()),
+            ..job(Arc::default())
+        };
+        let mut first = None;
+        for _ in 0..PER_CLIENT {
+            let ticket = links.open(for_client("session a")).await.unwrap();
+            first.get_or_insert(ticket.id);
+        }
+        assert!(matches!(
+            links.open(for_client("session a")).await,
+            Err(LinkError::TooManyForClient(PER_CLIENT))
+        ));
+        assert!(links.open(for_client("session b")).await.is_ok());
+        assert!(
+            links.open(job(Arc::default())).await.is_ok(),
+            "stdio: no client"
+        );
+        links.decline(&first.unwrap()).unwrap();
+        assert!(links.open(for_client("session a")).await.is_ok());
     }
 }

@@ -196,20 +196,65 @@ async fn checked(State(config): State<Arc<PageConfig>>, request: Request, next: 
     secured(next.run(request).await)
 }
 
+/// The headers every answer of the page carries.
+const SECURITY_HEADERS: [(header::HeaderName, &str); 6] = [
+    (header::CACHE_CONTROL, "no-store"),
+    (header::PRAGMA, "no-cache"),
+    (header::REFERRER_POLICY, REFERRER_POLICY),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::CONTENT_SECURITY_POLICY, CSP),
+];
+
 /// Adds the headers every response of the page carries.
 fn secured(mut response: Response) -> Response {
     let headers = response.headers_mut();
-    for (name, value) in [
-        (header::CACHE_CONTROL, "no-store"),
-        (header::PRAGMA, "no-cache"),
-        (header::REFERRER_POLICY, REFERRER_POLICY),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (header::CONTENT_SECURITY_POLICY, CSP),
-    ] {
+    for (name, value) in SECURITY_HEADERS {
         headers.insert(name, HeaderValue::from_static(value));
     }
     response
+}
+
+/// The whole HTTP/1.1 answer, as bytes, for what no handler of the page
+/// answers: a request too malformed for hyper to hand to the page (it
+/// answers those itself, with `status`: 400, 414 or 431, and no header of
+/// ours), and a connection refused because all are busy (503). The page's
+/// own listener writes this instead, so that these answers too carry every
+/// header of the page.
+pub fn malformed_answer(status: StatusCode) -> Vec<u8> {
+    let (title, text) = match status {
+        StatusCode::SERVICE_UNAVAILABLE => (
+            "Busy",
+            "This page has all the connections it keeps open right now. Nothing was written. Reload it in a moment.",
+        ),
+        StatusCode::URI_TOO_LONG => (
+            "Address too long",
+            "The address of this request is longer than this page reads. Nothing was written. Open the link exactly as it was given to you.",
+        ),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => (
+            "Request too large",
+            "The headers of this request are larger than this page reads. Nothing was written. Open the link in an ordinary browser.",
+        ),
+        _ => (
+            "Bad request",
+            "This request could not be read as HTTP. Nothing was written. Open the link exactly as it was given to you, in a browser.",
+        ),
+    };
+    let body = html::paragraph(title, text);
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: close\r\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("Error"),
+        html::HTML,
+        body.len()
+    );
+    for (name, value) in SECURITY_HEADERS {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut answer = head.into_bytes();
+    answer.extend_from_slice(body.as_bytes());
+    answer
 }
 
 async fn other_method() -> Response {
@@ -509,6 +554,7 @@ fn fate_word(fate: &Fate) -> &'static str {
         Fate::Pending => "in use",
         Fate::Done(_) => "already used",
         Fate::Declined => "declined",
+        Fate::Withdrawn => "withdrawn",
         Fate::Expired => "expired",
         Fate::Unknown => "unknown",
     }
@@ -584,6 +630,49 @@ mod tests {
         let v6 = ListenerBase::default();
         v6.listening("[::1]:9".parse().unwrap());
         assert_eq!(v6.base().await.unwrap(), "http://[::1]:9");
+    }
+
+    /// The listener's own answers carry every header of the page, with a
+    /// page of their status, and a length that matches.
+    #[test]
+    fn the_listeners_own_answers_carry_the_page_headers() {
+        for (status, title) in [
+            (StatusCode::BAD_REQUEST, "Bad request"),
+            (StatusCode::URI_TOO_LONG, "Address too long"),
+            (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "Request too large",
+            ),
+            (StatusCode::SERVICE_UNAVAILABLE, "Busy"),
+        ] {
+            let answer = String::from_utf8(malformed_answer(status)).unwrap();
+            let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+            let mut lines = head.split("\r\n");
+            assert_eq!(
+                lines.next(),
+                Some(
+                    format!(
+                        "HTTP/1.1 {} {}",
+                        status.as_u16(),
+                        status.canonical_reason().unwrap()
+                    )
+                    .as_str()
+                )
+            );
+            let headers: Vec<&str> = lines.collect();
+            for (name, value) in SECURITY_HEADERS {
+                assert!(
+                    headers.contains(&format!("{name}: {value}").as_str()),
+                    "{status}: {name}"
+                );
+            }
+            assert!(headers.contains(&"connection: close"), "{status}");
+            assert!(
+                headers.contains(&format!("content-length: {}", body.len()).as_str()),
+                "{status}"
+            );
+            assert!(body.contains(&format!("<h1>{title}</h1>")), "{body}");
+        }
     }
 
     #[test]

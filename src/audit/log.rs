@@ -1,6 +1,10 @@
 //! The audit log writer: one JSON line per record, appended and written
 //! through to the file before the call's result goes out, each line chained
 //! to the one before it, and the chain's head copied to an anchor file.
+//!
+//! Under `--audit-required` a change is preceded by a write-ahead record
+//! ([`AuditLog::write_ahead`], outcome `attempt`), synced to disk: nothing
+//! is sent to OSC unless it and the anchor were written.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -8,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use super::chain::{Anchor, Head, hash_line, link};
-use super::record::Record;
+use super::record::{Call, Outcome, Record};
 use crate::logging;
 use crate::sync::lock;
 
@@ -33,6 +37,8 @@ pub struct AuditLog {
     /// file would fork its chain.
     _lock: Option<File>,
     state: Mutex<State>,
+    /// Which replica writes it: every record names it.
+    replica: String,
 }
 
 /// Another process holds the log's lock: it is writing this log.
@@ -48,7 +54,10 @@ pub struct AuditLocked {
 struct State {
     /// None while the log cannot be written; every record tries to open it again.
     file: Option<(File, Head)>,
-    /// Whether the last attempt failed, so a failure is reported once, not per call.
+    /// Whether a record failed since the last one written, so a failure is
+    /// reported once, not per call, and its end once a record is written
+    /// again (a log that opens is not yet one that can be written: a full
+    /// disk opens fine).
     failing: bool,
 }
 
@@ -69,6 +78,7 @@ impl AuditLog {
             path,
             required,
             _lock: held,
+            replica: replica_name(),
             state: Mutex::new(State {
                 file: None,
                 failing: false,
@@ -95,6 +105,44 @@ impl AuditLog {
     /// reported on stderr (once until the log works again) and closes the
     /// log, so the next record reopens it and rereads where the chain stands.
     pub fn write(&self, record: &Record<'_>) -> bool {
+        self.append(record, false)
+    }
+
+    /// Appends the write-ahead record of `call` (outcome `attempt`) and
+    /// syncs it to disk. `true` only when it and the anchor were written:
+    /// then, and only then, may the change be sent.
+    pub fn write_ahead(&self, call: &Call, duration_ms: u64) -> bool {
+        self.append(
+            &Record {
+                call,
+                outcome: Outcome::Attempt,
+                duration_ms,
+            },
+            true,
+        )
+    }
+
+    /// Says on stderr that `call` ran after its write-ahead record but its
+    /// outcome could not be recorded.
+    pub fn unrecorded(&self, call: &Call) {
+        logging::say(&format!(
+            "audit log {}: {} on {} (request {}) ran, but its outcome could not be recorded; \
+             the log holds only its attempt record.",
+            self.path.display(),
+            call.tool,
+            call.key
+                .as_deref()
+                .map_or("no valid key".to_owned(), |k| format!("`{k}`")),
+            call.request
+        ));
+    }
+
+    /// Appends `record`, synced to disk when `durable`. A line written only
+    /// in part (a disk that filled mid-line) is cut off again, so the chain
+    /// can go on once the log can be written. A whole line whose anchor
+    /// could not be rewritten stays: it is what happened, and the anchor
+    /// catches up with the next record written.
+    fn append(&self, record: &Record<'_>, durable: bool) -> bool {
         let mut state = lock(&self.state);
         if !self.ensure_open(&mut state) {
             return false;
@@ -103,34 +151,52 @@ impl AuditLog {
             return false;
         };
         let seq = head.seq.saturating_add(1);
-        let written = record.line(seq, &head.hash).and_then(|mut line| {
-            let hash = hash_line(&line);
-            line.push(b'\n');
-            file.write_all(&line)?;
-            file.flush()?;
-            Ok(hash)
-        });
+        let before = file.metadata().map(|m| m.len());
+        let written = record
+            .line(seq, &head.hash, &self.replica)
+            .and_then(|mut line| {
+                let hash = hash_line(&line);
+                line.push(b'\n');
+                file.write_all(&line)?;
+                file.flush()?;
+                if durable {
+                    sync(file)?;
+                }
+                Ok(hash)
+            });
         match written {
             Ok(hash) => {
                 *head = Head { seq, hash };
-                let anchored = write_anchor(&self.anchor, head);
+                let anchored = write_anchor(&self.anchor, head, durable);
                 if let Err(error) = anchored {
+                    state.file = None;
                     self.report(
                         &mut state,
                         &format!("cannot rewrite its anchor file: {}", error.kind()),
                     );
-                    state.file = None;
                     return false;
+                }
+                if state.failing {
+                    logging::say(&format!(
+                        "audit log {} can be written again; the chain continues.",
+                        self.path.display()
+                    ));
                 }
                 state.failing = false;
                 true
             }
             Err(error) => {
+                let cut = before.map(|before| cut_back(file, before));
                 state.file = None;
-                self.report(
-                    &mut state,
-                    &format!("cannot append to it: {}", error.kind()),
-                );
+                let why = match cut {
+                    Ok(Err(_)) => format!(
+                        "cannot append to it: {}, and the part of a record written could not be cut off again \
+                         (run `osc-secrets-mcp verify-audit` on it)",
+                        error.kind()
+                    ),
+                    _ => format!("cannot append to it: {}", error.kind()),
+                };
+                self.report(&mut state, &why);
                 false
             }
         }
@@ -142,14 +208,7 @@ impl AuditLog {
         }
         match open_chain(&self.path) {
             Ok(opened) => {
-                if state.failing {
-                    logging::say(&format!(
-                        "audit log {} can be written again; the chain continues.",
-                        self.path.display()
-                    ));
-                }
                 state.file = Some(opened);
-                state.failing = false;
                 true
             }
             Err(why) => {
@@ -191,6 +250,10 @@ fn hold(path: &Path) -> Result<Option<File>, ()> {
     let Ok(file) = options.open(path) else {
         return Ok(None);
     };
+    // A device or a pipe holds no chain that two writers could fork.
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return Ok(None);
+    }
     match file.try_lock() {
         Ok(()) => Ok(Some(file)),
         Err(std::fs::TryLockError::WouldBlock) => Err(()),
@@ -246,8 +309,26 @@ fn last_head(file: &mut File) -> io::Result<Option<Head>> {
     }))
 }
 
+/// Syncs a record to disk. A file that cannot be synced at all (a device
+/// such as /dev/null says `EINVAL`) has nothing more to sync.
+fn sync(file: &File) -> io::Result<()> {
+    match file.sync_data() {
+        Err(e) if e.kind() == io::ErrorKind::InvalidInput => Ok(()),
+        other => other,
+    }
+}
+
+/// Cuts `file` back to `len` bytes if a failed write left more; `Err` when
+/// that is needed and fails.
+fn cut_back(file: &File, len: u64) -> io::Result<()> {
+    if file.metadata()?.len() > len {
+        file.set_len(len)?;
+    }
+    Ok(())
+}
+
 /// Rewrites the anchor atomically: a temporary file beside it, then a rename.
-fn write_anchor(path: &Path, head: &Head) -> io::Result<()> {
+fn write_anchor(path: &Path, head: &Head, durable: bool) -> io::Result<()> {
     let mut temp = path.as_os_str().to_owned();
     temp.push(".tmp");
     let temp = PathBuf::from(temp);
@@ -267,6 +348,30 @@ fn write_anchor(path: &Path, head: &Head) -> io::Result<()> {
     body.push(b'\n');
     file.write_all(&body)?;
     file.flush()?;
+    if durable {
+        sync(&file)?;
+    }
     drop(file);
     std::fs::rename(&temp, path)
+}
+
+/// The name of the machine (a pod's name in Kubernetes), as the kernel
+/// knows it: what tells one replica's records from another's once an
+/// operator collects the logs. Cut to one short safe line.
+fn replica_name() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default();
+    let name: String = name
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+        .take(64)
+        .collect();
+    if name.is_empty() {
+        "unknown".to_owned()
+    } else {
+        name
+    }
 }

@@ -24,6 +24,9 @@ pub(crate) struct SseSession(pub(crate) std::sync::Arc<str>);
 /// How a call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
+    /// Not an end: written, and synced, before a change is sent under
+    /// `--audit-required`. The call's outcome follows in a record of its own.
+    Attempt,
     Ok,
     /// The call failed; the word says how (an OSC error kind, or `tool`).
     Error(&'static str),
@@ -35,6 +38,9 @@ pub enum Outcome {
     Declined,
     /// askUser: the link expired unused; nothing was written.
     Expired,
+    /// askUser: the client cancelled the call (`notifications/cancelled`)
+    /// before the link was used; it was withdrawn and nothing was written.
+    Cancelled,
 }
 
 /// Who called what, read from the request before it runs.
@@ -191,13 +197,14 @@ pub struct Record<'a> {
 
 impl Record<'_> {
     /// The record's line (without newline) as link `seq` after `prev`.
-    pub(super) fn line(&self, seq: u64, prev: &str) -> io::Result<Vec<u8>> {
+    pub(super) fn line(&self, seq: u64, prev: &str, replica: &str) -> io::Result<Vec<u8>> {
         #[derive(Serialize)]
         #[serde(rename_all = "camelCase")]
         struct Line<'a> {
             seq: u64,
             prev: &'a str,
             time: String,
+            replica: &'a str,
             #[serde(flatten)]
             call: &'a Call,
             outcome: &'static str,
@@ -208,12 +215,14 @@ impl Record<'_> {
             duration_ms: u64,
         }
         let (outcome, error, rule) = match self.outcome {
+            Outcome::Attempt => ("attempt", None, None),
             Outcome::Ok => ("ok", None, None),
             Outcome::Error(kind) => ("error", Some(kind), None),
             Outcome::Refused(rule) => ("refused", None, Some(rule.name())),
             Outcome::Pending => ("pending", None, None),
             Outcome::Declined => ("declined", None, None),
             Outcome::Expired => ("expired", None, None),
+            Outcome::Cancelled => ("cancelled", None, None),
         };
         let time = chrono::DateTime::<chrono::Utc>::from(SystemTime::now())
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
@@ -221,6 +230,7 @@ impl Record<'_> {
             seq,
             prev,
             time,
+            replica,
             call: self.call,
             outcome,
             error,

@@ -50,6 +50,12 @@ pub enum Broken {
         "the log's last record (seq {seq}) does not match its anchor: the last record was altered or the log replaced"
     )]
     AnchorMismatch { seq: u64 },
+    #[error(
+        "the anchor records seq {anchored}, and the log goes on to seq {last}: the records after seq {anchored} are \
+         not anchored (the server could not rewrite the anchor after them, and said so on its stderr, or they were \
+         appended by someone else)"
+    )]
+    AnchorBehind { anchored: u64, last: u64 },
 }
 
 /// Checks the chain of the log at `log`, then its head against `anchor`
@@ -59,9 +65,19 @@ pub fn verify(log: &Path, anchor: Option<&Path>) -> Result<Verified, Broken> {
         what: what.display().to_string(),
         kind: e.kind(),
     };
+    let anchor = match anchor {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read(path).map_err(|e| unreadable(path, e))?;
+            let anchor: Anchor = serde_json::from_slice(&text).map_err(|_| Broken::BadAnchor)?;
+            Some(anchor)
+        }
+    };
     let file = File::open(log).map_err(|e| unreadable(log, e))?;
     let mut reader = BufReader::new(file);
     let mut head = Head::genesis();
+    // The record the anchor names, once the walk has passed it.
+    let mut at_anchor: Option<Head> = None;
     let mut line = Vec::new();
     let mut number: u64 = 0;
     loop {
@@ -98,20 +114,29 @@ pub fn verify(log: &Path, anchor: Option<&Path>) -> Result<Verified, Broken> {
             seq,
             hash: hash_line(body),
         };
+        if anchor.as_ref().is_some_and(|a| a.seq == seq) {
+            at_anchor = Some(head.clone());
+        }
     }
     let anchored = match anchor {
         None => false,
-        Some(path) => {
-            let text = std::fs::read(path).map_err(|e| unreadable(path, e))?;
-            let anchor: Anchor = serde_json::from_slice(&text).map_err(|_| Broken::BadAnchor)?;
+        Some(anchor) => {
             if anchor.seq > head.seq {
                 return Err(Broken::CutOff {
                     last: head.seq,
                     anchored: anchor.seq,
                 });
             }
-            if anchor.seq != head.seq || anchor.hash != head.hash {
+            // The record the anchor names must be the one it hashed,
+            // wherever it stands in the log.
+            if at_anchor.is_none_or(|at| at.hash != anchor.hash) {
                 return Err(Broken::AnchorMismatch { seq: head.seq });
+            }
+            if anchor.seq < head.seq {
+                return Err(Broken::AnchorBehind {
+                    anchored: anchor.seq,
+                    last: head.seq,
+                });
             }
             true
         }

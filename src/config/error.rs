@@ -23,10 +23,6 @@ pub enum ConfigError {
         problem: &'static str,
     },
     #[error(
-        "the OSC token is set twice: OSC_ACCESS_TOKEN_FILE and OSC_ACCESS_TOKEN (or OSC_PAT_JWT) are both set; set only one"
-    )]
-    OscTokenTwice,
-    #[error(
         "cannot read the file named by OSC_ACCESS_TOKEN_FILE ({kind}): set it to the path of a readable file holding the OSC token"
     )]
     OscTokenFile { kind: std::io::ErrorKind },

@@ -34,7 +34,7 @@ pub struct HttpArgs {
     )]
     pub allowed_origins: Vec<String>,
 
-    /// Serve /mcp without sessions; clients of protocol 2025-11-25 or older then cannot be asked anything (no typed confirmation, no askUser page shown by the client), and it shares no state between replicas: --redis-url does (see docs/deployment.md).
+    /// Serve /mcp without sessions; clients of protocol 2025-11-25 or older then cannot be asked anything (no typed confirmation, no askUser page shown by the client), and it shares no state between replicas by itself (--state-key-file with --state-dir on one machine, or with --redis-url across machines, does; see docs/deployment.md).
     #[arg(long, env = "MCP_STATELESS", value_parser = clap::builder::BoolishValueParser::new())]
     pub stateless: bool,
 

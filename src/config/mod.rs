@@ -26,7 +26,7 @@ pub use http::{AUTH_TOKEN_VAR, HttpArgs, MIN_AUTH_TOKEN_LEN};
 pub use listen::parse_listen;
 pub use serve::{Environment, ServeArgs, TOKEN_VARS, Transport};
 pub use state::{StateArgs, default_state_dir};
-pub use token::{TOKEN_FILE_VAR, missing_token_message, osc_token};
+pub use token::{TOKEN_FILE_VAR, TokenSource, missing_token_message, osc_token};
 pub use values::ValuesArgs;
 
 #[derive(Parser, Debug)]
@@ -120,6 +120,8 @@ pub enum Command {
     Emulator(EmulatorArgs),
     /// Check an audit log's hash chain (and its anchor): exit 0 and a summary when intact, 1 and the first broken record when not.
     VerifyAudit(VerifyAuditArgs),
+    /// Check the OSC token as the server would use it: which API and which token source (never the token), then one list request; exit 0 when the token works, 1 with what to fix when not. Takes the server's settings after `check` (and from the environment).
+    Check(Box<ServeArgs>),
     /// Print a fresh key for --state-key-file (64 hex characters) on standard output. Append it as the file's first line to rotate: the first line seals, every line opens.
     NewStateKey,
 }

@@ -29,7 +29,7 @@ pub enum Environment {
 }
 
 impl Environment {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Environment::Prod => "prod",
             Environment::Dev => "dev",
@@ -88,6 +88,10 @@ pub struct ServeArgs {
     /// Log level on stderr: off, error, warn, info, debug or trace. Logs never hold tool arguments, results or values.
     #[arg(long, env = "OSC_MCP_LOG", default_value = "info")]
     pub log_level: tracing_subscriber::filter::LevelFilter,
+
+    /// Log line format on stderr: `text`, or `json` (one JSON object a line, for log shippers: timestamp, level, message and fields).
+    #[arg(long, env = "OSC_MCP_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: crate::logging::LogFormat,
 
     /// Transport to serve MCP on.
     #[arg(long, env = "MCP_TRANSPORT", value_enum, default_value = "stdio")]

@@ -15,16 +15,43 @@ pub use crate::domain::vars::TOKEN_FILE_VAR;
 /// something endless (a device, a log) must not stall start-up.
 const TOKEN_FILE_LIMIT: u64 = 64 * 1024;
 
-/// The OSC token from the first of [`TOKEN_VARS`] that is set and not blank,
-/// or from the file named by [`TOKEN_FILE_VAR`]; None when none is set.
+/// Where the OSC token was taken from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenSource {
+    /// An environment variable, by name.
+    Var(&'static str),
+    /// The file named by [`TOKEN_FILE_VAR`]; `over` names a variable that
+    /// was set too and was not used.
+    File { over: Option<&'static str> },
+}
+
+impl std::fmt::Display for TokenSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TokenSource::Var(name) => write!(f, "the environment variable {name}"),
+            TokenSource::File { .. } => write!(f, "the file named by {TOKEN_FILE_VAR}"),
+        }
+    }
+}
+
+/// The OSC token from the file named by [`TOKEN_FILE_VAR`], else from the
+/// first of [`TOKEN_VARS`] that is set and not blank; None when none is
+/// set. With both, the file wins: naming a file is the explicit choice (a
+/// client's configuration), a variable may be left over in the shell.
 /// Errors name the variable to fix and never quote its value or the file's
 /// content (someone will paste the token itself where the path should go).
-pub fn osc_token() -> Result<Option<SecretString>, ConfigError> {
-    let from_var = TOKEN_VARS.iter().find_map(|name| non_blank(name));
+pub fn osc_token() -> Result<Option<(SecretString, TokenSource)>, ConfigError> {
+    let from_var = TOKEN_VARS
+        .iter()
+        .find_map(|name| non_blank(name).map(|token| (token, *name)));
     match (from_var, token_file_path()) {
-        (Some(_), Some(_)) => Err(ConfigError::OscTokenTwice),
-        (Some(token), None) => Ok(Some(SecretString::from(token))),
-        (None, Some(path)) => read_token_file(&path).map(Some),
+        (var, Some(path)) => {
+            let over = var.map(|(_, name)| name);
+            read_token_file(&path).map(|token| Some((token, TokenSource::File { over })))
+        }
+        (Some((token, name)), None) => {
+            Ok(Some((SecretString::from(token), TokenSource::Var(name))))
+        }
         (None, None) => Ok(None),
     }
 }

@@ -29,7 +29,7 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use serde_json::Value;
 
-use super::reach::{Era, Reach};
+use super::reach::{Caller, Era, Reach};
 use super::request::{Answer, form_request, input_required, read_answer};
 use super::state::{Binding, SealError, States};
 use crate::advice::{Op, advise};
@@ -123,11 +123,13 @@ pub async fn step(
     };
     // A retry of a question asked before: its state and answer decide.
     if let Some(echoed) = request.request_state.take() {
+        let caller = Caller::of(context);
         let binding = Binding {
             tool: &request.name,
             key: key.as_str(),
             purpose: PURPOSE,
             arguments: request.arguments.as_ref(),
+            caller: Some(&caller),
         };
         let states = match states {
             Some(states) => states,
@@ -169,7 +171,7 @@ pub async fn step(
     let message = question(act, &key, &request.name);
     match reach.era {
         Era::Session => in_session(request, context, message, act, &key).await,
-        Era::Retry => by_retry(states, mode, request, message, &key).await,
+        Era::Retry => by_retry(states, mode, request, message, &key, &Caller::of(context)).await,
     }
 }
 
@@ -226,12 +228,14 @@ async fn by_retry(
     request: CallToolRequestParams,
     message: String,
     key: &Key,
+    caller: &Caller,
 ) -> Step {
     let binding = Binding {
         tool: &request.name,
         key: key.as_str(),
         purpose: PURPOSE,
         arguments: request.arguments.as_ref(),
+        caller: Some(caller),
     };
     let sealed = match states {
         Some(states) => Some(states.seal(&binding, &1u8, ANSWER_TIME).await),

@@ -21,7 +21,7 @@ pub mod request;
 pub mod state;
 
 pub use random::{NoRandomness, unguessable};
-pub use reach::{Era, Reach};
+pub use reach::{Caller, Era, Reach};
 pub use request::{
     Answer, form_request, input_required, notify_complete, read_answer, url_request,
 };

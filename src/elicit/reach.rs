@@ -56,3 +56,45 @@ impl Reach {
         }
     }
 }
+
+/// Who is calling, as far as caps on open questions are concerned.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Caller {
+    /// The MCP session the request came on (Streamable HTTP or legacy
+    /// SSE); a sealed state is bound to it.
+    pub session: Option<String>,
+    /// What one-time links and spent states are counted against: the
+    /// session, else the remote address; `None` over stdio, whose one
+    /// client the per-process caps already bound.
+    pub counted_as: Option<String>,
+}
+
+impl Caller {
+    pub fn of(context: &RequestContext<RoleServer>) -> Caller {
+        let parts = context.extensions.get::<http::request::Parts>();
+        let session = parts
+            .and_then(|p| p.headers.get("mcp-session-id"))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| {
+                context
+                    .extensions
+                    .get::<crate::audit::SseSession>()
+                    .map(|s| s.0.to_string())
+            });
+        let address = parts
+            .and_then(|p| {
+                p.extensions
+                    .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            })
+            .map(|info| info.0.ip().to_string());
+        let counted_as = session
+            .as_ref()
+            .map(|s| format!("session {s}"))
+            .or(address.map(|a| format!("address {a}")));
+        Caller {
+            session,
+            counted_as,
+        }
+    }
+}

@@ -18,8 +18,9 @@
 //! Across processes the store is shared and so is the key: [`SealingKeys`]
 //! reads it from the operator's key file.
 
-use std::collections::BTreeMap;
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use rmcp::model::{JsonObject, RequestStateCodec, RequestStateError, SealOptions};
 use serde::de::DeserializeOwned;
@@ -28,7 +29,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::random::{NoRandomness, unguessable};
+use super::reach::Caller;
 use crate::store::{Redeemed, Store, StoreError};
+use crate::sync::lock;
 
 /// What a sealed state is bound to. Each field is part of the associated
 /// data, so a state opens only for the same tool, key, purpose and
@@ -41,6 +44,9 @@ pub struct Binding<'a> {
     pub purpose: &'a str,
     /// The call's arguments; their order and spacing do not matter.
     pub arguments: Option<&'a JsonObject>,
+    /// Who called: the state is bound to its session (when it came on
+    /// one), and spending it counts against the caller.
+    pub caller: Option<&'a Caller>,
 }
 
 impl Binding<'_> {
@@ -56,6 +62,13 @@ impl Binding<'_> {
             .unwrap_or_default();
         digest.update((arguments.len() as u64).to_be_bytes());
         digest.update(arguments.as_bytes());
+        // A state made on a session opens on that session only.
+        let session = self
+            .caller
+            .and_then(|c| c.session.as_deref())
+            .unwrap_or_default();
+        digest.update((session.len() as u64).to_be_bytes());
+        digest.update(session.as_bytes());
         digest.finalize().to_vec()
     }
 }
@@ -140,7 +153,14 @@ struct Sealed<T> {
 pub struct States {
     codec: RequestStateCodec,
     store: Store,
+    /// Per caller, when each state it spent stops counting (its expiry).
+    spent_by: Mutex<HashMap<String, Vec<Instant>>>,
 }
+
+/// Most unexpired states one caller (a session, or an address) may have
+/// spent in this process: a hundredth of what the memory store holds, so
+/// one client cannot fill the store and lock everyone else out.
+pub const SPENT_PER_CALLER: usize = 1_000;
 
 impl States {
     /// A fresh signing key from the OS generator, and single use remembered
@@ -153,7 +173,11 @@ impl States {
     /// remembered by `store`.
     pub fn with_store(keys: SealingKeys, store: Store) -> Result<States, NoRandomness> {
         let codec = keys.codec().map_err(|_| NoRandomness)?;
-        Ok(States { codec, store })
+        Ok(States {
+            codec,
+            store,
+            spent_by: Mutex::default(),
+        })
     }
 
     /// Seals `payload` for the call `binding` describes, valid for `ttl`.
@@ -210,15 +234,43 @@ impl States {
                     RequestStateError::Expired => StateRefused::Expired,
                     _ => StateRefused::Invalid,
                 })?;
-        match self
-            .store
-            .redeem(&sealed.g, &sealed.n, Duration::from_millis(sealed.t))
-            .await?
+        let ttl = Duration::from_millis(sealed.t);
+        let counted_as = binding.caller.and_then(|c| c.counted_as.as_deref());
+        if let Some(caller) = counted_as
+            && !self.room_for(caller)
         {
-            Redeemed::First => Ok(sealed.d),
+            return Err(StateRefused::Busy);
+        }
+        match self.store.redeem(&sealed.g, &sealed.n, ttl).await? {
+            Redeemed::First => {
+                if let Some(caller) = counted_as {
+                    self.count(caller, ttl);
+                }
+                Ok(sealed.d)
+            }
             Redeemed::Again => Err(StateRefused::Spent),
             Redeemed::OtherGeneration => Err(StateRefused::Forgotten),
         }
+    }
+}
+
+impl States {
+    /// Whether `caller` may spend another state (forgetting what expired).
+    fn room_for(&self, caller: &str) -> bool {
+        let now = Instant::now();
+        let mut spent = lock(&self.spent_by);
+        spent.retain(|_, until| {
+            until.retain(|t| *t > now);
+            !until.is_empty()
+        });
+        spent.get(caller).map_or(0, Vec::len) < SPENT_PER_CALLER
+    }
+
+    fn count(&self, caller: &str, ttl: Duration) {
+        lock(&self.spent_by)
+            .entry(caller.to_owned())
+            .or_default()
+            .push(Instant::now() + ttl);
     }
 }
 
@@ -338,6 +390,7 @@ mod tests {
             key: "user.db",
             purpose: "confirm",
             arguments: Some(arguments),
+            caller: None,
         }
     }
 
@@ -563,5 +616,64 @@ mod tests {
         let line = SealingKeys::new_line().unwrap();
         assert_eq!(line.len(), 64);
         assert!(SealingKeys::parse(&line).is_ok());
+    }
+
+    /// A state made on one session opens on that session only.
+    #[tokio::test]
+    async fn a_state_is_bound_to_the_session_that_received_it() {
+        let states = States::new().unwrap();
+        let a = args(json!({"key": "user.db"}));
+        let on = |session: &str| Caller {
+            session: Some(session.to_owned()),
+            counted_as: Some(format!("session {session}")),
+        };
+        let (one, two) = (on("s1"), on("s2"));
+        let made = Binding {
+            caller: Some(&one),
+            ..binding(&a)
+        };
+        let sealed = states.seal(&made, &1, HOUR).await.unwrap();
+        for other in [Some(&two), None] {
+            let elsewhere = Binding {
+                caller: other,
+                ..binding(&a)
+            };
+            assert_eq!(
+                states.open::<u8>(&sealed, &elsewhere).await.unwrap_err(),
+                StateRefused::Invalid
+            );
+        }
+        assert_eq!(states.open::<u8>(&sealed, &made).await.unwrap(), 1);
+    }
+
+    /// One caller spends at most its share of states; another still can.
+    #[tokio::test]
+    async fn one_caller_cannot_fill_the_spent_states() {
+        let states = States::new().unwrap();
+        let a = args(json!({"key": "user.db"}));
+        let by = |who: &str| Caller {
+            session: None,
+            counted_as: Some(format!("address {who}")),
+        };
+        let (greedy, other) = (by("192.0.2.1"), by("192.0.2.2"));
+        let as_greedy = Binding {
+            caller: Some(&greedy),
+            ..binding(&a)
+        };
+        for _ in 0..SPENT_PER_CALLER {
+            let sealed = states.seal(&as_greedy, &1, HOUR).await.unwrap();
+            assert_eq!(states.open::<u8>(&sealed, &as_greedy).await.unwrap(), 1);
+        }
+        let sealed = states.seal(&as_greedy, &1, HOUR).await.unwrap();
+        assert_eq!(
+            states.open::<u8>(&sealed, &as_greedy).await.unwrap_err(),
+            StateRefused::Busy
+        );
+        let as_other = Binding {
+            caller: Some(&other),
+            ..binding(&a)
+        };
+        let sealed = states.seal(&as_other, &1, HOUR).await.unwrap();
+        assert_eq!(states.open::<u8>(&sealed, &as_other).await.unwrap(), 1);
     }
 }

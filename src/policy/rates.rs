@@ -1,9 +1,10 @@
 //! Rate limits on the calls that change secrets, shared by every session of
 //! the process: a token bucket for all changes and a lower one for deletes.
 //!
-//! The buckets live behind [`RateStore`], so replicas can later share one
-//! store (Redis, say) instead of each counting on its own; [`MemoryRates`]
-//! keeps them in this process.
+//! [`MemoryRates`] keeps the buckets in this process (governor's token
+//! buckets); a state store that shares buckets across processes (Redis)
+//! counts them there instead, so replicas share one limit. A shared store
+//! that does not answer refuses the change (fail closed).
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use crate::domain::Rule;
 use crate::domain::tool::Kind;
+use crate::store::{Store, StoreError};
 
 /// A bucket of calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +27,14 @@ pub enum Bucket {
 }
 
 impl Bucket {
+    /// Its name in a shared store.
+    fn name(self) -> &'static str {
+        match self {
+            Bucket::Writes => "writes",
+            Bucket::Deletes => "deletes",
+        }
+    }
+
     /// What the bucket counts, in the number `n` calls for.
     fn counted(self, n: u32) -> &'static str {
         match (self, n) {
@@ -134,10 +144,41 @@ impl Limited {
     }
 }
 
+/// Why a change was not admitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotAdmitted {
+    /// A limit is spent.
+    Limited(Limited),
+    /// The shared store that counts the limits did not answer.
+    Unreachable(StoreError),
+}
+
+impl NotAdmitted {
+    pub fn message(&self) -> String {
+        match self {
+            NotAdmitted::Limited(limited) => limited.message(),
+            NotAdmitted::Unreachable(e) => format!(
+                "Refused before contacting OSC: this server's rate limits are shared by its replicas in a state store, and {e}, \
+                 so the change could not be counted and nothing was changed. Retry in a minute; if it goes on, ask the \
+                 operator to check the state store."
+            ),
+        }
+    }
+
+    pub fn rule(&self) -> Rule {
+        match self {
+            NotAdmitted::Limited(limited) => limited.rule(),
+            NotAdmitted::Unreachable(_) => Rule::StateStore,
+        }
+    }
+}
+
 /// The limits a server applies, and the store that counts them.
 #[derive(Clone)]
 pub struct RateLimits {
     store: Arc<dyn RateStore>,
+    /// Counts in the shared state store instead, when set.
+    shared: Option<Store>,
     writes_per_minute: u32,
     deletes_per_minute: u32,
 }
@@ -152,21 +193,40 @@ impl RateLimits {
     pub fn in_memory(writes_per_minute: u32, deletes_per_minute: u32) -> RateLimits {
         RateLimits {
             store: Arc::new(MemoryRates::new(writes_per_minute, deletes_per_minute)),
+            shared: None,
             writes_per_minute,
             deletes_per_minute,
         }
     }
 
+    /// Per-minute limits counted in `store` when it shares buckets across
+    /// processes, else in this process; 0 is no limit.
+    pub fn counted_in(
+        store: &Store,
+        writes_per_minute: u32,
+        deletes_per_minute: u32,
+    ) -> RateLimits {
+        RateLimits {
+            shared: store.shares_buckets().then(|| store.clone()),
+            ..RateLimits::in_memory(writes_per_minute, deletes_per_minute)
+        }
+    }
+
+    /// Whether the limits are counted across processes.
+    pub fn shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
     /// Admits a call of `kind`, or says which limit refused it. A delete
     /// takes from the deletes bucket first, then from the changes bucket.
-    pub fn admit(&self, kind: Kind) -> Result<(), Limited> {
-        self.admit_n(kind, NonZeroU32::MIN)
+    pub async fn admit(&self, kind: Kind) -> Result<(), NotAdmitted> {
+        self.admit_n(kind, NonZeroU32::MIN).await
     }
 
     /// Admits a call of `kind` that makes `writes` changes (a rotation: the
     /// write and one materialize per target), all or none; one that could
     /// never fit the limit is refused up front, with the numbers.
-    pub fn admit_n(&self, kind: Kind, writes: NonZeroU32) -> Result<(), Limited> {
+    pub async fn admit_n(&self, kind: Kind, writes: NonZeroU32) -> Result<(), NotAdmitted> {
         let buckets: &[Bucket] = match kind {
             Kind::Read => &[],
             Kind::Write => &[Bucket::Writes],
@@ -184,11 +244,21 @@ impl RateLimits {
                 wanted: writes.get(),
             };
             if per_minute != 0 && writes.get() > per_minute {
-                return Err(limited(60));
+                return Err(NotAdmitted::Limited(limited(60)));
             }
-            self.store
-                .take(bucket, writes)
-                .map_err(|wait| limited(wait.as_secs_f64().ceil().max(1.0) as u64))?;
+            let waited = match (&self.shared, NonZeroU32::new(per_minute)) {
+                (_, None) => None,
+                (Some(store), Some(rate)) => store
+                    .take(bucket.name(), rate, writes)
+                    .await
+                    .map_err(NotAdmitted::Unreachable)?,
+                (None, Some(_)) => self.store.take(bucket, writes).err(),
+            };
+            if let Some(wait) = waited {
+                return Err(NotAdmitted::Limited(limited(
+                    wait.as_secs_f64().ceil().max(1.0) as u64,
+                )));
+            }
         }
         Ok(())
     }
@@ -200,70 +270,161 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn the_third_write_of_two_per_minute_waits() {
+    #[tokio::test]
+    async fn the_third_write_of_two_per_minute_waits() {
         let limits = RateLimits::in_memory(2, 1);
-        assert!(limits.admit(Kind::Write).is_ok());
-        assert!(limits.admit(Kind::Write).is_ok());
-        let refused = limits.admit(Kind::Write).unwrap_err();
+        assert!(limits.admit(Kind::Write).await.is_ok());
+        assert!(limits.admit(Kind::Write).await.is_ok());
+        let refused = limits.admit(Kind::Write).await.unwrap_err().limited();
         assert_eq!(refused.bucket, Bucket::Writes);
         assert!((1..=60).contains(&refused.retry_after_secs), "{refused:?}");
         // Reads are never limited.
-        assert!(limits.admit(Kind::Read).is_ok());
+        assert!(limits.admit(Kind::Read).await.is_ok());
     }
 
-    #[test]
-    fn deletes_have_their_own_lower_bucket() {
+    #[tokio::test]
+    async fn deletes_have_their_own_lower_bucket() {
         let limits = RateLimits::in_memory(10, 1);
-        assert!(limits.admit(Kind::Destroy).is_ok());
+        assert!(limits.admit(Kind::Destroy).await.is_ok());
         assert_eq!(
-            limits.admit(Kind::Destroy).unwrap_err().bucket,
+            limits
+                .admit(Kind::Destroy)
+                .await
+                .unwrap_err()
+                .limited()
+                .bucket,
             Bucket::Deletes
         );
-        assert!(limits.admit(Kind::Write).is_ok());
+        assert!(limits.admit(Kind::Write).await.is_ok());
     }
 
     /// One is one delete, not "1 deletes"; two are changes.
-    #[test]
-    fn the_refusal_counts_in_words_that_agree() {
+    #[tokio::test]
+    async fn the_refusal_counts_in_words_that_agree() {
         let limits = RateLimits::in_memory(2, 1);
-        assert!(limits.admit(Kind::Destroy).is_ok());
-        let one = limits.admit(Kind::Destroy).unwrap_err().message();
+        assert!(limits.admit(Kind::Destroy).await.is_ok());
+        let one = limits.admit(Kind::Destroy).await.unwrap_err().message();
         assert!(one.contains("allows 1 delete per minute"), "{one}");
-        assert!(limits.admit(Kind::Write).is_ok());
-        let two = limits.admit(Kind::Write).unwrap_err().message();
+        assert!(limits.admit(Kind::Write).await.is_ok());
+        let two = limits.admit(Kind::Write).await.unwrap_err().message();
         assert!(two.contains("allows 2 changes per minute"), "{two}");
     }
 
     /// A rotation into n targets takes n + 1 changes, all or none; one
     /// that can never fit is refused up front, with the numbers.
-    #[test]
-    fn a_rotation_takes_a_change_per_target() {
+    #[tokio::test]
+    async fn a_rotation_takes_a_change_per_target() {
         let n = |k| NonZeroU32::new(k).unwrap();
         let limits = RateLimits::in_memory(5, 1);
-        let never = limits.admit_n(Kind::Write, n(6)).unwrap_err();
+        let never = limits.admit_n(Kind::Write, n(6)).await.unwrap_err();
         let said = never.message();
         assert!(
             said.contains("would make 6 changes") && said.contains("at most 4 targets"),
             "{said}"
         );
-        assert!(limits.admit_n(Kind::Write, n(4)).is_ok());
-        let short = limits.admit_n(Kind::Write, n(2)).unwrap_err();
+        assert!(limits.admit_n(Kind::Write, n(4)).await.is_ok());
+        let short = limits.admit_n(Kind::Write, n(2)).await.unwrap_err();
         assert!(
             short.message().contains("would make 2 changes"),
             "{}",
             short.message()
         );
-        assert!(limits.admit(Kind::Write).is_ok());
-        assert!(limits.admit(Kind::Write).is_err());
-        assert!(RateLimits::none().admit_n(Kind::Write, n(65)).is_ok());
+        assert!(limits.admit(Kind::Write).await.is_ok());
+        assert!(limits.admit(Kind::Write).await.is_err());
+        assert!(RateLimits::none().admit_n(Kind::Write, n(65)).await.is_ok());
     }
 
-    #[test]
-    fn zero_is_no_limit() {
+    #[tokio::test]
+    async fn zero_is_no_limit() {
         let limits = RateLimits::none();
         for _ in 0..1000 {
-            assert!(limits.admit(Kind::Destroy).is_ok());
+            assert!(limits.admit(Kind::Destroy).await.is_ok());
         }
+    }
+
+    impl NotAdmitted {
+        fn limited(self) -> Limited {
+            match self {
+                NotAdmitted::Limited(limited) => limited,
+                other => panic!("not a limit: {other:?}"),
+            }
+        }
+    }
+
+    /// Buckets that count calls, per name, for this minute only: enough to
+    /// see two servers share one limit through their store.
+    #[derive(Default)]
+    struct Counting(std::sync::Mutex<std::collections::HashMap<String, u32>>);
+
+    #[async_trait::async_trait]
+    impl crate::store::Buckets for Counting {
+        async fn take(
+            &self,
+            name: &str,
+            per_minute: NonZeroU32,
+            n: NonZeroU32,
+        ) -> Result<Option<Duration>, StoreError> {
+            let mut taken = self.0.lock().unwrap();
+            let used = taken.entry(name.to_owned()).or_default();
+            if *used + n.get() > per_minute.get() {
+                return Ok(Some(Duration::from_secs(30)));
+            }
+            *used += n.get();
+            Ok(None)
+        }
+    }
+
+    struct Down;
+
+    #[async_trait::async_trait]
+    impl crate::store::Buckets for Down {
+        async fn take(
+            &self,
+            _: &str,
+            _: NonZeroU32,
+            _: NonZeroU32,
+        ) -> Result<Option<Duration>, StoreError> {
+            Err(StoreError::Unreachable("connection refused"))
+        }
+    }
+
+    /// Two servers on a store that shares buckets share one limit; a store
+    /// that does not answer refuses the change.
+    #[tokio::test]
+    async fn a_shared_store_makes_one_limit_for_every_server_on_it() {
+        let store = Store::memory().with_buckets(Arc::new(Counting::default()));
+        let one = RateLimits::counted_in(&store, 3, 1);
+        let two = RateLimits::counted_in(&store, 3, 1);
+        assert!(one.shared() && two.shared());
+        assert!(one.admit(Kind::Write).await.is_ok());
+        assert!(two.admit(Kind::Write).await.is_ok());
+        assert!(one.admit(Kind::Write).await.is_ok());
+        let refused = two.admit(Kind::Write).await.unwrap_err().limited();
+        assert_eq!(
+            (refused.bucket, refused.retry_after_secs),
+            (Bucket::Writes, 30)
+        );
+        // A store without shared buckets leaves each server its own.
+        let apart = RateLimits::counted_in(&Store::memory(), 1, 1);
+        assert!(!apart.shared());
+
+        let down = Store::memory().with_buckets(Arc::new(Down));
+        let refused = RateLimits::counted_in(&down, 3, 1)
+            .admit(Kind::Write)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.rule(), Rule::StateStore);
+        let said = refused.message();
+        assert!(
+            said.contains("cannot be reached") && said.contains("nothing was changed"),
+            "{said}"
+        );
+        // No limit needs no store.
+        assert!(
+            RateLimits::counted_in(&down, 0, 0)
+                .admit(Kind::Destroy)
+                .await
+                .is_ok()
+        );
     }
 }

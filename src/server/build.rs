@@ -34,6 +34,7 @@ impl SecretsServer {
             audit: None,
             rates: RateLimits::none(),
             info: Arc::new(info_for(&Policy::default())),
+            problem: None,
         }
     }
 
@@ -86,6 +87,22 @@ impl SecretsServer {
     /// The sealer of retry-era `requestState`, shared by every session.
     pub fn states(&self) -> Result<&States, NoRandomness> {
         self.tools.ask.states()
+    }
+
+    /// Serves with a configuration problem instead of exiting: `initialize`
+    /// says what is wrong first, and every tool call and resource read
+    /// answers with it, sending nothing to OSC. For stdio, where a client
+    /// shows a server that exits only as "failed to connect".
+    pub fn misconfigured(mut self, problem: String) -> Self {
+        let mut info = (*self.info).clone();
+        let rest = info.instructions.take().unwrap_or_default();
+        info.instructions = Some(format!(
+            "THIS SERVER IS NOT CONFIGURED: {problem}. Every tool call answers with this until the person fixes \
+             the server's settings in their MCP client's configuration and restarts it; tell them.\n\n{rest}"
+        ));
+        self.info = Arc::new(info);
+        self.problem = Some(Arc::from(problem));
+        self
     }
 
     /// Applies the operator's guardrails: every tool the policy turns off is

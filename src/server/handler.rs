@@ -45,6 +45,9 @@ pub struct SecretsServer {
     /// What `initialize` answers, built once: rmcp asks for it on every
     /// request, and the instructions follow from the policy alone.
     pub(super) info: Arc<ServerConfig>,
+    /// A configuration problem the server started with anyway (stdio, so
+    /// the person learns it through the client): every call answers it.
+    pub(super) problem: Option<Arc<str>>,
 }
 
 impl SecretsServer {
@@ -102,6 +105,7 @@ impl SecretsServer {
         &self,
         kind: Option<Kind>,
         request: &CallToolRequestParams,
+        caller: &crate::elicit::Caller,
     ) -> Result<(), (Rule, String)> {
         let Some(kind) = kind.filter(|k| *k != Kind::Read) else {
             return Ok(());
@@ -119,7 +123,7 @@ impl SecretsServer {
                 ),
             ));
         }
-        if self.continues(request).await {
+        if self.continues(request, caller).await {
             return Ok(());
         }
         // A rotation changes the key and every target: it counts as many,
@@ -140,13 +144,18 @@ impl SecretsServer {
             .unwrap_or(std::num::NonZeroU32::MAX);
         self.rates
             .admit_n(kind, writes)
-            .map_err(|limited| (limited.rule(), limited.message()))
+            .await
+            .map_err(|refused| (refused.rule(), refused.message()))
     }
 
     /// Whether the call carries a `requestState` this server sealed for this
     /// very call (tool, key and arguments), unexpired and unspent, as a
     /// confirmation or an askUser round.
-    async fn continues(&self, request: &CallToolRequestParams) -> bool {
+    async fn continues(
+        &self,
+        request: &CallToolRequestParams,
+        caller: &crate::elicit::Caller,
+    ) -> bool {
         let (Some(echoed), Ok(states)) = (request.request_state.as_deref(), self.states()) else {
             return false;
         };
@@ -163,6 +172,7 @@ impl SecretsServer {
                 key,
                 purpose,
                 arguments,
+                caller: Some(caller),
             };
             if states.valid(echoed, &binding).await {
                 return true;
@@ -189,25 +199,49 @@ impl SecretsServer {
     }
 
     /// Appends the audit record of a call that changes something, or was
-    /// refused, when there is an audit log.
+    /// refused, when there is an audit log. `false` when one was due and
+    /// could not be written.
     fn record(
         &self,
         call: Option<&audit::Call>,
         kind: Option<Kind>,
         outcome: Outcome,
         started: Instant,
-    ) {
+    ) -> bool {
         let (Some(log), Some(call)) = (&self.audit, call) else {
-            return;
+            return true;
         };
         if kind == Some(Kind::Read) && !matches!(outcome, Outcome::Refused(_)) {
-            return;
+            return true;
         }
         log.write(&audit::Record {
             call,
             outcome,
-            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        });
+            duration_ms: elapsed_ms(started),
+        })
+    }
+
+    /// Under `--audit-required`, writes the write-ahead record of a call
+    /// that may change something, right before it runs. `Ok(true)` when
+    /// one was written, `Ok(false)` when none is due, `Err` when it could
+    /// not be written: then the call must not run.
+    fn write_ahead(
+        &self,
+        call: Option<&audit::Call>,
+        kind: Option<Kind>,
+        started: Instant,
+    ) -> Result<bool, ()> {
+        let (Some(log), Some(call)) = (self.audit.as_ref().filter(|l| l.required()), call) else {
+            return Ok(false);
+        };
+        if kind.is_none_or(|k| k == Kind::Read) {
+            return Ok(false);
+        }
+        if log.write_ahead(call, elapsed_ms(started)) {
+            Ok(true)
+        } else {
+            Err(())
+        }
     }
 
     /// The last word on every tool result: rmcp's own deserialization text,
@@ -255,6 +289,20 @@ impl SecretsServer {
     }
 }
 
+/// Milliseconds since `started`, for an audit record.
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// What every call of a server started with a configuration problem says.
+fn unconfigured(problem: &str) -> String {
+    format!(
+        "Not done: this server is not configured: {problem}. Nothing was sent to OSC. Tell the person to fix this \
+         server's settings in their MCP client's configuration (or run `osc-secrets-mcp check` with them), then \
+         restart the server."
+    )
+}
+
 #[tool_handler(router = self.routes())]
 impl ServerHandler for SecretsServer {
     fn get_info(&self) -> ServerConfig {
@@ -276,6 +324,9 @@ impl ServerHandler for SecretsServer {
     ) -> Result<CallToolResponse, ErrorData> {
         let _attached = hold::CallHold::find(&context.extensions);
         let name = request.name.clone();
+        if let Some(problem) = &self.problem {
+            return Ok(self.refusal(&name, unconfigured(problem)));
+        }
         // Audit and rate limits: who is calling what, read before the call runs.
         let started = Instant::now();
         let kind = registry::kind_of(&name);
@@ -283,7 +334,9 @@ impl ServerHandler for SecretsServer {
             self.audit.as_ref().and(kind).map(|k| {
                 audit::Call::read(&name, k.as_str(), request.arguments.as_ref(), &context)
             });
-        let record = |outcome| self.record(call.as_ref(), kind, outcome, started);
+        let record = |outcome| {
+            self.record(call.as_ref(), kind, outcome, started);
+        };
         if let Some(refusal) = self.off_limits(&name, request.arguments.as_ref()) {
             record(Outcome::Refused(Rule::Guardrail));
             return Ok(self.refusal(&name, refusal));
@@ -294,7 +347,8 @@ impl ServerHandler for SecretsServer {
             record(Outcome::Refused(Rule::Arguments));
             return Ok(self.refusal(&name, refusal));
         }
-        if let Err((rule, refusal)) = self.admit(kind, &request).await {
+        let caller = crate::elicit::Caller::of(&context);
+        if let Err((rule, refusal)) = self.admit(kind, &request, &caller).await {
             record(Outcome::Refused(rule));
             return Ok(self.refusal(&name, refusal));
         }
@@ -311,13 +365,26 @@ impl ServerHandler for SecretsServer {
                 return Ok(self.refusal(&name, refusal));
             }
         };
+        // Under --audit-required nothing is sent before the log holds the
+        // intent: a log that cannot be written stops the call here.
+        let Ok(ahead) = self.write_ahead(call.as_ref(), kind, started) else {
+            record(Outcome::Refused(Rule::AuditRequired));
+            return Ok(self.refusal(&name, crate::advice::audit_unwritable()));
+        };
         let (response, noted) = audit::noting(self.routes().call(ToolCallContext::new(
             &*self.tools,
             request,
             context,
         )))
         .await;
-        let response = response?;
+        let mut response = match response {
+            Ok(response) => response,
+            Err(error) => {
+                // Recorded too: under --audit-required its attempt is there.
+                record(Outcome::Error("tool"));
+                return Err(error);
+            }
+        };
         let failed = matches!(&response, CallToolResponse::Complete(r) if r.is_error == Some(true));
         if let (Some(call), Some(targets)) = (call.as_mut(), noted.targets) {
             call.targets = Some(
@@ -332,7 +399,17 @@ impl ServerHandler for SecretsServer {
         } else {
             Outcome::Ok
         });
-        self.record(call.as_ref(), kind, outcome, started);
+        if !self.record(call.as_ref(), kind, outcome, started)
+            && ahead
+            && let (Some(log), Some(call)) = (&self.audit, &call)
+        {
+            log.unrecorded(call);
+            if let CallToolResponse::Complete(result) = &mut response {
+                result
+                    .content
+                    .push(ContentBlock::text(crate::advice::OUTCOME_UNRECORDED));
+            }
+        }
         Ok(self.finish(&name, response))
     }
 
@@ -361,6 +438,9 @@ impl ServerHandler for SecretsServer {
         request: ReadResourceRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
+        if let Some(problem) = &self.problem {
+            return Err(ErrorData::internal_error(unconfigured(problem), None));
+        }
         resources::read(&self.tools, &request.uri)
             .await
             .map(Into::into)
@@ -500,7 +580,10 @@ mod tests {
         ]})
         .as_object()
         .cloned();
-        let (rule, said) = server.admit(Some(Kind::Write), &request).await.unwrap_err();
+        let (rule, said) = server
+            .admit(Some(Kind::Write), &request, &Default::default())
+            .await
+            .unwrap_err();
         assert_eq!(rule, Rule::MaxWritesPerMinute);
         assert!(said.contains("would make 4 changes"), "{said}");
         let mut two = request.clone();
@@ -510,8 +593,18 @@ mod tests {
         ]})
         .as_object()
         .cloned();
-        assert!(server.admit(Some(Kind::Write), &two).await.is_ok());
-        assert!(server.admit(Some(Kind::Write), &two).await.is_err());
+        assert!(
+            server
+                .admit(Some(Kind::Write), &two, &Default::default())
+                .await
+                .is_ok()
+        );
+        assert!(
+            server
+                .admit(Some(Kind::Write), &two, &Default::default())
+                .await
+                .is_err()
+        );
     }
 
     /// A rotation that leaves its targets to the ledger spends a change for
@@ -529,7 +622,10 @@ mod tests {
         }
         let mut request = CallToolRequestParams::new("rotate_tenant_secret");
         request.arguments = json!({"key": "user.k"}).as_object().cloned();
-        let (rule, said) = server.admit(Some(Kind::Write), &request).await.unwrap_err();
+        let (rule, said) = server
+            .admit(Some(Kind::Write), &request, &Default::default())
+            .await
+            .unwrap_err();
         assert_eq!(rule, Rule::MaxWritesPerMinute);
         assert!(said.contains("would make 4 changes"), "{said}");
     }

@@ -169,14 +169,19 @@ impl EmbeddedStore {
 /// The first bytes of every SQLite database file.
 const HEADER: &[u8; 16] = b"SQLite format 3\0";
 
-fn check_dir(dir: &Path) -> Result<(), String> {
-    use std::io::Read;
+/// Creates `dir`, and any missing parent, 0700.
+fn make_dir(dir: &Path) -> Result<(), String> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(|e| format!("it cannot be created ({e})"))?;
+        .map_err(|e| format!("it cannot be created ({e})"))
+}
+
+fn check_dir(dir: &Path) -> Result<(), String> {
+    use std::io::Read;
+    make_dir(dir)?;
     let path = dir.join(FILE);
     let mut file = match std::fs::OpenOptions::new()
         .read(true)
@@ -206,12 +211,8 @@ fn check_dir(dir: &Path) -> Result<(), String> {
 /// Creates `dir` (0700) and the database file (0600) if missing, and opens
 /// the database. The error is a sentence for the operator.
 fn open_db(dir: &Path) -> Result<Db, String> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| format!("it cannot be created ({e})"))?;
+    use std::os::unix::fs::OpenOptionsExt;
+    make_dir(dir)?;
     let path = dir.join(FILE);
     // Made 0600 before SQLite opens it: SQLite gives its -wal and -shm
     // files the database file's permissions.

@@ -151,6 +151,23 @@ pub trait Spent: Send + Sync {
     async fn used(&self, nonce: &str) -> Result<bool, StoreError>;
 }
 
+/// Rate-limit buckets shared by every process on the store: a token
+/// bucket per name, refilled `per_minute` a minute and holding as many.
+/// A store that keeps buckets per process (memory, the embedded store)
+/// has none: the limits then count in the process itself.
+#[async_trait]
+pub trait Buckets: Send + Sync {
+    /// Takes `n` from bucket `name`, all or none, atomically across
+    /// processes: `Ok(None)` when taken, `Ok(Some(wait))` when not before
+    /// `wait` from now.
+    async fn take(
+        &self,
+        name: &str,
+        per_minute: std::num::NonZeroU32,
+        n: std::num::NonZeroU32,
+    ) -> Result<Option<Duration>, StoreError>;
+}
+
 /// Which kind of store, for the operator's start-up line and the docs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -164,6 +181,8 @@ pub enum Kind {
 pub struct Store {
     ledger: Arc<dyn Ledger>,
     spent: Arc<dyn Spent>,
+    /// Shared rate-limit buckets, where the store shares them.
+    buckets: Option<Arc<dyn Buckets>>,
     /// Which tenant the ledger speaks of (see [`Store::for_tenant`]).
     tenant: Arc<str>,
     kind: Kind,
@@ -195,6 +214,7 @@ impl Store {
         Store {
             ledger: memory.clone(),
             spent: memory,
+            buckets: None,
             tenant: Arc::from(""),
             kind: Kind::Memory,
         }
@@ -205,6 +225,7 @@ impl Store {
         Store {
             ledger: db.clone(),
             spent: db,
+            buckets: None,
             tenant: Arc::from(""),
             kind: Kind::Embedded,
         }
@@ -215,6 +236,7 @@ impl Store {
         Store {
             ledger: db.clone(),
             spent: db,
+            buckets: None,
             tenant: Arc::from(""),
             kind: Kind::Redis,
         }
@@ -244,6 +266,34 @@ impl Store {
 
     pub fn kind(&self) -> &Kind {
         &self.kind
+    }
+
+    /// The same store, counting rate limits in `buckets`, shared by every
+    /// process on it.
+    pub fn with_buckets(mut self, buckets: Arc<dyn Buckets>) -> Store {
+        self.buckets = Some(buckets);
+        self
+    }
+
+    /// Whether rate limits are counted in the store (across processes)
+    /// rather than in each process.
+    pub fn shares_buckets(&self) -> bool {
+        self.buckets.is_some()
+    }
+
+    /// Takes `n` from the tenant's bucket `name` (see [`Buckets::take`]);
+    /// a store without shared buckets takes nothing and says so.
+    pub async fn take(
+        &self,
+        name: &str,
+        per_minute: std::num::NonZeroU32,
+        n: std::num::NonZeroU32,
+    ) -> Result<Option<Duration>, StoreError> {
+        let Some(buckets) = &self.buckets else {
+            return Err(StoreError::Unreachable("it keeps no shared rate limits"));
+        };
+        let name = format!("{}:{name}", self.tenant);
+        bounded(buckets.take(&name, per_minute, n)).await
     }
 
     /// Records that `placement.key` was materialized into its service secret.

@@ -35,11 +35,16 @@ pub struct PageLimits {
 
 /// Serves the page alone on `listener` until the process ends.
 pub fn serve_page(listener: TcpListener, config: PageConfig, limits: PageLimits) {
-    let connections = Arc::new(Connections::new(ConnLimits {
-        header_timeout: limits.header_timeout,
-        idle_timeout: limits.idle_timeout,
-        max_connections: limits.max_connections,
-    }));
+    // hyper's own answers to malformed requests carry the page's headers
+    // too (one request per connection: a page is a GET and a POST).
+    let connections = Arc::new(
+        Connections::new(ConnLimits {
+            header_timeout: limits.header_timeout,
+            idle_timeout: limits.idle_timeout,
+            max_connections: limits.max_connections,
+        })
+        .answering_malformed(page::malformed_answer),
+    );
     tokio::spawn(accept_loop(
         listener,
         page::standalone(config),
@@ -167,6 +172,7 @@ mod tests {
     fn job() -> Job {
         Job {
             tool: "set_tenant_secret",
+            client: None,
             key: Key::check("user.db").unwrap(),
             mode: WriteMode::Upsert,
             exists: Some(false),

@@ -567,6 +567,131 @@ async fn expired_unknown_and_declined_links_say_so_and_change_nothing() {
     assert_no_leak("the trace log", &logs.text(), &[CANARY]);
 }
 
+/// A link whose call was cancelled says it was withdrawn, and a submit
+/// writes nothing.
+#[tokio::test]
+async fn a_withdrawn_link_says_so_and_writes_nothing() {
+    let page = Page::start(TTL).await;
+    let ticket = page.open("user.withdrawn").await;
+    page.links.withdraw(&ticket.id).unwrap();
+    let shown = send("GET withdrawn", client().get(&ticket.url)).await;
+    assert_eq!(shown.status, StatusCode::GONE);
+    assert!(shown.body.contains("Link withdrawn"), "{}", shown.body);
+    assert!(
+        shown.body.contains(
+            "the assistant&#39;s request for the value was cancelled. Nothing was written."
+        ),
+        "{}",
+        shown.body
+    );
+    let posted = send(
+        "POST withdrawn",
+        post(&page, &ticket.url, form_value(CANARY)),
+    )
+    .await;
+    assert_eq!(posted.status, StatusCode::GONE);
+    assert!(posted.body.contains("Link withdrawn"), "{}", posted.body);
+    assert!(page.emu.tenant_value("user.withdrawn").is_none());
+    assert!(page.emu.requests().is_empty(), "nothing reached OSC");
+}
+
+/// Sends `request` as raw bytes on a new connection to the page and reads
+/// the answer to its end: (status, headers, body).
+async fn raw_exchange(page: &Page, request: &[u8]) -> (u16, HeaderMap, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(page.addr).await.unwrap();
+    // The server may answer before reading all of a long request and close;
+    // what it answered is still there to read.
+    let _ = stream.write_all(request).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(support::WAIT, stream.read_to_end(&mut answer))
+        .await
+        .expect("the page answers and closes");
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+    let mut headers = HeaderMap::new();
+    for line in lines {
+        let (name, value) = line.split_once(':').unwrap();
+        headers.append(
+            reqwest::header::HeaderName::from_bytes(name.trim().as_bytes()).unwrap(),
+            reqwest::header::HeaderValue::from_str(value.trim()).unwrap(),
+        );
+    }
+    (status, headers, body.to_owned())
+}
+
+/// A request too malformed for hyper to hand to the page (which hyper
+/// answers itself) gets an answer with every header of the page all the
+/// same, and a page that says what happened; nothing is claimed.
+#[tokio::test]
+async fn the_listeners_own_answers_to_malformed_requests_carry_the_page_headers() {
+    let page = Page::start(TTL).await;
+    let ticket = page.open("user.malformed").await;
+    let path = format!("/ask/{}", ticket.id);
+    let host = format!("Host: {}\r\n", page.addr);
+    let huge = format!("X-Big: {}\r\n", "a".repeat(512 * 1024));
+    for (what, request, status, title) in [
+        (
+            "a header line without a colon",
+            format!("GET {path} HTTP/1.1\r\n{host}This is not a header\r\n\r\n"),
+            400,
+            "Bad request",
+        ),
+        (
+            "bytes that are not HTTP",
+            "\u{1}\u{2}\u{3} not http at all\r\n\r\n".to_owned(),
+            400,
+            "Bad request",
+        ),
+        (
+            "a bad method",
+            format!("G(T {path} HTTP/1.1\r\n{host}\r\n"),
+            400,
+            "Bad request",
+        ),
+        (
+            "headers larger than hyper reads",
+            format!("GET {path} HTTP/1.1\r\n{host}{huge}\r\n"),
+            431,
+            "Request too large",
+        ),
+    ] {
+        let (got, headers, body) = raw_exchange(&page, request.as_bytes()).await;
+        assert_eq!(got, status, "{what}: {body}");
+        assert_secure_headers(what, &headers);
+        assert_eq!(
+            headers.get("content-type").unwrap(),
+            "text/html; charset=utf-8",
+            "{what}"
+        );
+        assert_eq!(
+            headers.get("content-length").unwrap().to_str().unwrap(),
+            body.len().to_string(),
+            "{what}"
+        );
+        assert!(
+            body.contains(&format!("<h1>{title}</h1>")),
+            "{what}: {body}"
+        );
+        assert!(body.contains("Nothing was written."), "{what}: {body}");
+    }
+    // A well-formed request on the same listener is answered by the page.
+    let shown = send("GET after", client().get(&ticket.url)).await;
+    assert_eq!(shown.status, StatusCode::OK);
+    assert!(
+        page.links.show(&ticket.id).is_ok(),
+        "nothing claimed the link"
+    );
+    assert!(page.emu.requests().is_empty(), "nothing reached OSC");
+}
+
 #[tokio::test]
 async fn a_foreign_host_is_refused_before_anything_is_shown() {
     let page = Page::start(TTL).await;
@@ -1036,6 +1161,7 @@ async fn a_write_that_failed_is_not_titled_done() {
     let page = Page::start(TTL).await;
     let job = Job {
         tool: "set_tenant_secret",
+        client: None,
         key: Key::check("user.refused").unwrap(),
         mode: WriteMode::Upsert,
         exists: Some(false),

@@ -921,6 +921,190 @@ async fn a_retry_era_page_write_is_audited_when_the_client_does_not_return() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Under --audit-required the page's own write (a pending link, used after
+/// the call returned) is sent only after its write-ahead record: with the
+/// log's anchor unwritable by then, the page writes nothing and says why;
+/// once it can be written, a new link writes, recorded before and after.
+#[tokio::test]
+async fn a_page_write_waits_for_its_write_ahead_record_under_audit_required() {
+    let emu = emulator().await;
+    let dir = support::scratch_dir("ask-user-audit-required");
+    let path = dir.join("audit.log");
+    let blocker = dir.join("audit.log.anchor.tmp");
+    let log = Arc::new(AuditLog::open(path.clone(), true).expect("the log is ours"));
+    let links = links(Duration::from_secs(60));
+    let server = handler(&emu, &links)
+        .with_audit_log(Some(log))
+        .with_rate_limits(RateLimits::none());
+    let client = connect(server, Human::new(&links, Does::Types, false, SESSION)).await;
+    let url = |result: &CallToolResult| {
+        structured(result)["url"]
+            .as_str()
+            .expect("a pending link")
+            .to_owned()
+    };
+
+    let blocked = call(&client, "set_tenant_secret", set_ask("user.page-blocked")).await;
+    std::fs::create_dir(&blocker).unwrap();
+    let page = type_on_page(&links, &url(&blocked), CANARY).await;
+    assert!(
+        page.starts_with("The value was not stored in user.page-blocked.")
+            && page.contains("the audit log cannot be written now, so nothing was changed"),
+        "{page}"
+    );
+    assert_eq!(stored(&emu, "user.page-blocked"), None);
+
+    std::fs::remove_dir(&blocker).unwrap();
+    let open = call(&client, "set_tenant_secret", set_ask("user.page-open")).await;
+    let page = type_on_page(&links, &url(&open), CANARY).await;
+    assert!(page.starts_with("Done:"), "{page}");
+    assert_eq!(stored(&emu, "user.page-open").as_deref(), Some(CANARY));
+
+    let outcomes: Vec<String> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|r| {
+            format!(
+                "{} {}{}",
+                r["key"].as_str().unwrap(),
+                r["outcome"].as_str().unwrap(),
+                r["rule"]
+                    .as_str()
+                    .map(|r| format!(" {r}"))
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            "user.page-blocked attempt",
+            "user.page-blocked pending",
+            // The page's write-ahead record, whose anchor could not be
+            // written, then the refusal.
+            "user.page-blocked attempt",
+            "user.page-blocked refused audit_required",
+            "user.page-open attempt",
+            "user.page-open pending",
+            "user.page-open attempt",
+            "user.page-open ok",
+        ]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Polls `check` (bounded by [`WAIT`]) until it gives something.
+async fn eventually<T>(mut check: impl FnMut() -> Option<T>) -> T {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            if let Some(found) = check() {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the condition holds in time")
+}
+
+/// The audit records at `path`, once there are `count` of them.
+async fn records_once(path: &std::path::Path, count: usize) -> Vec<Value> {
+    eventually(|| {
+        let records: Vec<Value> = std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (records.len() >= count).then_some(records)
+    })
+    .await
+}
+
+/// A session-era call the client cancels (`notifications/cancelled`) while
+/// the page is unused takes its link back: the link is withdrawn, using it
+/// writes nothing, and the audit log records the call as cancelled.
+#[tokio::test]
+async fn a_cancelled_session_era_call_withdraws_its_link() {
+    let emu = emulator().await;
+    let dir = support::scratch_dir("ask-user-cancelled-session");
+    let path = dir.join("audit.log");
+    let log = Arc::new(AuditLog::open(path.clone(), false).expect("the log is ours"));
+    let links = links(Duration::from_secs(60));
+    let human = Human::new(&links, Does::Ignores, true, SESSION);
+    let server = handler(&emu, &links)
+        .with_audit_log(Some(log))
+        .with_rate_limits(RateLimits::none());
+    let client = connect(server, human.clone()).await;
+    let peer = client.peer().clone();
+    let waiting = tokio::spawn(async move {
+        peer.call_tool_once(params("set_tenant_secret", set_ask("user.cancelled")))
+            .await
+    });
+    // The link is open once the client is asked to show it.
+    let url = eventually(|| {
+        human
+            .seen()
+            .first()
+            .and_then(|m| m["elicitation"]["url"].as_str().map(str::to_owned))
+    })
+    .await;
+    let id = link_id(&url);
+    assert!(links.show(&id).is_ok(), "open before the cancel");
+    // Dropping the request makes rmcp's client send notifications/cancelled.
+    waiting.abort();
+    eventually(|| matches!(links.fate(&id), Fate::Withdrawn).then_some(())).await;
+    assert!(matches!(links.show(&id), Err(Fate::Withdrawn)));
+    assert!(matches!(links.claim(&id), Err(Fate::Withdrawn)));
+    assert_eq!(stored(&emu, "user.cancelled"), None);
+    let records = records_once(&path, 1).await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["key"], "user.cancelled");
+    assert_eq!(records[0]["outcome"], "cancelled");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The same for a retry-era retry cancelled while it waits for the page.
+#[tokio::test]
+async fn a_cancelled_retry_era_retry_withdraws_its_link() {
+    let logs = Logs::capture_as_the_product();
+    let emu = emulator().await;
+    let links = links(Duration::from_secs(60));
+    let human = Human::new(&links, Does::Ignores, true, RETRY);
+    let server = handler(&emu, &links).ask_user(AskSettings {
+        retry_wait: Duration::from_secs(60),
+        ..AskSettings::default()
+    });
+    let client = connect(server, human).await;
+    let first = params("set_tenant_secret", set_ask("user.cancelled-retry"));
+    let CallToolResponse::InputRequired(asked) = once(&client, first.clone()).await else {
+        panic!("the first round asks")
+    };
+    let wire = serde_json::to_value(&asked).unwrap();
+    let url = wire["inputRequests"]["askUser"]["params"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let id = link_id(&url);
+    let accepted: InputResponses =
+        serde_json::from_value(json!({"askUser": {"action": "accept"}})).unwrap();
+    let retry = first
+        .with_input_responses(accepted)
+        .with_request_state(asked.request_state.clone().unwrap());
+    let peer = client.peer().clone();
+    let waiting = tokio::spawn(async move { peer.call_tool_once(retry).await });
+    eventually(|| {
+        logs.text()
+            .contains("askUser retry waits for the page")
+            .then_some(())
+    })
+    .await;
+    waiting.abort();
+    eventually(|| matches!(links.fate(&id), Fate::Withdrawn).then_some(())).await;
+    assert!(matches!(links.claim(&id), Err(Fate::Withdrawn)));
+    assert_eq!(stored(&emu, "user.cancelled-retry"), None);
+}
+
 // ---------------------------------------------------------------------------
 // Through the built binary, with the official Python SDK as the client and
 // the one-time page served by the binary itself.
@@ -1313,4 +1497,64 @@ async fn retry_era_expiry_and_a_malformed_answer_write_nothing() {
     );
     assert!(matches!(links.claim(&link_id(&url)), Err(Fate::Declined)));
     assert_eq!(stored(&emu, "user.r-odd"), None);
+}
+
+/// Two replicas sharing a store and a key file, each with its own links: a
+/// retry that lands on the replica that does not hold the link is told the
+/// link may still be open (never that nothing will happen), and the link
+/// on the first replica still writes when the human uses it.
+#[tokio::test]
+async fn a_retry_on_another_replica_says_the_link_may_still_be_open() {
+    use osc_secrets_mcp::elicit::SealingKeys;
+    use osc_secrets_mcp::store::Store;
+
+    let emu = emulator().await;
+    let store = Store::memory();
+    let key_line = SealingKeys::new_line().unwrap();
+    let replica = |links: &Arc<Links>| {
+        handler(&emu, links)
+            .with_store(store.clone(), SealingKeys::parse(&key_line).unwrap())
+            .unwrap()
+    };
+    let (links_a, links_b) = (
+        links(Duration::from_secs(60)),
+        links(Duration::from_secs(60)),
+    );
+    let a = connect(
+        replica(&links_a),
+        Human::new(&links_a, Does::Ignores, true, RETRY),
+    )
+    .await;
+    let b = connect(
+        replica(&links_b),
+        Human::new(&links_b, Does::Ignores, true, RETRY),
+    )
+    .await;
+    let first = params("set_tenant_secret", set_ask("user.elsewhere"));
+    let CallToolResponse::InputRequired(asked) = once(&a, first.clone()).await else {
+        panic!("the first round asks")
+    };
+    let wire = serde_json::to_value(&asked).unwrap();
+    let url = wire["inputRequests"]["askUser"]["params"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let accepted: InputResponses =
+        serde_json::from_value(json!({"askUser": {"action": "accept"}})).unwrap();
+    let retry = first
+        .with_input_responses(accepted)
+        .with_request_state(asked.request_state.clone().unwrap());
+    let CallToolResponse::Complete(result) = once(&b, retry).await else {
+        panic!("the other replica answers at once")
+    };
+    assert!(is_error(&result));
+    let said = text(&result);
+    assert!(
+        said.contains("does not hold the one-time page") && said.contains("may still be open"),
+        "{said}"
+    );
+    assert!(!said.contains("nothing was written"), "{said}");
+    assert_eq!(stored(&emu, "user.elsewhere"), None);
+    type_on_page(&links_a, &url, CANARY).await;
+    assert_eq!(stored(&emu, "user.elsewhere").as_deref(), Some(CANARY));
 }

@@ -216,9 +216,12 @@ async fn a_real_run_writes_an_intact_chain() {
     let recs = records(&run.log);
     assert_eq!(recs.len(), 6, "{raw:#?}");
     let mut prev = GENESIS.to_owned();
+    // Each record names the replica (the machine) that wrote it.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     for (i, (line, rec)) in raw.iter().zip(&recs).enumerate() {
         assert_eq!(rec["seq"], json!(i + 1), "{line}");
         assert_eq!(rec["prev"], json!(prev), "{line}");
+        assert_eq!(rec["replica"], host.trim(), "{line}");
         prev = sha256_hex(line);
         assert_eq!(rec["transport"], "stdio", "{line}");
         assert_eq!(
@@ -455,7 +458,231 @@ async fn an_unwritable_required_log_refuses_changes() {
     assert!(!stdout.contains(CANARY) && !stderr.contains(CANARY));
 }
 
-/// A second run on the same log continues its chain from the last line.
+/// With --audit-required, a change is sent only after its write-ahead
+/// record was written. On a full disk (/dev/full opens, and refuses every
+/// write) no change reaches OSC: each is refused, saying the log cannot be
+/// written and nothing was changed; stderr says so once, and never that
+/// the log can be written again.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_required_log_on_a_full_disk_lets_no_change_through() {
+    let mut server = server(&["--audit-log", "/dev/full", "--audit-required"]).await;
+    let keys = ["user.full-a", "user.full-b", "user.full-c"];
+    for key in keys {
+        let set = server
+            .call_tool("set_tenant_secret", json!({"key": key, "value": CANARY}))
+            .await;
+        assert!(result_is_error(&set), "{set}");
+        let said = result_text(&set);
+        assert!(said.starts_with("Not done: this server must record every change in its audit log before making it (--audit-required), and the audit log cannot be written now, so nothing was changed."), "{said}");
+    }
+    let delete = server
+        .call_tool(
+            "delete_tenant_secret",
+            json!({"key": "user.example-api-key"}),
+        )
+        .await;
+    assert!(result_is_error(&delete), "{delete}");
+    let list = server.call_tool("list_tenant_secrets", json!({})).await;
+    assert!(!result_is_error(&list), "{list}");
+    let listed = list["result"]["structuredContent"]["secrets"].to_string();
+    for key in keys {
+        assert!(!listed.contains(key), "{key} reached OSC: {listed}");
+    }
+    assert!(listed.contains("user.example-api-key"), "{listed}");
+    let (ok, stdout, stderr) = server.finish().await;
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        stderr
+            .matches("audit log /dev/full: cannot append to it")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("changes are refused (--audit-required)"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("can be written again; the chain continues"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains(CANARY) && !stderr.contains(CANARY));
+}
+
+/// An anchor that cannot be rewritten stops changes as the log itself
+/// would: made unwritable mid-run (its temporary file's place taken by a
+/// directory, which stops root too), a set is refused and reaches no OSC,
+/// `verify-audit` then says the anchor is behind; made writable again,
+/// changes go on and the chain verifies, write-ahead records included.
+#[tokio::test]
+async fn a_required_log_whose_anchor_cannot_be_written_lets_no_change_through() {
+    let dir = Dir::new("anchor-required");
+    let log = dir.join("audit.log");
+    let blocker = dir.join("audit.log.anchor.tmp");
+    let mut server = server(&["--audit-log", log.to_str().unwrap(), "--audit-required"]).await;
+    let set = |key: &str| json!({"key": key, "value": CANARY});
+    let first = server
+        .call_tool("set_tenant_secret", set("user.anchor-a"))
+        .await;
+    assert!(!result_is_error(&first), "{first}");
+
+    std::fs::create_dir(&blocker).unwrap();
+    let blocked = server
+        .call_tool("set_tenant_secret", set("user.anchor-b"))
+        .await;
+    assert!(result_is_error(&blocked), "{blocked}");
+    let said = result_text(&blocked);
+    assert!(
+        said.contains("the audit log cannot be written now, so nothing was changed"),
+        "{said}"
+    );
+    let list = server.call_tool("list_tenant_secrets", json!({})).await;
+    let listed = list["result"]["structuredContent"]["secrets"].to_string();
+    assert!(listed.contains("user.anchor-a"), "{listed}");
+    assert!(!listed.contains("user.anchor-b"), "{listed}");
+    // The log went on past its anchor, which says so.
+    let (code, said) = verify(&[log.to_str().unwrap()]).await;
+    assert_eq!(code, 1, "{said}");
+    assert!(
+        said.contains("the anchor records seq 2, and the log goes on to seq 4"),
+        "{said}"
+    );
+
+    std::fs::remove_dir(&blocker).unwrap();
+    let third = server
+        .call_tool("set_tenant_secret", set("user.anchor-c"))
+        .await;
+    assert!(!result_is_error(&third), "{third}");
+    let (ok, _, stderr) = server.finish().await;
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("cannot rewrite its anchor file"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("can be written again; the chain continues"),
+        "{stderr}"
+    );
+
+    let summary: Vec<(String, String)> = records(&log)
+        .iter()
+        .map(|r| {
+            (
+                r["key"].as_str().unwrap().to_owned(),
+                format!(
+                    "{}{}",
+                    r["outcome"].as_str().unwrap(),
+                    r["rule"]
+                        .as_str()
+                        .map(|r| format!(" {r}"))
+                        .unwrap_or_default()
+                ),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String)> = [
+        ("user.anchor-a", "attempt"),
+        ("user.anchor-a", "ok"),
+        ("user.anchor-b", "attempt"),
+        ("user.anchor-b", "refused audit_required"),
+        ("user.anchor-c", "attempt"),
+        ("user.anchor-c", "ok"),
+    ]
+    .iter()
+    .map(|(k, o)| ((*k).to_owned(), (*o).to_owned()))
+    .collect();
+    assert_eq!(summary, want);
+    let (code, said) = verify(&[log.to_str().unwrap()]).await;
+    assert_eq!(code, 0, "{said}");
+    assert!(said.contains("intact: 6 record(s), last seq 6"), "{said}");
+}
+
+/// A real log file that stops taking writes mid-run (the file size limit,
+/// RLIMIT_FSIZE, reached partway through a record): the change whose
+/// write-ahead record was written goes through, and since its outcome
+/// cannot be recorded, its result and stderr say so; the record cut off
+/// mid-line is cut back, so the chain still verifies; the next change is
+/// refused and sends nothing.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[tokio::test]
+async fn a_required_log_that_fills_mid_run_records_first_and_says_what_it_missed() {
+    /// Room for one record of about 300 bytes, not for two.
+    const LIMIT: u64 = 450;
+    let dir = Dir::new("fills");
+    let log = dir.join("audit.log");
+    let args = [
+        "--sandbox",
+        "--audit-log",
+        log.to_str().unwrap(),
+        "--audit-required",
+    ];
+    let mut server = StdioServer::spawn_with(&args, &[], |cmd| {
+        // SAFETY: between fork and exec only async-signal-safe calls:
+        // signal(2) and setrlimit(2). An ignored SIGXFSZ makes a write past
+        // the limit fail with EFBIG instead of killing the process.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                rlimit::setrlimit(rlimit::Resource::FSIZE, LIMIT, LIMIT)
+            });
+        }
+    });
+    server.initialize().await;
+    let first = server
+        .call_tool(
+            "set_tenant_secret",
+            json!({"key": "user.fills-a", "value": CANARY}),
+        )
+        .await;
+    assert!(!result_is_error(&first), "{first}");
+    assert_eq!(first["result"]["structuredContent"]["outcome"], "created");
+    let said = result_text(&first);
+    assert!(
+        said.contains("Note: this call ran, but its outcome could not be written to the audit log"),
+        "{said}"
+    );
+    assert!(said.contains("do not repeat the call"), "{said}");
+
+    let second = server
+        .call_tool(
+            "set_tenant_secret",
+            json!({"key": "user.fills-b", "value": CANARY}),
+        )
+        .await;
+    assert!(result_is_error(&second), "{second}");
+    assert!(
+        result_text(&second)
+            .contains("the audit log cannot be written now, so nothing was changed"),
+        "{second}"
+    );
+    let list = server.call_tool("list_tenant_secrets", json!({})).await;
+    let listed = list["result"]["structuredContent"]["secrets"].to_string();
+    assert!(listed.contains("user.fills-a"), "{listed}");
+    assert!(!listed.contains("user.fills-b"), "{listed}");
+    let (ok, stdout, stderr) = server.finish().await;
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains(
+            "set_tenant_secret on `user.fills-a` (request 2) ran, but its outcome could not be recorded"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("cannot append to it"), "{stderr}");
+    assert!(!stdout.contains(CANARY) && !stderr.contains(CANARY));
+
+    // What is left is whole: the attempt of the first change, anchored.
+    let recs = records(&log);
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    assert_eq!(recs[0]["key"], "user.fills-a");
+    assert_eq!(recs[0]["outcome"], "attempt");
+    let (code, said) = verify(&[log.to_str().unwrap()]).await;
+    assert_eq!(code, 0, "{said}");
+    assert!(said.contains("intact: 1 record(s)"), "{said}");
+    assert!(said.contains("matches the anchor"), "{said}");
+}
+
+/// A second run on the same log continues its chain from the last line./// A second run on the same log continues its chain from the last line.
 #[tokio::test]
 async fn a_restart_continues_the_chain() {
     let dir = Dir::new("restart");

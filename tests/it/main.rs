@@ -26,6 +26,7 @@ mod panic;
 mod process;
 mod prompts;
 mod redis_store;
+mod replicas;
 mod resources;
 mod scoping;
 mod stdio;

@@ -32,6 +32,11 @@ pub(super) fn fate_page(fate: &Fate) -> Response {
             "Link declined",
             "This link was declined. Nothing was written. Ask the assistant for a new link.",
         ),
+        Fate::Withdrawn => (
+            StatusCode::GONE,
+            "Link withdrawn",
+            "This link was withdrawn: the assistant's request for the value was cancelled. Nothing was written. Ask the assistant for a new link if the value is still needed.",
+        ),
         Fate::Pending => (
             StatusCode::CONFLICT,
             "Link in use",
@@ -59,28 +64,43 @@ fn escape(text: &str) -> String {
     out
 }
 
-fn html(status: StatusCode, title: &str, body: &str) -> Response {
-    let document = format!(
+/// The `Content-Type` of every page.
+pub(super) const HTML: &str = "text/html; charset=utf-8";
+
+fn document(title: &str, body: &str) -> String {
+    format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <meta name=\"referrer\" content=\"no-referrer\"><title>{}</title></head>\n<body>\n{body}\n</body></html>\n",
         escape(title)
-    );
+    )
+}
+
+fn html(status: StatusCode, title: &str, body: &str) -> Response {
     (
         status,
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        Body::from(document),
+        [(header::CONTENT_TYPE, HTML)],
+        Body::from(document(title, body)),
     )
         .into_response()
 }
 
-/// A page with a heading and one paragraph.
-pub(super) fn page(status: StatusCode, title: &str, text: &str) -> Response {
-    html(
-        status,
+/// The document of a page with a heading and one paragraph.
+pub(super) fn paragraph(title: &str, text: &str) -> String {
+    document(
         title,
         &format!("<h1>{}</h1>\n<p>{}</p>", escape(title), escape(text)),
     )
+}
+
+/// A page with a heading and one paragraph.
+pub(super) fn page(status: StatusCode, title: &str, text: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, HTML)],
+        Body::from(paragraph(title, text)),
+    )
+        .into_response()
 }
 
 pub(super) fn not_found() -> Response {

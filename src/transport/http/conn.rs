@@ -26,14 +26,15 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
+use axum::http::StatusCode;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -184,12 +185,20 @@ impl Drop for Busy {
     }
 }
 
+/// A listener's own answer, as the bytes of a whole HTTP/1.1 response with
+/// `connection: close`, for what no handler answers: a request hyper could
+/// not parse (hyper's status for it: 400, 414 or 431), and a connection
+/// refused because every other is busy (503).
+pub(crate) type OwnAnswer = fn(StatusCode) -> Vec<u8>;
+
 /// The open connections.
 pub(crate) struct Connections {
     open: Mutex<HashMap<u64, Arc<Conn>>>,
     next_id: AtomicU64,
     limits: ConnLimits,
     count: watch::Sender<usize>,
+    /// See [`Connections::answering_malformed`].
+    malformed: Option<OwnAnswer>,
 }
 
 impl Connections {
@@ -199,7 +208,20 @@ impl Connections {
             next_id: AtomicU64::new(0),
             limits,
             count: watch::channel(0).0,
+            malformed: None,
         }
+    }
+
+    /// Answers a request hyper cannot parse with `answer` instead of
+    /// hyper's own bare response, which no service sees and so carries none
+    /// of the listener's headers; and a connection refused for want of room
+    /// too. hyper writes its answer before it gives up the connection, so
+    /// it is replaced on the way out: each connection then serves one
+    /// request (no keep-alive), and anything written on a connection whose
+    /// request never reached the service is hyper's own.
+    pub(crate) fn answering_malformed(mut self, answer: OwnAnswer) -> Self {
+        self.malformed = Some(answer);
+        self
     }
 
     /// A place for a new connection, evicting another if the cap is reached;
@@ -265,7 +287,10 @@ pub(crate) async fn accept_loop(
     draining: CancellationToken,
     tracker: TaskTracker,
 ) {
-    let refusal: Arc<[u8]> = busy_refusal().into();
+    let refusal: Arc<[u8]> = connections
+        .malformed
+        .map_or_else(busy_refusal, |own| own(StatusCode::SERVICE_UNAVAILABLE))
+        .into();
     loop {
         let accepted = tokio::select! {
             () = stop_accepting.cancelled() => return,
@@ -307,13 +332,21 @@ async fn serve_connection(
     draining: CancellationToken,
 ) {
     let limits = connections.limits;
+    let served = Arc::new(AtomicBool::new(false));
     let io = TokioIo::new(Watched {
         inner: stream,
         conn: Arc::clone(&conn),
+        replace: connections.malformed.map(|answer| Replace {
+            answer,
+            served: Arc::clone(&served),
+            pending: None,
+            done: false,
+        }),
     });
     let service = {
         let conn = Arc::clone(&conn);
         hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+            served.store(true, Ordering::SeqCst);
             let busy = conn.begin();
             request.extensions_mut().insert(ConnectInfo(peer));
             let router = router.clone();
@@ -328,7 +361,7 @@ async fn serve_connection(
     builder.header_read_timeout(None);
     // Accepted while draining: one request (a health check, most likely), then close.
     let mut graceful = draining.is_cancelled();
-    builder.keep_alive(!graceful);
+    builder.keep_alive(!graceful && connections.malformed.is_none());
     let connection = builder.serve_connection(io, service);
     tokio::pin!(connection);
     loop {
@@ -354,10 +387,68 @@ async fn serve_connection(
     connections.remove(conn.id);
 }
 
-/// The socket, telling its connection when bytes arrive.
+/// The socket, telling its connection when bytes arrive, and replacing
+/// hyper's own answer to a malformed request where the listener has one.
 struct Watched {
     inner: TcpStream,
     conn: Arc<Conn>,
+    replace: Option<Replace>,
+}
+
+/// Replaces what hyper writes on a connection whose one request never
+/// reached the service: that can only be hyper's answer to a request it
+/// could not parse.
+struct Replace {
+    answer: OwnAnswer,
+    /// Set when the service is called.
+    served: Arc<AtomicBool>,
+    /// The listener's answer and how much of it was written.
+    pending: Option<(Vec<u8>, usize)>,
+    /// The answer is out; whatever else hyper writes is dropped.
+    done: bool,
+}
+
+impl Replace {
+    /// Whether hyper's writes go to the listener's answer instead.
+    fn active(&self) -> bool {
+        self.pending.is_some() || self.done || !self.served.load(Ordering::SeqCst)
+    }
+
+    /// Starts the answer for hyper's status line at the start of `first`.
+    fn begin(&mut self, first: &[u8]) {
+        if self.pending.is_none() && !self.done {
+            let status = first
+                .get(9..12)
+                .and_then(|code| StatusCode::from_bytes(code).ok())
+                .unwrap_or(StatusCode::BAD_REQUEST);
+            tracing::debug!(
+                status = status.as_u16(),
+                "answered a request hyper could not parse"
+            );
+            self.pending = Some(((self.answer)(status), 0));
+        }
+    }
+
+    /// Writes what is left of the answer.
+    fn drain(&mut self, inner: &mut TcpStream, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        while let Some((bytes, written)) = self.pending.as_mut() {
+            match Pin::new(&mut *inner).poll_write(cx, &bytes[*written..]) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+                }
+                Poll::Ready(Ok(n)) => {
+                    *written += n;
+                    if *written >= bytes.len() {
+                        self.pending = None;
+                        self.done = true;
+                    }
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
 }
 
 impl AsyncRead for Watched {
@@ -382,15 +473,28 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        let this = self.get_mut();
+        if let Some(replace) = this.replace.as_mut().filter(|r| r.active()) {
+            replace.begin(buf);
+            return replace.drain(&mut this.inner, cx).map_ok(|()| buf.len());
+        }
+        Pin::new(&mut this.inner).poll_write(cx, buf)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        let this = self.get_mut();
+        if let Some(replace) = this.replace.as_mut() {
+            ready!(replace.drain(&mut this.inner, cx))?;
+        }
+        Pin::new(&mut this.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+        let this = self.get_mut();
+        if let Some(replace) = this.replace.as_mut() {
+            ready!(replace.drain(&mut this.inner, cx))?;
+        }
+        Pin::new(&mut this.inner).poll_shutdown(cx)
     }
 
     fn poll_write_vectored(
@@ -398,7 +502,18 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        if let Some(replace) = this.replace.as_mut().filter(|r| r.active()) {
+            // hyper's status line starts its first buffer.
+            let first = bufs
+                .iter()
+                .find(|b| !b.is_empty())
+                .map_or(&[][..], |b| &b[..]);
+            replace.begin(first);
+            let total = bufs.iter().map(|b| b.len()).sum();
+            return replace.drain(&mut this.inner, cx).map_ok(|()| total);
+        }
+        Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -440,6 +555,50 @@ mod tests {
         let _newer = connections.admit().unwrap();
         assert!(fresh.kill.is_cancelled());
         assert!(!busy.kill.is_cancelled());
+    }
+
+    /// A listener with answers of its own refuses a newcomer with its own
+    /// 503 when every connection is busy, not the JSON one.
+    #[tokio::test]
+    async fn the_busy_refusal_is_the_listeners_own_when_it_has_one() {
+        use tokio::io::AsyncReadExt;
+        let connections = Arc::new(
+            Connections::new(ConnLimits {
+                header_timeout: Duration::from_secs(10),
+                idle_timeout: Duration::from_secs(60),
+                max_connections: 1,
+            })
+            .answering_malformed(|status| {
+                format!(
+                    "HTTP/1.1 {} Own\r\nx-own: yes\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
+                    status.as_u16()
+                )
+                .into_bytes()
+            }),
+        );
+        let only = connections.admit().unwrap();
+        let _working = only.begin();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(accept_loop(
+            listener,
+            Router::new(),
+            Arc::clone(&connections),
+            CancellationToken::new(),
+            CancellationToken::new(),
+            TaskTracker::new(),
+        ));
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&answer),
+            "HTTP/1.1 503 Own\r\nx-own: yes\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
+        );
+        assert!(!only.kill.is_cancelled());
     }
 
     #[tokio::test(start_paused = true)]

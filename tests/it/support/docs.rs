@@ -592,7 +592,7 @@ pub fn token_variables() -> Vec<EnvironmentVariable> {
             name: config::TOKEN_FILE_VAR.to_owned(),
             description: format!(
                 "Path of a file holding the OSC token instead (Docker and Kubernetes secrets mounted as files); \
-                 surrounding whitespace is ignored. Set either this or {primary} / {alternate}, not both."
+                 surrounding whitespace is ignored. When {primary} or {alternate} is set too, this file wins (the server says so at start)."
             ),
             is_required: false,
             is_secret: false,
@@ -755,8 +755,11 @@ pub fn configuration_markdown() -> String {
     }
     let _ = writeln!(
         md,
-        "\nWithout an OSC token (and without `--sandbox`) the server exits at start with a message naming \
-         the variables. With `--sandbox`, any of them (or `--api-url`, or an explicit `--environment`) is \
+        "\nWithout a usable OSC token (none given, or a token file that cannot be read; without `--sandbox`) \
+         the HTTP server exits at start with a message naming the variables. Over stdio the server starts \
+         anyway so that the client can tell the person: `initialize` says what is wrong first, and every tool \
+         call answers with the problem and the fix, sending nothing to OSC. When a token file and a token \
+         variable are both set, the file wins, and the server says so. `osc-secrets-mcp check` tries the token. With `--sandbox`, any of them (or `--api-url`, or an explicit `--environment`) is \
          refused at start: the sandbox never talks to OSC. The OSC token is sent to OSC only, as `x-pat-jwt: Bearer <token>`; no token \
          appears in a log line, an error or a tool result.\n"
     );

@@ -3,6 +3,7 @@
 //! external clients, and the leak check.
 
 pub mod docs;
+pub mod haproxy;
 pub mod http;
 pub mod logs;
 pub mod page;

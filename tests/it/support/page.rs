@@ -77,6 +77,7 @@ impl Page {
         let exists = self.emu.tenant_value(key.as_str()).is_some();
         Job {
             tool: "set_tenant_secret",
+            client: None,
             key: key.clone(),
             mode,
             exists: Some(exists),

@@ -25,7 +25,18 @@ pub struct StdioServer {
 
 impl StdioServer {
     pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> StdioServer {
+        Self::spawn_with(args, env, |_| {})
+    }
+
+    /// [`StdioServer::spawn`], with `adjust` applied to the command first
+    /// (limits for the child, say).
+    pub fn spawn_with(
+        args: &[&str],
+        env: &[(&str, &str)],
+        adjust: impl FnOnce(&mut tokio::process::Command),
+    ) -> StdioServer {
         let mut cmd = binary();
+        adjust(&mut cmd);
         cmd.args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -67,6 +78,24 @@ impl StdioServer {
         line.push(b'\n');
         self.stdin.write_all(&line).await.unwrap();
         self.stdin.flush().await.unwrap();
+    }
+
+    /// Writes `bytes` to the server's stdin as they are.
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        self.stdin.write_all(bytes).await.unwrap();
+        self.stdin.flush().await.unwrap();
+    }
+
+    /// The next line the server writes to stdout, parsed as JSON.
+    pub async fn next_message(&mut self) -> Value {
+        let mut line = String::new();
+        let n = tokio::time::timeout(WAIT, self.stdout.read_line(&mut line))
+            .await
+            .expect("the server writes a line")
+            .unwrap();
+        assert!(n > 0, "the server closed stdout");
+        self.transcript.push_str(&line);
+        serde_json::from_str(&line).expect("stdout carries JSON-RPC only")
     }
 
     /// Sends a request and returns its response, collecting any notification

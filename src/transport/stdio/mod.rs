@@ -1,5 +1,11 @@
 //! stdio: one client on stdin and stdout; logs go to stderr.
 
+mod calls;
+mod lines;
+
+pub use calls::{Capped, MAX_CALLS_IN_FLIGHT, TOO_MANY_CALLS};
+pub use lines::{INVALID_REQUEST, LineTransport, MAX_LINE_BYTES, PARSE_ERROR};
+
 use rmcp::ServiceExt;
 
 use crate::redact;
@@ -15,10 +21,12 @@ pub enum StdioError {
     Ended(&'static str),
 }
 
-/// Serves `server` until the client closes stdin.
+/// Serves `server` until the client closes stdin, at most
+/// [`MAX_CALLS_IN_FLIGHT`] requests at once.
 pub async fn serve(server: SecretsServer) -> Result<(), StdioError> {
-    let running = server
-        .serve(rmcp::transport::stdio_pipes())
+    let (stdin, stdout) = rmcp::transport::stdio_pipes();
+    let running = Capped::new(server, MAX_CALLS_IN_FLIGHT)
+        .serve(LineTransport::new(stdin, stdout))
         .await
         .map_err(|e| StdioError::Handshake(redact::handshake_failure(&e)))?;
     running

@@ -1,0 +1,168 @@
+//! Several `--stateless` replicas behind a real round-robin balancer
+//! (HAProxy, no affinity), the set-up docs/deployment.md describes: what
+//! one replica starts, another finishes, once. They share a state
+//! directory and a key file (one machine); the official Python SDK, in the
+//! 2026-07-28 era, is the client.
+
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+
+use crate::support::haproxy::Balancer;
+use crate::support::http::{Server, http, message_in};
+use crate::support::python::{python, run_python};
+use crate::support::{self, OSC_TOKEN, scratch_dir};
+
+const CANARY: &str = "canary-replicas-value-5c2e";
+
+/// Three replicas on one state directory; with `shared_key` they also
+/// share a key file, else each draws its own key.
+async fn replicas(
+    emu: &osc_secrets_mcp::emulator::Emulator,
+    name: &str,
+    shared_key: bool,
+) -> (Vec<Server>, Balancer) {
+    let dir = scratch_dir(&format!("replicas-{name}"));
+    let key_file = dir.join("state.key");
+    let line = std::process::Command::new(support::BIN)
+        .arg("new-state-key")
+        .output()
+        .unwrap()
+        .stdout;
+    std::fs::write(&key_file, line).unwrap();
+    let state = dir.join("state");
+    let mut servers = Vec::new();
+    for _ in 0..3 {
+        let mut args = vec!["--stateless", "--state-dir", state.to_str().unwrap()];
+        if shared_key {
+            args.extend(["--state-key-file", key_file.to_str().unwrap()]);
+        }
+        servers.push(Server::start(emu, &args, None).await);
+    }
+    let addrs: Vec<_> = servers.iter().map(|s| s.addr).collect();
+    let balancer = Balancer::start(name, &addrs).await;
+    (servers, balancer)
+}
+
+async fn call_through(balancer: &Balancer, id: u64, tool: &str, arguments: Value) -> Value {
+    let body = crate::support::http::call(id, tool, arguments);
+    let response = http()
+        .post(balancer.url("/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", "2025-11-25")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    message_in(&response.text().await.unwrap())
+}
+
+/// A typed confirmation asked by one replica is answered on the next
+/// (round robin sends every request elsewhere), and both the replacing
+/// write and the delete go through once. Without a shared key file the
+/// same set-up refuses every answer: the test can tell.
+#[tokio::test]
+#[ignore = "needs HAProxy and the MCP Python SDK: OSC_MCP_HAPROXY and OSC_MCP_PYTHON; .ci/run installs them"]
+async fn a_confirmation_started_on_one_replica_finishes_on_another() {
+    for shared_key in [true, false] {
+        let case = format!("shared key file: {shared_key}");
+        let key = "user.replicated";
+        let emu = support::seeded_emulator().await;
+        emu.insert_tenant_secret(key, CANARY);
+        let (servers, balancer) =
+            replicas(&emu, &format!("confirm-{shared_key}"), shared_key).await;
+        let mut client = python("tests/python/confirm_client.py");
+        client
+            .args([
+                "--url",
+                &balancer.url("/mcp"),
+                "--mode",
+                "auto",
+                "--answer",
+                "key",
+                "--key",
+                key,
+            ])
+            .env("OSC_MCP_TEST_TOKEN", OSC_TOKEN);
+        let report = run_python(client, &case, &[CANARY, OSC_TOKEN]).await.report;
+        assert!(
+            report["protocolVersion"].as_str().unwrap() >= "2026-07-28",
+            "{case}: {report}"
+        );
+        assert_eq!(
+            report["forms"].as_array().unwrap().len(),
+            2,
+            "{case}: {report}"
+        );
+        let calls = &report["calls"];
+        if shared_key {
+            for call in ["replace", "delete"] {
+                assert_eq!(calls[call]["isError"], false, "{case} {call}: {report}");
+            }
+            assert!(!emu.tenant_keys().contains(&key.to_owned()), "{case}");
+        } else {
+            for call in ["replace", "delete"] {
+                assert_eq!(calls[call]["isError"], true, "{case} {call}: {report}");
+                let said = calls[call]["text"].as_str().unwrap();
+                assert!(
+                    said.contains("does not belong to this call"),
+                    "{case}: {said}"
+                );
+            }
+            assert_eq!(
+                emu.tenant_value(key).unwrap().expose_secret(),
+                CANARY,
+                "{case}: nothing changed"
+            );
+        }
+        for server in &servers {
+            support::assert_no_leak("a replica's log", &server.log(), &[CANARY, OSC_TOKEN]);
+        }
+    }
+}
+
+/// What one replica materialized, another rotates into: the ledger is
+/// the state directory's, not a process's.
+#[tokio::test]
+#[ignore = "needs HAProxy: OSC_MCP_HAPROXY names it; .ci/run installs it"]
+async fn a_rotation_through_the_balancer_reaches_what_any_replica_materialized() {
+    let emu = support::seeded_emulator().await;
+    emu.insert_tenant_secret("user.lb", CANARY);
+    let (_servers, balancer) = replicas(&emu, "ledger", true).await;
+    for (id, service) in [
+        (1, "eyevinn-lb-a"),
+        (2, "eyevinn-lb-b"),
+        (3, "eyevinn-lb-c"),
+    ] {
+        let done = call_through(
+            &balancer,
+            id,
+            "materialize_tenant_secret",
+            json!({"key": "user.lb", "serviceId": service, "secretName": "pw"}),
+        )
+        .await;
+        assert_eq!(done["result"]["isError"], false, "{done}");
+    }
+    let rotated = call_through(
+        &balancer,
+        4,
+        "rotate_tenant_secret",
+        json!({"key": "user.lb"}),
+    )
+    .await;
+    assert_eq!(rotated["result"]["isError"], false, "{rotated}");
+    let targets = rotated["result"]["structuredContent"]["targets"]
+        .as_array()
+        .unwrap();
+    assert_eq!(targets.len(), 3, "{rotated}");
+    let new_value = emu.tenant_value("user.lb").unwrap();
+    assert_ne!(new_value.expose_secret(), CANARY);
+    for service in ["eyevinn-lb-a", "eyevinn-lb-b", "eyevinn-lb-c"] {
+        assert_eq!(
+            emu.service_secret(service, "pw").unwrap().expose_secret(),
+            new_value.expose_secret(),
+            "{service}"
+        );
+    }
+}
