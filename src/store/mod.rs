@@ -231,12 +231,12 @@ impl Store {
         }
     }
 
-    /// Redis, shared by replicas (see [`redis`]).
+    /// Redis, shared by replicas (see [`redis`]), rate limits included.
     pub fn redis(db: Arc<redis::RedisStore>) -> Store {
         Store {
             ledger: db.clone(),
-            spent: db,
-            buckets: None,
+            spent: db.clone(),
+            buckets: Some(db),
             tenant: Arc::from(""),
             kind: Kind::Redis,
         }

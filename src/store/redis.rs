@@ -14,6 +14,9 @@
 //! - `spent:<nonce>`: a redeemed nonce, expiring with its state (`PX`).
 //! - `ledger:<tenant>:owner`: a hash, target -> the key placed there.
 //! - `ledger:<tenant>:keys`: a hash, key -> a JSON object, target -> entry.
+//! - `bucket:<tenant>:<name>`: a rate limit shared by every replica (GCRA:
+//!   the time, in microseconds of Redis's clock, at which the bucket is
+//!   full again), expiring when it is.
 //!
 //! A target is the JSON array `[serviceId, secretName]`, an entry the JSON
 //! object `{"at": ms, "by": client}`; the tenant is already a digest. So
@@ -36,7 +39,7 @@ use redis::{FromRedisValue, RedisError, Script};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::{Ledger, Placement, Redeemed, Spent, StoreError};
+use super::{Buckets, Ledger, Placement, Redeemed, Spent, StoreError};
 
 /// Every key this server writes starts with it.
 pub const PREFIX: &str = "osc-secrets-mcp:";
@@ -201,6 +204,30 @@ held[ARGV[1]] = ARGV[3]
 redis.call('HSET', KEYS[2], ARGV[2], cjson.encode(held))
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1
+",
+    )
+});
+
+/// Takes `n` calls from a bucket of `per` a minute, all or none, on
+/// Redis's clock (one clock for every replica): 0 when taken, else the
+/// microseconds until they would fit. The bucket holds `per` calls and
+/// gains one every minute / `per`. KEYS: bucket. ARGV: per, n.
+static TAKE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local per = tonumber(ARGV[1])
+local n = tonumber(ARGV[2])
+local window = 60000000
+local full = tonumber(redis.call('GET', KEYS[1]) or '0')
+if full < now then full = now end
+local after = full + n * window / per
+if after - now > window then
+  return math.ceil(after - now - window)
+end
+redis.call('SET', KEYS[1], string.format('%.0f', after), 'PX', math.ceil((after - now) / 1000) + 1)
+return 0
 ",
     )
 });
@@ -432,6 +459,10 @@ fn ledger_keys(tenant: &str) -> (String, String) {
     )
 }
 
+fn bucket_key(name: &str) -> String {
+    format!("{PREFIX}bucket:{name}")
+}
+
 fn target(service_id: &str, secret_name: &str) -> String {
     serde_json::json!([service_id, secret_name]).to_string()
 }
@@ -523,6 +554,29 @@ impl Spent for RedisStore {
         cmd.arg(spent_key(nonce));
         let found: i64 = self.run("used", Call::Cmd(cmd)).await?;
         Ok(found > 0)
+    }
+}
+
+#[async_trait]
+impl Buckets for RedisStore {
+    /// A second run after a lost connection (see [`RedisStore::run`]) may
+    /// take twice: the limit then errs towards refusing, never towards
+    /// more calls.
+    async fn take(
+        &self,
+        name: &str,
+        per_minute: std::num::NonZeroU32,
+        n: std::num::NonZeroU32,
+    ) -> Result<Option<Duration>, StoreError> {
+        let mut call = TAKE.prepare_invoke();
+        call.key(bucket_key(name))
+            .arg(per_minute.get())
+            .arg(n.get());
+        let wait_us: i64 = self.run("take", Call::Script(call)).await?;
+        Ok(u64::try_from(wait_us)
+            .ok()
+            .filter(|us| *us > 0)
+            .map(Duration::from_micros))
     }
 }
 

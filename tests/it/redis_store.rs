@@ -229,6 +229,60 @@ async fn the_ledger_replaces_by_service_secret_oldest_first_per_tenant() {
     }
 }
 
+/// Rate limits counted in Redis: one bucket for every store on it, per
+/// tenant; all or none; the wait is what the bucket needs to refill, on
+/// Redis's clock.
+#[tokio::test]
+#[ignore = "needs redis-server: OSC_MCP_REDIS_SERVER names it; .ci/run installs it"]
+async fn rate_limit_buckets_are_one_budget_for_every_store() {
+    let redis = Redis::start("buckets").await;
+    let one = Store::redis(store_on(&redis)).for_tenant("https://osc", "token-a");
+    let two = Store::redis(store_on(&redis)).for_tenant("https://osc", "token-a");
+    let other = Store::redis(store_on(&redis)).for_tenant("https://osc", "token-b");
+    assert!(one.shares_buckets());
+    let n = |k| std::num::NonZeroU32::new(k).unwrap();
+    assert_eq!(one.take("writes", n(2), n(1)).await, Ok(None));
+    assert_eq!(two.take("writes", n(2), n(1)).await, Ok(None));
+    let wait = one
+        .take("writes", n(2), n(1))
+        .await
+        .unwrap()
+        .expect("spent");
+    assert!(
+        wait > Duration::from_secs(29) && wait <= Duration::from_secs(30),
+        "one of two a minute frees in 30 s: {wait:?}"
+    );
+    // Another tenant, another bucket; another bucket name, too.
+    assert_eq!(other.take("writes", n(2), n(1)).await, Ok(None));
+    assert_eq!(two.take("deletes", n(2), n(1)).await, Ok(None));
+
+    // All or none: 4 of 5 taken, 2 more do not fit and take nothing.
+    assert_eq!(one.take("big", n(5), n(4)).await, Ok(None));
+    assert!(two.take("big", n(5), n(2)).await.unwrap().is_some());
+    assert_eq!(two.take("big", n(5), n(1)).await, Ok(None));
+    assert!(one.take("big", n(5), n(1)).await.unwrap().is_some());
+
+    let mut conn = redis.connection().await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("osc-secrets-mcp:bucket:*:writes")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 2, "one bucket per tenant: {keys:?}");
+    for key in keys {
+        assert!(!key.contains("token-"), "{key}");
+        let left: i64 = redis::cmd("PTTL")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(
+            left > 25_000 && left <= 60_001,
+            "{key} expires when full again: {left}"
+        );
+    }
+}
+
 /// A value other than the server's under its keys is `Corrupt`, and
 /// no call hangs or passes on it.
 #[tokio::test]
@@ -441,7 +495,7 @@ async fn http_client(server: &support::http::Server) -> RunningService<RoleClien
 /// The Redis user docs/security.md suggests (a test checks it is there):
 /// its keys, and the commands this server sends (scripts run their own
 /// under the same user).
-const ACL: &str = "on ~osc-secrets-mcp:* resetchannels -@all +ping +hget +exists +evalsha +script|load +set +get +hset +hdel +info";
+const ACL: &str = "on ~osc-secrets-mcp:* resetchannels -@all +ping +hget +exists +evalsha +script|load +set +get +hset +hdel +info +time";
 
 /// Two `--stateless` server processes on one Redis with one key file, as
 /// replicas behind a balancer without affinity, each reached by its own
@@ -575,12 +629,14 @@ async fn two_processes_share_the_ledger_and_single_use_through_redis() {
     }
 }
 
-/// Redis stopped: a confirmation (on a replica that asks) and a rotation
-/// from the ledger (on one with `--confirm never`) are refused, saying the
-/// state store cannot be reached and nothing was changed, and nothing
-/// reaches OSC; listing keeps working. Redis started again on the same
-/// port (empty, as it has no persistence here): the same processes
-/// confirm, delete, record and rotate, without a restart.
+/// Redis stopped: on a replica with the default rate limits (counted in
+/// Redis) every change is refused, a confirmation too; on one with no
+/// limits and `--confirm never`, a rotation from the ledger is refused.
+/// Each says the state store cannot be reached and nothing was changed,
+/// nothing reaches OSC but existence checks, and listing keeps working.
+/// Redis started again on the same port (empty, as it has no persistence
+/// here): the same processes confirm, delete, record and rotate, without
+/// a restart.
 #[tokio::test]
 #[ignore = "needs redis-server: OSC_MCP_REDIS_SERVER names it; .ci/run installs it"]
 async fn redis_stopped_fails_closed_and_the_server_recovers_without_a_restart() {
@@ -589,7 +645,17 @@ async fn redis_stopped_fails_closed_and_the_server_recovers_without_a_restart() 
     emu.insert_tenant_secret(KEY, CANARY);
     let (keys, _) = key_file("stopped");
     let asks = http_replica(&emu, &redis.url(), &keys, &[]).await;
-    let never = http_replica(&emu, &redis.url(), &keys, &[("OSC_MCP_CONFIRM", "never")]).await;
+    let never = http_replica(
+        &emu,
+        &redis.url(),
+        &keys,
+        &[
+            ("OSC_MCP_CONFIRM", "never"),
+            ("OSC_MCP_MAX_WRITES_PER_MINUTE", "0"),
+            ("OSC_MCP_MAX_DELETES_PER_MINUTE", "0"),
+        ],
+    )
+    .await;
     let asking = http_client(&asks).await;
     let unasked = http_client(&never).await;
     let materialize = request(
@@ -607,6 +673,15 @@ async fn redis_stopped_fails_closed_and_the_server_recovers_without_a_restart() 
     assert!(support::is_error(&refused), "{said}");
     assert!(
         said.contains("state store cannot be reached") && said.contains("nothing was changed"),
+        "{said}"
+    );
+    let refused = final_result(&asking, materialize.clone()).await;
+    let said = support::text(&refused);
+    assert!(support::is_error(&refused), "{said}");
+    assert!(
+        said.contains("rate limits are shared")
+            && said.contains("state store cannot be reached")
+            && said.contains("nothing was changed"),
         "{said}"
     );
     let rotate = request("rotate_tenant_secret", json!({"key": KEY}));
@@ -647,6 +722,47 @@ async fn redis_stopped_fails_closed_and_the_server_recovers_without_a_restart() 
         let (_, log) = server.terminate().await;
         assert!(!log.contains(&redis.url()), "{log}");
     }
+}
+
+/// The rate limits are one budget for every replica on the Redis: with
+/// two writes a minute, a write on each replica goes through and a third,
+/// on either, is refused with the seconds to wait; OSC sees two writes.
+#[tokio::test]
+#[ignore = "needs redis-server: OSC_MCP_REDIS_SERVER names it; .ci/run installs it"]
+async fn replicas_on_one_redis_share_the_rate_limits() {
+    let redis = Redis::start("limits").await;
+    let emu = emulator().await;
+    let (keys, _) = key_file("limits");
+    let limits = [
+        ("OSC_MCP_MAX_WRITES_PER_MINUTE", "2"),
+        ("MCP_STATELESS", "true"),
+    ];
+    let one = http_replica(&emu, &redis.url(), &keys, &limits).await;
+    let two = http_replica(&emu, &redis.url(), &keys, &limits).await;
+    let a = http_client(&one).await;
+    let b = http_client(&two).await;
+    let set = |key: &str| {
+        request(
+            "set_tenant_secret",
+            json!({"key": key, "generate": {}, "mode": "create"}),
+        )
+    };
+    for (client, key) in [(&a, "user.first"), (&b, "user.second")] {
+        let done = final_result(client, set(key)).await;
+        assert!(!support::is_error(&done), "{}", support::text(&done));
+    }
+    for (client, key) in [(&a, "user.third"), (&b, "user.fourth")] {
+        let limited = final_result(client, set(key)).await;
+        let said = support::text(&limited);
+        assert!(support::is_error(&limited), "{said}");
+        assert!(
+            said.contains("allows 2 changes per minute") && said.contains("Retry after"),
+            "{said}"
+        );
+    }
+    assert_eq!(emu.tenant_keys().len(), 2, "{:?}", emu.tenant_keys());
+    let _ = a.cancel().await;
+    let _ = b.cancel().await;
 }
 
 /// Redis restarted empty while a confirmation is open: its state is
