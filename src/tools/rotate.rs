@@ -341,14 +341,17 @@ async fn rotate(
         .await;
     outcomes.sort_by_key(|(i, _)| *i);
     // Every target that took the new value is recorded (again) in the
-    // ledger; a ledger that cannot be written changes no outcome.
+    // ledger; a ledger that cannot be written changes no outcome, and the
+    // first failure ends the recording (a store that does not answer
+    // would otherwise cost its deadline once per target).
     for (t, (_, outcome)) in targets.iter().zip(&outcomes) {
         if outcome.is_ok()
             && let Err(e) = store
                 .place(&Placement::now(key, &t.service_id, &t.secret_name, by))
                 .await
         {
-            tracing::warn!(error = %e, "a rotation's target was not recorded in the ledger");
+            tracing::warn!(error = %e, "a rotation's targets were not all recorded in the ledger");
+            break;
         }
     }
     let failed = outcomes.iter().filter(|(_, r)| r.is_err()).count();

@@ -14,12 +14,21 @@ use crate::support::{self, OSC_TOKEN, scratch_dir};
 
 const CANARY: &str = "canary-replicas-value-5c2e";
 
-/// Three replicas on one state directory; with `shared_key` they also
-/// share a key file, else each draws its own key.
+/// Three replicas on one state directory (or, with `redis`, on one Redis);
+/// with `shared_key` they also share a key file, else each draws its own.
 async fn replicas(
     emu: &osc_secrets_mcp::emulator::Emulator,
     name: &str,
     shared_key: bool,
+) -> (Vec<Server>, Balancer) {
+    replicas_on(emu, name, shared_key, None).await
+}
+
+async fn replicas_on(
+    emu: &osc_secrets_mcp::emulator::Emulator,
+    name: &str,
+    shared_key: bool,
+    redis: Option<&str>,
 ) -> (Vec<Server>, Balancer) {
     let dir = scratch_dir(&format!("replicas-{name}"));
     let key_file = dir.join("state.key");
@@ -32,11 +41,18 @@ async fn replicas(
     let state = dir.join("state");
     let mut servers = Vec::new();
     for _ in 0..3 {
-        let mut args = vec!["--stateless", "--state-dir", state.to_str().unwrap()];
+        let mut args = vec!["--stateless"];
+        if redis.is_none() {
+            args.extend(["--state-dir", state.to_str().unwrap()]);
+        }
         if shared_key {
             args.extend(["--state-key-file", key_file.to_str().unwrap()]);
         }
-        servers.push(Server::start(emu, &args, None).await);
+        let mut cmd = crate::support::http::command(emu, &args, None);
+        if let Some(url) = redis {
+            cmd.env("OSC_MCP_REDIS_URL", url);
+        }
+        servers.push(Server::start_command(cmd).await);
     }
     let addrs: Vec<_> = servers.iter().map(|s| s.addr).collect();
     let balancer = Balancer::start(name, &addrs).await;
@@ -164,5 +180,42 @@ async fn a_rotation_through_the_balancer_reaches_what_any_replica_materialized()
             new_value.expose_secret(),
             "{service}"
         );
+    }
+}
+
+/// The same through HAProxy with the replicas on one Redis instead of one
+/// state directory (as replicas on several machines would be): the
+/// confirmation completes on another replica, once.
+#[tokio::test]
+#[ignore = "needs HAProxy, redis-server and the MCP Python SDK: OSC_MCP_HAPROXY, OSC_MCP_REDIS_SERVER, OSC_MCP_PYTHON; .ci/run installs them"]
+async fn on_redis_a_confirmation_started_on_one_replica_finishes_on_another() {
+    let key = "user.replicated-redis";
+    let redis = crate::support::redis::Redis::start("replicas").await;
+    let emu = support::seeded_emulator().await;
+    emu.insert_tenant_secret(key, CANARY);
+    let (servers, balancer) = replicas_on(&emu, "confirm-redis", true, Some(&redis.url())).await;
+    let mut client = python("tests/python/confirm_client.py");
+    client
+        .args([
+            "--url",
+            &balancer.url("/mcp"),
+            "--mode",
+            "auto",
+            "--answer",
+            "key",
+            "--key",
+            key,
+        ])
+        .env("OSC_MCP_TEST_TOKEN", OSC_TOKEN);
+    let report = run_python(client, "redis", &[CANARY, OSC_TOKEN])
+        .await
+        .report;
+    assert_eq!(report["forms"].as_array().unwrap().len(), 2, "{report}");
+    for call in ["replace", "delete"] {
+        assert_eq!(report["calls"][call]["isError"], false, "{call}: {report}");
+    }
+    assert!(!emu.tenant_keys().contains(&key.to_owned()));
+    for server in &servers {
+        support::assert_no_leak("a replica's log", &server.log(), &[CANARY, OSC_TOKEN]);
     }
 }
