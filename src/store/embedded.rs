@@ -27,7 +27,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::OnceCell;
 
-use super::{Ledger, Placement, Redeemed, Spent, StoreError, now_ms};
+use super::{Ledger, Placement, Redeemed, Sessions, Spent, StoreError, now_ms};
 use crate::sync::lock;
 
 /// The database's file name in the state directory.
@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS placements (
 CREATE INDEX IF NOT EXISTS placements_of_key ON placements (tenant, key);
 CREATE TABLE IF NOT EXISTS spent (nonce TEXT PRIMARY KEY, until_ms INTEGER NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS spent_until ON spent (until_ms);
+CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, state TEXT NOT NULL, until_ms INTEGER NOT NULL) WITHOUT ROWID;
 ";
 
 /// Why the state directory could not be used: for the operator, at start.
@@ -376,6 +377,47 @@ impl Spent for EmbeddedStore {
     }
 }
 
+#[async_trait]
+impl Sessions for EmbeddedStore {
+    async fn load_session(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let id = id.to_owned();
+        let now = i64::try_from(now_ms()).unwrap_or(i64::MAX);
+        self.run(move |conn, _| {
+            conn.query_row(
+                "SELECT state FROM sessions WHERE id = ?1 AND until_ms > ?2",
+                params![id, now],
+                |row| row.get(0),
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn save_session(&self, id: &str, state: &str, ttl: Duration) -> Result<(), StoreError> {
+        let (id, state) = (id.to_owned(), state.to_owned());
+        let now = i64::try_from(now_ms()).unwrap_or(i64::MAX);
+        let until = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+        self.run(move |conn, _| {
+            conn.execute("DELETE FROM sessions WHERE until_ms <= ?1", params![now])?;
+            conn.execute(
+                "INSERT OR REPLACE INTO sessions (id, state, until_ms) VALUES (?1, ?2, ?3)",
+                params![id, state, until],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+
+    async fn drop_session(&self, id: &str) -> Result<(), StoreError> {
+        let id = id.to_owned();
+        self.run(move |conn, _| {
+            conn.execute("DELETE FROM sessions WHERE id = ?1", params![id])
+                .map(|_| ())
+        })
+        .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -480,6 +522,25 @@ mod tests {
             store.place("t", &Placement::now(&key, "s", "n", "c")).await,
             Err(StoreError::Unreachable(_))
         ));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_session_is_kept_until_dropped_or_expired() {
+        let dir = temp_dir("sessions");
+        let one = EmbeddedStore::new(dir.clone());
+        let two = EmbeddedStore::new(dir.clone());
+        one.save_session("d1", "{\"a\":1}", Duration::from_secs(60))
+            .await
+            .unwrap();
+        one.save_session("d2", "{}", Duration::ZERO).await.unwrap();
+        assert_eq!(
+            two.load_session("d1").await.unwrap().as_deref(),
+            Some("{\"a\":1}")
+        );
+        assert_eq!(two.load_session("d2").await.unwrap(), None, "expired");
+        two.drop_session("d1").await.unwrap();
+        assert_eq!(one.load_session("d1").await.unwrap(), None);
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -168,6 +168,20 @@ pub trait Buckets: Send + Sync {
     ) -> Result<Option<Duration>, StoreError>;
 }
 
+/// MCP sessions that outlive the process that opened them: what a replica
+/// needs to continue a session another replica opened (rmcp replays the
+/// client's `initialize` from it). Ids arrive as digests, never as they are
+/// (a session id lets its holder use the session).
+#[async_trait]
+pub trait Sessions: Send + Sync {
+    async fn load_session(&self, id: &str) -> Result<Option<String>, StoreError>;
+    async fn save_session(&self, id: &str, state: &str, ttl: Duration) -> Result<(), StoreError>;
+    async fn drop_session(&self, id: &str) -> Result<(), StoreError>;
+}
+
+/// How long a shared session is kept after it was opened.
+pub const SESSION_TTL: Duration = Duration::from_secs(24 * 3600);
+
 /// Which kind of store, for the operator's start-up line and the docs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -183,6 +197,8 @@ pub struct Store {
     spent: Arc<dyn Spent>,
     /// Shared rate-limit buckets, where the store shares them.
     buckets: Option<Arc<dyn Buckets>>,
+    /// Shared sessions, where the store keeps them for other processes.
+    sessions: Option<Arc<dyn Sessions>>,
     /// Which tenant the ledger speaks of (see [`Store::for_tenant`]).
     tenant: Arc<str>,
     kind: Kind,
@@ -215,6 +231,7 @@ impl Store {
             ledger: memory.clone(),
             spent: memory,
             buckets: None,
+            sessions: None,
             tenant: Arc::from(""),
             kind: Kind::Memory,
         }
@@ -224,8 +241,9 @@ impl Store {
     pub fn embedded(db: Arc<embedded::EmbeddedStore>) -> Store {
         Store {
             ledger: db.clone(),
-            spent: db,
+            spent: db.clone(),
             buckets: None,
+            sessions: Some(db),
             tenant: Arc::from(""),
             kind: Kind::Embedded,
         }
@@ -236,7 +254,8 @@ impl Store {
         Store {
             ledger: db.clone(),
             spent: db.clone(),
-            buckets: Some(db),
+            buckets: Some(db.clone()),
+            sessions: Some(db),
             tenant: Arc::from(""),
             kind: Kind::Redis,
         }
@@ -273,6 +292,27 @@ impl Store {
     pub fn with_buckets(mut self, buckets: Arc<dyn Buckets>) -> Store {
         self.buckets = Some(buckets);
         self
+    }
+
+    /// Whether the store keeps MCP sessions for other processes.
+    pub fn shares_sessions(&self) -> bool {
+        self.sessions.is_some()
+    }
+
+    /// A session's saved state (see [`Sessions`]).
+    pub async fn load_session(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let sessions = self.sessions.as_ref().ok_or(NO_SESSIONS)?;
+        bounded(sessions.load_session(&session_digest(id))).await
+    }
+
+    pub async fn save_session(&self, id: &str, state: &str) -> Result<(), StoreError> {
+        let sessions = self.sessions.as_ref().ok_or(NO_SESSIONS)?;
+        bounded(sessions.save_session(&session_digest(id), state, SESSION_TTL)).await
+    }
+
+    pub async fn drop_session(&self, id: &str) -> Result<(), StoreError> {
+        let sessions = self.sessions.as_ref().ok_or(NO_SESSIONS)?;
+        bounded(sessions.drop_session(&session_digest(id))).await
     }
 
     /// Whether rate limits are counted in the store (across processes)
@@ -325,6 +365,15 @@ impl Store {
     pub async fn used(&self, nonce: &str) -> Result<bool, StoreError> {
         bounded(self.spent.used(nonce)).await
     }
+}
+
+const NO_SESSIONS: StoreError = StoreError::Unreachable("it keeps no sessions");
+
+/// What a session id is stored under: a digest, so that the store never
+/// holds an id that would let its reader use the session.
+fn session_digest(id: &str) -> String {
+    let digest = Sha256::digest([b"osc-secrets-mcp session ".as_slice(), id.as_bytes()].concat());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 async fn bounded<T>(call: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {

@@ -39,7 +39,7 @@ use redis::{FromRedisValue, RedisError, Script};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::{Buckets, Ledger, Placement, Redeemed, Spent, StoreError};
+use super::{Buckets, Ledger, Placement, Redeemed, Sessions, Spent, StoreError};
 
 /// Every key this server writes starts with it.
 pub const PREFIX: &str = "osc-secrets-mcp:";
@@ -578,6 +578,36 @@ impl Buckets for RedisStore {
             .filter(|us| *us > 0)
             .map(Duration::from_micros))
     }
+}
+
+#[async_trait]
+impl Sessions for RedisStore {
+    async fn load_session(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(session_key(id));
+        self.run("load session", Call::Cmd(cmd)).await
+    }
+
+    async fn save_session(&self, id: &str, state: &str, ttl: Duration) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(session_key(id))
+            .arg(state)
+            .arg("PX")
+            .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
+        self.run("save session", Call::Cmd(cmd)).await
+    }
+
+    async fn drop_session(&self, id: &str) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(session_key(id));
+        let _: i64 = self.run("drop session", Call::Cmd(cmd)).await?;
+        Ok(())
+    }
+}
+
+/// Where a session (by the digest of its id) is kept.
+fn session_key(id: &str) -> String {
+    format!("{PREFIX}session:{id}")
 }
 
 #[cfg(test)]

@@ -30,6 +30,16 @@ async fn replicas_on(
     shared_key: bool,
     redis: Option<&str>,
 ) -> (Vec<Server>, Balancer) {
+    replicas_with(emu, name, shared_key, redis, true).await
+}
+
+async fn replicas_with(
+    emu: &osc_secrets_mcp::emulator::Emulator,
+    name: &str,
+    shared_key: bool,
+    redis: Option<&str>,
+    stateless: bool,
+) -> (Vec<Server>, Balancer) {
     let dir = scratch_dir(&format!("replicas-{name}"));
     let key_file = dir.join("state.key");
     let line = std::process::Command::new(support::BIN)
@@ -41,7 +51,11 @@ async fn replicas_on(
     let state = dir.join("state");
     let mut servers = Vec::new();
     for _ in 0..3 {
-        let mut args = vec!["--stateless"];
+        let mut args = if stateless {
+            vec!["--stateless"]
+        } else {
+            vec![]
+        };
         if redis.is_none() {
             args.extend(["--state-dir", state.to_str().unwrap()]);
         }
@@ -217,5 +231,50 @@ async fn on_redis_a_confirmation_started_on_one_replica_finishes_on_another() {
     assert!(!emu.tenant_keys().contains(&key.to_owned()));
     for server in &servers {
         support::assert_no_leak("a replica's log", &server.log(), &[CANARY, OSC_TOKEN]);
+    }
+}
+
+/// A 2025-11-25 session opened on one replica goes on on the others: each
+/// request of the session (the balancer sends each to the next replica)
+/// finds it, as rmcp replays its `initialize` from the state store: on one
+/// state directory, and on one Redis.
+#[tokio::test]
+#[ignore = "needs HAProxy, redis-server and the MCP Python SDK: OSC_MCP_HAPROXY, OSC_MCP_REDIS_SERVER, OSC_MCP_PYTHON; .ci/run installs them"]
+async fn a_session_opened_on_one_replica_goes_on_on_the_others() {
+    let redis = crate::support::redis::Redis::start("sessions").await;
+    for on_redis in [false, true] {
+        let case = if on_redis {
+            "on Redis"
+        } else {
+            "on a state directory"
+        };
+        let emu = support::seeded_emulator().await;
+        let url = redis.url();
+        let store = on_redis.then_some(url.as_str());
+        let name = format!("sessions-{on_redis}");
+        let (servers, balancer) = replicas_with(&emu, &name, true, store, false).await;
+        let mut client = python("tests/python/mcp_client.py");
+        client
+            .args(["--transport", "streamable", "--url", &balancer.url("/mcp")])
+            .args(["--lifecycle", "initialize", "--suffix", "lb"])
+            .env("OSC_MCP_TEST_VALUE", CANARY);
+        let report = run_python(client, case, &[CANARY, OSC_TOKEN]).await.report;
+        assert!(
+            report["protocolVersion"].as_str().unwrap() < "2026-07-28",
+            "{case}: a session-era client: {report}"
+        );
+        let calls = &report["calls"];
+        for (call, fails) in [
+            ("list_initial", false),
+            ("set_create", false),
+            ("set_create_again", true),
+            ("materialize", false),
+            ("delete", false),
+        ] {
+            assert_eq!(calls[call]["isError"], fails, "{case} {call}: {report}");
+        }
+        for server in &servers {
+            support::assert_no_leak("a replica's log", &server.log(), &[CANARY, OSC_TOKEN]);
+        }
     }
 }

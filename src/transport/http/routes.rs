@@ -189,6 +189,13 @@ fn streamable(
     } else {
         rmcp_config.with_allowed_hosts(admitted.hosts.for_rmcp())
     };
+    // Sessions outlive their replica where the state store keeps them
+    // (SQLite shared on one machine, or Redis).
+    if !config.stateless && server.store().shares_sessions() {
+        rmcp_config.session_store = Some(Arc::new(super::sessions::SharedSessions(
+            server.store().clone(),
+        )));
+    }
     let factory = move || Ok(server.clone());
     let layers = CallLayers {
         calls: Arc::clone(calls),

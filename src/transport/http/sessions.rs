@@ -7,11 +7,15 @@ use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
 use rmcp::transport::streamable_http_server::session::local::{
     LocalSessionManager, LocalSessionManagerError,
 };
+use rmcp::transport::streamable_http_server::session::store::{
+    SessionState, SessionStore, SessionStoreError,
+};
 use rmcp::transport::streamable_http_server::session::{
-    ServerSseMessage, SessionId, SessionManager,
+    RestoreOutcome, ServerSseMessage, SessionId, SessionManager,
 };
 
 use super::limits::{SessionBudget, SessionSlot};
+use crate::store::Store;
 use crate::sync::lock;
 
 #[derive(Debug, thiserror::Error)]
@@ -92,5 +96,43 @@ impl SessionManager for CappedSessions {
     ) -> Result<impl futures::Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error>
     {
         Ok(self.inner.resume(id, last_event_id).await?)
+    }
+
+    /// A session another replica opened, restored here from the state
+    /// store: it takes a place under the cap like a new one.
+    async fn restore_session(
+        &self,
+        id: SessionId,
+    ) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
+        let slot = self.budget.try_acquire().ok_or(CappedError::Full)?;
+        let outcome = self.inner.restore_session(id.clone()).await?;
+        if matches!(outcome, RestoreOutcome::Restored(_)) {
+            lock(&self.slots).insert(id, slot);
+        }
+        Ok(outcome)
+    }
+}
+
+/// rmcp's session store over the server's state store: the `initialize`
+/// a session began with, kept under a digest of its id, so that any
+/// replica on the same store can continue the session.
+pub(super) struct SharedSessions(pub(super) Store);
+
+#[async_trait::async_trait]
+impl SessionStore for SharedSessions {
+    async fn load(&self, session_id: &str) -> Result<Option<SessionState>, SessionStoreError> {
+        let Some(text) = self.0.load_session(session_id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(serde_json::from_str(&text)?))
+    }
+
+    async fn store(&self, session_id: &str, state: &SessionState) -> Result<(), SessionStoreError> {
+        let text = serde_json::to_string(state)?;
+        Ok(self.0.save_session(session_id, &text).await?)
+    }
+
+    async fn delete(&self, session_id: &str) -> Result<(), SessionStoreError> {
+        Ok(self.0.drop_session(session_id).await?)
     }
 }
