@@ -512,6 +512,16 @@ async fn retried(
 ) -> Result<CallToolResponse, Failure> {
     let key = call.key;
     let echoed = call.request_state.as_deref().unwrap_or_default();
+    // A state for a link this process does not hold (another replica
+    // opened it) is answered without being spent, so that the client can
+    // still take it to the replica that holds the link.
+    let caller = Caller::of(call.context);
+    if let Ok(states) = ask.states()
+        && let Some(peeked) = states.peek::<Sealed>(echoed, &binding(&call, key.as_str(), &caller))
+        && matches!(links.fate(&peeked.link), Fate::Unknown)
+    {
+        return Err(held_elsewhere(key));
+    }
     let sealed: Sealed = ask
         .states()
         .map_err(|e| {
@@ -519,10 +529,7 @@ async fn retried(
                 "{e}, so nothing was written to `{key}`. Retry in a moment."
             ))
         })?
-        .open(
-            echoed,
-            &binding(&call, key.as_str(), &Caller::of(call.context)),
-        )
+        .open(echoed, &binding(&call, key.as_str(), &caller))
         .await
         .map_err(|refused| {
             tracing::info!(key = %key, "askUser requestState refused");
@@ -577,21 +584,26 @@ async fn retried(
         }
     };
     if matches!(fate, Fate::Unknown) {
-        // The state opened, so its link was made within its lifetime: by
-        // another replica sharing the key, or before a restart. This
-        // process cannot withdraw it or see it used, and must not say
-        // that nothing will happen.
-        tracing::info!(key = %key, "askUser retry for a link this process does not hold");
-        return Err(Failure::new(
-            Outcome::Pending,
-            format!(
-                "This server process does not hold the one-time page for `{key}`: another replica of this server opened it \
-                 (or this one restarted since). It may still be open: if the human submits it before it expires, `{key}` \
-                 is written. Call list_tenant_secrets later and check whether `{key}` has a new updatedAt before asking \
-                 again; to be sure of the outcome, run the server as one replica or with session affinity (see the \
-                 deployment docs)."
-            ),
-        ));
+        return Err(held_elsewhere(key));
     }
     settle(key, fate)
+}
+
+/// The answer to a retry for a link this process does not hold. The state
+/// was sealed with this server's key within its lifetime, so the link was
+/// made by another replica sharing the key (or before a restart): this
+/// process cannot withdraw it or see it used, and must not say that
+/// nothing will happen.
+fn held_elsewhere(key: &Key) -> Failure {
+    tracing::info!(key = %key, "askUser retry for a link this process does not hold");
+    Failure::new(
+        Outcome::Pending,
+        format!(
+            "This server process does not hold the one-time page for `{key}`: another replica of this server opened it \
+             (or this one restarted since). It may still be open: if the human submits it before it expires, `{key}` \
+             is written. Call list_tenant_secrets later and check whether `{key}` has a new updatedAt before asking \
+             again; to be sure of the outcome, run the server as one replica or with session affinity (see the \
+             deployment docs)."
+        ),
+    )
 }

@@ -218,6 +218,18 @@ impl States {
         matches!(self.store.used(&sealed.n).await, Ok(false))
     }
 
+    /// What a state sealed here for the call `binding` describes carries,
+    /// without spending it or asking the store: for a caller that must look
+    /// before it opens (is the link it names held here?). Never a reason to
+    /// act: only [`Self::open`] says a state may be used.
+    pub fn peek<T: DeserializeOwned>(&self, echoed: &str, binding: &Binding<'_>) -> Option<T> {
+        let associated = binding.associated_data();
+        self.codec
+            .open_json_with::<Sealed<T>>(echoed, &associated)
+            .ok()
+            .map(|sealed| sealed.d)
+    }
+
     /// Opens a state the client echoed for the call `binding` describes,
     /// and spends it: the same state never opens twice, in this process or
     /// in any other on the same store.

@@ -1541,9 +1541,11 @@ async fn a_retry_on_another_replica_says_the_link_may_still_be_open() {
         .to_owned();
     let accepted: InputResponses =
         serde_json::from_value(json!({"askUser": {"action": "accept"}})).unwrap();
+    let state = asked.request_state.clone().unwrap();
     let retry = first
+        .clone()
         .with_input_responses(accepted)
-        .with_request_state(asked.request_state.clone().unwrap());
+        .with_request_state(state.clone());
     let CallToolResponse::Complete(result) = once(&b, retry).await else {
         panic!("the other replica answers at once")
     };
@@ -1557,4 +1559,11 @@ async fn a_retry_on_another_replica_says_the_link_may_still_be_open() {
     assert_eq!(stored(&emu, "user.elsewhere"), None);
     type_on_page(&links_a, &url, CANARY).await;
     assert_eq!(stored(&emu, "user.elsewhere").as_deref(), Some(CANARY));
+    // The other replica did not spend the state: the replica that holds
+    // the link still completes the call with it.
+    let CallToolResponse::Complete(done) = once(&a, first.with_request_state(state)).await else {
+        panic!("the holding replica completes the call")
+    };
+    assert!(!is_error(&done), "{}", text(&done));
+    assert_eq!(structured(&done)["status"], "completed");
 }
