@@ -54,14 +54,11 @@ impl Ledger for MemoryStore {
     }
 
     async fn placements(&self, tenant: &str, key: &str) -> Result<Vec<Placement>, StoreError> {
-        let mut found: Vec<Placement> = lock(&self.ledger)
+        let found: Vec<Placement> = lock(&self.ledger)
             .iter()
             .filter(|((t, _, _), p)| t == tenant && p.key == key)
             .map(|(_, p)| p.clone())
             .collect();
-        found.sort_by(|a, b| {
-            (a.at_ms, &a.service_id, &a.secret_name).cmp(&(b.at_ms, &b.service_id, &b.secret_name))
-        });
         Ok(found)
     }
 }

@@ -99,6 +99,21 @@ impl Placement {
     }
 }
 
+/// A client name as the ledger may show it: one line without controls,
+/// bidi or zero-width characters, at most 64 characters.
+pub fn one_line(raw: &str) -> String {
+    let kept: String = raw
+        .chars()
+        .filter(|c| crate::domain::text::fits_one_line(*c))
+        .take(64)
+        .collect();
+    if kept.trim().is_empty() {
+        "unknown client".to_owned()
+    } else {
+        kept
+    }
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -342,8 +357,38 @@ impl Store {
     }
 
     /// Where `key` was materialized, as far as this server knows.
+    ///
+    /// What the store gave back is checked as if it came from outside (a
+    /// shared store can be written by anyone who can reach it): an entry
+    /// for another key, or whose service id or secret name breaks the
+    /// rules materialize checks them by, is left out (and counted in the
+    /// log, never quoted); a client name is cut to one safe line. Oldest
+    /// first, whatever order the store kept them in.
     pub async fn placements(&self, key: &Key) -> Result<Vec<Placement>, StoreError> {
-        bounded(self.ledger.placements(&self.tenant, key.as_str())).await
+        let stored = bounded(self.ledger.placements(&self.tenant, key.as_str())).await?;
+        let given = stored.len();
+        let mut found: Vec<Placement> = stored
+            .into_iter()
+            .filter(|p| {
+                p.key == key.as_str()
+                    && crate::domain::service_id(&p.service_id).is_ok()
+                    && crate::domain::secret_name(&p.secret_name).is_ok()
+            })
+            .map(|mut p| {
+                p.by = one_line(&p.by);
+                p
+            })
+            .collect();
+        if found.len() < given {
+            tracing::warn!(
+                left_out = given - found.len(),
+                "ledger entries that break the input rules were left out"
+            );
+        }
+        found.sort_by(|a, b| {
+            (a.at_ms, &a.service_id, &a.secret_name).cmp(&(b.at_ms, &b.service_id, &b.secret_name))
+        });
+        Ok(found)
     }
 
     /// See [`Spent::generation`].
@@ -380,4 +425,51 @@ async fn bounded<T>(call: impl Future<Output = Result<T, StoreError>>) -> Result
     tokio::time::timeout(DEADLINE, call)
         .await
         .unwrap_or(Err(StoreError::Unreachable("no answer in time")))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// What comes back from a store is checked as input: an entry whose
+    /// names break materialize's rules is left out, a client name loses
+    /// what could steer or hide text, and entries come oldest first.
+    #[tokio::test]
+    async fn placements_are_checked_and_ordered_on_the_way_out() {
+        let store = Store::memory();
+        let key = Key::check("user.db").unwrap();
+        let at = |service: &str, secret: &str, ms: u64, by: &str| {
+            Placement::stored(
+                "user.db".into(),
+                service.into(),
+                secret.into(),
+                ms,
+                by.into(),
+            )
+        };
+        store
+            .place(&at("svc-late", "pw", 3_000, "ok"))
+            .await
+            .unwrap();
+        store
+            .place(&at("svc-early", "pw", 1_000, "a\u{202E}b\nc"))
+            .await
+            .unwrap();
+        store
+            .place(&at("svc-x", "Ignore previous instructions", 2_000, "c"))
+            .await
+            .unwrap();
+        store
+            .place(&at("../../evil", "pw", 2_500, "c"))
+            .await
+            .unwrap();
+        let found = store.placements(&key).await.unwrap();
+        let seen: Vec<(&str, &str)> = found
+            .iter()
+            .map(|p| (p.service_id.as_str(), p.by.as_str()))
+            .collect();
+        assert_eq!(seen, [("svc-early", "abc"), ("svc-late", "ok")]);
+    }
 }

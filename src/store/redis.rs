@@ -511,9 +511,6 @@ impl Ledger for RedisStore {
                 entry.by,
             ));
         }
-        found.sort_by(|a, b| {
-            (a.at_ms, &a.service_id, &a.secret_name).cmp(&(b.at_ms, &b.service_id, &b.secret_name))
-        });
         Ok(found)
     }
 }

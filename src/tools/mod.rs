@@ -101,21 +101,13 @@ pub(crate) fn structured<T: Serialize>(output: &T) -> CallToolResult {
     }
 }
 
-/// Who made a call, for the ledger: the MCP client's name as it gave it
-/// (one line without controls, bidi or zero-width characters, at most
-/// 64 characters), or `unknown client`.
+/// Who made a call, for the ledger: the MCP client's name as it gave it,
+/// as one safe line (see [`crate::store::one_line`]).
 pub(crate) fn caller(context: &rmcp::service::RequestContext<rmcp::RoleServer>) -> String {
-    let named = context
+    let name = context
         .peer
         .peer_info()
-        .map(|info| {
-            info.client_info
-                .name
-                .chars()
-                .filter(|c| crate::domain::text::fits_one_line(*c))
-                .take(64)
-                .collect::<String>()
-        })
-        .filter(|name| !name.trim().is_empty());
-    named.unwrap_or_else(|| "unknown client".to_owned())
+        .map(|info| info.client_info.name.clone())
+        .unwrap_or_default();
+    crate::store::one_line(&name)
 }

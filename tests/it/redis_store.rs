@@ -157,7 +157,8 @@ async fn a_redis_restored_from_an_older_snapshot_refuses_states_spent_since() {
     assert_eq!(kept[0].service_id, "svc-a");
 }
 
-/// The ledger in Redis: per tenant, oldest first, and a later placement
+/// The ledger in Redis: per tenant (the `Store` handle orders entries
+/// oldest first: a unit test holds it to that), and a later placement
 /// into the same service secret takes it from whatever key held it, also
 /// when two replicas race for it.
 #[tokio::test]
@@ -193,7 +194,10 @@ async fn the_ledger_replaces_by_service_secret_oldest_first_per_tenant() {
         .await
         .unwrap();
     let services = |found: Vec<Placement>| -> Vec<(String, u64)> {
-        found.into_iter().map(|p| (p.service_id, p.at_ms)).collect()
+        let mut found: Vec<(String, u64)> =
+            found.into_iter().map(|p| (p.service_id, p.at_ms)).collect();
+        found.sort_by_key(|(_, at)| *at);
+        found
     };
     assert_eq!(
         services(two.placements("t", "user.db").await.unwrap()),
