@@ -63,6 +63,13 @@ pub struct Call {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub targets: Option<Vec<Target>>,
     pub client: Client,
+    /// With OAuth: the access token's subject, the person (or service) the
+    /// authorization server vouched for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// With OAuth: the client the token was issued to (`client_id`, else `azp`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
     pub transport: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
@@ -146,6 +153,9 @@ impl Call {
             name: info.as_ref().map(|i| clip(&i.client_info.name)),
             version: info.as_ref().map(|i| clip(&i.client_info.version)),
         };
+        let identity = crate::audit::identity(&context.extensions);
+        let subject = identity.map(|i| clip(&i.subject));
+        let client_id = identity.and_then(|i| i.client.as_deref()).map(clip);
         let (transport, session) =
             if let Some(parts) = context.extensions.get::<http::request::Parts>() {
                 let session = parts
@@ -172,6 +182,8 @@ impl Call {
             value_source,
             targets,
             client,
+            subject,
+            client_id,
             transport,
             session,
             request,

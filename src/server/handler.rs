@@ -7,10 +7,11 @@ use std::time::Instant;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomRequest,
-    CustomResult, ErrorCode, GetPromptRequestParams, GetPromptResponse, JsonObject,
-    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
-    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ServerConfig,
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
+    CustomRequest, CustomResult, ErrorCode, GetPromptRequestParams, GetPromptResponse, JsonObject,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
+    ResultType, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
@@ -107,6 +108,8 @@ impl SecretsServer {
         request: &CallToolRequestParams,
         caller: &crate::elicit::Caller,
     ) -> Result<(), (Rule, String)> {
+        // With OAuth, each subject's own limits (see `RateLimits::per_subject`).
+        let subject = caller.subject();
         let Some(kind) = kind.filter(|k| *k != Kind::Read) else {
             return Ok(());
         };
@@ -143,7 +146,7 @@ impl SecretsServer {
             .and_then(std::num::NonZeroU32::new)
             .unwrap_or(std::num::NonZeroU32::MAX);
         self.rates
-            .admit_n(kind, writes)
+            .admit_n(kind, writes, subject)
             .await
             .map_err(|refused| (refused.rule(), refused.message()))
     }
@@ -294,6 +297,40 @@ fn elapsed_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
+/// The refusal of a call the request's OAuth access token does not allow,
+/// if it is one (the HTTP layer answers `403 insufficient_scope` first;
+/// this holds for whatever reaches the handler another way, such as a
+/// batch).
+fn beyond_scope(
+    name: &str,
+    kind: Option<Kind>,
+    context: &RequestContext<RoleServer>,
+) -> Option<String> {
+    let identity = crate::audit::identity(&context.extensions)?;
+    let kind = kind?;
+    if identity.allows(kind) {
+        return None;
+    }
+    tracing::info!(
+        subject = %identity.subject,
+        tool = name,
+        "call beyond the access token's scopes refused"
+    );
+    Some(format!(
+        "{} {name} needs the OAuth scope {}, which the access token this client signed in with does not have, so \
+         nothing was sent to OSC. Use only the tools tools/list shows; if the person needs this one, the client must \
+         sign in again asking for that scope.",
+        crate::advice::REFUSED,
+        identity.needed(kind)
+    ))
+}
+
+/// Whether the request may read (list keys, the resources, the prompts):
+/// always, unless an OAuth access token without the read scope came with it.
+fn may_read(context: &RequestContext<RoleServer>) -> bool {
+    crate::audit::identity(&context.extensions).is_none_or(|i| i.allows(Kind::Read))
+}
+
 /// What every call of a server started with a configuration problem says.
 fn unconfigured(problem: &str) -> String {
     format!(
@@ -337,6 +374,10 @@ impl ServerHandler for SecretsServer {
         let record = |outcome| {
             self.record(call.as_ref(), kind, outcome, started);
         };
+        if let Some(refusal) = beyond_scope(&name, kind, &context) {
+            record(Outcome::Refused(Rule::Scope));
+            return Ok(self.refusal(&name, refusal));
+        }
         if let Some(refusal) = self.off_limits(&name, request.arguments.as_ref()) {
             record(Outcome::Refused(Rule::Guardrail));
             return Ok(self.refusal(&name, refusal));
@@ -413,11 +454,48 @@ impl ServerHandler for SecretsServer {
         Ok(self.finish(&name, response))
     }
 
+    /// The tools this server serves, less those an OAuth access token's
+    /// scopes do not allow: a client sees only what it may call. Such a list
+    /// is the token's own, so a 2026-07-28 client is told not to share it.
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let supports_cache_hints = context
+            .protocol_version()
+            .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28);
+        let identity = crate::audit::identity(&context.extensions);
+        let mut tools = self.routes().list_all();
+        if let Some(identity) = identity {
+            tools.retain(|tool| registry::kind_of(&tool.name).is_some_and(|k| identity.allows(k)));
+        }
+        Ok(ListToolsResult {
+            result_type: Some(ResultType::COMPLETE),
+            tools,
+            meta: None,
+            next_cursor: None,
+            ttl_ms: supports_cache_hints.then_some(0),
+            cache_scope: supports_cache_hints.then_some(if identity.is_some() {
+                CacheScope::Private
+            } else {
+                CacheScope::Public
+            }),
+        })
+    }
+
+    fn get_tool(&self, name: &str) -> Option<rmcp::model::Tool> {
+        self.routes().get(name).cloned()
+    }
+
     async fn list_resources(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
+        if !may_read(&context) {
+            return Ok(ListResourcesResult::with_all_items(Vec::new()));
+        }
         Ok(ListResourcesResult::with_all_items(resources::list(
             &self.tools,
         )))
@@ -426,8 +504,11 @@ impl ServerHandler for SecretsServer {
     async fn list_resource_templates(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        if !may_read(&context) {
+            return Ok(ListResourceTemplatesResult::with_all_items(Vec::new()));
+        }
         Ok(ListResourceTemplatesResult::with_all_items(
             resources::templates(&self.tools),
         ))
@@ -436,10 +517,21 @@ impl ServerHandler for SecretsServer {
     async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         if let Some(problem) = &self.problem {
             return Err(ErrorData::internal_error(unconfigured(problem), None));
+        }
+        if let Some(identity) = crate::audit::identity(&context.extensions)
+            && !identity.allows(Kind::Read)
+        {
+            return Err(ErrorData::invalid_request(
+                format!(
+                    "reading this server's resources needs the OAuth scope {}, which the access token does not have",
+                    identity.needed(Kind::Read)
+                ),
+                None,
+            ));
         }
         resources::read(&self.tools, &request.uri)
             .await
@@ -449,8 +541,11 @@ impl ServerHandler for SecretsServer {
     async fn list_prompts(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
+        if !may_read(&context) {
+            return Ok(ListPromptsResult::with_all_items(Vec::new()));
+        }
         Ok(ListPromptsResult::with_all_items(prompts::listed(
             &self.tools.policy.tools,
         )))
@@ -459,8 +554,19 @@ impl ServerHandler for SecretsServer {
     async fn get_prompt(
         &self,
         request: GetPromptRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
+        if let Some(identity) = crate::audit::identity(&context.extensions)
+            && !identity.allows(Kind::Read)
+        {
+            return Err(ErrorData::invalid_request(
+                format!(
+                    "this server's prompts need the OAuth scope {}, which the access token does not have",
+                    identity.needed(Kind::Read)
+                ),
+                None,
+            ));
+        }
         prompts::get(&request, &self.tools.policy.tools).map(Into::into)
     }
 

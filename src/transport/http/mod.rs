@@ -24,6 +24,7 @@ pub(crate) mod conn;
 mod held;
 mod layers;
 mod limits;
+pub mod oauth;
 mod paths;
 mod reclaim;
 mod routes;
@@ -62,8 +63,14 @@ pub async fn serve(
         addr: config.listen,
         source,
     })?;
+    let oauth = match &config.oauth {
+        Some(settings) => Some(Arc::new(
+            oauth::ResourceServer::start(settings, local).await?,
+        )),
+        None => None,
+    };
     let page = page_config(&server, &config, local).await?;
-    let app = App::new(server, &config, local, page)?;
+    let app = App::new(server, &config, local, page, oauth.clone())?;
     let (max_connections, descriptors) = conn::connection_cap(config.max_connections);
     if max_connections < config.max_connections {
         tracing::warn!(
@@ -81,10 +88,14 @@ pub async fn serve(
     crate::logging::say(&format!(
         "listening on http://{local} (Streamable HTTP at {MCP_PATH}{}, legacy SSE at {SSE_PATH}, health at {HEALTH_PATH}; {})",
         if config.stateless { ", stateless" } else { "" },
-        if config.auth_token.is_some() {
-            "bearer token required"
-        } else {
-            "NO authentication"
+        match (&oauth, config.auth_token.is_some()) {
+            (Some(oauth), _) => format!(
+                "OAuth access tokens from {} for {} required",
+                oauth.issuer(),
+                oauth.resource()
+            ),
+            (None, true) => "bearer token required".to_owned(),
+            (None, false) => "NO authentication".to_owned(),
         }
     ));
     tokio::spawn(Arc::clone(&app.calls.budget.reclaim).run(

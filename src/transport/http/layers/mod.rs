@@ -13,13 +13,16 @@
 //!    [`super::well_known`]) end here; the protected ones (`/mcp`, `/sse`,
 //!    `/messages`, and any unknown path) go on through
 //! 8. [`drain::RefuseNew`]: `503` once shutdown began;
-//! 9. [`auth`]: the listener's one authentication (the static bearer token);
+//! 9. [`auth`]: the listener's one authentication (the static bearer token,
+//!    or OAuth access tokens, see [`super::oauth`]);
 //! 10. [`body::Limit`]: a declared body over the cap is refused unread;
 //!
 //! and, on `POST` and `DELETE /mcp` only (a `GET` stream holds no permit):
 //!
 //! 11. [`peek`] (`POST`): reads the body through the one capped reader, to
 //!     tell an `initialize` from a call and learn the call's id;
+//!     with OAuth, [`scope`] then refuses a call the token's scopes do not
+//!     allow (`403 insufficient_scope`);
 //! 12. [`permits`]: the session cap and the per-client permit, held until
 //!     the response body ends;
 //! 13. [`drain::CutOffLayer`]: answers a call still running when the shutdown
@@ -46,6 +49,7 @@ pub(super) mod log;
 pub(super) mod peek;
 pub(super) mod permits;
 pub(super) mod query;
+pub(super) mod scope;
 pub(super) mod tidy;
 
 pub(super) use log::refused;
