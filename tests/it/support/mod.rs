@@ -5,6 +5,7 @@
 pub mod docs;
 pub mod haproxy;
 pub mod http;
+pub mod issuer;
 pub mod logs;
 pub mod page;
 pub mod python;
