@@ -16,6 +16,7 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 use serde_json::Value;
+use tracing::Instrument;
 
 use super::instructions::SANDBOX_NOTE;
 use super::surface::served_router;
@@ -292,69 +293,9 @@ impl SecretsServer {
     }
 }
 
-/// Milliseconds since `started`, for an audit record.
-fn elapsed_ms(started: Instant) -> u64 {
-    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
-}
-
-/// The refusal of a call the request's OAuth access token does not allow,
-/// if it is one (the HTTP layer answers `403 insufficient_scope` first;
-/// this holds for whatever reaches the handler another way, such as a
-/// batch).
-fn beyond_scope(
-    name: &str,
-    kind: Option<Kind>,
-    context: &RequestContext<RoleServer>,
-) -> Option<String> {
-    let identity = crate::audit::identity(&context.extensions)?;
-    let kind = kind?;
-    if identity.allows(kind) {
-        return None;
-    }
-    tracing::info!(
-        subject = %identity.subject,
-        tool = name,
-        "call beyond the access token's scopes refused"
-    );
-    Some(format!(
-        "{} {name} needs the OAuth scope {}, which the access token this client signed in with does not have, so \
-         nothing was sent to OSC. Use only the tools tools/list shows; if the person needs this one, the client must \
-         sign in again asking for that scope.",
-        crate::advice::REFUSED,
-        identity.needed(kind)
-    ))
-}
-
-/// Whether the request may read (list keys, the resources, the prompts):
-/// always, unless an OAuth access token without the read scope came with it.
-fn may_read(context: &RequestContext<RoleServer>) -> bool {
-    crate::audit::identity(&context.extensions).is_none_or(|i| i.allows(Kind::Read))
-}
-
-/// What every call of a server started with a configuration problem says.
-fn unconfigured(problem: &str) -> String {
-    format!(
-        "Not done: this server is not configured: {problem}. Nothing was sent to OSC. Tell the person to fix this \
-         server's settings in their MCP client's configuration (or run `osc-secrets-mcp check` with them), then \
-         restart the server."
-    )
-}
-
-#[tool_handler(router = self.routes())]
-impl ServerHandler for SecretsServer {
-    fn get_info(&self) -> ServerConfig {
-        (*self.info).clone()
-    }
-
-    /// Checks the arguments against the tool's input schema before rmcp
-    /// deserializes them, so a mismatch is answered in the server's words.
-    /// An unknown tool stays rmcp's JSON-RPC error.
-    ///
-    /// Whatever a transport attached to the request (the HTTP transports put
-    /// the client's in-flight permit there) lives until the tool has
-    /// returned: rmcp's tool adapter drops the request context before it
-    /// awaits the tool, so a copy of the hold is kept here.
-    async fn call_tool(
+impl SecretsServer {
+    /// `tools/call`, inside the call's span (see `call_tool`).
+    async fn call(
         &self,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
@@ -452,6 +393,82 @@ impl ServerHandler for SecretsServer {
             }
         }
         Ok(self.finish(&name, response))
+    }
+}
+
+/// Milliseconds since `started`, for an audit record.
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The refusal of a call the request's OAuth access token does not allow,
+/// if it is one (the HTTP layer answers `403 insufficient_scope` first;
+/// this holds for whatever reaches the handler another way, such as a
+/// batch).
+fn beyond_scope(
+    name: &str,
+    kind: Option<Kind>,
+    context: &RequestContext<RoleServer>,
+) -> Option<String> {
+    let identity = crate::audit::identity(&context.extensions)?;
+    let kind = kind?;
+    if identity.allows(kind) {
+        return None;
+    }
+    tracing::info!(
+        subject = %identity.subject,
+        tool = name,
+        "call beyond the access token's scopes refused"
+    );
+    Some(format!(
+        "{} {name} needs the OAuth scope {}, which the access token this client signed in with does not have, so \
+         nothing was sent to OSC. Use only the tools tools/list shows; if the person needs this one, the client must \
+         sign in again asking for that scope.",
+        crate::advice::REFUSED,
+        identity.needed(kind)
+    ))
+}
+
+/// Whether the request may read (list keys, the resources, the prompts):
+/// always, unless an OAuth access token without the read scope came with it.
+fn may_read(context: &RequestContext<RoleServer>) -> bool {
+    crate::audit::identity(&context.extensions).is_none_or(|i| i.allows(Kind::Read))
+}
+
+/// What every call of a server started with a configuration problem says.
+fn unconfigured(problem: &str) -> String {
+    format!(
+        "Not done: this server is not configured: {problem}. Nothing was sent to OSC. Tell the person to fix this \
+         server's settings in their MCP client's configuration (or run `osc-secrets-mcp check` with them), then \
+         restart the server."
+    )
+}
+
+#[tool_handler(router = self.routes())]
+impl ServerHandler for SecretsServer {
+    fn get_info(&self) -> ServerConfig {
+        (*self.info).clone()
+    }
+
+    /// Checks the arguments against the tool's input schema before rmcp
+    /// deserializes them, so a mismatch is answered in the server's words.
+    /// An unknown tool stays rmcp's JSON-RPC error.
+    ///
+    /// Whatever a transport attached to the request (the HTTP transports put
+    /// the client's in-flight permit there) lives until the tool has
+    /// returned: rmcp's tool adapter drops the request context before it
+    /// awaits the tool, so a copy of the hold is kept here.
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        // With OAuth, every line the call logs names the subject (never the token).
+        let span = match crate::audit::identity(&context.extensions) {
+            Some(identity) => tracing::info_span!("call", subject = %identity.subject),
+            None => tracing::Span::none(),
+        };
+        self.call(request, context).instrument(span).await
     }
 
     /// The tools this server serves, less those an OAuth access token's

@@ -23,6 +23,7 @@ mod http_abuse;
 mod leak;
 mod ledger;
 mod oauth;
+mod oauth_provider;
 mod panic;
 mod process;
 mod prompts;

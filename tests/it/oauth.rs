@@ -631,6 +631,12 @@ async fn scopes_step_up_identity_and_per_subject_limits() {
 
     let (_, log) = server.terminate().await;
     assert_no_leak("the server's log", &log, &[&reader, &writer, &bob]);
+    // What a call logs names its subject.
+    assert!(
+        log.lines()
+            .any(|l| l.contains("call{subject=bob}") && l.contains("tenant secret written")),
+        "{log}"
+    );
     let records: Vec<Value> = std::fs::read_to_string(&audit)
         .unwrap()
         .lines()

@@ -8,6 +8,7 @@ pub mod http;
 pub mod issuer;
 pub mod logs;
 pub mod page;
+pub mod provider;
 pub mod python;
 pub mod redis;
 pub mod stdio;
