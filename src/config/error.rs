@@ -105,6 +105,11 @@ pub enum ConfigError {
     )]
     OAuthScope { flag: &'static str },
     #[error(
+        "--oauth-audience (MCP_OAUTH_AUDIENCE) takes audience values separated by commas, each printable ASCII \
+         without spaces, at most 200 characters (for example Entra ID's application ID)"
+    )]
+    OAuthAudience,
+    #[error(
         "--oauth-scope-read, --oauth-scope-write and --oauth-scope-delete must be three different scope names: \
          one scope granting two of them could not be told apart"
     )]

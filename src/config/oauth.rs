@@ -18,6 +18,15 @@ pub struct OAuthArgs {
     #[arg(long, env = "MCP_OAUTH_RESOURCE", value_name = "URL")]
     pub oauth_resource: Option<String>,
 
+    /// Other `aud` values accepted besides the resource, comma-separated: Entra ID's v2 tokens name the API's application (client) ID instead of its Application ID URI.
+    #[arg(
+        long,
+        env = "MCP_OAUTH_AUDIENCE",
+        value_delimiter = ',',
+        value_name = "AUDIENCES"
+    )]
+    pub oauth_audience: Vec<String>,
+
     /// The scope that allows listing keys and reading the resources and prompts.
     #[arg(
         long,
@@ -53,6 +62,8 @@ pub struct OAuthSettings {
     pub issuer: String,
     /// None: derived from the listener's address when it binds (loopback only).
     pub resource: Option<String>,
+    /// `aud` values accepted besides the resource.
+    pub audiences: Vec<String>,
     pub scopes: ScopeNames,
 }
 
@@ -100,9 +111,20 @@ impl OAuthArgs {
         if names[0] == names[1] || names[1] == names[2] || names[0] == names[2] {
             return Err(ConfigError::OAuthScopesRepeat);
         }
+        let audiences = self
+            .oauth_audience
+            .iter()
+            .map(|a| a.trim())
+            .filter(|a| !a.is_empty())
+            .map(|a| {
+                let fits = a.len() <= 200 && a.chars().all(|c| c.is_ascii_graphic());
+                fits.then(|| a.to_owned()).ok_or(ConfigError::OAuthAudience)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Some(OAuthSettings {
             issuer: issuer.to_owned(),
             resource,
+            audiences,
             scopes,
         }))
     }
@@ -165,6 +187,7 @@ mod tests {
         OAuthArgs {
             oauth_issuer: issuer.map(str::to_owned),
             oauth_resource: resource.map(str::to_owned),
+            oauth_audience: vec![],
             oauth_scope_read: "secrets:read".to_owned(),
             oauth_scope_write: "secrets:write".to_owned(),
             oauth_scope_delete: "secrets:delete".to_owned(),
@@ -205,6 +228,17 @@ mod tests {
             None
         );
         assert!(args(None, None).settings(None).unwrap().is_none());
+        let mut entra = args(Some("https://login.microsoftonline.com/t/v2.0"), None);
+        entra.oauth_audience = vec![
+            " 00000000-1111-2222-3333-444444444444 ".to_owned(),
+            String::new(),
+        ];
+        assert_eq!(
+            entra.settings(None).unwrap().unwrap().audiences,
+            ["00000000-1111-2222-3333-444444444444"]
+        );
+        entra.oauth_audience = vec!["two words".to_owned()];
+        assert!(entra.settings(None).is_err());
     }
 
     #[test]

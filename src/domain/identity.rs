@@ -66,19 +66,22 @@ impl ScopeNames {
     }
 
     /// What a token with `scopes` (its granted scope names) may do; names
-    /// this server does not know are ignored.
+    /// this server does not know are ignored. A scope matches its name, or
+    /// the last segment of a name written as a URI: Entra ID's tokens carry
+    /// `Secrets.Read` for the scope clients request as
+    /// `api://<app>/Secrets.Read`.
     pub fn grant<'a>(&self, scopes: impl IntoIterator<Item = &'a str>) -> Grant {
+        let matches = |name: &str, scope: &str| {
+            name == scope
+                || name
+                    .strip_suffix(scope)
+                    .is_some_and(|uri| uri.ends_with('/') && uri.contains("://"))
+        };
         let mut grant = Grant::default();
-        for scope in scopes {
-            if scope == self.read {
-                grant.read = true;
-            }
-            if scope == self.write {
-                grant.write = true;
-            }
-            if scope == self.delete {
-                grant.delete = true;
-            }
+        for scope in scopes.into_iter().filter(|s| !s.is_empty()) {
+            grant.read |= matches(&self.read, scope);
+            grant.write |= matches(&self.write, scope);
+            grant.delete |= matches(&self.delete, scope);
         }
         grant
     }
@@ -158,7 +161,13 @@ mod tests {
             ..ScopeNames::default()
         };
         assert!(renamed.grant(["api://x/Secrets.Read"]).read);
+        assert!(
+            renamed.grant(["Secrets.Read"]).read,
+            "Entra ID's short form"
+        );
         assert!(!renamed.grant(["secrets:read"]).read);
+        assert!(!renamed.grant(["Read"]).read);
+        assert!(!names.grant(["read"]).read, "not a URI: whole names only");
         let identity = Identity {
             subject: Arc::from("alice"),
             client: None,

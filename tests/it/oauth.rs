@@ -727,3 +727,73 @@ async fn legacy_sse_follows_the_same_rules() {
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     assert_eq!(stored(&emu, "user.sse"), None);
 }
+
+/// Entra ID's shape: a v2 token's `aud` is the application ID (accepted
+/// with --oauth-audience), and its `scp` holds the short names of scopes
+/// the operator wrote as URIs.
+#[tokio::test]
+async fn entra_shaped_tokens_with_an_extra_audience_and_short_scopes() {
+    let emu = emulator().await;
+    let issuer = Issuer::start().await;
+    let app = "00000000-1111-2222-3333-444444444444";
+    let read = format!("api://{app}/Secrets.Read");
+    let write = format!("api://{app}/Secrets.Write");
+    let delete = format!("api://{app}/Secrets.Delete");
+    let server = serve(
+        &issuer,
+        &emu,
+        &[
+            "--oauth-audience",
+            app,
+            "--oauth-scope-read",
+            &read,
+            "--oauth-scope-write",
+            &write,
+            "--oauth-scope-delete",
+            &delete,
+        ],
+    )
+    .await;
+    let metadata: Value = http()
+        .get(server.url("/.well-known/oauth-protected-resource/mcp"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(metadata["scopes_supported"], json!([read, write, delete]));
+    assert_eq!(metadata["resource"], server.url("/mcp"));
+    let mut claims = issuer.claims(app, "entra-oid", "");
+    let object = claims.as_object_mut().unwrap();
+    object.remove("scope");
+    object.insert("scp".to_owned(), json!("Secrets.Read"));
+    object.insert("azp".to_owned(), json!("client-app"));
+    object.remove("client_id");
+    let token = issuer.key.sign(
+        &json!({ "alg": "ES256", "typ": "JWT", "kid": "key-1" }),
+        &claims,
+    );
+    let session = open_session(&server, Some(&token)).await;
+    let listed = post_mcp(
+        &server,
+        Some(&token),
+        Some(&session),
+        &rpc(2, "tools/list", json!({})),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(
+        tool_names(&message_in(&listed.text().await.unwrap())),
+        ["list_tenant_secrets"]
+    );
+    // Another application's token is not one for this server.
+    claims["aud"] = json!("99999999-1111-2222-3333-444444444444");
+    let other = issuer.key.sign(&header("key-1"), &claims);
+    let response = post_mcp(&server, Some(&other), None, &initialize_request())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}

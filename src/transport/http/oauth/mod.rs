@@ -66,6 +66,9 @@ pub enum OAuthError {
 pub(crate) struct ResourceServer {
     issuer: String,
     resource: String,
+    /// What a token's `aud` must hold one of: the resource, and any
+    /// audience the operator added (`--oauth-audience`).
+    audiences: Vec<String>,
     /// Where the protected resource metadata is (RFC 9728 3.1), for challenges.
     metadata_url: String,
     /// The metadata document, as served.
@@ -119,8 +122,11 @@ impl ResourceServer {
             "bearer_methods_supported": ["header"],
             "resource_name": "OSC Secrets",
         });
+        let mut audiences = vec![resource.clone()];
+        audiences.extend(settings.audiences.iter().cloned());
         Ok(ResourceServer {
             issuer: settings.issuer.clone(),
+            audiences,
             resource,
             metadata_url,
             metadata: Arc::new(document),
@@ -195,7 +201,10 @@ impl ResourceServer {
         if claims.iss != self.issuer {
             return Err(Invalid::Issuer);
         }
-        if !claims.audiences().any(|aud| aud == self.resource) {
+        if !claims
+            .audiences()
+            .any(|aud| self.audiences.iter().any(|a| a == aud))
+        {
             return Err(Invalid::Audience);
         }
         let subject = claims
@@ -238,7 +247,7 @@ impl ResourceServer {
         validation.validate_nbf = true;
         validation.validate_aud = true;
         validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[&self.resource]);
+        validation.set_audience(&self.audiences);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation
     }
