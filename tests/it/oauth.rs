@@ -797,3 +797,69 @@ async fn entra_shaped_tokens_with_an_extra_audience_and_short_scopes() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// The ledger says who materialized a key: the token's subject, not the
+/// client's name; reading it needs secrets:read.
+#[tokio::test]
+async fn the_ledger_names_the_subject() {
+    let emu = emulator().await;
+    let issuer = Issuer::start().await;
+    let server = serve(&issuer, &emu, &[]).await;
+    let resource = server.url("/mcp");
+    let carol = issuer.token(&resource, "carol", "secrets:read secrets:write");
+    let session = open_session(&server, Some(&carol)).await;
+    for (id, tool, arguments) in [
+        (
+            2,
+            "set_tenant_secret",
+            json!({ "key": "user.carol", "generate": {} }),
+        ),
+        (
+            3,
+            "materialize_tenant_secret",
+            json!({ "key": "user.carol", "serviceId": "eyevinn-app-a", "secretName": "pw" }),
+        ),
+    ] {
+        let answer = post_mcp(
+            &server,
+            Some(&carol),
+            Some(&session),
+            &call(id, tool, arguments),
+        )
+        .send()
+        .await
+        .unwrap();
+        let answer = message_in(&answer.text().await.unwrap());
+        assert_eq!(answer["result"]["isError"], false, "{tool}: {answer}");
+    }
+    let read = rpc(
+        4,
+        "resources/read",
+        json!({ "uri": "osc://tenant-secrets/user.carol/materializations" }),
+    );
+    let answer = post_mcp(&server, Some(&carol), Some(&session), &read)
+        .send()
+        .await
+        .unwrap();
+    let answer = message_in(&answer.text().await.unwrap());
+    let ledger: Value =
+        serde_json::from_str(answer["result"]["contents"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(ledger["materializations"][0]["by"], "carol", "{ledger}");
+    assert_eq!(ledger["materializations"][0]["serviceId"], "eyevinn-app-a");
+    // Without secrets:read the ledger is not shown.
+    let writer = issuer.token(&resource, "carol", "secrets:write");
+    let (status, headers, _, _) = error_of(
+        post_mcp(&server, Some(&writer), Some(&session), &read)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains(r#"scope="secrets:read""#)
+    );
+}
