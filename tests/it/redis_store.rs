@@ -1130,8 +1130,9 @@ async fn show_page(url: &str) -> u16 {
 }
 
 /// askUser's links on Redis through faults, with two server processes:
-/// the replica that opened a link is killed, and the other serves its page
-/// and writes once; Redis stopped with a link open: the page says to try
+/// the replica that opened a link and asked a confirmation is killed, and
+/// the other serves the link's page and writes once, and completes the
+/// confirmation; Redis stopped with a link open: the page says to try
 /// again (503) and writes nothing, and once Redis is back (from its
 /// snapshot) the same link works; Redis back empty: the link is unknown
 /// (404) and nothing is written. No value in either replica's log.
@@ -1163,8 +1164,16 @@ async fn links_on_redis_outlive_their_replica_and_fail_closed_with_redis() {
 
     let on_a = http_client(&a).await;
     let id = open(&on_a, "user.l-killed").await;
+    // A confirmation asked by the same replica, answered after it died.
+    emu.insert_tenant_secret(KEY, CANARY);
+    let delete = request("delete_tenant_secret", json!({"key": KEY}));
+    let state = asked(&on_a, &delete).await;
     let _ = on_a.cancel().await;
     let (_, log_a) = a.terminate().await;
+    let on_b = http_client(&b).await;
+    let done = final_result(&on_b, answered(&delete, &state)).await;
+    assert!(!support::is_error(&done), "{}", support::text(&done));
+    assert_eq!(deletes(&emu), 1);
     let page = b.url(&format!("/ask/{id}"));
     assert_eq!(show_page(&page).await, 200);
     let (status, body) = submit_page(&page, CANARY).await;
@@ -1180,7 +1189,6 @@ async fn links_on_redis_outlive_their_replica_and_fail_closed_with_redis() {
         Some(CANARY)
     );
 
-    let on_b = http_client(&b).await;
     let id = open(&on_b, "user.l-stopped").await;
     let page = b.url(&format!("/ask/{id}"));
     let mut conn = redis.connection().await;
