@@ -134,17 +134,23 @@ impl Toolkit {
     /// askUser for set and rotate: the human types the value on a one-time
     /// page, and the link's job (this tool's `work`, run by
     /// [`super::asked`] on whichever replica serves the page) writes it;
-    /// `pending` is the result for a link handed to the agent.
+    /// `pending` is the result for a link handed to the agent. Whether the
+    /// key exists (the page says it will be replaced) is asked of OSC
+    /// unless the tool already knows.
     pub(crate) async fn ask_user<T: Serialize>(
         &self,
         call: Asking<'_>,
         work: serde_json::Value,
+        exists: Option<bool>,
         pending: impl FnOnce(Pending) -> T,
     ) -> Result<CallToolResponse, Failure> {
         if let Some(links) = self.ask.links() {
             links.set_worker(self.worker());
         }
-        let exists = self.exists(call.key).await;
+        let exists = match exists {
+            Some(known) => Some(known),
+            None => self.exists(call.key).await,
+        };
         flow::ask(&self.ask, call, exists, work, |link| {
             structured(&pending(link))
         })

@@ -144,9 +144,12 @@ Restart instances after.",
         // Checked after the arguments, before anything is written or asked;
         // a retry carrying a requestState continues a round that checked
         // (the state is bound to these very arguments).
-        if args.create != Some(true) && request_state.is_none() {
+        let exists = if args.create != Some(true) && request_state.is_none() {
             self.must_exist(&key).await?;
-        }
+            Some(true)
+        } else {
+            None
+        };
         let (value, origin) = match resolved {
             Resolved::Ready(value, origin) => (value, origin),
             Resolved::AskUser => {
@@ -169,7 +172,7 @@ Restart instances after.",
                 };
                 let work = serde_json::to_value(work).unwrap_or_default();
                 return self
-                    .ask_user(call, work, |link| RotateOutput::pending(&key, link))
+                    .ask_user(call, work, exists, |link| RotateOutput::pending(&key, link))
                     .await;
             }
         };

@@ -139,7 +139,7 @@ rotate_tenant_secret also updates services.",
                     responses,
                 };
                 return self
-                    .ask_user(call, serde_json::Value::Null, |link| {
+                    .ask_user(call, serde_json::Value::Null, None, |link| {
                         SetOutput::pending(&key, mode, link)
                     })
                     .await;

@@ -655,6 +655,10 @@ async fn the_page_of_a_rotation_that_missed_a_target_says_the_key_was_stored() {
     )
     .await;
     let url = structured(&result)["url"].as_str().unwrap().to_owned();
+    // Whether the key exists was asked of OSC once: the check that a
+    // rotation replaces an existing key also tells the page.
+    let listed = emu.requests().iter().filter(|r| r.method == "GET").count();
+    assert_eq!(listed, 1, "{:?}", emu.requests());
     let claimed = links.claim(&link_id(&url)).await.expect("an open link");
     let settled = links
         .run(claimed, SecretString::from(CANARY.to_owned()))
