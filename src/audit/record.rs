@@ -90,6 +90,10 @@ struct Stored {
     value_source: Option<String>,
     targets: Option<Vec<Target>>,
     client: Client,
+    #[serde(default)]
+    subject: Option<String>,
+    #[serde(default)]
+    client_id: Option<String>,
     transport: String,
     session: Option<String>,
     request: String,
@@ -119,6 +123,8 @@ impl<'de> Deserialize<'de> for Call {
                 .transpose()?,
             targets: stored.targets,
             client: stored.client,
+            subject: stored.subject.as_deref().map(clip),
+            client_id: stored.client_id.as_deref().map(clip),
             transport: known_word(&stored.transport, &["streamable-http", "sse", "stdio"])?,
             session: stored.session,
             request: stored.request,
