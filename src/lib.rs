@@ -21,7 +21,8 @@
 //!   every listener shares, below `ask_user`.
 //! - `config` (flags and environment) and `app` (the composition root).
 //!
-//! `logging`, `redact` and `sync` are small utilities any of them may use;
+//! `logging`, `metrics`, `redact` and `sync` are small utilities any of them
+//! may use;
 //! `emulator` is the offline OSC, apart from the product path.
 
 pub mod advice;
@@ -33,6 +34,7 @@ pub mod domain;
 pub mod elicit;
 pub mod emulator;
 pub mod logging;
+pub mod metrics;
 pub mod osc;
 pub mod policy;
 pub mod redact;

@@ -36,8 +36,9 @@ use super::layers::query::RefuseCredentials;
 use super::layers::scope;
 use super::layers::tidy::RmcpAnswers;
 use super::limits::{Inflight, SessionBudget};
+use super::metrics;
 use super::oauth::ResourceServer;
-use super::paths::{HEALTH_PATH, MCP_PATH, MESSAGES_PATH, SSE_KEEP_ALIVE, SSE_PATH};
+use super::paths::{HEALTH_PATH, MCP_PATH, MESSAGES_PATH, METRICS_PATH, SSE_KEEP_ALIVE, SSE_PATH};
 use super::sessions::CappedSessions;
 use super::sse::{self, LegacySse};
 use super::well_known;
@@ -137,12 +138,16 @@ impl App {
             cancel.child_token(),
             oauth.clone(),
         ));
+        let scrape = metrics::Scrape {
+            links: server.links().cloned(),
+        };
         let mcp = streamable(server, config, &admitted, &calls, &drain, &cancel, &oauth);
         let protected = protection.wrap(
             Router::new()
                 .route(SSE_PATH, get(sse::connect))
                 .route(MESSAGES_PATH, post(sse::message))
                 .with_state(Arc::clone(&legacy))
+                .route(METRICS_PATH, get(metrics::scrape).with_state(scrape))
                 .route(MCP_PATH, mcp),
         );
         // Unknown paths are protected too (a 401 says nothing of what
