@@ -135,6 +135,17 @@ async fn metadata_challenges_and_a_good_token() {
             "set_tenant_secret"
         ]
     );
+    // /metrics takes an access token too, of any scope.
+    let response = http().get(server.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let reader = issuer.token(&resource, "prometheus", "");
+    let response = http()
+        .get(server.url("/metrics"))
+        .header("authorization", format!("Bearer {reader}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
     // The OSC token is never an access token here.
     let (status, _, _, _) = error_of(
         post_mcp(&server, Some(OSC_TOKEN), None, &initialize_request())
