@@ -874,3 +874,61 @@ async fn the_ledger_names_the_subject() {
             .contains(r#"scope="secrets:read""#)
     );
 }
+
+/// A Streamable HTTP session answers only the subject that opened it:
+/// another subject's valid token naming the session gets `404` on `POST`,
+/// `GET` (the session's stream) and `DELETE`, and the session goes on for
+/// its owner; nothing reaches OSC for the other subject.
+#[tokio::test]
+async fn a_session_answers_only_the_subject_that_opened_it() {
+    let emu = emulator().await;
+    let issuer = Issuer::start().await;
+    let server = serve(&issuer, &emu, &[]).await;
+    let resource = server.url("/mcp");
+    let alice = issuer.token(&resource, "alice", ALL);
+    let mallory = issuer.token(&resource, "mallory", ALL);
+    let session = open_session(&server, Some(&alice)).await;
+
+    let set = call(
+        2,
+        "set_tenant_secret",
+        json!({ "key": "user.owned", "generate": {}, "mode": "create" }),
+    );
+    let (status, _, body, _) = error_of(
+        post_mcp(&server, Some(&mallory), Some(&session), &set)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["error"], "session_not_found");
+    for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+        let response = http()
+            .request(method.clone(), server.url("/mcp"))
+            .header("authorization", format!("Bearer {mallory}"))
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", &session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{method}");
+    }
+    assert_eq!(stored(&emu, "user.owned"), None);
+
+    let response = post_mcp(&server, Some(&alice), Some(&session), &set)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer = message_in(&response.text().await.unwrap());
+    assert_eq!(answer["result"]["isError"], false, "{answer}");
+    assert!(stored(&emu, "user.owned").is_some());
+    assert!(
+        server
+            .log()
+            .contains("a request named a session another subject opened"),
+        "{}",
+        server.log()
+    );
+}

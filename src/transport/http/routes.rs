@@ -30,6 +30,7 @@ use super::layers::cors::{Decorate, Preflight};
 use super::layers::drain::{CutOffLayer, Drain, RefuseNew};
 use super::layers::host_origin::{self, Admitted};
 use super::layers::log::Refusals;
+use super::layers::owner::{self, Owners};
 use super::layers::peek;
 use super::layers::permits::{Calls, Streamable};
 use super::layers::query::RefuseCredentials;
@@ -215,6 +216,7 @@ fn streamable(
             server.store().clone(),
         )));
     }
+    let server_store = server.store().clone();
     let factory = move || Ok(server.clone());
     let layers = CallLayers {
         calls: Arc::clone(calls),
@@ -232,6 +234,9 @@ fn streamable(
             rmcp_config,
         ));
     }
+    let owners = oauth
+        .as_ref()
+        .map(|_| Owners::new(server_store.shares_sessions().then(|| server_store.clone())));
     let mut sessions = LocalSessionManager::default();
     let mut session_config = SessionConfig::default();
     session_config.keep_alive = Some(config.session_idle);
@@ -240,12 +245,17 @@ fn streamable(
         inner: sessions,
         budget: Arc::clone(&calls.budget),
         slots: Mutex::new(HashMap::new()),
+        owners: owners.clone(),
     };
-    layers.around(StreamableHttpService::new(
+    let routes = layers.around(StreamableHttpService::new(
         factory,
         Arc::new(sessions),
         rmcp_config,
-    ))
+    ));
+    match owners {
+        Some(owners) => routes.layer(from_fn_with_state(owners, owner::enforce)),
+        None => routes,
+    }
 }
 
 /// The state of the layers of `POST` and `DELETE /mcp`.

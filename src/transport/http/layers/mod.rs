@@ -30,6 +30,9 @@
 //! 14. [`tidy`]: replaces rmcp's plain-text errors with fixed sentences;
 //! 15. the transport (rmcp's Streamable HTTP service).
 //!
+//! With OAuth and sessions, [`owner`] comes first on every method of
+//! `/mcp`: a session answers only the subject that opened it.
+//!
 //! A refusal ends the request where it is made, so nothing below it runs:
 //! a bad Host never reaches authentication, and a refused request never
 //! takes a permit.
@@ -46,6 +49,7 @@ pub(super) mod cors;
 pub(super) mod drain;
 pub(super) mod host_origin;
 pub(super) mod log;
+pub(super) mod owner;
 pub(super) mod peek;
 pub(super) mod permits;
 pub(super) mod query;
