@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use crate::support::http::{Server, bearer, call, http, open_session, post_mcp};
+use crate::support::http::{Server, bearer, call, http, message_in, open_session, post_mcp};
 use crate::support::{self, MCP_TOKEN, OSC_TOKEN, external, scratch_dir};
 
 const CANARY: &str = "canary-metrics-value-0b8e51";
@@ -89,6 +89,9 @@ async fn metrics_count_what_happened_and_name_nothing_secret() {
         .await
         .unwrap();
         assert!(answer.status().is_success());
+        // The answer streams: read it to its end, so the call has ended.
+        let text = answer.text().await.unwrap();
+        assert_eq!(message_in(&text)["id"], id, "{text}");
     }
 
     let (status, kind, text) = scrape(&server.url("/metrics"), Some(MCP_TOKEN)).await;
