@@ -21,7 +21,7 @@
 //!   every listener shares, below `ask_user`.
 //! - `config` (flags and environment) and `app` (the composition root).
 //!
-//! `logging`, `redact` and `sync` are small utilities any of them may use;
+//! `dns`, `logging`, `redact` and `sync` are small utilities any of them may use;
 //! `emulator` is the offline OSC, apart from the product path.
 
 pub mod advice;
@@ -29,6 +29,7 @@ pub mod app;
 pub mod ask_user;
 pub mod audit;
 pub mod config;
+pub mod dns;
 pub mod domain;
 pub mod elicit;
 pub mod emulator;
