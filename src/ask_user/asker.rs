@@ -83,6 +83,15 @@ impl Asker {
         self.states.as_deref().ok_or(NoRandomness)
     }
 
+    /// Keeps the one-time links in `store`, sealed by this asker's states
+    /// (the server's keys): replicas that share both serve each other's
+    /// links.
+    pub fn keep_links_in(&self, store: &crate::store::Store) {
+        if let (Some(links), Some(states)) = (&self.links, &self.states) {
+            links.keep_in(store.clone(), Arc::clone(states));
+        }
+    }
+
     /// askUser's one-time links, when a page can be served.
     pub fn links(&self) -> Option<&Arc<Links>> {
         self.links.as_ref()

@@ -17,6 +17,7 @@
 //! The value exists only inside the job the page runs; nothing here ever
 //! holds it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rmcp::RoleServer;
@@ -31,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use super::asker::Asker;
 use super::links::{BoxFuture, Fate, Job, LinkError, Links, Settled, Ticket};
 use crate::advice::{Failure, KeyAfter};
-use crate::audit::{self, Outcome};
+use crate::audit::{self, AuditLog, Outcome};
 use crate::domain::Rule;
 use crate::domain::{Key, WriteMode, rfc3339};
 use crate::elicit::{
@@ -44,14 +45,10 @@ pub const PURPOSE: &str = "askUser";
 /// The name of the URL request inside an `InputRequiredResult`.
 pub const REQUEST: &str = "askUser";
 
-/// What the tool does with the value once the human typed it: its whole
-/// result, as the caller of the tool would have received it.
-pub(crate) type Run = Box<dyn FnOnce(SecretString) -> BoxFuture<Ran> + Send>;
-
 /// What a tool's write with the typed value came to: its whole result, and
 /// whether the key now holds the value (a rotation can store the key and
 /// still miss a target).
-pub(crate) struct Ran {
+pub struct Ran {
     pub result: CallToolResult,
     pub key: KeyAfter,
 }
@@ -83,13 +80,14 @@ struct Sealed {
 }
 
 /// Has the human type the value for `call`, in whichever way its client
-/// allows; `run` does the write (and what follows) with it, and `pending`
-/// makes the tool's result for a link handed to the agent.
+/// allows; `work` is the tool's own part of the link's job (what its
+/// worker needs besides key and mode), and `pending` makes the tool's
+/// result for a link handed to the agent.
 pub(crate) async fn ask(
     ask: &Asker,
     call: Asking<'_>,
     exists: Option<bool>,
-    run: Run,
+    work: serde_json::Value,
     pending: impl FnOnce(Pending) -> CallToolResult,
 ) -> Result<CallToolResponse, Failure> {
     let key = call.key;
@@ -136,8 +134,7 @@ pub(crate) async fn ask(
         }
         // Nobody awaits this link's fate: the page's write gets its own
         // audit record, with the call that opened the link.
-        let run = audited(ask, &call, run);
-        let ticket = open(links, &call, exists, run).await?;
+        let ticket = open(links, &call, exists, work, Audited::Yes).await?;
         tracing::info!(key = %key, tool = call.tool, "askUser link handed to the agent");
         audit::note(Outcome::Pending);
         return Ok(pending(Pending {
@@ -147,18 +144,17 @@ pub(crate) async fn ask(
         .into());
     }
     match reach.era {
-        Era::Session => session(ask, links, call, exists, run).await,
+        Era::Session => session(ask, links, call, exists, work).await,
         Era::Retry => {
             // The client may never come back for the result: the page's
             // write gets its own record, as on the pending path.
-            let run = audited(ask, &call, run);
-            let ticket = open(links, &call, exists, run).await?;
+            let ticket = open(links, &call, exists, work, Audited::Yes).await?;
             let state = match seal(ask, &call, &ticket.id, links.ttl()).await {
                 Ok(state) => state,
                 // The link was never shown to anyone: withdrawn, so that
                 // "nothing was written" stays true.
                 Err(why) => {
-                    let _ = links.decline(&ticket.id);
+                    let _ = links.decline(&ticket.id).await;
                     return Err(Failure::tool(format!(
                         "{why}, so nothing was written to `{key}`. Retry in a moment."
                     )));
@@ -175,55 +171,82 @@ pub(crate) async fn ask(
     }
 }
 
-/// `run`, recording its outcome in the audit log (if any) once it ran.
-/// Under `--audit-required` it runs only after its write-ahead record was
-/// written: the page's write happens long after the call's own record.
-fn audited(ask: &Asker, call: &Asking<'_>, run: Run) -> Run {
-    let Some(log) = ask.audit().cloned() else {
-        return run;
+/// Whether the page's write gets an audit record of its own.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Audited {
+    /// Nobody may await the link's fate (a link handed to the agent, or a
+    /// retry-era client that may never come back): the page's write is
+    /// recorded with the call that opened the link.
+    Yes,
+    /// The call waits for the page and is recorded itself.
+    No,
+}
+
+/// Runs a claimed link's job, on whichever replica serves its page:
+/// `write` does the tool's write (and what follows) with the value; the
+/// audit log records it when the job says so (under `--audit-required`,
+/// only after its write-ahead record was written: the page's write happens
+/// long after the call's own record); the page's title and text say what
+/// came of the key.
+pub async fn run_job(
+    log: Option<Arc<AuditLog>>,
+    job: Job,
+    value: SecretString,
+    write: impl FnOnce(Job, SecretString) -> BoxFuture<Ran>,
+) -> Settled {
+    let key = job.key.clone();
+    let record = job.audit.clone().filter(|_| log.is_some());
+    let (Some(log), Some(record)) = (log, record) else {
+        let ran = write(job, value).await;
+        return settled(&key, ran);
     };
-    let record = audit::Call::read(call.tool, "write", Some(call.arguments), call.context);
-    let key = call.key.clone();
-    Box::new(move |value: SecretString| {
-        Box::pin(async move {
-            let started = std::time::Instant::now();
-            let elapsed = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-            let ahead = log.required();
-            if ahead && !log.write_ahead(&record, elapsed()) {
-                drop(value);
-                log.write(&audit::Record {
-                    call: &record,
-                    outcome: Outcome::Refused(Rule::AuditRequired),
-                    duration_ms: elapsed(),
-                });
-                tracing::info!(key = %key, "askUser page write refused: the audit log cannot be written");
-                return Ran {
-                    result: CallToolResult::error(vec![ContentBlock::text(
-                        crate::advice::audit_unwritable(),
-                    )]),
-                    key: KeyAfter::Unchanged,
-                };
-            }
-            let mut ran = run(value).await;
-            let outcome = if ran.result.is_error == Some(true) {
-                Outcome::Error("tool")
-            } else {
-                Outcome::Ok
-            };
-            let recorded = log.write(&audit::Record {
-                call: &record,
-                outcome,
-                duration_ms: elapsed(),
-            });
-            if ahead && !recorded {
-                log.unrecorded(&record);
-                ran.result
-                    .content
-                    .push(ContentBlock::text(crate::advice::OUTCOME_UNRECORDED));
-            }
-            ran
-        })
-    })
+    let started = std::time::Instant::now();
+    let elapsed = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let ahead = log.required();
+    if ahead && !log.write_ahead(&record, elapsed()) {
+        drop(value);
+        log.write(&audit::Record {
+            call: &record,
+            outcome: Outcome::Refused(Rule::AuditRequired),
+            duration_ms: elapsed(),
+        });
+        tracing::info!(key = %key, "askUser page write refused: the audit log cannot be written");
+        let ran = Ran {
+            result: CallToolResult::error(vec![ContentBlock::text(
+                crate::advice::audit_unwritable(),
+            )]),
+            key: KeyAfter::Unchanged,
+        };
+        return settled(&key, ran);
+    }
+    let mut ran = write(job, value).await;
+    let outcome = if ran.result.is_error == Some(true) {
+        Outcome::Error("tool")
+    } else {
+        Outcome::Ok
+    };
+    let recorded = log.write(&audit::Record {
+        call: &record,
+        outcome,
+        duration_ms: elapsed(),
+    });
+    if ahead && !recorded {
+        log.unrecorded(&record);
+        ran.result
+            .content
+            .push(ContentBlock::text(crate::advice::OUTCOME_UNRECORDED));
+    }
+    settled(&key, ran)
+}
+
+/// A job's outcome with what the page says of it.
+fn settled(key: &Key, ran: Ran) -> Settled {
+    let (title, page_text) = page_text(key, &ran);
+    Settled {
+        result: ran.result,
+        title: title.to_owned(),
+        page_text,
+    }
 }
 
 /// What the human is told next to the link.
@@ -234,31 +257,23 @@ fn message(key: &Key) -> String {
     )
 }
 
-/// Opens the link whose job runs `run` and tells the page how it went.
+/// Opens the link whose job is the tool's `work` for this call.
 async fn open(
     links: &Links,
     call: &Asking<'_>,
     exists: Option<bool>,
-    run: Run,
+    work: serde_json::Value,
+    audited: Audited,
 ) -> Result<Ticket, Failure> {
-    let key = call.key.clone();
     let job = Job {
-        tool: call.tool,
+        tool: call.tool.to_owned(),
         key: call.key.clone(),
         mode: call.mode,
         exists,
         client: Caller::of(call.context).counted_as,
-        run: Box::new(move |value: SecretString| {
-            Box::pin(async move {
-                let ran = run(value).await;
-                let (title, page_text) = page_text(&key, &ran);
-                Settled {
-                    result: ran.result,
-                    title,
-                    page_text,
-                }
-            })
-        }),
+        work,
+        audit: (audited == Audited::Yes)
+            .then(|| audit::Call::read(call.tool, "write", Some(call.arguments), call.context)),
     };
     links.open(job).await.map_err(|e| {
         tracing::warn!(error = %e, "no askUser link could be opened");
@@ -267,6 +282,7 @@ async fn open(
             LinkError::NoPage(_) | LinkError::NoRandomness(_) => {
                 "the one-time page cannot be served right now; retry in a moment, or use `\"generate\": {}`".to_owned()
             }
+            LinkError::Store(e) => format!("{e}; retry in a minute, or use `\"generate\": {{}}`"),
         };
         Failure::tool(format!(
             "askUser could not open a one-time page, so nothing was written to `{}`: {why}.",
@@ -320,26 +336,29 @@ async fn session(
     links: &Links,
     call: Asking<'_>,
     exists: Option<bool>,
-    run: Run,
+    work: serde_json::Value,
 ) -> Result<CallToolResponse, Failure> {
     let key = call.key;
-    let ticket = open(links, &call, exists, run).await?;
+    let ticket = open(links, &call, exists, work, Audited::No).await?;
     let url = match reqwest::Url::parse(&ticket.url) {
         Ok(url) => url,
         Err(_) => {
-            let _ = links.decline(&ticket.id);
+            let _ = links.decline(&ticket.id).await;
             return Err(Failure::tool(format!(
                 "askUser could not make a valid link for the one-time page, so nothing was written to `{key}`. \
                  Ask the operator to check the public URL setting."
             )));
         }
     };
-    let elicitation = unguessable(16).map_err(|e| {
-        let _ = links.decline(&ticket.id);
-        Failure::tool(format!(
-            "{e}, so nothing was written to `{key}`. Retry in a moment."
-        ))
-    })?;
+    let elicitation = match unguessable(16) {
+        Ok(id) => id,
+        Err(e) => {
+            let _ = links.decline(&ticket.id).await;
+            return Err(Failure::tool(format!(
+                "{e}, so nothing was written to `{key}`. Retry in a moment."
+            )));
+        }
+    };
     let peer = call.context.peer.clone();
     let ttl = links.ttl();
     tracing::info!(key = %key, tool = call.tool, "askUser link sent as a URL elicitation");
@@ -428,8 +447,8 @@ async fn withdraw(
     why: TakeBack,
 ) -> Fate {
     let taken = match why {
-        TakeBack::Declined => links.decline(id).map(|()| Fate::Declined),
-        TakeBack::Cancelled => links.withdraw(id).map(|()| Fate::Withdrawn),
+        TakeBack::Declined => links.decline(id).await.map(|()| Fate::Declined),
+        TakeBack::Cancelled => links.withdraw(id).await.map(|()| Fate::Withdrawn),
     };
     match taken {
         Ok(fate) => fate,
@@ -468,6 +487,14 @@ fn settle(key: &Key, fate: Fate) -> Result<CallToolResponse, Failure> {
             format!(
                 "The one-time page for `{key}` was submitted just as it expired, and the write has not finished. \
                  Call list_tenant_secrets to see whether `{key}` changed before trying again."
+            ),
+        )),
+        Fate::Unreachable => Err(Failure::new(
+            Outcome::Pending,
+            format!(
+                "The server's state store cannot be reached, so whether the one-time page for `{key}` was used cannot be \
+                 told now. The link may still be open: if the human submits it before it expires, `{key}` is written. \
+                 Call list_tenant_secrets later and check whether `{key}` has a new updatedAt before asking again."
             ),
         )),
         Fate::Unknown => Err(Failure::new(
@@ -512,16 +539,7 @@ async fn retried(
 ) -> Result<CallToolResponse, Failure> {
     let key = call.key;
     let echoed = call.request_state.as_deref().unwrap_or_default();
-    // A state for a link this process does not hold (another replica
-    // opened it) is answered without being spent, so that the client can
-    // still take it to the replica that holds the link.
     let caller = Caller::of(call.context);
-    if let Ok(states) = ask.states()
-        && let Some(peeked) = states.peek::<Sealed>(echoed, &binding(&call, key.as_str(), &caller))
-        && matches!(links.fate(&peeked.link), Fate::Unknown)
-    {
-        return Err(held_elsewhere(key));
-    }
     let sealed: Sealed = ask
         .states()
         .map_err(|e| {
@@ -541,7 +559,7 @@ async fn retried(
             withdraw(links, &sealed.link, peer, None, TakeBack::Declined).await
         }
         Answer::Malformed => {
-            let _ = links.decline(&sealed.link);
+            let _ = links.decline(&sealed.link).await;
             return Err(Failure::refused(
                 Rule::InputResponses,
                 format!(
@@ -561,7 +579,7 @@ async fn retried(
                 }
             };
             match waited {
-                Fate::Pending => {
+                Fate::Pending | Fate::Unreachable => {
                     // The human holds the link: it stays live, and the
                     // agent is told so, never that nothing will happen.
                     let state = seal(ask, &call, &sealed.link, links.ttl())
@@ -583,27 +601,5 @@ async fn retried(
             }
         }
     };
-    if matches!(fate, Fate::Unknown) {
-        return Err(held_elsewhere(key));
-    }
     settle(key, fate)
-}
-
-/// The answer to a retry for a link this process does not hold. The state
-/// was sealed with this server's key within its lifetime, so the link was
-/// made by another replica sharing the key (or before a restart): this
-/// process cannot withdraw it or see it used, and must not say that
-/// nothing will happen.
-fn held_elsewhere(key: &Key) -> Failure {
-    tracing::info!(key = %key, "askUser retry for a link this process does not hold");
-    Failure::new(
-        Outcome::Pending,
-        format!(
-            "This server process does not hold the one-time page for `{key}`: another replica of this server opened it \
-             (or this one restarted since). It may still be open: if the human submits it before it expires, `{key}` \
-             is written. Call list_tenant_secrets later and check whether `{key}` has a new updatedAt before asking \
-             again; to be sure of the outcome, run the server as one replica or with session affinity (see the \
-             deployment docs)."
-        ),
-    )
 }

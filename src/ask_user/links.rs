@@ -1,59 +1,112 @@
 //! One-time links for `askUser`: the human types a value on a page the
 //! server serves, out of the model's sight.
 //!
-//! A tool opens a link with a [`Job`]: the key and mode it will write, and
-//! what to do with the value once it arrives. The page, served over HTTP,
-//! claims the link on submit (one use only), runs the job with the value,
-//! and settles the link; the tool call, or a later one, waits for the
-//! [`Fate`]. The value lives only inside the job's run.
-//!
-//! The registry lives in this process's memory. For replicas behind a load
-//! balancer the job must become data (tool, key, mode, targets) that any
-//! replica can run, and the registry a shared store with an atomic claim:
-//! this type's methods are that seam.
+//! A tool opens a link with a [`Job`]: data that says which write to run
+//! (tool, key, mode, and the tool's own part, such as a rotation's
+//! targets). The link lives in the state [`Store`], sealed with the
+//! server's key, so that any replica sharing the store and the key can
+//! serve its page: the page claims the link in the store (atomically, one
+//! use only), hands the job and the value to the [`Worker`] the server
+//! registered, and settles the link in the store; the tool call, or a
+//! later one, on whichever replica, reads the [`Fate`] from there. The
+//! value lives only inside the worker's run, never in the store.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rmcp::model::CallToolResult;
 use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::domain::{Key, WriteMode};
-use crate::elicit::{NoRandomness, unguessable};
-use crate::sync::lock;
+use crate::elicit::{NoRandomness, States, unguessable};
+use crate::store::{
+    Claim, LINK_REMEMBERED, LinkLimits, LinkRow, LinkState, Opened, Store, StoreError, now_ms,
+};
 
 /// A boxed future, as a job's run returns.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// What running a job with the value came to.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Settled {
     /// The tool result of the whole operation, for whoever awaits it.
     pub result: CallToolResult,
     /// The page's title: what happened to the key, in two or three words.
-    pub title: &'static str,
+    pub title: String,
     /// What the page tells the human: plain text, never the value.
     pub page_text: String,
 }
 
-/// What a link is waiting to do.
+/// What a link is waiting to do, as data that any replica can run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Job {
-    /// The tool that opened it, for the page and the log.
-    pub tool: &'static str,
+    /// The tool that opened it, for the page, the log and the worker.
+    pub tool: String,
+    #[serde(with = "key_text")]
     pub key: Key,
+    #[serde(with = "mode_word")]
     pub mode: WriteMode,
     /// Whether the key existed when the link was opened, if known: the page
     /// says it will be replaced.
     pub exists: Option<bool>,
-    /// Who the link counts against (see [`crate::elicit::Caller`]).
+    /// Who the link counts against (see [`crate::elicit::Caller`]); the
+    /// store keeps only a digest of it.
+    #[serde(skip)]
     pub client: Option<String>,
-    /// Writes the value (and whatever follows, such as materializing).
-    pub run: Box<dyn FnOnce(SecretString) -> BoxFuture<Settled> + Send>,
+    /// The tool's own part, read back by the worker (a rotation's targets).
+    #[serde(default)]
+    pub work: serde_json::Value,
+    /// The call that opened the link, when the page's write is to be
+    /// recorded in the audit log on its own.
+    #[serde(default)]
+    pub audit: Option<crate::audit::Call>,
+}
+
+/// A key as its text, checked by every key rule on the way back.
+mod key_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::domain::Key;
+
+    pub fn serialize<S: Serializer>(key: &Key, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(key.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Key, D::Error> {
+        Key::check(&String::deserialize(d)?)
+            .map_err(|fault| serde::de::Error::custom(fault.reason()))
+    }
+}
+
+/// `WriteMode` as its argument word.
+mod mode_word {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::domain::WriteMode;
+
+    pub fn serialize<S: Serializer>(mode: &WriteMode, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(mode.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<WriteMode, D::Error> {
+        match String::deserialize(d)?.as_str() {
+            "upsert" => Ok(WriteMode::Upsert),
+            "create" => Ok(WriteMode::Create),
+            _ => Err(serde::de::Error::custom("an unknown write mode")),
+        }
+    }
+}
+
+/// Runs a claimed job with the value the human typed: registered by the
+/// server (see [`Links::set_worker`]), so that whichever replica serves a
+/// link's page runs its job.
+pub trait Worker: Send + Sync {
+    fn run(&self, job: Job, value: SecretString) -> BoxFuture<Settled>;
 }
 
 /// Where a link stands.
@@ -70,8 +123,20 @@ pub enum Fate {
     Withdrawn,
     /// Not used before its expiry; nothing was written.
     Expired,
-    /// No such link (never made, or forgotten long after it settled).
+    /// No such link (never made, made with another key, or forgotten long
+    /// after it settled).
     Unknown,
+    /// The state store could not be asked: whether the link is still open
+    /// cannot be told now.
+    Unreachable,
+}
+
+/// A fate as the store keeps it, once a link has ended.
+#[derive(Serialize, Deserialize)]
+enum Ended {
+    Done(Box<Settled>),
+    Declined,
+    Withdrawn,
 }
 
 /// A link as the tool hands it out.
@@ -84,7 +149,7 @@ pub struct Ticket {
     pub expires_at: SystemTime,
 }
 
-/// A link the page has claimed: its job, which only the claimer can run.
+/// A link the page has claimed: its job, which only the claimer runs.
 pub struct Claimed {
     pub id: String,
     pub job: Job,
@@ -114,6 +179,8 @@ pub enum LinkError {
     TooManyForClient(usize),
     #[error(transparent)]
     NoRandomness(#[from] NoRandomness),
+    #[error("{0}")]
+    Store(#[from] StoreError),
 }
 
 /// Where the page is served: gives the base URL that links start with
@@ -140,46 +207,70 @@ impl PageHost for FixedBase {
 /// The path under the base URL where links live.
 pub const LINK_PATH: &str = "/ask/";
 
-struct Entry {
-    /// Who it counts against.
-    client: Option<String>,
-    shown: Shown,
-    deadline: Instant,
-    job: Option<Job>,
-    fate: watch::Sender<Fate>,
+/// What a sealed link record is bound to.
+const PURPOSE: &str = "askUser link";
+
+/// Where links are kept and what seals them.
+#[derive(Clone)]
+struct Backing {
+    store: Store,
+    states: Arc<States>,
 }
 
-/// The open links of this process.
+/// The one-time links: this process's view of the ones in the store.
 pub struct Links {
-    entries: Mutex<HashMap<String, Entry>>,
+    backing: RwLock<Option<Backing>>,
+    worker: RwLock<Option<Arc<dyn Worker>>>,
+    /// Bumped whenever this process settles a link, so that a waiter here
+    /// learns at once (waiters poll the store for other processes').
+    settled: watch::Sender<u64>,
     ttl: Duration,
-    cap: usize,
-    /// Most unused links one client may hold.
-    per_client: usize,
+    limits: LinkLimits,
     host: Arc<dyn PageHost>,
     /// Set once at start when the server is a sandbox.
     sandbox: AtomicBool,
 }
 
 /// Most unused links one client (a session, or an address) may hold: a
-/// thirty-second of the process's 1024, so one client cannot lock every
-/// other out of askUser.
+/// thirty-second of the 1024 a tenant may have open, so one client cannot
+/// lock every other out of askUser.
 pub const PER_CLIENT: usize = 32;
 
-/// How long a settled or expired link is remembered, so that a late
-/// visitor or a late retry still learns its fate.
-const REMEMBERED: Duration = Duration::from_secs(3600);
+/// How often a waiter asks the store whether another process settled the
+/// link.
+const POLL: Duration = Duration::from_millis(250);
 
 impl Links {
+    /// Links kept in this process's memory, sealed with a fresh key, until
+    /// [`Self::keep_in`] names the server's store and key.
     pub fn new(ttl: Duration, host: Arc<dyn PageHost>) -> Links {
+        let backing = States::new().ok().map(|states| Backing {
+            store: Store::memory(),
+            states: Arc::new(states),
+        });
         Links {
-            entries: Mutex::new(HashMap::new()),
+            backing: RwLock::new(backing),
+            worker: RwLock::new(None),
+            settled: watch::Sender::new(0),
             ttl,
-            cap: 1024,
-            per_client: PER_CLIENT,
+            limits: LinkLimits {
+                all: 1024,
+                per_client: PER_CLIENT,
+            },
             host,
             sandbox: AtomicBool::new(false),
         }
+    }
+
+    /// Keeps the links in `store`, sealed by `states`: replicas that share
+    /// both serve each other's links.
+    pub fn keep_in(&self, store: Store, states: Arc<States>) {
+        *self.backing.write().unwrap_or_else(|p| p.into_inner()) = Some(Backing { store, states });
+    }
+
+    /// Runs claimed jobs with `worker`.
+    pub fn set_worker(&self, worker: Arc<dyn Worker>) {
+        *self.worker.write().unwrap_or_else(|p| p.into_inner()) = Some(worker);
     }
 
     /// Marks every page of these links as the sandbox's.
@@ -203,194 +294,289 @@ impl Links {
         self.host.listening(local);
     }
 
+    fn backing(&self) -> Result<Backing, NoRandomness> {
+        self.backing
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or(NoRandomness)
+    }
+
     /// Opens a link for `job`.
     pub async fn open(&self, job: Job) -> Result<Ticket, LinkError> {
+        let backing = self.backing()?;
         let base = self.host.base().await?;
         let id = unguessable(24)?;
-        let expires_at = SystemTime::now() + self.ttl;
-        let mut entries = lock(&self.entries);
-        self.sweep(&mut entries);
-        if entries.values().filter(|e| e.job.is_some()).count() >= self.cap {
-            return Err(LinkError::TooMany);
-        }
-        // One client cannot take every place: it gets a share of them.
-        if let Some(client) = &job.client {
-            let held = entries
-                .values()
-                .filter(|e| e.job.is_some() && e.client.as_ref() == Some(client))
-                .count();
-            if held >= self.per_client {
-                return Err(LinkError::TooManyForClient(self.per_client));
+        let deadline_ms = now_ms().saturating_add(millis(self.ttl));
+        let record = backing
+            .states
+            .seal_record(PURPOSE, &id, &job, self.ttl + LINK_REMEMBERED)?;
+        let row = LinkRow {
+            record,
+            deadline_ms,
+            state: LinkState::Open,
+        };
+        match backing
+            .store
+            .open_link(&id, job.client.as_deref(), &row, self.limits)
+            .await?
+        {
+            Opened::Yes => {}
+            Opened::TooMany => return Err(LinkError::TooMany),
+            Opened::TooManyForClient => {
+                return Err(LinkError::TooManyForClient(self.limits.per_client));
             }
         }
-        let shown = Shown {
-            key: job.key.as_str().to_owned(),
-            mode: job.mode,
-            exists: job.exists,
-            expires_at,
-            sandbox: self.sandbox.load(Ordering::Relaxed),
-        };
-        let (fate, _) = watch::channel(Fate::Pending);
-        entries.insert(
-            id.clone(),
-            Entry {
-                client: job.client.clone(),
-                shown,
-                deadline: Instant::now() + self.ttl,
-                job: Some(job),
-                fate,
-            },
-        );
         Ok(Ticket {
             url: format!("{base}{LINK_PATH}{id}"),
             id,
-            expires_at,
+            expires_at: at(deadline_ms),
         })
+    }
+
+    /// The link's job and row, if the store remembers it and it was sealed
+    /// with this server's key; its fate otherwise.
+    async fn read(&self, id: &str) -> Result<(Job, LinkRow), Fate> {
+        let backing = self.backing().map_err(|_| Fate::Unknown)?;
+        let row = match backing.store.link(id).await {
+            Ok(Some(row)) => row,
+            Ok(None) => return Err(Fate::Unknown),
+            Err(e) => {
+                tracing::warn!(error = %e, "a one-time link could not be read");
+                return Err(Fate::Unreachable);
+            }
+        };
+        let job = unseal(&backing, id, &row.record)?;
+        Ok((job, row))
     }
 
     /// What the page may show of an unused, unexpired link; `Err` with its
     /// fate otherwise.
-    pub fn show(&self, id: &str) -> Result<Shown, Fate> {
-        let mut entries = lock(&self.entries);
-        self.sweep(&mut entries);
-        match entries.get(id) {
-            Some(entry) if entry.job.is_some() => Ok(entry.shown.clone()),
-            Some(entry) => Err(entry.fate.borrow().clone()),
-            None => Err(Fate::Unknown),
-        }
-    }
-
-    /// Takes the link's job for the page to run: once only, and never after
-    /// its expiry. `Err` with its fate otherwise.
-    pub fn claim(&self, id: &str) -> Result<Claimed, Fate> {
-        let mut entries = lock(&self.entries);
-        self.sweep(&mut entries);
-        let Some(entry) = entries.get_mut(id) else {
-            return Err(Fate::Unknown);
-        };
-        match entry.job.take() {
-            Some(job) => Ok(Claimed {
-                id: id.to_owned(),
-                job,
+    pub async fn show(&self, id: &str) -> Result<Shown, Fate> {
+        let (job, row) = self.read(id).await?;
+        match fate_of(&row) {
+            Fate::Pending if row.state == LinkState::Open => Ok(Shown {
+                key: job.key.as_str().to_owned(),
+                mode: job.mode,
+                exists: job.exists,
+                expires_at: at(row.deadline_ms),
+                sandbox: self.sandbox.load(Ordering::Relaxed),
             }),
-            None => Err(entry.fate.borrow().clone()),
+            fate => Err(fate),
         }
     }
 
-    /// Records how a claimed link ended, waking whoever waits for it.
-    pub fn settle(&self, id: &str, fate: Fate) {
-        let entries = lock(&self.entries);
-        if let Some(entry) = entries.get(id) {
-            entry.fate.send_replace(fate);
+    /// Takes the link's job for the page to run: once only, in every
+    /// process on the store, and never after its expiry. `Err` with its
+    /// fate otherwise. A link this server's key cannot open is not
+    /// claimed (it stays usable where it was made).
+    pub async fn claim(&self, id: &str) -> Result<Claimed, Fate> {
+        self.read(id).await?;
+        let backing = self.backing().map_err(|_| Fate::Unknown)?;
+        match backing.store.claim_link(id).await {
+            Ok(Claim::Taken(row)) => Ok(Claimed {
+                id: id.to_owned(),
+                job: unseal(&backing, id, &row.record)?,
+            }),
+            Ok(Claim::Not(Some(row))) => Err(fate_of(&row)),
+            Ok(Claim::Not(None)) => Err(Fate::Unknown),
+            Err(e) => {
+                tracing::warn!(error = %e, "a one-time link could not be claimed");
+                Err(Fate::Unreachable)
+            }
         }
+    }
+
+    /// Runs a claimed link's job with the worker this server registered.
+    pub fn run(&self, claimed: Claimed, value: SecretString) -> BoxFuture<Settled> {
+        let worker = self
+            .worker
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        match worker {
+            Some(worker) => worker.run(claimed.job, value),
+            None => {
+                drop(value);
+                tracing::error!(
+                    "a one-time link was claimed, but this server has no worker to run it"
+                );
+                Box::pin(async { unrunnable() })
+            }
+        }
+    }
+
+    /// Records how a claimed link ended, for whoever waits for it, here or
+    /// in another process.
+    pub async fn settle(&self, id: &str, fate: Fate) {
+        let ended = match fate {
+            Fate::Done(settled) => Ended::Done(settled),
+            Fate::Declined => Ended::Declined,
+            Fate::Withdrawn => Ended::Withdrawn,
+            _ => return,
+        };
+        let Ok(backing) = self.backing() else { return };
+        let text = match serde_json::to_string(&ended) {
+            Ok(text) => text,
+            Err(_) => return,
+        };
+        if let Err(e) = backing.store.settle_link(id, &text).await {
+            tracing::warn!(error = %e, "a one-time link's outcome could not be recorded in the state store");
+        }
+        self.settled.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// The human declined on the page: the job is dropped unrun.
-    pub fn decline(&self, id: &str) -> Result<(), Fate> {
-        let claimed = self.claim(id)?;
-        self.settle(&claimed.id, Fate::Declined);
+    pub async fn decline(&self, id: &str) -> Result<(), Fate> {
+        let claimed = self.claim(id).await?;
+        self.settle(&claimed.id, Fate::Declined).await;
         Ok(())
     }
 
     /// The call that opened the link was cancelled: the job is dropped
     /// unrun, and the page says the link was withdrawn.
-    pub fn withdraw(&self, id: &str) -> Result<(), Fate> {
-        let claimed = self.claim(id)?;
-        self.settle(&claimed.id, Fate::Withdrawn);
+    pub async fn withdraw(&self, id: &str) -> Result<(), Fate> {
+        let claimed = self.claim(id).await?;
+        self.settle(&claimed.id, Fate::Withdrawn).await;
         Ok(())
     }
 
     /// The link's fate now.
-    pub fn fate(&self, id: &str) -> Fate {
-        let mut entries = lock(&self.entries);
-        self.sweep(&mut entries);
-        entries
-            .get(id)
-            .map_or(Fate::Unknown, |e| e.fate.borrow().clone())
-    }
-
-    /// Waits up to `within` for the link to settle or expire; returns
-    /// [`Fate::Pending`] if it has done neither by then.
-    pub async fn wait(&self, id: &str, within: Duration) -> Fate {
-        let (mut fate, deadline) = {
-            let mut entries = lock(&self.entries);
-            self.sweep(&mut entries);
-            match entries.get(id) {
-                Some(e) => (e.fate.subscribe(), e.deadline),
-                None => return Fate::Unknown,
-            }
-        };
-        let until = (Instant::now() + within).min(deadline);
-        let settled =
-            tokio::time::timeout_at(until.into(), fate.wait_for(|f| !matches!(f, Fate::Pending)))
-                .await;
-        match settled {
-            Ok(Ok(f)) => f.clone(),
-            // Expired while waiting (or the registry dropped it): say so.
-            _ => self.fate(id),
+    pub async fn fate(&self, id: &str) -> Fate {
+        match self.read(id).await {
+            Ok((_, row)) => fate_of(&row),
+            Err(fate) => fate,
         }
     }
 
-    /// Expires unused links past their deadline (dropping their jobs
-    /// unrun) and forgets settled ones long past it. A link claimed but not
-    /// yet settled is left alone: its job is running.
-    fn sweep(&self, entries: &mut HashMap<String, Entry>) {
-        let now = Instant::now();
-        entries.retain(|_, e| {
-            if e.deadline <= now && e.job.is_some() {
-                e.job = None;
-                e.fate.send_replace(Fate::Expired);
+    /// Waits up to `within` for the link to settle or expire; returns
+    /// [`Fate::Pending`] (or [`Fate::Unreachable`], when the store did not
+    /// answer last) if it has done neither by then.
+    pub async fn wait(&self, id: &str, within: Duration) -> Fate {
+        let until = tokio::time::Instant::now() + within;
+        let mut settled = self.settled.subscribe();
+        loop {
+            settled.mark_unchanged();
+            let fate = self.fate(id).await;
+            if !matches!(fate, Fate::Pending | Fate::Unreachable) {
+                return fate;
             }
-            e.deadline + REMEMBERED > now
-        });
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return fate;
+            }
+            let _ = tokio::time::timeout(left.min(POLL), settled.changed()).await;
+        }
     }
+}
+
+/// The job sealed in a stored record, checked as input: a record this
+/// server's key did not seal, or that was moved or changed, is unknown.
+fn unseal(backing: &Backing, id: &str, record: &str) -> Result<Job, Fate> {
+    backing
+        .states
+        .open_record::<Job>(PURPOSE, id, record)
+        .ok_or_else(|| {
+            tracing::info!("a one-time link's record does not open with this server's key");
+            Fate::Unknown
+        })
+}
+
+/// What a stored row says of the link.
+fn fate_of(row: &LinkRow) -> Fate {
+    match &row.state {
+        LinkState::Open if row.deadline_ms <= now_ms() => Fate::Expired,
+        LinkState::Open | LinkState::Claimed => Fate::Pending,
+        LinkState::Settled(text) => match serde_json::from_str::<Ended>(text) {
+            Ok(Ended::Done(settled)) => Fate::Done(settled),
+            Ok(Ended::Declined) => Fate::Declined,
+            Ok(Ended::Withdrawn) => Fate::Withdrawn,
+            Err(_) => {
+                tracing::warn!("a one-time link's recorded outcome cannot be read");
+                Fate::Unknown
+            }
+        },
+    }
+}
+
+/// What a job came to that this process could not run.
+fn unrunnable() -> Settled {
+    let text = "This server could not run the write, so nothing was written. Ask the assistant for a new link.";
+    Settled {
+        result: CallToolResult::error(vec![rmcp::model::ContentBlock::text(text)]),
+        title: "Not stored".to_owned(),
+        page_text: text.to_owned(),
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn at(ms: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms)
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+    use std::sync::Mutex;
+
     use rmcp::model::ContentBlock;
     use secrecy::ExposeSecret;
 
     use super::*;
+    use crate::elicit::SealingKeys;
+    use crate::sync::lock;
 
-    fn links(ttl: Duration) -> Links {
-        Links::new(ttl, Arc::new(FixedBase("http://127.0.0.1:9/".into())))
+    /// Remembers the length of the value it ran with.
+    struct Recorder(Arc<Mutex<Option<String>>>);
+
+    impl Worker for Recorder {
+        fn run(&self, job: Job, value: SecretString) -> BoxFuture<Settled> {
+            let seen = Arc::clone(&self.0);
+            Box::pin(async move {
+                *lock(&seen) = Some(format!("{} {}", job.key, value.expose_secret().len()));
+                Settled {
+                    result: CallToolResult::success(vec![ContentBlock::text("stored")]),
+                    title: "Done".into(),
+                    page_text: "Stored.".into(),
+                }
+            })
+        }
     }
 
-    fn job(seen: Arc<Mutex<Option<String>>>) -> Job {
+    fn links(ttl: Duration, seen: &Arc<Mutex<Option<String>>>) -> Links {
+        let links = Links::new(ttl, Arc::new(FixedBase("http://127.0.0.1:9/".into())));
+        links.set_worker(Arc::new(Recorder(Arc::clone(seen))));
+        links
+    }
+
+    fn job() -> Job {
         Job {
-            tool: "set_tenant_secret",
+            tool: "set_tenant_secret".into(),
             client: None,
             key: Key::check("user.db").unwrap(),
             mode: WriteMode::Upsert,
             exists: Some(true),
-            run: Box::new(move |value: SecretString| {
-                Box::pin(async move {
-                    *lock(&seen) = Some(value.expose_secret().len().to_string());
-                    Settled {
-                        result: CallToolResult::success(vec![ContentBlock::text("stored")]),
-                        title: "Done",
-                        page_text: "Stored.".into(),
-                    }
-                })
-            }),
+            work: serde_json::Value::Null,
+            audit: None,
         }
     }
 
     #[tokio::test]
     async fn a_link_is_claimed_once_and_its_fate_reaches_the_waiter() {
-        let links = Arc::new(links(Duration::from_secs(60)));
-        let seen = Arc::new(Mutex::new(None));
-        let ticket = links.open(job(seen.clone())).await.unwrap();
+        let seen = Arc::default();
+        let links = Arc::new(links(Duration::from_secs(60), &seen));
+        let ticket = links.open(job()).await.unwrap();
         assert!(
             ticket.url.starts_with("http://127.0.0.1:9/ask/"),
             "{}",
             ticket.url
         );
         assert_eq!(ticket.id.len(), 48);
-        let shown = links.show(&ticket.id).unwrap();
+        let shown = links.show(&ticket.id).await.unwrap();
         assert_eq!(shown.key, "user.db");
         assert_eq!(shown.exists, Some(true));
 
@@ -399,38 +585,43 @@ mod tests {
             let id = ticket.id.clone();
             tokio::spawn(async move { links.wait(&id, Duration::from_secs(30)).await })
         };
-        let claimed = links.claim(&ticket.id).unwrap();
-        assert!(matches!(links.claim(&ticket.id), Err(Fate::Pending)));
-        let settled = (claimed.job.run)(SecretString::from("hunter22")).await;
-        links.settle(&claimed.id, Fate::Done(Box::new(settled)));
-        assert_eq!(lock(&seen).as_deref(), Some("8"));
+        let claimed = links.claim(&ticket.id).await.unwrap();
+        assert!(matches!(links.claim(&ticket.id).await, Err(Fate::Pending)));
+        let settled = links.run(claimed, SecretString::from("hunter22")).await;
+        links
+            .settle(&ticket.id, Fate::Done(Box::new(settled)))
+            .await;
+        assert_eq!(lock(&seen).as_deref(), Some("user.db 8"));
         match tokio::time::timeout(Duration::from_secs(10), waiter).await {
             Ok(Ok(Fate::Done(s))) => assert_eq!(s.page_text, "Stored."),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(links.claim(&ticket.id), Err(Fate::Done(_))));
-        assert!(matches!(links.show(&ticket.id), Err(Fate::Done(_))));
+        assert!(matches!(links.claim(&ticket.id).await, Err(Fate::Done(_))));
+        assert!(matches!(links.show(&ticket.id).await, Err(Fate::Done(_))));
     }
 
     #[tokio::test]
     async fn unknown_declined_withdrawn_and_expired_links_do_nothing() {
-        let links = links(Duration::from_secs(60));
-        assert!(matches!(links.claim("nope"), Err(Fate::Unknown)));
-        assert!(matches!(links.fate("nope"), Fate::Unknown));
+        let seen = Arc::default();
+        let links = links(Duration::from_secs(60), &seen);
+        assert!(matches!(links.claim("nope").await, Err(Fate::Unknown)));
+        assert!(matches!(links.fate("nope").await, Fate::Unknown));
 
-        let seen = Arc::new(Mutex::new(None));
-        let ticket = links.open(job(seen.clone())).await.unwrap();
-        links.decline(&ticket.id).unwrap();
-        assert!(matches!(links.claim(&ticket.id), Err(Fate::Declined)));
+        let ticket = links.open(job()).await.unwrap();
+        links.decline(&ticket.id).await.unwrap();
+        assert!(matches!(links.claim(&ticket.id).await, Err(Fate::Declined)));
 
-        let ticket = links.open(job(seen.clone())).await.unwrap();
-        links.withdraw(&ticket.id).unwrap();
-        assert!(matches!(links.claim(&ticket.id), Err(Fate::Withdrawn)));
-        assert!(matches!(links.show(&ticket.id), Err(Fate::Withdrawn)));
+        let ticket = links.open(job()).await.unwrap();
+        links.withdraw(&ticket.id).await.unwrap();
+        assert!(matches!(
+            links.claim(&ticket.id).await,
+            Err(Fate::Withdrawn)
+        ));
+        assert!(matches!(links.show(&ticket.id).await, Err(Fate::Withdrawn)));
 
-        let short = self::links(Duration::ZERO);
-        let ticket = short.open(job(seen.clone())).await.unwrap();
-        assert!(matches!(short.claim(&ticket.id), Err(Fate::Expired)));
+        let short = self::links(Duration::ZERO, &seen);
+        let ticket = short.open(job()).await.unwrap();
+        assert!(matches!(short.claim(&ticket.id).await, Err(Fate::Expired)));
         assert!(matches!(
             short.wait(&ticket.id, Duration::from_secs(5)).await,
             Fate::Expired
@@ -440,23 +631,23 @@ mod tests {
 
     #[tokio::test]
     async fn waiting_gives_up_at_its_own_limit_while_the_link_lives_on() {
-        let links = links(Duration::from_secs(60));
-        let ticket = links.open(job(Arc::default())).await.unwrap();
+        let links = links(Duration::from_secs(60), &Arc::default());
+        let ticket = links.open(job()).await.unwrap();
         assert!(matches!(
             links.wait(&ticket.id, Duration::from_millis(10)).await,
             Fate::Pending
         ));
-        assert!(links.claim(&ticket.id).is_ok());
+        assert!(links.claim(&ticket.id).await.is_ok());
     }
 
     /// One client holds at most its share of the open links; others still
     /// get theirs, and a used link frees a place.
     #[tokio::test]
     async fn one_client_cannot_take_every_link() {
-        let links = links(Duration::from_secs(60));
+        let links = links(Duration::from_secs(60), &Arc::default());
         let for_client = |who: &str| Job {
             client: Some(who.to_owned()),
-            ..job(Arc::default())
+            ..job()
         };
         let mut first = None;
         for _ in 0..PER_CLIENT {
@@ -468,11 +659,72 @@ mod tests {
             Err(LinkError::TooManyForClient(PER_CLIENT))
         ));
         assert!(links.open(for_client("session b")).await.is_ok());
-        assert!(
-            links.open(job(Arc::default())).await.is_ok(),
-            "stdio: no client"
-        );
-        links.decline(&first.unwrap()).unwrap();
+        assert!(links.open(job()).await.is_ok(), "stdio: no client");
+        links.decline(&first.unwrap()).await.unwrap();
         assert!(links.open(for_client("session a")).await.is_ok());
+    }
+
+    /// Two processes on one store with one key: a link opened by the first
+    /// is shown, claimed and run by the second, and the first's waiter
+    /// learns the outcome from the store. A process with another key
+    /// cannot read the link and does not use it up. The store holds neither
+    /// the link's id, nor its key name, nor the client.
+    #[tokio::test]
+    async fn a_link_opened_here_is_served_by_another_process_on_the_store() {
+        let store = Store::memory();
+        let raw = SealingKeys::new_line().unwrap();
+        let keyed = |line: &str| {
+            Arc::new(States::with_store(SealingKeys::parse(line).unwrap(), store.clone()).unwrap())
+        };
+        let (seen_a, seen_b) = (Arc::default(), Arc::default());
+        let a = Arc::new(links(Duration::from_secs(60), &seen_a));
+        let b = links(Duration::from_secs(60), &seen_b);
+        let stranger = links(Duration::from_secs(60), &Arc::default());
+        a.keep_in(store.clone(), keyed(&raw));
+        b.keep_in(store.clone(), keyed(&raw));
+        stranger.keep_in(store.clone(), keyed(&SealingKeys::new_line().unwrap()));
+
+        let ticket = a
+            .open(Job {
+                client: Some("session-1b2c3d".into()),
+                ..job()
+            })
+            .await
+            .unwrap();
+        let row = store.link(&ticket.id).await.unwrap().unwrap();
+        for hidden in [
+            ticket.id.as_str(),
+            "user.db",
+            "session-1b2c3d",
+            "set_tenant_secret",
+        ] {
+            assert!(!row.record.contains(hidden), "the store holds {hidden}");
+        }
+
+        assert!(matches!(
+            stranger.show(&ticket.id).await,
+            Err(Fate::Unknown)
+        ));
+        assert!(matches!(
+            stranger.claim(&ticket.id).await,
+            Err(Fate::Unknown)
+        ));
+
+        let waiter = {
+            let a = Arc::clone(&a);
+            let id = ticket.id.clone();
+            tokio::spawn(async move { a.wait(&id, Duration::from_secs(30)).await })
+        };
+        assert_eq!(b.show(&ticket.id).await.unwrap().key, "user.db");
+        let claimed = b.claim(&ticket.id).await.unwrap();
+        assert!(matches!(a.claim(&ticket.id).await, Err(Fate::Pending)));
+        let settled = b.run(claimed, SecretString::from("s3cret")).await;
+        b.settle(&ticket.id, Fate::Done(Box::new(settled))).await;
+        assert_eq!(lock(&seen_b).as_deref(), Some("user.db 6"));
+        assert!(lock(&seen_a).is_none(), "only the claimer ran the job");
+        match tokio::time::timeout(Duration::from_secs(10), waiter).await {
+            Ok(Ok(Fate::Done(s))) => assert_eq!(s.title, "Done"),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -270,7 +270,7 @@ async fn other_method() -> Response {
 }
 
 async fn show(State(config): State<Arc<PageConfig>>, Path(id): Path<String>) -> Response {
-    match config.links.show(&id) {
+    match config.links.show(&id).await {
         Ok(shown) => {
             tracing::info!(link = short(&id), "one-time page shown");
             form(StatusCode::OK, &shown, None)
@@ -415,7 +415,7 @@ async fn submit(
         response
     };
     // A link that cannot be used is said so before any body is read.
-    let shown = match config.links.show(&id) {
+    let shown = match config.links.show(&id).await {
         Ok(shown) => shown,
         Err(fate) => return refused((fate_word(&fate), fate_page(&fate))),
     };
@@ -424,7 +424,7 @@ async fn submit(
         Err(refusal) => return refused(refusal),
     };
     if submitted.decline {
-        return match config.links.decline(&id) {
+        return match config.links.decline(&id).await {
             Ok(()) => {
                 tracing::info!(link = %link, "one-time page declined");
                 page(
@@ -445,7 +445,7 @@ async fn submit(
             ));
         }
     };
-    let claimed = match config.links.claim(&id) {
+    let claimed = match config.links.claim(&id).await {
         Ok(claimed) => claimed,
         Err(fate) => return refused((fate_word(&fate), fate_page(&fate))),
     };
@@ -454,7 +454,7 @@ async fn submit(
     tracing::info!(link = %link, "one-time page used: outcome shown");
     // The title says what came of the key: a write OSC refused is not
     // "Done", and a rotation that stored the key is not "Not stored".
-    page(StatusCode::OK, settled.title, &settled.page_text)
+    page(StatusCode::OK, &settled.title, &settled.page_text)
 }
 
 /// The form's fields, read through the one capped body reader; or why not.
@@ -517,11 +517,14 @@ fn checked_value(submitted: Submitted) -> Result<SecretString, (&'static str, St
 /// away mid-write can neither cut it half-way nor leave the link unsettled.
 async fn run(links: Arc<Links>, claimed: Claimed, value: SecretString) -> Settled {
     let run = tokio::spawn(async move {
-        let settled = match tokio::spawn((claimed.job.run)(value)).await {
+        let id = claimed.id.clone();
+        let settled = match tokio::spawn(links.run(claimed, value)).await {
             Ok(settled) => settled,
             Err(_) => failed(),
         };
-        links.settle(&claimed.id, Fate::Done(Box::new(settled.clone())));
+        links
+            .settle(&id, Fate::Done(Box::new(settled.clone())))
+            .await;
         settled
     });
     run.await.unwrap_or_else(|_| failed())
@@ -533,7 +536,7 @@ fn failed() -> Settled {
                 Check the key with list_tenant_secrets, and ask for a new link if it is not there.";
     Settled {
         result: rmcp::model::CallToolResult::error(vec![rmcp::model::ContentBlock::text(text)]),
-        title: "Outcome not known",
+        title: "Outcome not known".to_owned(),
         page_text: text.to_owned(),
     }
 }
@@ -557,6 +560,7 @@ fn fate_word(fate: &Fate) -> &'static str {
         Fate::Withdrawn => "withdrawn",
         Fate::Expired => "expired",
         Fate::Unknown => "unknown",
+        Fate::Unreachable => "state store unreachable",
     }
 }
 

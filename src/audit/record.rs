@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use rmcp::RoleServer;
 use rmcp::model::{JsonObject, NumberOrString};
 use rmcp::service::RequestContext;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::domain::{self, Key, Rule};
@@ -69,8 +69,58 @@ pub struct Call {
     pub request: String,
 }
 
+/// A call as it travels in a one-time link's sealed record, to be written
+/// by whichever replica runs the page's write: read back word for word,
+/// its fixed words (kind, source, transport) mapped to this build's own.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Stored {
+    tool: String,
+    kind: String,
+    key: Option<String>,
+    service_id: Option<String>,
+    secret_name: Option<String>,
+    value_source: Option<String>,
+    targets: Option<Vec<Target>>,
+    client: Client,
+    transport: String,
+    session: Option<String>,
+    request: String,
+}
+
+/// `word` as one of `known`, the `'static` form the record keeps.
+fn known_word<E: serde::de::Error>(word: &str, known: &[&'static str]) -> Result<&'static str, E> {
+    known
+        .iter()
+        .find(|k| **k == word)
+        .copied()
+        .ok_or_else(|| E::custom("an unknown word"))
+}
+
+impl<'de> Deserialize<'de> for Call {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Call, D::Error> {
+        let stored = Stored::deserialize(d)?;
+        Ok(Call {
+            tool: clip(&stored.tool),
+            kind: known_word(&stored.kind, &["read", "write", "destroy"])?,
+            key: stored.key,
+            service_id: stored.service_id,
+            secret_name: stored.secret_name,
+            value_source: stored
+                .value_source
+                .map(|v| known_word(&v, &["value", "askUser", "fromEnv", "generate"]))
+                .transpose()?,
+            targets: stored.targets,
+            client: stored.client,
+            transport: known_word(&stored.transport, &["streamable-http", "sse", "stdio"])?,
+            session: stored.session,
+            request: stored.request,
+        })
+    }
+}
+
 /// A service secret a rotation went to.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Target {
     pub service_id: String,
@@ -86,7 +136,7 @@ impl Target {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Client {
     pub name: Option<String>,
     pub version: Option<String>,

@@ -12,15 +12,15 @@ use crate::store::redis::RedisUrl;
 #[derive(Args, Debug, Clone, Default)]
 #[command(next_help_heading = "State")]
 pub struct StateArgs {
-    /// Keep the ledger of materializations and spent confirmation states in an SQLite file in this directory (created 0700, the file 0600), shared safely by every server process that names it. Default: $XDG_STATE_HOME/osc-secrets-mcp, else ~/.local/state/osc-secrets-mcp. --sandbox keeps everything in memory.
+    /// Keep the ledger of materializations, spent confirmation states and open askUser links in an SQLite file in this directory (created 0700, the file 0600), shared safely by every server process that names it. Default: $XDG_STATE_HOME/osc-secrets-mcp, else ~/.local/state/osc-secrets-mcp. --sandbox keeps everything in memory.
     #[arg(long, env = "OSC_MCP_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 
-    /// Seal requestState with the keys in this file (one a line: 32 random bytes as 64 hex characters or base64; the first seals, every one opens), so every replica opens what another sealed. Print a fresh line with `osc-secrets-mcp new-state-key`. Default: a fresh key per process.
+    /// Seal requestState and askUser's links with the keys in this file (one a line: 32 random bytes as 64 hex characters or base64; the first seals, every one opens), so every replica opens what another sealed. Print a fresh line with `osc-secrets-mcp new-state-key`. Default: a fresh key per process.
     #[arg(long, env = "OSC_MCP_STATE_KEY_FILE", value_name = "FILE")]
     pub state_key_file: Option<PathBuf>,
 
-    /// Keep the ledger and spent confirmation states in Redis, shared by every replica that names it: redis://HOST:PORT/DB, or rediss:// for TLS. Needs --state-key-file (the same file on every replica); not with --state-dir. A URL with a password belongs in OSC_MCP_REDIS_URL only, never on the command line.
+    /// Keep the ledger, spent confirmation states and open askUser links in Redis, shared by every replica that names it: redis://HOST:PORT/DB, or rediss:// for TLS. Needs --state-key-file (the same file on every replica); not with --state-dir. A URL with a password belongs in OSC_MCP_REDIS_URL only, never on the command line.
     #[arg(
         long,
         env = "OSC_MCP_REDIS_URL",

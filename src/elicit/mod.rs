@@ -17,6 +17,7 @@
 pub mod confirm;
 mod random;
 mod reach;
+mod records;
 pub mod request;
 pub mod state;
 

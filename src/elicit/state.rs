@@ -152,6 +152,7 @@ struct Sealed<T> {
 /// Seals and opens `requestState`. One per process; cheap to share.
 pub struct States {
     codec: RequestStateCodec,
+    records: super::records::RecordKeys,
     store: Store,
     /// Per caller, when each state it spent stops counting (its expiry).
     spent_by: Mutex<HashMap<String, Vec<Instant>>>,
@@ -173,8 +174,10 @@ impl States {
     /// remembered by `store`.
     pub fn with_store(keys: SealingKeys, store: Store) -> Result<States, NoRandomness> {
         let codec = keys.codec().map_err(|_| NoRandomness)?;
+        let records = super::records::RecordKeys::derive(&keys.0).ok_or(NoRandomness)?;
         Ok(States {
             codec,
+            records,
             store,
             spent_by: Mutex::default(),
         })
@@ -218,18 +221,6 @@ impl States {
         matches!(self.store.used(&sealed.n).await, Ok(false))
     }
 
-    /// What a state sealed here for the call `binding` describes carries,
-    /// without spending it or asking the store: for a caller that must look
-    /// before it opens (is the link it names held here?). Never a reason to
-    /// act: only [`Self::open`] says a state may be used.
-    pub fn peek<T: DeserializeOwned>(&self, echoed: &str, binding: &Binding<'_>) -> Option<T> {
-        let associated = binding.associated_data();
-        self.codec
-            .open_json_with::<Sealed<T>>(echoed, &associated)
-            .ok()
-            .map(|sealed| sealed.d)
-    }
-
     /// Opens a state the client echoed for the call `binding` describes,
     /// and spends it: the same state never opens twice, in this process or
     /// in any other on the same store.
@@ -267,6 +258,34 @@ impl States {
 }
 
 impl States {
+    /// Seals `payload` as a record for the state store: encrypted, so that
+    /// only this server's keys read it, and bound to `purpose` and `name`
+    /// (a record moved under another name does not open), until `ttl` from
+    /// now. Not single use: the store's own atomic operations decide what
+    /// happens once.
+    pub fn seal_record<T: Serialize>(
+        &self,
+        purpose: &str,
+        name: &str,
+        payload: &T,
+        ttl: Duration,
+    ) -> Result<String, NoRandomness> {
+        self.records
+            .seal(&record_binding(purpose, name), payload, ttl)
+    }
+
+    /// Opens a record [`Self::seal_record`] sealed under `purpose` and
+    /// `name`; `None` for one sealed with other keys, changed, moved or
+    /// expired.
+    pub fn open_record<T: DeserializeOwned>(
+        &self,
+        purpose: &str,
+        name: &str,
+        sealed: &str,
+    ) -> Option<T> {
+        self.records.open(&record_binding(purpose, name), sealed)
+    }
+
     /// Whether `caller` may spend another state (forgetting what expired).
     fn room_for(&self, caller: &str) -> bool {
         let now = Instant::now();
@@ -284,6 +303,10 @@ impl States {
             .or_default()
             .push(Instant::now() + ttl);
     }
+}
+
+fn record_binding(purpose: &str, name: &str) -> Vec<u8> {
+    format!("osc-secrets-mcp record\0{purpose}\0{name}").into_bytes()
 }
 
 /// Why no state could be sealed.

@@ -47,6 +47,7 @@ impl SecretsServer {
         tools.store = store;
         let ask = &mut tools.ask;
         *ask = std::mem::take(ask).with_states(Arc::new(states));
+        ask.keep_links_in(&tools.store);
         Ok(self)
     }
 
@@ -61,9 +62,20 @@ impl SecretsServer {
 
     /// Serves askUser's one-time pages through `links`.
     pub fn with_links(mut self, links: Arc<Links>) -> Self {
-        let ask = &mut self.tools_mut().ask;
+        let tools = self.tools_mut();
+        let ask = &mut tools.ask;
         *ask = std::mem::take(ask).with_links(links);
+        ask.keep_links_in(&tools.store);
         self
+    }
+
+    /// Runs the jobs of one-time links with this server's tools: called by
+    /// each transport when it starts serving, so that a replica serves the
+    /// page of a link another replica opened before any call reached it.
+    pub fn serve_links(&self) {
+        if let Some(links) = self.tools.ask.links() {
+            links.set_worker(self.tools.worker());
+        }
     }
 
     /// Sets how askUser behaves.

@@ -27,7 +27,10 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::OnceCell;
 
-use super::{Ledger, Placement, Redeemed, Sessions, Spent, StoreError, now_ms};
+use super::{
+    Claim, LINK_REMEMBERED, Ledger, LinkBook, LinkLimits, LinkRow, LinkState, Opened, Placement,
+    Redeemed, Sessions, Spent, StoreError, now_ms,
+};
 use crate::sync::lock;
 
 /// The database's file name in the state directory.
@@ -47,6 +50,11 @@ CREATE INDEX IF NOT EXISTS placements_of_key ON placements (tenant, key);
 CREATE TABLE IF NOT EXISTS spent (nonce TEXT PRIMARY KEY, until_ms INTEGER NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS spent_until ON spent (until_ms);
 CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, state TEXT NOT NULL, until_ms INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS links (
+    tenant TEXT NOT NULL, id TEXT NOT NULL, client TEXT, deadline_ms INTEGER NOT NULL,
+    state TEXT NOT NULL, fate TEXT, record TEXT NOT NULL,
+    PRIMARY KEY (tenant, id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS links_open ON links (tenant, state, deadline_ms);
 ";
 
 /// Why the state directory could not be used: for the operator, at start.
@@ -377,6 +385,138 @@ impl Spent for EmbeddedStore {
     }
 }
 
+fn millis(ms: u64) -> i64 {
+    i64::try_from(ms).unwrap_or(i64::MAX)
+}
+
+/// A `links` row as [`LinkRow`]: columns deadline_ms, state, fate, record.
+fn link_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<LinkRow> {
+    let state: String = row.get(1)?;
+    let fate: Option<String> = row.get(2)?;
+    let state = match (state.as_str(), fate) {
+        ("open", _) => LinkState::Open,
+        ("settled", Some(fate)) => LinkState::Settled(fate),
+        // Claimed, or anything this build did not write: not usable.
+        _ => LinkState::Claimed,
+    };
+    Ok(LinkRow {
+        deadline_ms: u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0),
+        state,
+        record: row.get(3)?,
+    })
+}
+
+const LINK_COLUMNS: &str = "deadline_ms, state, fate, record";
+
+#[async_trait]
+impl LinkBook for EmbeddedStore {
+    async fn open_link(
+        &self,
+        tenant: &str,
+        id: &str,
+        client: Option<&str>,
+        row: &LinkRow,
+        limits: LinkLimits,
+        now_ms: u64,
+    ) -> Result<Opened, StoreError> {
+        let (tenant, id) = (tenant.to_owned(), id.to_owned());
+        let client = client.map(str::to_owned);
+        let row = row.clone();
+        let now = millis(now_ms);
+        let forget = millis(
+            now_ms.saturating_sub(u64::try_from(LINK_REMEMBERED.as_millis()).unwrap_or(u64::MAX)),
+        );
+        let (all, per_client) = (
+            i64::try_from(limits.all).unwrap_or(i64::MAX),
+            i64::try_from(limits.per_client).unwrap_or(i64::MAX),
+        );
+        self.run(move |conn, _| {
+            // IMMEDIATE: counting and adding happen under the write lock,
+            // so two processes cannot both take the last place.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute("DELETE FROM links WHERE deadline_ms <= ?1", params![forget])?;
+            let open: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM links WHERE tenant = ?1 AND state = 'open' AND deadline_ms > ?2",
+                params![tenant, now],
+                |r| r.get(0),
+            )?;
+            if open >= all {
+                return Ok(Opened::TooMany);
+            }
+            if let Some(client) = &client {
+                let held: i64 = tx.query_row(
+                    "SELECT COUNT(*) FROM links
+                     WHERE tenant = ?1 AND client = ?2 AND state = 'open' AND deadline_ms > ?3",
+                    params![tenant, client, now],
+                    |r| r.get(0),
+                )?;
+                if held >= per_client {
+                    return Ok(Opened::TooManyForClient);
+                }
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO links (tenant, id, client, deadline_ms, state, fate, record)
+                 VALUES (?1, ?2, ?3, ?4, 'open', NULL, ?5)",
+                params![tenant, id, client, millis(row.deadline_ms), row.record],
+            )?;
+            tx.commit()?;
+            Ok(Opened::Yes)
+        })
+        .await
+    }
+
+    async fn link(&self, tenant: &str, id: &str) -> Result<Option<LinkRow>, StoreError> {
+        let (tenant, id) = (tenant.to_owned(), id.to_owned());
+        self.run(move |conn, _| {
+            conn.query_row(
+                &format!("SELECT {LINK_COLUMNS} FROM links WHERE tenant = ?1 AND id = ?2"),
+                params![tenant, id],
+                link_row,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn claim_link(&self, tenant: &str, id: &str, now_ms: u64) -> Result<Claim, StoreError> {
+        let (tenant, id) = (tenant.to_owned(), id.to_owned());
+        let now = millis(now_ms);
+        self.run(move |conn, _| {
+            // One statement: SQLite runs it under its write lock, so of two
+            // processes claiming the same link one changes the row.
+            let taken = conn.execute(
+                "UPDATE links SET state = 'claimed'
+                 WHERE tenant = ?1 AND id = ?2 AND state = 'open' AND deadline_ms > ?3",
+                params![tenant, id, now],
+            )?;
+            let row = conn
+                .query_row(
+                    &format!("SELECT {LINK_COLUMNS} FROM links WHERE tenant = ?1 AND id = ?2"),
+                    params![tenant, id],
+                    link_row,
+                )
+                .optional()?;
+            Ok(match (taken, row) {
+                (1, Some(row)) => Claim::Taken(row),
+                (_, row) => Claim::Not(row),
+            })
+        })
+        .await
+    }
+
+    async fn settle_link(&self, tenant: &str, id: &str, fate: &str) -> Result<(), StoreError> {
+        let (tenant, id, fate) = (tenant.to_owned(), id.to_owned(), fate.to_owned());
+        self.run(move |conn, _| {
+            conn.execute(
+                "UPDATE links SET state = 'settled', fate = ?3 WHERE tenant = ?1 AND id = ?2",
+                params![tenant, id, fate],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+}
+
 #[async_trait]
 impl Sessions for EmbeddedStore {
     async fn load_session(&self, id: &str) -> Result<Option<String>, StoreError> {
@@ -435,6 +575,76 @@ mod tests {
         ));
         let _ = std::fs::remove_dir_all(&dir);
         dir
+    }
+
+    /// Two stores on one directory, as two processes: a link one opens,
+    /// the other reads; of claims racing from both, one takes it; the
+    /// limits count the open, unexpired links of the tenant and of the
+    /// client, and a claimed or expired link frees its place.
+    #[tokio::test]
+    async fn links_are_claimed_once_across_stores_on_one_directory() {
+        let dir = temp_dir("links");
+        let (one, two) = (
+            Arc::new(EmbeddedStore::new(dir.clone())),
+            Arc::new(EmbeddedStore::new(dir)),
+        );
+        let now = crate::store::now_ms();
+        let row = |deadline_ms| LinkRow {
+            record: "sealed".into(),
+            deadline_ms,
+            state: LinkState::Open,
+        };
+        let limits = LinkLimits {
+            all: 3,
+            per_client: 2,
+        };
+        let open = |store: &Arc<EmbeddedStore>, id: &str, client: Option<&str>, deadline| {
+            let (store, id, client) = (store.clone(), id.to_owned(), client.map(str::to_owned));
+            async move {
+                store
+                    .open_link("t", &id, client.as_deref(), &row(deadline), limits, now)
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(open(&one, "a", Some("c1"), now + 60_000).await, Opened::Yes);
+        assert_eq!(open(&two, "b", Some("c1"), now + 60_000).await, Opened::Yes);
+        assert_eq!(
+            open(&one, "c", Some("c1"), now + 60_000).await,
+            Opened::TooManyForClient
+        );
+        assert_eq!(open(&one, "old", None, now - 1).await, Opened::Yes);
+        assert_eq!(open(&two, "c", Some("c2"), now + 60_000).await, Opened::Yes);
+        assert_eq!(open(&one, "d", None, now + 60_000).await, Opened::TooMany);
+        assert_eq!(
+            two.link("t", "a").await.unwrap().map(|r| r.state),
+            Some(LinkState::Open)
+        );
+        assert_eq!(two.link("other tenant", "a").await.unwrap(), None);
+
+        let racers: Vec<_> = (0..8)
+            .map(|i| {
+                let store = if i % 2 == 0 { one.clone() } else { two.clone() };
+                tokio::spawn(async move { store.claim_link("t", "a", now).await.unwrap() })
+            })
+            .collect();
+        let mut taken = 0;
+        for racer in racers {
+            if matches!(racer.await.unwrap(), Claim::Taken(_)) {
+                taken += 1;
+            }
+        }
+        assert_eq!(taken, 1, "one claim takes the link");
+        assert!(matches!(
+            one.claim_link("t", "old", now).await.unwrap(),
+            Claim::Not(Some(_))
+        ));
+        assert_eq!(open(&one, "d", Some("c1"), now + 60_000).await, Opened::Yes);
+        one.settle_link("t", "a", "done").await.unwrap();
+        assert_eq!(
+            two.link("t", "a").await.unwrap().map(|r| r.state),
+            Some(LinkState::Settled("done".into()))
+        );
     }
 
     #[tokio::test]

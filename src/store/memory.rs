@@ -7,16 +7,23 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::{Ledger, Placement, Redeemed, Spent, StoreError};
+use super::{
+    Claim, LINK_REMEMBERED, Ledger, LinkBook, LinkLimits, LinkRow, LinkState, Opened, Placement,
+    Redeemed, Spent, StoreError,
+};
 use crate::sync::lock;
 
 /// Most nonces remembered at once; past it, redeeming fails closed.
 pub(super) const SPENT_CAP: usize = 100_000;
 
+/// A link as kept here, under (tenant, link): its client and row.
+type Held = (Option<String>, LinkRow);
+
 pub struct MemoryStore {
     /// (tenant, serviceId, secretName) -> placement.
     ledger: Mutex<HashMap<(String, String, String), Placement>>,
     spent: Mutex<HashMap<String, Instant>>,
+    links: Mutex<HashMap<(String, String), Held>>,
     generation: String,
     cap: usize,
 }
@@ -33,6 +40,7 @@ impl MemoryStore {
         MemoryStore {
             ledger: Mutex::default(),
             spent: Mutex::default(),
+            links: Mutex::default(),
             generation: format!("m{:016x}", rand::random::<u64>()),
             cap,
         }
@@ -97,6 +105,74 @@ impl Spent for MemoryStore {
         Ok(lock(&self.spent)
             .get(nonce)
             .is_some_and(|until| *until > Instant::now()))
+    }
+}
+
+#[async_trait]
+impl LinkBook for MemoryStore {
+    async fn open_link(
+        &self,
+        tenant: &str,
+        id: &str,
+        client: Option<&str>,
+        row: &LinkRow,
+        limits: LinkLimits,
+        now_ms: u64,
+    ) -> Result<Opened, StoreError> {
+        let mut links = lock(&self.links);
+        let remembered = u64::try_from(LINK_REMEMBERED.as_millis()).unwrap_or(u64::MAX);
+        links.retain(|_, (_, r)| r.deadline_ms.saturating_add(remembered) > now_ms);
+        let open = |(_, r): &&(Option<String>, LinkRow)| {
+            r.state == LinkState::Open && r.deadline_ms > now_ms
+        };
+        let ours = || {
+            links
+                .iter()
+                .filter(|((t, _), _)| t == tenant)
+                .map(|(_, v)| v)
+        };
+        if ours().filter(open).count() >= limits.all {
+            return Ok(Opened::TooMany);
+        }
+        if let Some(client) = client
+            && ours()
+                .filter(open)
+                .filter(|(c, _)| c.as_deref() == Some(client))
+                .count()
+                >= limits.per_client
+        {
+            return Ok(Opened::TooManyForClient);
+        }
+        links.insert(
+            (tenant.to_owned(), id.to_owned()),
+            (client.map(str::to_owned), row.clone()),
+        );
+        Ok(Opened::Yes)
+    }
+
+    async fn link(&self, tenant: &str, id: &str) -> Result<Option<LinkRow>, StoreError> {
+        Ok(lock(&self.links)
+            .get(&(tenant.to_owned(), id.to_owned()))
+            .map(|(_, row)| row.clone()))
+    }
+
+    async fn claim_link(&self, tenant: &str, id: &str, now_ms: u64) -> Result<Claim, StoreError> {
+        let mut links = lock(&self.links);
+        let Some((_, row)) = links.get_mut(&(tenant.to_owned(), id.to_owned())) else {
+            return Ok(Claim::Not(None));
+        };
+        if row.state == LinkState::Open && row.deadline_ms > now_ms {
+            row.state = LinkState::Claimed;
+            return Ok(Claim::Taken(row.clone()));
+        }
+        Ok(Claim::Not(Some(row.clone())))
+    }
+
+    async fn settle_link(&self, tenant: &str, id: &str, fate: &str) -> Result<(), StoreError> {
+        if let Some((_, row)) = lock(&self.links).get_mut(&(tenant.to_owned(), id.to_owned())) {
+            row.state = LinkState::Settled(fate.to_owned());
+        }
+        Ok(())
     }
 }
 

@@ -197,6 +197,84 @@ pub trait Sessions: Send + Sync {
 /// How long a shared session is kept after it was opened.
 pub const SESSION_TTL: Duration = Duration::from_secs(24 * 3600);
 
+/// A one-time link as the store keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkRow {
+    /// What the link will do, sealed with the server's key: the store can
+    /// neither read it nor change it unnoticed.
+    pub record: String,
+    /// Milliseconds since the Unix epoch from which it can no longer be used.
+    pub deadline_ms: u64,
+    pub state: LinkState,
+}
+
+/// Where a stored link stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LinkState {
+    /// Not used yet (or past its deadline: expired).
+    Open,
+    /// Claimed by a page: its write is running somewhere.
+    Claimed,
+    /// Ended; the text is its fate, as the links module wrote it.
+    Settled(String),
+}
+
+/// How opening a link went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Opened {
+    Yes,
+    /// As many unused links are open as the store allows for the tenant.
+    TooMany,
+    /// As many unused links are open for this client as one may hold.
+    TooManyForClient,
+}
+
+/// How claiming a link went: taken (it was open and unexpired, and is now
+/// claimed), or not, with the row as it stands (if there is one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Claim {
+    Taken(LinkRow),
+    Not(Option<LinkRow>),
+}
+
+/// How many unused links may be open at once.
+#[derive(Clone, Copy, Debug)]
+pub struct LinkLimits {
+    /// In all, per tenant.
+    pub all: usize,
+    /// Per client (see `elicit::Caller`).
+    pub per_client: usize,
+}
+
+/// How long a link is remembered after its deadline, so that a late
+/// visitor or a late retry still learns its fate.
+pub const LINK_REMEMBERED: Duration = Duration::from_secs(3600);
+
+/// askUser's one-time links, shared by every process on the store: any of
+/// them can serve a link's page, and it is claimed once, atomically, in
+/// the store. Ids and clients arrive as digests.
+#[async_trait]
+pub trait LinkBook: Send + Sync {
+    /// Adds link `id`, open until `row.deadline_ms`, unless the limits are
+    /// reached (counting only open, unexpired links at `now_ms`).
+    async fn open_link(
+        &self,
+        tenant: &str,
+        id: &str,
+        client: Option<&str>,
+        row: &LinkRow,
+        limits: LinkLimits,
+        now_ms: u64,
+    ) -> Result<Opened, StoreError>;
+    /// The link as it stands, if remembered.
+    async fn link(&self, tenant: &str, id: &str) -> Result<Option<LinkRow>, StoreError>;
+    /// Open and unexpired at `now_ms` -> claimed, atomically: of two racing
+    /// claims, one is taken.
+    async fn claim_link(&self, tenant: &str, id: &str, now_ms: u64) -> Result<Claim, StoreError>;
+    /// Claimed -> settled with `fate`.
+    async fn settle_link(&self, tenant: &str, id: &str, fate: &str) -> Result<(), StoreError>;
+}
+
 /// Which kind of store, for the operator's start-up line and the docs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -214,6 +292,7 @@ pub struct Store {
     buckets: Option<Arc<dyn Buckets>>,
     /// Shared sessions, where the store keeps them for other processes.
     sessions: Option<Arc<dyn Sessions>>,
+    links: Arc<dyn LinkBook>,
     /// Which tenant the ledger speaks of (see [`Store::for_tenant`]).
     tenant: Arc<str>,
     kind: Kind,
@@ -244,7 +323,8 @@ impl Store {
         let memory = Arc::new(memory::MemoryStore::with_cap(cap));
         Store {
             ledger: memory.clone(),
-            spent: memory,
+            spent: memory.clone(),
+            links: memory,
             buckets: None,
             sessions: None,
             tenant: Arc::from(""),
@@ -257,6 +337,7 @@ impl Store {
         Store {
             ledger: db.clone(),
             spent: db.clone(),
+            links: db.clone(),
             buckets: None,
             sessions: Some(db),
             tenant: Arc::from(""),
@@ -269,6 +350,7 @@ impl Store {
         Store {
             ledger: db.clone(),
             spent: db.clone(),
+            links: db.clone(),
             buckets: Some(db.clone()),
             sessions: Some(db),
             tenant: Arc::from(""),
@@ -410,6 +492,58 @@ impl Store {
     pub async fn used(&self, nonce: &str) -> Result<bool, StoreError> {
         bounded(self.spent.used(nonce)).await
     }
+}
+
+impl Store {
+    /// Opens link `id` for `client` (see [`LinkBook::open_link`]).
+    pub async fn open_link(
+        &self,
+        id: &str,
+        client: Option<&str>,
+        row: &LinkRow,
+        limits: LinkLimits,
+    ) -> Result<Opened, StoreError> {
+        let client = client.map(|c| digest("client", c));
+        bounded(self.links.open_link(
+            &self.tenant,
+            &digest("link", id),
+            client.as_deref(),
+            row,
+            limits,
+            now_ms(),
+        ))
+        .await
+    }
+
+    /// Link `id` as it stands, if remembered.
+    pub async fn link(&self, id: &str) -> Result<Option<LinkRow>, StoreError> {
+        bounded(self.links.link(&self.tenant, &digest("link", id))).await
+    }
+
+    /// Claims link `id` (see [`LinkBook::claim_link`]).
+    pub async fn claim_link(&self, id: &str) -> Result<Claim, StoreError> {
+        bounded(
+            self.links
+                .claim_link(&self.tenant, &digest("link", id), now_ms()),
+        )
+        .await
+    }
+
+    /// Settles claimed link `id` with `fate`.
+    pub async fn settle_link(&self, id: &str, fate: &str) -> Result<(), StoreError> {
+        bounded(
+            self.links
+                .settle_link(&self.tenant, &digest("link", id), fate),
+        )
+        .await
+    }
+}
+
+/// What a link id or a client is stored under: a digest, so that the store
+/// never holds an id that would open the page, nor a session id.
+fn digest(what: &str, id: &str) -> String {
+    let digest = Sha256::digest(format!("osc-secrets-mcp {what} {id}").as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 const NO_SESSIONS: StoreError = StoreError::Unreachable("it keeps no sessions");

@@ -39,7 +39,10 @@ use redis::{FromRedisValue, RedisError, Script};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::{Buckets, Ledger, Placement, Redeemed, Sessions, Spent, StoreError};
+use super::{
+    Buckets, Claim, LINK_REMEMBERED, Ledger, LinkBook, LinkLimits, LinkRow, LinkState, Opened,
+    Placement, Redeemed, Sessions, Spent, StoreError,
+};
 
 /// Every key this server writes starts with it.
 pub const PREFIX: &str = "osc-secrets-mcp:";
@@ -228,6 +231,70 @@ if after - now > window then
 end
 redis.call('SET', KEYS[1], string.format('%.0f', after), 'PX', math.ceil((after - now) / 1000) + 1)
 return 0
+",
+    )
+});
+
+/// Opens a link unless the tenant's or the client's open links are at
+/// their limit: 1 opened, 2 too many, 3 too many for the client. Expired
+/// links leave the counts first. KEYS: link, the tenant's open links, the
+/// client's open links. ARGV: now, deadline, record, limit in all, limit
+/// per client, forget-at, client ('' for none), id.
+static OPEN_LINK: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local now = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then return 2 end
+if ARGV[7] ~= '' then
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+  if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[5]) then return 3 end
+end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'deadline', ARGV[2], 'state', 'open', 'record', ARGV[3], 'client', ARGV[7])
+redis.call('PEXPIREAT', KEYS[1], ARGV[6])
+local function count(set)
+  redis.call('ZADD', set, ARGV[2], ARGV[8])
+  if redis.call('PEXPIRETIME', set) < tonumber(ARGV[2]) then
+    redis.call('PEXPIREAT', set, ARGV[2])
+  end
+end
+count(KEYS[2])
+if ARGV[7] ~= '' then count(KEYS[3]) end
+return 1
+",
+    )
+});
+
+/// Claims a link if it is open and unexpired, taking it out of the counts;
+/// returns {taken (0 or 1), state, deadline, fate, record}, or {} when
+/// there is no such link. KEYS: link, the tenant's open links. ARGV: now,
+/// id, the prefix of the client's open links.
+static CLAIM_LINK: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local got = redis.call('HMGET', KEYS[1], 'state', 'deadline', 'fate', 'record', 'client')
+if not got[1] then return {} end
+local taken = 0
+if got[1] == 'open' and tonumber(got[2]) > tonumber(ARGV[1]) then
+  redis.call('HSET', KEYS[1], 'state', 'claimed')
+  redis.call('ZREM', KEYS[2], ARGV[2])
+  if got[5] and got[5] ~= '' then redis.call('ZREM', ARGV[3] .. got[5], ARGV[2]) end
+  got[1] = 'claimed'
+  taken = 1
+end
+return {tostring(taken), got[1], got[2] or '', got[3] or '', got[4] or ''}
+",
+    )
+});
+
+/// Settles a link that exists. KEYS: link. ARGV: fate.
+static SETTLE_LINK: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'settled', 'fate', ARGV[1])
+return 1
 ",
     )
 });
@@ -598,6 +665,137 @@ impl Sessions for RedisStore {
         let mut cmd = redis::cmd("DEL");
         cmd.arg(session_key(id));
         let _: i64 = self.run("drop session", Call::Cmd(cmd)).await?;
+        Ok(())
+    }
+}
+
+/// Where link `id` of `tenant` is kept, and the sets that count the
+/// tenant's open links and (under the prefix, then the client) a client's.
+fn link_keys(tenant: &str, id: &str) -> (String, String, String) {
+    (
+        format!("{PREFIX}link:{tenant}:{id}"),
+        format!("{PREFIX}links-open:{tenant}"),
+        format!("{PREFIX}links-open:{tenant}:client:"),
+    )
+}
+
+/// A link's fields as Redis gave them: state, deadline, fate, record.
+fn link_row(
+    state: &str,
+    deadline: &str,
+    fate: String,
+    record: String,
+) -> Result<LinkRow, StoreError> {
+    let deadline_ms = deadline
+        .parse()
+        .map_err(|_| StoreError::Corrupt("Redis holds a link whose deadline is not a number"))?;
+    let state = match state {
+        "open" => LinkState::Open,
+        "settled" => LinkState::Settled(fate),
+        _ => LinkState::Claimed,
+    };
+    Ok(LinkRow {
+        record,
+        deadline_ms,
+        state,
+    })
+}
+
+#[async_trait]
+impl LinkBook for RedisStore {
+    async fn open_link(
+        &self,
+        tenant: &str,
+        id: &str,
+        client: Option<&str>,
+        row: &LinkRow,
+        limits: LinkLimits,
+        now_ms: u64,
+    ) -> Result<Opened, StoreError> {
+        let (link, open, per_client) = link_keys(tenant, id);
+        let forget_at = row
+            .deadline_ms
+            .saturating_add(u64::try_from(LINK_REMEMBERED.as_millis()).unwrap_or(u64::MAX));
+        let mut call = OPEN_LINK.prepare_invoke();
+        call.key(link)
+            .key(open)
+            .key(format!("{per_client}{}", client.unwrap_or_default()))
+            .arg(now_ms)
+            .arg(row.deadline_ms)
+            .arg(&row.record)
+            .arg(limits.all)
+            .arg(limits.per_client)
+            .arg(forget_at)
+            .arg(client.unwrap_or_default())
+            .arg(id);
+        let answer: i64 = self.run("open link", Call::Script(call)).await?;
+        match answer {
+            1 => Ok(Opened::Yes),
+            2 => Ok(Opened::TooMany),
+            3 => Ok(Opened::TooManyForClient),
+            _ => Err(StoreError::Corrupt(
+                "Redis answered the link's opening with something unknown",
+            )),
+        }
+    }
+
+    async fn link(&self, tenant: &str, id: &str) -> Result<Option<LinkRow>, StoreError> {
+        let (link, _, _) = link_keys(tenant, id);
+        let mut cmd = redis::cmd("HMGET");
+        cmd.arg(link)
+            .arg("state")
+            .arg("deadline")
+            .arg("fate")
+            .arg("record");
+        let got: (
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        ) = self.run("read link", Call::Cmd(cmd)).await?;
+        match got {
+            (None, ..) => Ok(None),
+            (Some(state), Some(deadline), fate, Some(record)) => Ok(Some(link_row(
+                &state,
+                &deadline,
+                fate.unwrap_or_default(),
+                record,
+            )?)),
+            _ => Err(StoreError::Corrupt(
+                "Redis holds a link with fields missing",
+            )),
+        }
+    }
+
+    /// A second run after a lost connection (see [`RedisStore::run`]) finds
+    /// the link claimed by the first and does not take it: the page then
+    /// says the link is in use, and nothing is written twice.
+    async fn claim_link(&self, tenant: &str, id: &str, now_ms: u64) -> Result<Claim, StoreError> {
+        let (link, open, per_client) = link_keys(tenant, id);
+        let mut call = CLAIM_LINK.prepare_invoke();
+        call.key(link).key(open).arg(now_ms).arg(id).arg(per_client);
+        let got: Vec<String> = self.run("claim link", Call::Script(call)).await?;
+        if got.is_empty() {
+            return Ok(Claim::Not(None));
+        }
+        let Ok([taken, state, deadline, fate, record]) = <[String; 5]>::try_from(got) else {
+            return Err(StoreError::Corrupt(
+                "Redis answered the link's claim with something unknown",
+            ));
+        };
+        let row = link_row(&state, &deadline, fate, record)?;
+        Ok(if taken == "1" {
+            Claim::Taken(row)
+        } else {
+            Claim::Not(Some(row))
+        })
+    }
+
+    async fn settle_link(&self, tenant: &str, id: &str, fate: &str) -> Result<(), StoreError> {
+        let (link, _, _) = link_keys(tenant, id);
+        let mut call = SETTLE_LINK.prepare_invoke();
+        call.key(link).arg(fate);
+        let _: i64 = self.run("settle link", Call::Script(call)).await?;
         Ok(())
     }
 }

@@ -2,6 +2,7 @@
 //! a router to [`Toolkit`], what every tool works with; the server combines
 //! them, in the order of the table in [`crate::domain::tool`].
 
+mod asked;
 pub mod delete;
 pub mod list;
 pub mod materialize;

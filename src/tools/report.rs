@@ -6,16 +6,13 @@
 //! schemas stay plain strings, as every word of an output schema is paid
 //! for in tools/list (docs/tools.md lists the values).
 
-use std::future::Future;
-
-use rmcp::model::{CallToolResponse, CallToolResult, ContentBlock};
+use rmcp::model::CallToolResponse;
 use schemars::JsonSchema;
-use secrecy::SecretString;
 use serde::Serialize;
 
 use super::{Toolkit, structured};
-use crate::advice::{Failure, KeyAfter};
-use crate::ask_user::flow::{self, Asking, Pending, Ran, Run};
+use crate::advice::Failure;
+use crate::ask_user::flow::{self, Asking, Pending};
 use crate::domain::{Key, WriteMode};
 use crate::values::Origin;
 
@@ -135,35 +132,26 @@ pub fn serialize_mode<S: serde::Serializer>(mode: &WriteMode, s: S) -> Result<S:
 
 impl Toolkit {
     /// askUser for set and rotate: the human types the value on a one-time
-    /// page and `write` runs with it; `pending` is the result for a link
-    /// handed to the agent.
-    pub(crate) async fn ask_user<T, W, F>(
+    /// page, and the link's job (this tool's `work`, run by
+    /// [`super::asked`] on whichever replica serves the page) writes it;
+    /// `pending` is the result for a link handed to the agent. Whether the
+    /// key exists (the page says it will be replaced) is asked of OSC
+    /// unless the tool already knows.
+    pub(crate) async fn ask_user<T: Serialize>(
         &self,
         call: Asking<'_>,
-        write: W,
+        work: serde_json::Value,
+        exists: Option<bool>,
         pending: impl FnOnce(Pending) -> T,
-    ) -> Result<CallToolResponse, Failure>
-    where
-        T: Serialize,
-        W: FnOnce(SecretString) -> F + Send + 'static,
-        F: Future<Output = Result<T, Failure>> + Send + 'static,
-    {
-        let run: Run = Box::new(move |value| {
-            Box::pin(async move {
-                match write(value).await {
-                    Ok(output) => Ran {
-                        result: structured(&output),
-                        key: KeyAfter::Written,
-                    },
-                    Err(e) => Ran {
-                        key: e.key,
-                        result: CallToolResult::error(vec![ContentBlock::text(e.text)]),
-                    },
-                }
-            })
-        });
-        let exists = self.exists(call.key).await;
-        flow::ask(&self.ask, call, exists, run, |link| {
+    ) -> Result<CallToolResponse, Failure> {
+        if let Some(links) = self.ask.links() {
+            links.set_worker(self.worker());
+        }
+        let exists = match exists {
+            Some(known) => Some(known),
+            None => self.exists(call.key).await,
+        };
+        flow::ask(&self.ask, call, exists, work, |link| {
             structured(&pending(link))
         })
         .await

@@ -15,6 +15,7 @@ use super::report::ValueReport;
 use super::{Toolkit, structured};
 use crate::advice::{Failure, Op, advise, refused};
 use crate::ask_user::flow::{Asking, Pending};
+use crate::ask_user::links::Job;
 use crate::audit::{self, Outcome};
 use crate::domain::{self, Key, Rule, SecretArg, WriteMode};
 use crate::osc::{OscClient, OscError};
@@ -143,16 +144,23 @@ Restart instances after.",
         // Checked after the arguments, before anything is written or asked;
         // a retry carrying a requestState continues a round that checked
         // (the state is bound to these very arguments).
-        if args.create != Some(true) && request_state.is_none() {
+        let exists = if args.create != Some(true) && request_state.is_none() {
             self.must_exist(&key).await?;
-        }
+            Some(true)
+        } else {
+            None
+        };
         let (value, origin) = match resolved {
             Resolved::Ready(value, origin) => (value, origin),
             Resolved::AskUser => {
-                let osc = self.osc.clone();
-                let store = self.store.clone();
-                let asked = key.clone();
-                let from_ledger = ledger.clone();
+                let work = Work {
+                    targets: targets
+                        .iter()
+                        .map(|t| (t.service_id.clone(), t.secret_name.clone()))
+                        .collect(),
+                    from_ledger: ledger.is_some(),
+                    by: by.clone(),
+                };
                 let call = Asking {
                     tool: "rotate_tenant_secret",
                     key: &key,
@@ -162,23 +170,9 @@ Restart instances after.",
                     request_state,
                     responses,
                 };
+                let work = serde_json::to_value(work).unwrap_or_default();
                 return self
-                    .ask_user(
-                        call,
-                        move |value| async move {
-                            let to = Rotation {
-                                osc: &osc,
-                                store: &store,
-                                key: &asked,
-                                targets: &targets,
-                                by: &by,
-                            };
-                            rotate(to, value, &Origin::Asked)
-                                .await
-                                .map(|output| output.with_ledger_note(from_ledger))
-                        },
-                        |link| RotateOutput::pending(&key, link),
-                    )
+                    .ask_user(call, work, exists, |link| RotateOutput::pending(&key, link))
                     .await;
             }
         };
@@ -193,6 +187,54 @@ Restart instances after.",
             .await
             .map(|output| structured(&output.with_ledger_note(ledger)).into())
     }
+}
+
+/// A rotation's own part of a one-time link's job.
+#[derive(Serialize, Deserialize)]
+struct Work {
+    /// (serviceId, secretName) of each target.
+    targets: Vec<(String, String)>,
+    /// The targets came from the ledger: the result says so.
+    from_ledger: bool,
+    /// Who asked, for the ledger.
+    by: String,
+}
+
+/// A one-time link's rotation: the value the human typed, into the
+/// targets the link was opened with (checked again, as any input).
+pub(super) async fn asked(
+    osc: &OscClient,
+    store: &Store,
+    job: &Job,
+    value: SecretString,
+) -> Result<rmcp::model::CallToolResult, Failure> {
+    let key = job.key.clone().writable("rotate").map_err(refused)?;
+    let work: Work = serde_json::from_value(job.work.clone()).map_err(|_| {
+        Failure::tool(
+            "The one-time link's targets cannot be read by this server, so nothing was rotated. Ask for a new link."
+                .to_owned(),
+        )
+    })?;
+    let given: Vec<Target> = work
+        .targets
+        .into_iter()
+        .map(|(service_id, secret_name)| Target {
+            service_id,
+            secret_name,
+        })
+        .collect();
+    let targets = check_targets(&given)?;
+    let to = Rotation {
+        osc,
+        store,
+        key: &key,
+        targets: &targets,
+        by: &work.by,
+    };
+    let note = work.from_ledger.then(|| LEDGER_NOTE.to_owned());
+    rotate(to, value, &Origin::Asked)
+        .await
+        .map(|output| structured(&output.with_ledger_note(note)))
 }
 
 /// What every rotation result that took its targets from the ledger says.

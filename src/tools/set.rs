@@ -2,7 +2,7 @@
 
 use rmcp::RoleServer;
 use rmcp::handler::server::tool::{InputResponses, RequestState};
-use rmcp::model::{CallToolResponse, JsonObject};
+use rmcp::model::{CallToolResponse, CallToolResult, JsonObject};
 use rmcp::service::RequestContext;
 use rmcp::{tool, tool_router};
 use schemars::JsonSchema;
@@ -13,6 +13,7 @@ use super::report::{ValueReport, serialize_mode};
 use super::{Toolkit, structured};
 use crate::advice::{Failure, Op, advise, refused};
 use crate::ask_user::flow::{Asking, Pending};
+use crate::ask_user::links::Job;
 use crate::domain::{Key, SecretArg, WriteMode};
 use crate::osc::{OscClient, WriteOutcome};
 use crate::values::{GenerateArgs, Origin, Resolved, Sources};
@@ -128,8 +129,6 @@ rotate_tenant_secret also updates services.",
         let (value, origin) = match resolved {
             Resolved::Ready(value, origin) => (value, origin),
             Resolved::AskUser => {
-                let osc = self.osc.clone();
-                let asked = key.clone();
                 let call = Asking {
                     tool: "set_tenant_secret",
                     key: &key,
@@ -140,13 +139,9 @@ rotate_tenant_secret also updates services.",
                     responses,
                 };
                 return self
-                    .ask_user(
-                        call,
-                        move |value| async move {
-                            write(&osc, &asked, mode, &value, &Origin::Asked).await
-                        },
-                        |link| SetOutput::pending(&key, mode, link),
-                    )
+                    .ask_user(call, serde_json::Value::Null, None, |link| {
+                        SetOutput::pending(&key, mode, link)
+                    })
                     .await;
             }
         };
@@ -154,6 +149,21 @@ rotate_tenant_secret also updates services.",
             .await
             .map(|output| structured(&output).into())
     }
+}
+
+/// A one-time link's write: the value the human typed, under the link's
+/// key and mode.
+pub(super) async fn asked(
+    osc: &OscClient,
+    job: &Job,
+    value: &SecretString,
+) -> Result<CallToolResult, Failure> {
+    // A sealed record only this server made names the key; its rules are
+    // checked again all the same.
+    let key = job.key.clone().writable("write").map_err(refused)?;
+    write(osc, &key, job.mode, value, &Origin::Asked)
+        .await
+        .map(|output| structured(&output))
 }
 
 /// Writes `value` under `key` and says how it went.

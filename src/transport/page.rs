@@ -162,29 +162,20 @@ impl PageHost for LoopbackPage {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-    use rmcp::model::{CallToolResult, ContentBlock};
-    use secrecy::SecretString;
-
     use super::*;
-    use crate::ask_user::links::{Job, Settled};
+    use crate::ask_user::links::Job;
     use crate::domain::{Key, WriteMode};
 
+    /// Shown only: these tests never submit the page.
     fn job() -> Job {
         Job {
-            tool: "set_tenant_secret",
+            tool: "set_tenant_secret".into(),
             client: None,
             key: Key::check("user.db").unwrap(),
             mode: WriteMode::Upsert,
             exists: Some(false),
-            run: Box::new(|_: SecretString| {
-                Box::pin(async {
-                    Settled {
-                        result: CallToolResult::success(vec![ContentBlock::text("stored")]),
-                        title: "Done",
-                        page_text: "Stored.".into(),
-                    }
-                })
-            }),
+            work: serde_json::Value::Null,
+            audit: None,
         }
     }
 

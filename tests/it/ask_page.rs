@@ -149,7 +149,7 @@ async fn a_submit_writes_the_value_once_and_a_second_use_says_already_used() {
             .map(|v| v.expose_secret().to_owned()),
         Some(CANARY.to_owned())
     );
-    assert!(matches!(page.links.fate(&ticket.id), Fate::Done(_)));
+    assert!(matches!(page.links.fate(&ticket.id).await, Fate::Done(_)));
     assert!(matches!(
         page.links.wait(&ticket.id, Duration::from_secs(5)).await,
         Fate::Done(_)
@@ -226,14 +226,14 @@ async fn a_multi_line_value_is_stored_with_its_line_breaks_as_typed() {
 }
 
 /// Nothing was written to `user.origin`, and `ticket`'s link is still open.
-fn assert_untouched(page: &Page, ticket: &Ticket) {
+async fn assert_untouched(page: &Page, ticket: &Ticket) {
     assert!(
         page.emu.tenant_value("user.origin").is_none(),
         "nothing was written"
     );
-    assert!(matches!(page.links.fate(&ticket.id), Fate::Pending));
+    assert!(matches!(page.links.fate(&ticket.id).await, Fate::Pending));
     assert!(
-        page.links.show(&ticket.id).is_ok(),
+        page.links.show(&ticket.id).await.is_ok(),
         "the link is still open"
     );
 }
@@ -299,7 +299,7 @@ async fn posts_without_the_pages_own_origin_write_nothing() {
     )
     .await;
     assert_eq!(answer.status, StatusCode::FORBIDDEN);
-    assert_untouched(&page, &ticket);
+    assert_untouched(&page, &ticket).await;
     assert_no_leak("the trace log", &logs.text(), &[CANARY]);
 }
 
@@ -315,7 +315,7 @@ async fn a_post_with_two_origins_writes_nothing() {
         let answer = send("two Origin headers", twice).await;
         assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{second}");
     }
-    assert_untouched(&page, &ticket);
+    assert_untouched(&page, &ticket).await;
 }
 
 /// A POST that is not a form is refused and writes nothing.
@@ -344,7 +344,7 @@ async fn posts_that_are_not_a_form_write_nothing() {
             "{content_type}"
         );
     }
-    assert_untouched(&page, &ticket);
+    assert_untouched(&page, &ticket).await;
     assert_no_leak("the trace log", &logs.text(), &[CANARY]);
 }
 
@@ -363,7 +363,7 @@ async fn a_cross_site_get_is_refused() {
     .await;
     assert_eq!(cross.status, StatusCode::FORBIDDEN);
 
-    assert_untouched(&page, &ticket);
+    assert_untouched(&page, &ticket).await;
     assert_no_leak("the trace log", &logs.text(), &[CANARY]);
 }
 
@@ -396,7 +396,7 @@ async fn gets_and_other_methods_never_write_or_claim() {
         assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED, "{method}");
     }
     assert!(page.emu.tenant_value("user.get").is_none());
-    assert!(page.links.show(&ticket.id).is_ok(), "still usable");
+    assert!(page.links.show(&ticket.id).await.is_ok(), "still usable");
     let done = send("POST", post(&page, &ticket.url, form_value("the-real-one"))).await;
     assert_eq!(done.status, StatusCode::OK);
     assert_eq!(
@@ -452,7 +452,10 @@ async fn both_fields_or_neither_or_a_bad_value_are_refused_without_claiming() {
             answer.body.contains(r#"name="multiline""#),
             "{what}: the form is shown again"
         );
-        assert!(page.links.show(&ticket.id).is_ok(), "{what}: not claimed");
+        assert!(
+            page.links.show(&ticket.id).await.is_ok(),
+            "{what}: not claimed"
+        );
     }
     assert!(page.emu.tenant_value("user.fields").is_none());
     let done = send("POST", post(&page, &ticket.url, form_value("good"))).await;
@@ -483,7 +486,7 @@ async fn a_body_larger_than_the_largest_value_allows_is_refused() {
         .body(reqwest::Body::wrap_stream(chunks));
     let answer = send("chunked", streamed).await;
     assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert!(page.links.show(&ticket.id).is_ok(), "not claimed");
+    assert!(page.links.show(&ticket.id).await.is_ok(), "not claimed");
     assert!(page.emu.tenant_value("user.large").is_none());
 
     // The largest value a `value` argument may have, fully encoded, fits.
@@ -553,7 +556,7 @@ async fn expired_unknown_and_declined_links_say_so_and_change_nothing() {
         "{}",
         declined.body
     );
-    assert!(matches!(page.links.fate(&ticket.id), Fate::Declined));
+    assert!(matches!(page.links.fate(&ticket.id).await, Fate::Declined));
     let after = send("GET declined", client().get(&ticket.url)).await;
     assert_eq!(after.status, StatusCode::GONE);
     assert!(after.body.contains("Link declined"), "{}", after.body);
@@ -573,7 +576,7 @@ async fn expired_unknown_and_declined_links_say_so_and_change_nothing() {
 async fn a_withdrawn_link_says_so_and_writes_nothing() {
     let page = Page::start(TTL).await;
     let ticket = page.open("user.withdrawn").await;
-    page.links.withdraw(&ticket.id).unwrap();
+    page.links.withdraw(&ticket.id).await.unwrap();
     let shown = send("GET withdrawn", client().get(&ticket.url)).await;
     assert_eq!(shown.status, StatusCode::GONE);
     assert!(shown.body.contains("Link withdrawn"), "{}", shown.body);
@@ -686,7 +689,7 @@ async fn the_listeners_own_answers_to_malformed_requests_carry_the_page_headers(
     let shown = send("GET after", client().get(&ticket.url)).await;
     assert_eq!(shown.status, StatusCode::OK);
     assert!(
-        page.links.show(&ticket.id).is_ok(),
+        page.links.show(&ticket.id).await.is_ok(),
         "nothing claimed the link"
     );
     assert!(page.emu.requests().is_empty(), "nothing reached OSC");
@@ -710,7 +713,7 @@ async fn a_foreign_host_is_refused_before_anything_is_shown() {
         .await;
         assert_eq!(posted.status, StatusCode::FORBIDDEN, "{host}");
     }
-    assert!(page.links.show(&ticket.id).is_ok());
+    assert!(page.links.show(&ticket.id).await.is_ok());
     assert!(page.emu.tenant_value("user.host").is_none());
 }
 
@@ -876,17 +879,8 @@ fn held_job(
     tokio::sync::oneshot::Receiver<()>,
     tokio::sync::oneshot::Sender<()>,
 ) {
-    let (started_tx, started) = tokio::sync::oneshot::channel();
-    let (release, release_rx) = tokio::sync::oneshot::channel::<()>();
-    let mut job = page.job(key, osc_secrets_mcp::domain::WriteMode::Upsert);
-    let inner = job.run;
-    job.run = Box::new(move |value| {
-        Box::pin(async move {
-            let _ = started_tx.send(());
-            let _ = release_rx.await;
-            inner(value).await
-        })
-    });
+    let (started, release) = page.hold_next();
+    let job = page.job(key, osc_secrets_mcp::domain::WriteMode::Upsert);
     (job, started, release)
 }
 
@@ -1154,26 +1148,33 @@ async fn over_http_the_link_names_the_listener_and_the_human_uses_it() {
 /// not stored, with the job's own words.
 #[tokio::test]
 async fn a_write_that_failed_is_not_titled_done() {
-    use osc_secrets_mcp::ask_user::links::{Job, Settled};
+    use osc_secrets_mcp::ask_user::links::{BoxFuture, Job, Settled, Worker};
     use osc_secrets_mcp::domain::{Key, WriteMode};
     use rmcp::model::{CallToolResult, ContentBlock};
+    use secrecy::SecretString;
 
     let page = Page::start(TTL).await;
+    struct Refused;
+    impl Worker for Refused {
+        fn run(&self, _job: Job, _value: SecretString) -> BoxFuture<Settled> {
+            Box::pin(async {
+                Settled {
+                    result: CallToolResult::error(vec![ContentBlock::text("OSC refused it.")]),
+                    title: "Not stored".into(),
+                    page_text: "The value was not stored in user.refused. OSC refused it.".into(),
+                }
+            })
+        }
+    }
+    page.links.set_worker(std::sync::Arc::new(Refused));
     let job = Job {
-        tool: "set_tenant_secret",
+        tool: "set_tenant_secret".into(),
         client: None,
         key: Key::check("user.refused").unwrap(),
         mode: WriteMode::Upsert,
         exists: Some(false),
-        run: Box::new(|_value| {
-            Box::pin(async {
-                Settled {
-                    result: CallToolResult::error(vec![ContentBlock::text("OSC refused it.")]),
-                    title: "Not stored",
-                    page_text: "The value was not stored in user.refused. OSC refused it.".into(),
-                }
-            })
-        }),
+        work: serde_json::Value::Null,
+        audit: None,
     };
     let ticket = page.links.open(job).await.unwrap();
     let answer = send("POST refused", post(&page, &ticket.url, form_value(CANARY))).await;

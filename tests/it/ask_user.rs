@@ -95,10 +95,13 @@ fn link_id(url: &str) -> String {
 /// What the page does on submit: claim the link, run its job with the
 /// value, settle it. Returns the page's text.
 async fn type_on_page(links: &Links, url: &str, value: &str) -> String {
-    let claimed = links.claim(&link_id(url)).expect("an open link");
-    let settled = (claimed.job.run)(SecretString::from(value.to_owned())).await;
+    let claimed = links.claim(&link_id(url)).await.expect("an open link");
+    let id = claimed.id.clone();
+    let settled = links
+        .run(claimed, SecretString::from(value.to_owned()))
+        .await;
     let page = settled.page_text.clone();
-    links.settle(&claimed.id, Fate::Done(Box::new(settled)));
+    links.settle(&id, Fate::Done(Box::new(settled))).await;
     page
 }
 
@@ -294,7 +297,10 @@ async fn session_era_decline_writes_nothing_and_kills_the_link() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(matches!(links.claim(&link_id(&url)), Err(Fate::Declined)));
+    assert!(matches!(
+        links.claim(&link_id(&url)).await,
+        Err(Fate::Declined)
+    ));
     assert!(
         !human
             .seen()
@@ -345,7 +351,10 @@ async fn session_era_link_left_unused_expires_and_writes_nothing() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(matches!(links.claim(&link_id(&url)), Err(Fate::Expired)));
+    assert!(matches!(
+        links.claim(&link_id(&url)).await,
+        Err(Fate::Expired)
+    ));
 }
 
 #[tokio::test]
@@ -495,7 +504,10 @@ async fn retry_era_decline_writes_nothing() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(matches!(links.claim(&link_id(&url)), Err(Fate::Declined)));
+    assert!(matches!(
+        links.claim(&link_id(&url)).await,
+        Err(Fate::Declined)
+    ));
 }
 
 /// A `requestState` altered, used twice, or made for another call is
@@ -643,8 +655,14 @@ async fn the_page_of_a_rotation_that_missed_a_target_says_the_key_was_stored() {
     )
     .await;
     let url = structured(&result)["url"].as_str().unwrap().to_owned();
-    let claimed = links.claim(&link_id(&url)).expect("an open link");
-    let settled = (claimed.job.run)(SecretString::from(CANARY.to_owned())).await;
+    // Whether the key exists was asked of OSC once: the check that a
+    // rotation replaces an existing key also tells the page.
+    let listed = emu.requests().iter().filter(|r| r.method == "GET").count();
+    assert_eq!(listed, 1, "{:?}", emu.requests());
+    let claimed = links.claim(&link_id(&url)).await.expect("an open link");
+    let settled = links
+        .run(claimed, SecretString::from(CANARY.to_owned()))
+        .await;
     assert_eq!(
         settled.title, "Stored, not everywhere",
         "{}",
@@ -715,8 +733,10 @@ async fn the_page_of_a_write_whose_answer_was_lost_says_it_is_not_known() {
     let client = connect(handler(&emu, &links), human).await;
     let result = call(&client, "set_tenant_secret", set_ask("user.lost")).await;
     let url = structured(&result)["url"].as_str().unwrap().to_owned();
-    let claimed = links.claim(&link_id(&url)).expect("an open link");
-    let settled = (claimed.job.run)(SecretString::from(CANARY.to_owned())).await;
+    let claimed = links.claim(&link_id(&url)).await.expect("an open link");
+    let settled = links
+        .run(claimed, SecretString::from(CANARY.to_owned()))
+        .await;
     assert_eq!(settled.title, "Outcome not known", "{}", settled.page_text);
     assert!(
         settled
@@ -1050,12 +1070,18 @@ async fn a_cancelled_session_era_call_withdraws_its_link() {
     })
     .await;
     let id = link_id(&url);
-    assert!(links.show(&id).is_ok(), "open before the cancel");
+    assert!(links.show(&id).await.is_ok(), "open before the cancel");
     // Dropping the request makes rmcp's client send notifications/cancelled.
     waiting.abort();
-    eventually(|| matches!(links.fate(&id), Fate::Withdrawn).then_some(())).await;
-    assert!(matches!(links.show(&id), Err(Fate::Withdrawn)));
-    assert!(matches!(links.claim(&id), Err(Fate::Withdrawn)));
+    tokio::time::timeout(WAIT, async {
+        while !matches!(links.fate(&id).await, Fate::Withdrawn) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the link is withdrawn in time");
+    assert!(matches!(links.show(&id).await, Err(Fate::Withdrawn)));
+    assert!(matches!(links.claim(&id).await, Err(Fate::Withdrawn)));
     assert_eq!(stored(&emu, "user.cancelled"), None);
     let records = records_once(&path, 1).await;
     assert_eq!(records.len(), 1, "{records:?}");
@@ -1100,8 +1126,14 @@ async fn a_cancelled_retry_era_retry_withdraws_its_link() {
     })
     .await;
     waiting.abort();
-    eventually(|| matches!(links.fate(&id), Fate::Withdrawn).then_some(())).await;
-    assert!(matches!(links.claim(&id), Err(Fate::Withdrawn)));
+    tokio::time::timeout(WAIT, async {
+        while !matches!(links.fate(&id).await, Fate::Withdrawn) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the link is withdrawn in time");
+    assert!(matches!(links.claim(&id).await, Err(Fate::Withdrawn)));
     assert_eq!(stored(&emu, "user.cancelled-retry"), None);
 }
 
@@ -1495,16 +1527,20 @@ async fn retry_era_expiry_and_a_malformed_answer_write_nothing() {
         "{}",
         text(&result)
     );
-    assert!(matches!(links.claim(&link_id(&url)), Err(Fate::Declined)));
+    assert!(matches!(
+        links.claim(&link_id(&url)).await,
+        Err(Fate::Declined)
+    ));
     assert_eq!(stored(&emu, "user.r-odd"), None);
 }
 
-/// Two replicas sharing a store and a key file, each with its own links: a
-/// retry that lands on the replica that does not hold the link is told the
-/// link may still be open (never that nothing will happen), and the link
-/// on the first replica still writes when the human uses it.
+/// Three replicas sharing a store and a key file, each with its own links
+/// registry: a link opened on the first is served by the third's page,
+/// which writes once; the client's retry, landing on the second, waits for
+/// that page and completes with its outcome; the same state replayed on the
+/// first is refused, and the page cannot be used again anywhere.
 #[tokio::test]
-async fn a_retry_on_another_replica_says_the_link_may_still_be_open() {
+async fn a_link_opened_on_one_replica_is_served_and_awaited_on_others() {
     use osc_secrets_mcp::elicit::SealingKeys;
     use osc_secrets_mcp::store::Store;
 
@@ -1512,11 +1548,15 @@ async fn a_retry_on_another_replica_says_the_link_may_still_be_open() {
     let store = Store::memory();
     let key_line = SealingKeys::new_line().unwrap();
     let replica = |links: &Arc<Links>| {
-        handler(&emu, links)
+        let server = handler(&emu, links)
             .with_store(store.clone(), SealingKeys::parse(&key_line).unwrap())
-            .unwrap()
+            .unwrap();
+        // As a transport does when it starts serving.
+        server.serve_links();
+        server
     };
-    let (links_a, links_b) = (
+    let (links_a, links_b, links_c) = (
+        links(Duration::from_secs(60)),
         links(Duration::from_secs(60)),
         links(Duration::from_secs(60)),
     );
@@ -1530,6 +1570,7 @@ async fn a_retry_on_another_replica_says_the_link_may_still_be_open() {
         Human::new(&links_b, Does::Ignores, true, RETRY),
     )
     .await;
+    let _c = replica(&links_c);
     let first = params("set_tenant_secret", set_ask("user.elsewhere"));
     let CallToolResponse::InputRequired(asked) = once(&a, first.clone()).await else {
         panic!("the first round asks")
@@ -1546,24 +1587,33 @@ async fn a_retry_on_another_replica_says_the_link_may_still_be_open() {
         .clone()
         .with_input_responses(accepted)
         .with_request_state(state.clone());
-    let CallToolResponse::Complete(result) = once(&b, retry).await else {
-        panic!("the other replica answers at once")
-    };
-    assert!(is_error(&result));
-    let said = text(&result);
-    assert!(
-        said.contains("does not hold the one-time page") && said.contains("may still be open"),
-        "{said}"
-    );
-    assert!(!said.contains("nothing was written"), "{said}");
-    assert_eq!(stored(&emu, "user.elsewhere"), None);
-    type_on_page(&links_a, &url, CANARY).await;
-    assert_eq!(stored(&emu, "user.elsewhere").as_deref(), Some(CANARY));
-    // The other replica did not spend the state: the replica that holds
-    // the link still completes the call with it.
-    let CallToolResponse::Complete(done) = once(&a, first.with_request_state(state)).await else {
-        panic!("the holding replica completes the call")
+    let waiting = tokio::spawn(async move { once(&b, retry).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "the retry waits for the page");
+    let page = type_on_page(&links_c, &url, CANARY).await;
+    assert!(page.starts_with("Done: user.elsewhere now holds"), "{page}");
+    let CallToolResponse::Complete(done) = waiting.await.unwrap() else {
+        panic!("the retry completes with the page's outcome")
     };
     assert!(!is_error(&done), "{}", text(&done));
     assert_eq!(structured(&done)["status"], "completed");
+    assert_eq!(stored(&emu, "user.elsewhere").as_deref(), Some(CANARY));
+    let writes = emu
+        .requests()
+        .iter()
+        .filter(|r| r.method != "GET" && r.path.contains("user.elsewhere"))
+        .count();
+    assert_eq!(writes, 1, "written once");
+
+    let CallToolResponse::Complete(replayed) = once(&a, first.with_request_state(state)).await
+    else {
+        panic!("a replay is answered at once")
+    };
+    assert!(is_error(&replayed), "{}", text(&replayed));
+    for links in [&links_a, &links_b, &links_c] {
+        assert!(matches!(
+            links.claim(&link_id(&url)).await,
+            Err(Fate::Done(_))
+        ));
+    }
 }

@@ -499,22 +499,24 @@ async fn http_client(server: &support::http::Server) -> RunningService<RoleClien
 /// The Redis user docs/security.md suggests (a test checks it is there):
 /// its keys, and the commands this server sends (scripts run their own
 /// under the same user).
-const ACL: &str = "on ~osc-secrets-mcp:* resetchannels -@all +ping +hget +exists +evalsha +script|load +set +get +hset +hdel +info +time";
+const ACL: &str = "on ~osc-secrets-mcp:* resetchannels -@all +ping +hget +hmget +exists +evalsha +script|load +set +get +hset +hdel +del +info +time +zadd +zcard +zrem +zremrangebyscore +pexpireat +pexpiretime";
 
 /// Two `--stateless` server processes on one Redis with one key file, as
 /// replicas behind a balancer without affinity, each reached by its own
 /// client: what one materializes, the other rotates into without being told
 /// the targets; a confirmation one of them asks is answered on the other,
-/// once, and the replay on the first is refused. They log in as a Redis user
+/// once, and the replay on the first is refused; a one-time link one opens
+/// is typed on the other's page. They log in as a Redis user
 /// with only the permissions docs/security.md lists. Redis then holds no
-/// value, no token, no sealing key, and the servers' logs hold no value,
-/// token or password.
+/// value (given or typed), no token, no sealing key and no link id, and the
+/// servers' logs hold no value, token or password.
 #[tokio::test]
 #[ignore = "needs redis-server: OSC_MCP_REDIS_SERVER names it; .ci/run installs it"]
 async fn two_processes_share_the_ledger_and_single_use_through_redis() {
     const ADMIN: &str = "redis-admin-password-11aa";
     const PASSWORD: &str = "redis-password-2c91f0-never-shown";
     const GIVEN: &str = "given-canary-value-0d4e7a-never-stored";
+    const TYPED: &str = "typed-canary-value-7b21c9-never-stored";
     let redis = Redis::start_with("processes", Some(ADMIN)).await;
     let mut admin = redis.connection().await;
     let mut acl = redis::cmd("ACL");
@@ -598,10 +600,34 @@ async fn two_processes_share_the_ledger_and_single_use_through_redis() {
         support::text(&replayed)
     );
     assert_eq!(deletes(&emu), 1, "deleted once only");
+
+    // askUser: a link opened on one process, typed on the other's page,
+    // with this Redis user's permissions.
+    let opened = final_result(
+        &a,
+        request(
+            "set_tenant_secret",
+            json!({"key": "user.typed", "askUser": true}),
+        ),
+    )
+    .await;
+    let url = support::structured(&opened)["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let id = url.rsplit_once("/ask/").unwrap().1.to_owned();
+    let (status, body) = submit_page(&two.url(&format!("/ask/{id}")), TYPED).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(support::stored(&emu, "user.typed").as_deref(), Some(TYPED));
     let _ = a.cancel().await;
     let _ = b.cancel().await;
 
     let held = redis.dump().await;
+    assert!(
+        held.iter()
+            .any(|(k, _)| k.starts_with("osc-secrets-mcp:link:")),
+        "{held:?}"
+    );
     assert!(
         held.iter()
             .any(|(k, _)| k.starts_with("osc-secrets-mcp:ledger:")),
@@ -615,6 +641,8 @@ async fn two_processes_share_the_ledger_and_single_use_through_redis() {
     let never = [
         CANARY,
         GIVEN,
+        TYPED,
+        id.as_str(),
         rotated_value.as_str(),
         OSC_TOKEN,
         MCP_TOKEN,
@@ -1069,4 +1097,128 @@ fn the_redis_user_in_the_security_doc_is_the_one_tested() {
     let doc = std::fs::read_to_string(support::repo_path("docs/security.md")).unwrap();
     let line = format!("ACL SETUSER osc-mcp {ACL} >PASSWORD");
     assert!(doc.contains(&line), "docs/security.md lacks {line}");
+}
+
+/// Submits the one-time page at `url` as the browser would; its status
+/// and body.
+async fn submit_page(url: &str, value: &str) -> (u16, String) {
+    let origin = url.split("/ask/").next().unwrap().to_owned();
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("value", value)
+        .append_pair("multiline", "")
+        .append_pair("action", "save")
+        .finish();
+    let response = support::http::http()
+        .post(url)
+        .header("origin", origin)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+async fn show_page(url: &str) -> u16 {
+    support::http::http()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// askUser's links on Redis through faults, with two server processes:
+/// the replica that opened a link and asked a confirmation is killed, and
+/// the other serves the link's page and writes once, and completes the
+/// confirmation; Redis stopped with a link open: the page says to try
+/// again (503) and writes nothing, and once Redis is back (from its
+/// snapshot) the same link works; Redis back empty: the link is unknown
+/// (404) and nothing is written. No value in either replica's log.
+#[tokio::test]
+#[ignore = "needs redis-server: OSC_MCP_REDIS_SERVER names it; .ci/run installs it"]
+async fn links_on_redis_outlive_their_replica_and_fail_closed_with_redis() {
+    let mut redis = Redis::start("links").await;
+    let emu = emulator().await;
+    let (keys, _) = key_file("links");
+    let a = http_replica(&emu, &redis.url(), &keys, &[]).await;
+    let b = http_replica(&emu, &redis.url(), &keys, &[]).await;
+    // A client without URL elicitation gets the link to show the human;
+    // the human's browser then reaches whichever replica it is sent to.
+    let open = |client: &RunningService<RoleClient, Asked>, key: &'static str| {
+        let call = request("set_tenant_secret", json!({"key": key, "askUser": true}));
+        let peer = client.peer().clone();
+        async move {
+            let CallToolResponse::Complete(result) = peer.call_tool_once(call).await.unwrap()
+            else {
+                panic!("a pending link, at once")
+            };
+            let url = result.structured_content.as_ref().unwrap()["url"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            url.rsplit_once("/ask/").unwrap().1.to_owned()
+        }
+    };
+
+    let on_a = http_client(&a).await;
+    let id = open(&on_a, "user.l-killed").await;
+    // A confirmation asked by the same replica, answered after it died.
+    emu.insert_tenant_secret(KEY, CANARY);
+    let delete = request("delete_tenant_secret", json!({"key": KEY}));
+    let state = asked(&on_a, &delete).await;
+    let _ = on_a.cancel().await;
+    let (_, log_a) = a.terminate().await;
+    let on_b = http_client(&b).await;
+    let done = final_result(&on_b, answered(&delete, &state)).await;
+    assert!(!support::is_error(&done), "{}", support::text(&done));
+    assert_eq!(deletes(&emu), 1);
+    let page = b.url(&format!("/ask/{id}"));
+    assert_eq!(show_page(&page).await, 200);
+    let (status, body) = submit_page(&page, CANARY).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("<title>Done"), "{body}");
+    assert_eq!(
+        support::stored(&emu, "user.l-killed").as_deref(),
+        Some(CANARY)
+    );
+    assert_eq!(submit_page(&page, "again").await.0, 410);
+    assert_eq!(
+        support::stored(&emu, "user.l-killed").as_deref(),
+        Some(CANARY)
+    );
+
+    let id = open(&on_b, "user.l-stopped").await;
+    let page = b.url(&format!("/ask/{id}"));
+    let mut conn = redis.connection().await;
+    let saved: String = redis::cmd("SAVE").query_async(&mut conn).await.unwrap();
+    assert_eq!(saved, "OK");
+    redis.stop().await;
+    assert_eq!(show_page(&page).await, 503);
+    let (status, body) = submit_page(&page, CANARY).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("Nothing was written"), "{body}");
+    assert_eq!(support::stored(&emu, "user.l-stopped"), None);
+    redis.start_from_snapshot().await;
+    let (status, body) = submit_page(&page, CANARY).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        support::stored(&emu, "user.l-stopped").as_deref(),
+        Some(CANARY)
+    );
+
+    let id = open(&on_b, "user.l-emptied").await;
+    let page = b.url(&format!("/ask/{id}"));
+    redis.restart_empty().await;
+    assert_eq!(show_page(&page).await, 404);
+    let (status, body) = submit_page(&page, CANARY).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(support::stored(&emu, "user.l-emptied"), None);
+
+    let _ = on_b.cancel().await;
+    let (_, log_b) = b.terminate().await;
+    for log in [log_a, log_b] {
+        support::assert_no_leak("a replica's log", &log, &[CANARY, OSC_TOKEN]);
+    }
 }

@@ -40,6 +40,21 @@ async fn replicas_with(
     redis: Option<&str>,
     stateless: bool,
 ) -> (Vec<Server>, Balancer) {
+    replicas_public(emu, name, shared_key, redis, stateless, false).await
+}
+
+/// With `public`, every replica names the balancer as its public URL, so
+/// that the one-time page's links go through the balancer too.
+async fn replicas_public(
+    emu: &osc_secrets_mcp::emulator::Emulator,
+    name: &str,
+    shared_key: bool,
+    redis: Option<&str>,
+    stateless: bool,
+    public: bool,
+) -> (Vec<Server>, Balancer) {
+    let port = crate::support::haproxy::free_port();
+    let public_url = format!("http://127.0.0.1:{port}");
     let dir = scratch_dir(&format!("replicas-{name}"));
     let key_file = dir.join("state.key");
     let line = std::process::Command::new(support::BIN)
@@ -62,6 +77,9 @@ async fn replicas_with(
         if shared_key {
             args.extend(["--state-key-file", key_file.to_str().unwrap()]);
         }
+        if public {
+            args.extend(["--public-url", public_url.as_str()]);
+        }
         let mut cmd = crate::support::http::command(emu, &args, None);
         if let Some(url) = redis {
             cmd.env("OSC_MCP_REDIS_URL", url);
@@ -69,7 +87,7 @@ async fn replicas_with(
         servers.push(Server::start_command(cmd).await);
     }
     let addrs: Vec<_> = servers.iter().map(|s| s.addr).collect();
-    let balancer = Balancer::start(name, &addrs).await;
+    let balancer = Balancer::start_on(name, port, &addrs).await;
     (servers, balancer)
 }
 
@@ -272,6 +290,144 @@ async fn a_session_opened_on_one_replica_goes_on_on_the_others() {
             ("delete", false),
         ] {
             assert_eq!(calls[call]["isError"], fails, "{case} {call}: {report}");
+        }
+        for server in &servers {
+            support::assert_no_leak("a replica's log", &server.log(), &[CANARY, OSC_TOKEN]);
+        }
+    }
+}
+
+/// Which replica logged `line` since `from` (each replica's log length
+/// before the run), by index.
+fn logged_by(servers: &[Server], from: &[usize], line: &str) -> Vec<usize> {
+    servers
+        .iter()
+        .zip(from)
+        .enumerate()
+        .filter(|(_, (server, from))| server.log()[**from..].contains(line))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// askUser through the balancer, with the page's links on the balancer's
+/// URL: the replica that opens a link is never the one whose page the
+/// human's browser reaches (round robin sends the next request on), and
+/// the write still happens once, and the call learns it. In the retry era
+/// (`mode="auto"`: URL elicitation, then a retry on a third replica), in
+/// the session era (`mode="legacy"`: the call waits on its replica while
+/// the page is served by another), and as a pending link handed to the
+/// agent; on one state directory and on one Redis. A link used once is
+/// refused on every replica.
+#[tokio::test]
+#[ignore = "needs HAProxy, redis-server and the MCP Python SDK: OSC_MCP_HAPROXY, OSC_MCP_REDIS_SERVER, OSC_MCP_PYTHON; .ci/run installs them"]
+async fn an_ask_user_link_opened_on_one_replica_is_used_on_another() {
+    let redis = crate::support::redis::Redis::start("links").await;
+    for on_redis in [false, true] {
+        let store = if on_redis {
+            "on Redis"
+        } else {
+            "on a state directory"
+        };
+        let emu = support::seeded_emulator().await;
+        let url = redis.url();
+        let name = format!("links-{on_redis}");
+        let (servers, balancer) = replicas_public(
+            &emu,
+            &name,
+            true,
+            on_redis.then_some(url.as_str()),
+            false,
+            true,
+        )
+        .await;
+        for (mode, human, key, opened) in [
+            (
+                "auto",
+                "types",
+                "user.lb-retry",
+                "askUser link sent as an input request",
+            ),
+            (
+                "legacy",
+                "types",
+                "user.lb-session",
+                "askUser link sent as a URL elicitation",
+            ),
+            (
+                "auto",
+                "unreachable",
+                "user.lb-pending",
+                "askUser link handed to the agent",
+            ),
+        ] {
+            let case = format!("{store}, {mode}, {human}");
+            let from: Vec<usize> = servers.iter().map(|s| s.log().len()).collect();
+            let mut client = python("tests/python/ask_user.py");
+            client
+                .args([
+                    "--url",
+                    &balancer.url("/mcp"),
+                    "--mode",
+                    mode,
+                    "--human",
+                    human,
+                ])
+                .arg("--arguments")
+                .arg(json!({"key": key, "askUser": true}).to_string())
+                .env("OSC_MCP_TEST_VALUE", CANARY);
+            let report = run_python(client, &case, &[CANARY, OSC_TOKEN]).await.report;
+            let status = if human == "types" {
+                "completed"
+            } else {
+                "pending"
+            };
+            assert_eq!(
+                report["result"]["structuredContent"]["status"], status,
+                "{case}: {report:#}"
+            );
+            let page = &report["pages"][0];
+            assert_eq!(page["status"], 200, "{case}: {report:#}");
+            assert!(
+                page["body"].as_str().unwrap().contains("<title>Done"),
+                "{case}: {report:#}"
+            );
+            assert_eq!(
+                emu.tenant_value(key).unwrap().expose_secret(),
+                CANARY,
+                "{case}"
+            );
+            let writes = emu
+                .requests()
+                .iter()
+                .filter(|r| r.method != "GET" && r.path.contains(key))
+                .count();
+            assert_eq!(writes, 1, "{case}: written once");
+            let opened_on = logged_by(&servers, &from, opened);
+            let used_on = logged_by(&servers, &from, "one-time page used: running its write");
+            assert_eq!(opened_on.len(), 1, "{case}: {opened_on:?}");
+            assert_eq!(used_on.len(), 1, "{case}: {used_on:?}");
+            assert_ne!(opened_on, used_on, "{case}: the page was served elsewhere");
+
+            // The link again, through the balancer (so on another replica
+            // again): used once, refused everywhere.
+            let link = match human {
+                "types" => report["elicitations"][0]["url"].as_str(),
+                _ => report["result"]["structuredContent"]["url"].as_str(),
+            }
+            .unwrap()
+            .to_owned();
+            for _ in 0..3 {
+                let again = http()
+                    .post(&link)
+                    .header("origin", balancer.url(""))
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body("value=second-try&multiline=&action=save")
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(again.status(), 410, "{case}");
+            }
+            assert_eq!(emu.tenant_value(key).unwrap().expose_secret(), CANARY);
         }
         for server in &servers {
             support::assert_no_leak("a replica's log", &server.log(), &[CANARY, OSC_TOKEN]);

@@ -42,6 +42,11 @@ pub(super) fn fate_page(fate: &Fate) -> Response {
             "Link in use",
             "This link is being used right now, from another page. Nothing more was written.",
         ),
+        Fate::Unreachable => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Try again in a minute",
+            "The server cannot reach its state store right now, so this link cannot be used yet. Nothing was written. Reload this page in a minute; the link works until it expires.",
+        ),
     };
     page(status, title, text)
 }

@@ -52,6 +52,7 @@ pub async fn serve(
     config: HttpConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), HttpError> {
+    server.serve_links();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| HttpError::Bind {

@@ -24,6 +24,7 @@ pub enum StdioError {
 /// Serves `server` until the client closes stdin, at most
 /// [`MAX_CALLS_IN_FLIGHT`] requests at once.
 pub async fn serve(server: SecretsServer) -> Result<(), StdioError> {
+    server.serve_links();
     let (stdin, stdout) = rmcp::transport::stdio_pipes();
     let running = Capped::new(server, MAX_CALLS_IN_FLIGHT)
         .serve(LineTransport::new(stdin, stdout))

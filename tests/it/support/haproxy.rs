@@ -20,14 +20,14 @@ pub struct Balancer {
 }
 
 impl Balancer {
-    /// HAProxy on 127.0.0.1, sending each request to the next of
-    /// `backends` in turn (`balance roundrobin`, no stickiness, a fresh
-    /// server-side connection per request so that no keep-alive pins a
-    /// client to one replica).
-    pub async fn start(name: &str, backends: &[SocketAddr]) -> Balancer {
+    /// HAProxy on 127.0.0.1:`port` (chosen with [`free_port`] before the
+    /// replicas started, so that they can name the balancer's URL),
+    /// sending each request to the next of `backends` in turn (`balance
+    /// roundrobin`, no stickiness, a fresh server-side connection per
+    /// request so that no keep-alive pins a client to one replica).
+    pub async fn start_on(name: &str, port: u16, backends: &[SocketAddr]) -> Balancer {
         let binary = external("OSC_MCP_HAPROXY", "HAProxy");
         let dir = scratch_dir(&format!("haproxy-{name}"));
-        let port = free_port();
         let servers: String = backends
             .iter()
             .enumerate()
@@ -79,7 +79,7 @@ impl Drop for Balancer {
 }
 
 /// A loopback port free now (bound, then released for HAProxy to take).
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

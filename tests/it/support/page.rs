@@ -5,10 +5,10 @@
 //! logs capture them with [`super::logs::Logs`].
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use osc_secrets_mcp::ask_user::links::{FixedBase, Job, Links, Settled, Ticket};
+use osc_secrets_mcp::ask_user::links::{BoxFuture, FixedBase, Job, Links, Settled, Ticket, Worker};
 use osc_secrets_mcp::ask_user::page::{PageConfig, PageHosts};
 use osc_secrets_mcp::domain::{Key, WriteMode};
 use osc_secrets_mcp::emulator::Emulator;
@@ -17,6 +17,7 @@ use osc_secrets_mcp::transport::page::{PAGE_LIMITS, serve_page};
 use osc_secrets_mcp::web::HostRules;
 use rmcp::model::{CallToolResult, ContentBlock};
 use secrecy::SecretString;
+use tokio::sync::oneshot;
 
 use crate::support;
 
@@ -25,10 +26,10 @@ pub const CANARY: &str = "canary-typed-on-page-5c1f0e9a-never-echoed";
 
 pub struct Page {
     pub emu: Emulator,
-    pub osc: Arc<OscClient>,
     pub links: Arc<Links>,
     pub addr: SocketAddr,
     pub base: String,
+    gate: Gate,
 }
 
 impl Page {
@@ -44,6 +45,11 @@ impl Page {
         let addr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");
         let links = Arc::new(Links::new(ttl, Arc::new(FixedBase(base.clone()))));
+        let gate = Gate::default();
+        links.set_worker(Arc::new(Writes {
+            osc: Arc::clone(&osc),
+            gate: Arc::clone(&gate),
+        }));
         serve_page(
             listener,
             PageConfig {
@@ -56,10 +62,10 @@ impl Page {
         );
         Page {
             emu,
-            osc,
             links,
             addr,
             base,
+            gate,
         }
     }
 
@@ -72,35 +78,63 @@ impl Page {
     }
 
     pub fn job(&self, key: &str, mode: WriteMode) -> Job {
-        let osc = Arc::clone(&self.osc);
         let key = Key::check(key).unwrap();
         let exists = self.emu.tenant_value(key.as_str()).is_some();
         Job {
-            tool: "set_tenant_secret",
+            tool: "set_tenant_secret".into(),
             client: None,
-            key: key.clone(),
+            key,
             mode,
             exists: Some(exists),
-            run: Box::new(move |value: SecretString| {
-                Box::pin(async move {
-                    let outcome = match mode {
-                        WriteMode::Upsert => osc.upsert(&key, &value).await,
-                        WriteMode::Create => osc.create(&key, &value).await,
-                    };
-                    let text = match outcome {
-                        Ok(_) => format!(
-                            "Saved. The tenant secret {} now holds the value you typed; you can close this page.",
-                            key.as_str()
-                        ),
-                        Err(_) => format!("The value could not be saved to {}.", key.as_str()),
-                    };
-                    Settled {
-                        result: CallToolResult::success(vec![ContentBlock::text(text.clone())]),
-                        title: "Done",
-                        page_text: text,
-                    }
-                })
-            }),
+            work: serde_json::Value::Null,
+            audit: None,
         }
+    }
+
+    /// The next job run tells `started` first, then writes only once
+    /// `release` fires.
+    pub fn hold_next(&self) -> (oneshot::Receiver<()>, oneshot::Sender<()>) {
+        let (started_tx, started) = oneshot::channel();
+        let (release, release_rx) = oneshot::channel::<()>();
+        *self.gate.lock().unwrap() = Some((started_tx, release_rx));
+        (started, release)
+    }
+}
+
+type Gate = Arc<Mutex<Option<(oneshot::Sender<()>, oneshot::Receiver<()>)>>>;
+
+/// Runs the page's jobs: upserts (or creates) the key through the real
+/// OSC client, after the gate, if one is set.
+struct Writes {
+    osc: Arc<OscClient>,
+    gate: Gate,
+}
+
+impl Worker for Writes {
+    fn run(&self, job: Job, value: SecretString) -> BoxFuture<Settled> {
+        let osc = Arc::clone(&self.osc);
+        let gate = self.gate.lock().unwrap().take();
+        Box::pin(async move {
+            if let Some((started, release)) = gate {
+                let _ = started.send(());
+                let _ = release.await;
+            }
+            let outcome = match job.mode {
+                WriteMode::Upsert => osc.upsert(&job.key, &value).await,
+                WriteMode::Create => osc.create(&job.key, &value).await,
+            };
+            let text = match outcome {
+                Ok(_) => format!(
+                    "Saved. The tenant secret {} now holds the value you typed; you can close this page.",
+                    job.key.as_str()
+                ),
+                Err(_) => format!("The value could not be saved to {}.", job.key.as_str()),
+            };
+            Settled {
+                result: CallToolResult::success(vec![ContentBlock::text(text.clone())]),
+                title: "Done".into(),
+                page_text: text,
+            }
+        })
     }
 }

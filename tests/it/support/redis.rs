@@ -262,6 +262,12 @@ impl Redis {
     /// crash of a Redis that snapshots (Debian's default configuration).
     pub async fn restart_from_snapshot(&mut self) {
         self.stop().await;
+        self.start_from_snapshot().await;
+    }
+
+    /// Starts a stopped Redis again on the same port from the snapshot last
+    /// saved with `SAVE`.
+    pub async fn start_from_snapshot(&mut self) {
         self.run_keeping_data().await;
     }
 
