@@ -19,7 +19,7 @@ use sha2::Digest;
 use tokio::process::Command;
 
 use crate::support::docs;
-use crate::support::haproxy::Balancer;
+use crate::support::haproxy::{Balancer, free_port};
 use crate::support::http::Server;
 use crate::support::python::{python, run_python};
 use crate::support::redis::Redis;
@@ -891,6 +891,12 @@ async fn the_kubernetes_topology_runs_from_the_image() {
     let port = emu.base_url().rsplit(':').next().unwrap().to_owned();
     env.insert("OSC_API_URL".into(), format!("http://localhost:{port}"));
     env.insert("OSC_MAX_RETRIES".into(), "0".into());
+    // The Service's address, here the balancer's, as the public URL.
+    let service_port = free_port();
+    env.insert(
+        "OSC_MCP_PUBLIC_URL".into(),
+        format!("http://127.0.0.1:{service_port}"),
+    );
 
     let mut replicas = Vec::new();
     for _ in 0..3 {
@@ -916,7 +922,7 @@ async fn the_kubernetes_topology_runs_from_the_image() {
         assert_eq!(health.status(), 200, "{}", replica.server().log());
     }
     let addrs: Vec<_> = replicas.iter().map(|r| r.server().addr).collect();
-    let service = Balancer::start("release-k8s", &addrs).await;
+    let service = Balancer::start_on("release-k8s", service_port, &addrs).await;
 
     let mut client = python("tests/python/confirm_client.py");
     client
