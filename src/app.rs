@@ -416,6 +416,7 @@ fn http_config(args: &ServeArgs) -> Result<HttpConfig, ConfigError> {
         header_timeout: Duration::from_secs(http.header_timeout_secs),
         connection_idle: Duration::from_secs(http.connection_idle_secs),
         max_connections: size(u64::from(http.max_connections)),
+        metrics_listen: http.metrics_listen,
     })
 }
 

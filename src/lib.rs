@@ -21,7 +21,8 @@
 //!   every listener shares, below `ask_user`.
 //! - `config` (flags and environment) and `app` (the composition root).
 //!
-//! `dns`, `logging`, `redact` and `sync` are small utilities any of them may use;
+//! `dns`, `logging`, `metrics`, `redact` and `sync` are small utilities any
+//! of them may use;
 //! `emulator` is the offline OSC, apart from the product path.
 
 pub mod advice;
@@ -34,6 +35,7 @@ pub mod domain;
 pub mod elicit;
 pub mod emulator;
 pub mod logging;
+pub mod metrics;
 pub mod osc;
 pub mod policy;
 pub mod redact;

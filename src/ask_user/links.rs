@@ -441,6 +441,15 @@ impl Links {
         Ok(())
     }
 
+    /// How many links are open and unused now, in the store (every
+    /// replica's, for a shared store).
+    pub async fn open_count(&self) -> Result<u64, StoreError> {
+        let backing = self
+            .backing()
+            .map_err(|_| StoreError::Unreachable("it is not set up"))?;
+        backing.store.open_links().await
+    }
+
     /// The link's fate now.
     pub async fn fate(&self, id: &str) -> Fate {
         match self.read(id).await {

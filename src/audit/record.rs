@@ -43,6 +43,22 @@ pub enum Outcome {
     Cancelled,
 }
 
+impl Outcome {
+    /// The record's word for it.
+    pub fn word(self) -> &'static str {
+        match self {
+            Outcome::Attempt => "attempt",
+            Outcome::Ok => "ok",
+            Outcome::Error(_) => "error",
+            Outcome::Refused(_) => "refused",
+            Outcome::Pending => "pending",
+            Outcome::Declined => "declined",
+            Outcome::Expired => "expired",
+            Outcome::Cancelled => "cancelled",
+        }
+    }
+}
+
 /// Who called what, read from the request before it runs.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -265,14 +281,9 @@ impl Record<'_> {
             duration_ms: u64,
         }
         let (outcome, error, rule) = match self.outcome {
-            Outcome::Attempt => ("attempt", None, None),
-            Outcome::Ok => ("ok", None, None),
             Outcome::Error(kind) => ("error", Some(kind), None),
             Outcome::Refused(rule) => ("refused", None, Some(rule.name())),
-            Outcome::Pending => ("pending", None, None),
-            Outcome::Declined => ("declined", None, None),
-            Outcome::Expired => ("expired", None, None),
-            Outcome::Cancelled => ("cancelled", None, None),
+            other => (other.word(), None, None),
         };
         let time = chrono::DateTime::<chrono::Utc>::from(SystemTime::now())
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);

@@ -69,6 +69,10 @@ pub struct HttpArgs {
     /// Most client connections open at once, lowered automatically to fit below the process's open-file limit (ulimit -n). At the cap a new connection replaces the oldest one that has not sent a complete request (then the oldest idle one); only when all are busy is it refused with 503.
     #[arg(long, env = "MCP_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,
+
+    /// Also serve /metrics (Prometheus) on a listener of its own at this address, without authentication, for a scraper that cannot send the bearer token; it serves nothing else. Without it, /metrics is on the main listener behind the bearer token.
+    #[arg(long, env = "OSC_MCP_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 pub use crate::domain::vars::AUTH_TOKEN_VAR;

@@ -340,11 +340,17 @@ impl OscClient {
             tracing::debug!(method = %request.method, path = %request.path, attempt, "osc request");
             let retries_left = attempt <= self.retry.max_retries;
 
+            let sent = Instant::now();
             let attempted = tokio::time::timeout_at(
                 deadline,
                 attempt_once(builder, request.read_body, self.limits.max_answer_bytes),
             )
             .await;
+            let status = match &attempted {
+                Ok(Ok((status, _, _))) => Some(status.as_u16()),
+                _ => None,
+            };
+            crate::metrics::metrics().osc_request(request.method.as_str(), status, sent.elapsed());
             let Ok(outcome) = attempted else {
                 tracing::debug!(attempt, "osc call deadline passed");
                 return Err(OscError::Deadline {

@@ -203,11 +203,17 @@ impl SecretsServer {
     /// could not be written.
     fn record(
         &self,
+        name: &str,
         call: Option<&audit::Call>,
         kind: Option<Kind>,
         outcome: Outcome,
         started: Instant,
     ) -> bool {
+        let counted = crate::metrics::metrics();
+        counted.tool_call(name, outcome.word());
+        if let Outcome::Refused(rule) = outcome {
+            counted.refusal(rule.name());
+        }
         let (Some(log), Some(call)) = (&self.audit, call) else {
             return true;
         };
@@ -325,6 +331,8 @@ impl ServerHandler for SecretsServer {
         let _attached = hold::CallHold::find(&context.extensions);
         let name = request.name.clone();
         if let Some(problem) = &self.problem {
+            crate::metrics::metrics().tool_call(&name, "refused");
+            crate::metrics::metrics().refusal("not_configured");
             return Ok(self.refusal(&name, unconfigured(problem)));
         }
         // Audit and rate limits: who is calling what, read before the call runs.
@@ -335,7 +343,7 @@ impl ServerHandler for SecretsServer {
                 audit::Call::read(&name, k.as_str(), request.arguments.as_ref(), &context)
             });
         let record = |outcome| {
-            self.record(call.as_ref(), kind, outcome, started);
+            self.record(&name, call.as_ref(), kind, outcome, started);
         };
         if let Some(refusal) = self.off_limits(&name, request.arguments.as_ref()) {
             record(Outcome::Refused(Rule::Guardrail));
@@ -359,7 +367,10 @@ impl ServerHandler for SecretsServer {
         };
         let request = match confirm::step(confirmer, request, &context).await {
             confirm::Step::Proceed(request) => request,
-            confirm::Step::Ask(question) => return Ok(question),
+            confirm::Step::Ask(question) => {
+                crate::metrics::metrics().tool_call(&name, "asked");
+                return Ok(question);
+            }
             confirm::Step::Refuse(rule, refusal) => {
                 record(Outcome::Refused(rule));
                 return Ok(self.refusal(&name, refusal));
@@ -399,7 +410,7 @@ impl ServerHandler for SecretsServer {
         } else {
             Outcome::Ok
         });
-        if !self.record(call.as_ref(), kind, outcome, started)
+        if !self.record(&name, call.as_ref(), kind, outcome, started)
             && ahead
             && let (Some(log), Some(call)) = (&self.audit, &call)
         {
@@ -505,10 +516,12 @@ impl ServerHandler for SecretsServer {
         };
         let started = Instant::now();
         let kind = registry::kind_of(name);
-        if let (Some(_), Some(k)) = (&self.audit, kind) {
-            let call = audit::Call::read(name, k.as_str(), None, &context);
-            self.record(Some(&call), kind, Outcome::Refused(rule), started);
-        }
+        let call = self
+            .audit
+            .as_ref()
+            .and(kind)
+            .map(|k| audit::Call::read(name, k.as_str(), None, &context));
+        self.record(name, call.as_ref(), kind, Outcome::Refused(rule), started);
         let CallToolResponse::Complete(mut result) = self.refusal(name, refusal) else {
             return Err(ErrorData::internal_error("no tool result", None));
         };

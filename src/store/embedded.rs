@@ -504,6 +504,20 @@ impl LinkBook for EmbeddedStore {
         .await
     }
 
+    async fn open_links(&self, tenant: &str, now_ms: u64) -> Result<u64, StoreError> {
+        let tenant = tenant.to_owned();
+        let now = millis(now_ms);
+        self.run(move |conn, _| {
+            conn.query_row(
+                "SELECT COUNT(*) FROM links WHERE tenant = ?1 AND state = 'open' AND deadline_ms > ?2",
+                params![tenant, now],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| u64::try_from(n).unwrap_or(0))
+        })
+        .await
+    }
+
     async fn settle_link(&self, tenant: &str, id: &str, fate: &str) -> Result<(), StoreError> {
         let (tenant, id, fate) = (tenant.to_owned(), id.to_owned(), fate.to_owned());
         self.run(move |conn, _| {

@@ -168,6 +168,17 @@ impl LinkBook for MemoryStore {
         Ok(Claim::Not(Some(row.clone())))
     }
 
+    async fn open_links(&self, tenant: &str, now_ms: u64) -> Result<u64, StoreError> {
+        let links = lock(&self.links);
+        let open = links
+            .iter()
+            .filter(|((t, _), (_, row))| {
+                t == tenant && row.state == LinkState::Open && row.deadline_ms > now_ms
+            })
+            .count();
+        Ok(u64::try_from(open).unwrap_or(u64::MAX))
+    }
+
     async fn settle_link(&self, tenant: &str, id: &str, fate: &str) -> Result<(), StoreError> {
         if let Some((_, row)) = lock(&self.links).get_mut(&(tenant.to_owned(), id.to_owned())) {
             row.state = LinkState::Settled(fate.to_owned());

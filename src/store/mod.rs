@@ -273,6 +273,8 @@ pub trait LinkBook: Send + Sync {
     async fn claim_link(&self, tenant: &str, id: &str, now_ms: u64) -> Result<Claim, StoreError>;
     /// Claimed -> settled with `fate`.
     async fn settle_link(&self, tenant: &str, id: &str, fate: &str) -> Result<(), StoreError>;
+    /// How many of the tenant's links are open and unexpired at `now_ms`.
+    async fn open_links(&self, tenant: &str, now_ms: u64) -> Result<u64, StoreError>;
 }
 
 /// Which kind of store, for the operator's start-up line and the docs.
@@ -527,6 +529,11 @@ impl Store {
                 .claim_link(&self.tenant, &digest("link", id), now_ms()),
         )
         .await
+    }
+
+    /// How many links are open and unexpired now.
+    pub async fn open_links(&self) -> Result<u64, StoreError> {
+        bounded(self.links.open_links(&self.tenant, now_ms())).await
     }
 
     /// Settles claimed link `id` with `fate`.

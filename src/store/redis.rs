@@ -791,6 +791,13 @@ impl LinkBook for RedisStore {
         })
     }
 
+    async fn open_links(&self, tenant: &str, now_ms: u64) -> Result<u64, StoreError> {
+        let (_, open, _) = link_keys(tenant, "");
+        let mut cmd = redis::cmd("ZCOUNT");
+        cmd.arg(open).arg(format!("({now_ms}")).arg("+inf");
+        self.run("count links", Call::Cmd(cmd)).await
+    }
+
     async fn settle_link(&self, tenant: &str, id: &str, fate: &str) -> Result<(), StoreError> {
         let (link, _, _) = link_keys(tenant, id);
         let mut call = SETTLE_LINK.prepare_invoke();

@@ -1457,6 +1457,7 @@ async fn a_session_era_wait_over_http_outlives_the_idle_session_timer() {
         header_timeout: Duration::from_secs(10),
         connection_idle: Duration::from_secs(60),
         max_connections: 64,
+        metrics_listen: None,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(serve(server, config, async {

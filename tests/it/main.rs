@@ -22,6 +22,7 @@ mod http;
 mod http_abuse;
 mod leak;
 mod ledger;
+mod metrics;
 mod panic;
 mod process;
 mod prompts;

@@ -499,7 +499,7 @@ async fn http_client(server: &support::http::Server) -> RunningService<RoleClien
 /// The Redis user docs/security.md suggests (a test checks it is there):
 /// its keys, and the commands this server sends (scripts run their own
 /// under the same user).
-const ACL: &str = "on ~osc-secrets-mcp:* resetchannels -@all +ping +hget +hmget +exists +evalsha +script|load +set +get +hset +hdel +del +info +time +zadd +zcard +zrem +zremrangebyscore +pexpireat +pexpiretime";
+const ACL: &str = "on ~osc-secrets-mcp:* resetchannels -@all +ping +hget +hmget +exists +evalsha +script|load +set +get +hset +hdel +del +info +time +zadd +zcard +zcount +zrem +zremrangebyscore +pexpireat +pexpiretime";
 
 /// Two `--stateless` server processes on one Redis with one key file, as
 /// replicas behind a balancer without affinity, each reached by its own
@@ -616,6 +616,19 @@ async fn two_processes_share_the_ledger_and_single_use_through_redis() {
         .unwrap()
         .to_owned();
     let id = url.rsplit_once("/ask/").unwrap().1.to_owned();
+    // The other process counts the link too: the count is the store's.
+    let metrics = support::http::http()
+        .get(two.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("osc_secrets_mcp_links_pending 1\n"),
+        "{metrics}"
+    );
     let (status, body) = submit_page(&two.url(&format!("/ask/{id}")), TYPED).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(support::stored(&emu, "user.typed").as_deref(), Some(TYPED));

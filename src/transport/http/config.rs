@@ -33,6 +33,8 @@ pub struct HttpConfig {
     pub connection_idle: Duration,
     /// Most connections open at once, lowered to fit the descriptor limit.
     pub max_connections: usize,
+    /// A listener of its own for `/metrics`, without authentication.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl HttpConfig {
@@ -137,6 +139,7 @@ impl HttpConfig {
             header_timeout: Duration::from_secs(10),
             connection_idle: Duration::from_secs(60),
             max_connections: 64,
+            metrics_listen: None,
         }
     }
 }

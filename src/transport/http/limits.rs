@@ -55,6 +55,9 @@ impl SessionBudget {
             })
             .ok()
             .map(|_| SessionSlot(Arc::clone(self)));
+        if slot.is_some() {
+            crate::metrics::metrics().sessions(1);
+        }
         if slot.is_none() {
             self.refused.fetch_add(1, Ordering::SeqCst);
         }
@@ -65,6 +68,7 @@ impl SessionBudget {
 impl Drop for SessionSlot {
     fn drop(&mut self) {
         self.0.open.fetch_sub(1, Ordering::SeqCst);
+        crate::metrics::metrics().sessions(-1);
         self.0.reclaim.closed();
     }
 }

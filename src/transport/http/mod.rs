@@ -24,6 +24,7 @@ pub(crate) mod conn;
 mod held;
 mod layers;
 mod limits;
+mod metrics;
 mod paths;
 mod reclaim;
 mod routes;
@@ -36,7 +37,7 @@ use crate::server::SecretsServer;
 use crate::web::HostRules;
 pub use config::{HttpConfig, HttpError};
 use conn::{ConnLimits, Connections};
-pub use paths::{HEALTH_PATH, MCP_PATH, MESSAGES_PATH, SSE_PATH};
+pub use paths::{HEALTH_PATH, MCP_PATH, MESSAGES_PATH, METRICS_PATH, SSE_PATH};
 use routes::App;
 
 /// How long to wait for connections after in-flight calls drained or the grace period ended.
@@ -64,6 +65,9 @@ pub async fn serve(
         source,
     })?;
     let page = page_config(&server, &config, local).await?;
+    let scrape = metrics::Scrape {
+        links: server.links().cloned(),
+    };
     let app = App::new(server, &config, local, page)?;
     let (max_connections, descriptors) = conn::connection_cap(config.max_connections);
     if max_connections < config.max_connections {
@@ -88,6 +92,26 @@ pub async fn serve(
             "NO authentication"
         }
     ));
+    if let Some(addr) = config.metrics_listen {
+        let listener = metrics::bind(addr)
+            .await
+            .map_err(|source| HttpError::Bind { addr, source })?;
+        let bound = listener.local_addr().unwrap_or(addr);
+        crate::logging::say(&format!(
+            "metrics at http://{bound}{METRICS_PATH}, without authentication{}",
+            if bound.ip().is_loopback() {
+                ""
+            } else {
+                " (not loopback: anyone who reaches this address reads them; they hold counts only)"
+            }
+        ));
+        let limits = ConnLimits {
+            header_timeout: config.header_timeout,
+            idle_timeout: config.connection_idle,
+            max_connections: 64,
+        };
+        metrics::serve(listener, scrape, limits, app.cancel.child_token());
+    }
     tokio::spawn(Arc::clone(&app.calls.budget.reclaim).run(
         reclaim::QUIET,
         reclaim::trim,

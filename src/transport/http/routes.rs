@@ -35,7 +35,8 @@ use super::layers::permits::{Calls, Streamable};
 use super::layers::query::RefuseCredentials;
 use super::layers::tidy::RmcpAnswers;
 use super::limits::{Inflight, SessionBudget};
-use super::paths::{HEALTH_PATH, MCP_PATH, MESSAGES_PATH, SSE_KEEP_ALIVE, SSE_PATH};
+use super::metrics;
+use super::paths::{HEALTH_PATH, MCP_PATH, MESSAGES_PATH, METRICS_PATH, SSE_KEEP_ALIVE, SSE_PATH};
 use super::sessions::CappedSessions;
 use super::sse::{self, LegacySse};
 use super::well_known;
@@ -124,12 +125,16 @@ impl App {
             body,
             cancel.child_token(),
         ));
+        let scrape = metrics::Scrape {
+            links: server.links().cloned(),
+        };
         let mcp = streamable(server, config, &admitted, &calls, &drain, &cancel);
         let protected = protection.wrap(
             Router::new()
                 .route(SSE_PATH, get(sse::connect))
                 .route(MESSAGES_PATH, post(sse::message))
                 .with_state(Arc::clone(&legacy))
+                .route(METRICS_PATH, get(metrics::scrape).with_state(scrape))
                 .route(MCP_PATH, mcp),
         );
         // Unknown paths are protected too (a 401 says nothing of what
