@@ -84,6 +84,13 @@ pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
     }
     // Checked before anything starts, so a typo stops the server at once.
     let policy = args.guardrails.policy()?;
+    let oauth = args.oauth.settings(args.ask.public_base()?.as_deref())?;
+    if oauth.is_some() && args.transport != Transport::Http {
+        return Err(ConfigError::OAuthNeedsHttp.into());
+    }
+    if oauth.is_some() && args.http.auth_token()?.is_some() {
+        return Err(HttpError::OAuthAndStaticToken.into());
+    }
     let redis = args.state.redis()?;
     let links = ask_links(&args)?;
     // Over stdio a token problem is told through the client: the server
@@ -126,6 +133,12 @@ pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
         args.audit.max_writes_per_minute,
         args.audit.max_deletes_per_minute,
     );
+    // With OAuth the limits are each person's: one burst locks out no one else.
+    let rates = if oauth.is_some() {
+        rates.per_subject()
+    } else {
+        rates
+    };
     for line in policy.summary() {
         logging::say(&format!("guardrail: {line}"));
     }
@@ -405,6 +418,7 @@ fn http_config(args: &ServeArgs) -> Result<HttpConfig, ConfigError> {
     Ok(HttpConfig {
         listen: args.listen,
         auth_token: http.auth_token()?,
+        oauth: args.oauth.settings(args.ask.public_base()?.as_deref())?,
         allowed_hosts: http.allowed_hosts.clone(),
         allowed_origins: http.allowed_origins.clone(),
         stateless: http.stateless,

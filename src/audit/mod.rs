@@ -57,6 +57,15 @@ pub(crate) async fn noting<F: Future>(call: F) -> (F::Output, Noted) {
         .await
 }
 
+/// The OAuth identity a request to the handler carries, if any (see
+/// [`crate::domain::Identity::find`]).
+pub fn identity(extensions: &rmcp::model::Extensions) -> Option<&crate::domain::Identity> {
+    crate::domain::Identity::find(
+        extensions.get::<crate::domain::Identity>(),
+        extensions.get::<http::request::Parts>(),
+    )
+}
+
 /// The word an audit record uses for an OSC failure.
 pub(crate) fn error_kind(error: &OscError) -> &'static str {
     match error {

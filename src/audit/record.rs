@@ -79,6 +79,13 @@ pub struct Call {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub targets: Option<Vec<Target>>,
     pub client: Client,
+    /// With OAuth: the access token's subject, the person (or service) the
+    /// authorization server vouched for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// With OAuth: the client the token was issued to (`client_id`, else `azp`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
     pub transport: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
@@ -99,6 +106,10 @@ struct Stored {
     value_source: Option<String>,
     targets: Option<Vec<Target>>,
     client: Client,
+    #[serde(default)]
+    subject: Option<String>,
+    #[serde(default)]
+    client_id: Option<String>,
     transport: String,
     session: Option<String>,
     request: String,
@@ -128,6 +139,8 @@ impl<'de> Deserialize<'de> for Call {
                 .transpose()?,
             targets: stored.targets,
             client: stored.client,
+            subject: stored.subject.as_deref().map(clip),
+            client_id: stored.client_id.as_deref().map(clip),
             transport: known_word(&stored.transport, &["streamable-http", "sse", "stdio"])?,
             session: stored.session,
             request: stored.request,
@@ -212,6 +225,9 @@ impl Call {
             name: info.as_ref().map(|i| clip(&i.client_info.name)),
             version: info.as_ref().map(|i| clip(&i.client_info.version)),
         };
+        let identity = crate::audit::identity(&context.extensions);
+        let subject = identity.map(|i| clip(&i.subject));
+        let client_id = identity.and_then(|i| i.client.as_deref()).map(clip);
         let (transport, session) =
             if let Some(parts) = context.extensions.get::<http::request::Parts>() {
                 let session = parts
@@ -238,6 +254,8 @@ impl Call {
             value_source,
             targets,
             client,
+            subject,
+            client_id,
             transport,
             session,
             request,

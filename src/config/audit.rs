@@ -15,11 +15,11 @@ pub struct AuditArgs {
     #[arg(long, env = "OSC_MCP_AUDIT_REQUIRED", value_parser = clap::builder::BoolishValueParser::new(), requires = "audit_log")]
     pub audit_required: bool,
 
-    /// Most changes (set, materialize, delete, and a rotation's write and each of its targets) per minute, shared by every client of this process (of every replica, with --redis-url); more are refused with the seconds to wait. 0 is no limit.
+    /// Most changes (set, materialize, delete, and a rotation's write and each of its targets) per minute, shared by every client of this process (of every replica, with --redis-url), or with --oauth-issuer each signed-in subject's own; more are refused with the seconds to wait. 0 is no limit.
     #[arg(long, env = "OSC_MCP_MAX_WRITES_PER_MINUTE", default_value_t = 60, value_parser = clap::value_parser!(u32).range(0..=100_000))]
     pub max_writes_per_minute: u32,
 
-    /// Most deletes per minute, shared by every client of this process (of every replica, with --redis-url); each also counts as a change. 0 is no limit.
+    /// Most deletes per minute, shared by every client of this process (of every replica, with --redis-url), or with --oauth-issuer each signed-in subject's own; each also counts as a change. 0 is no limit.
     #[arg(long, env = "OSC_MCP_MAX_DELETES_PER_MINUTE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=100_000))]
     pub max_deletes_per_minute: u32,
 }

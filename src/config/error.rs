@@ -84,4 +84,39 @@ pub enum ConfigError {
          --redis-url to keep it in the state directory"
     )]
     TwoStores,
+    /// Never quotes the URL: a mistaken paste may be a token.
+    #[error(
+        "--oauth-issuer (MCP_OAUTH_ISSUER) {problem}; write the authorization server's issuer exactly as its \
+         metadata does, for example https://keycloak.example.com/realms/team or https://tenant.auth0.com/"
+    )]
+    OAuthIssuer { problem: &'static str },
+    #[error(
+        "--oauth-resource (MCP_OAUTH_RESOURCE) {problem}; write the public URL of this server's /mcp, for \
+         example https://secrets.example.com/mcp"
+    )]
+    OAuthResource { problem: &'static str },
+    #[error(
+        "--oauth-resource (MCP_OAUTH_RESOURCE) is set without --oauth-issuer (MCP_OAUTH_ISSUER): set the \
+         authorization server's issuer to turn OAuth on, or remove --oauth-resource"
+    )]
+    OAuthResourceAlone,
+    #[error(
+        "{flag} must be one scope name: printable ASCII without spaces, quotes or backslashes, at most 200 characters"
+    )]
+    OAuthScope { flag: &'static str },
+    #[error(
+        "--oauth-audience (MCP_OAUTH_AUDIENCE) takes audience values separated by commas, each printable ASCII \
+         without spaces, at most 200 characters (for example Entra ID's application ID)"
+    )]
+    OAuthAudience,
+    #[error(
+        "--oauth-scope-read, --oauth-scope-write and --oauth-scope-delete must be three different scope names: \
+         one scope granting two of them could not be told apart"
+    )]
+    OAuthScopesRepeat,
+    #[error(
+        "--oauth-issuer needs --transport http: over stdio the client is the process that started the server, \
+         and there is no token to check"
+    )]
+    OAuthNeedsHttp,
 }

@@ -9,6 +9,7 @@ use super::ask::AskArgs;
 use super::audit::AuditArgs;
 use super::guardrails::GuardrailArgs;
 use super::http::HttpArgs;
+use super::oauth::OAuthArgs;
 use super::state::StateArgs;
 use super::values::ValuesArgs;
 use crate::osc::{Limits, RetryPolicy, environment_url};
@@ -103,6 +104,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub http: HttpArgs,
+
+    #[command(flatten)]
+    pub oauth: OAuthArgs,
 
     #[command(flatten)]
     pub guardrails: GuardrailArgs,

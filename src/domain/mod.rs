@@ -7,6 +7,7 @@
 //! echoed (escaped); values never are.
 
 mod error;
+pub mod identity;
 mod key;
 mod mode;
 pub mod rule;
@@ -17,6 +18,7 @@ mod value;
 pub mod vars;
 
 pub use error::InputError;
+pub use identity::{Access, Grant, Identity, ScopeNames};
 pub use key::{Key, KeyFault, MAX_FILTER_LEN, MAX_KEY_LEN, Owner, cursor, filter};
 pub use mode::WriteMode;
 pub use rule::Rule;

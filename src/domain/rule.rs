@@ -8,6 +8,8 @@
 pub enum Rule {
     /// The tool is turned off, or the key is outside `--keys`.
     Guardrail,
+    /// OAuth: the access token's scopes do not allow the tool.
+    Scope,
     /// The arguments do not match the tool's input schema.
     Arguments,
     /// An argument breaks an input rule (a key, a service id, a value).
@@ -46,8 +48,9 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, in the order the docs list them.
-    pub const ALL: [Rule; 17] = [
+    pub const ALL: [Rule; 18] = [
         Rule::Guardrail,
+        Rule::Scope,
         Rule::Arguments,
         Rule::Input,
         Rule::AuditRequired,
@@ -70,6 +73,7 @@ impl Rule {
     pub fn name(self) -> &'static str {
         match self {
             Rule::Guardrail => "guardrail",
+            Rule::Scope => "oauth_scope",
             Rule::Arguments => "arguments",
             Rule::Input => "input",
             Rule::AuditRequired => "audit_required",
@@ -94,6 +98,9 @@ impl Rule {
         match self {
             Rule::Guardrail => {
                 "the tool is turned off (`--read-only`, `--tools`, `--exclude-tools`) or the key is outside `--keys`"
+            }
+            Rule::Scope => {
+                "OAuth (`--oauth-issuer`): the access token's scopes do not allow the tool (`secrets:read`, `secrets:write` or `secrets:delete` by default)"
             }
             Rule::Arguments => "the arguments do not match the tool's input schema",
             Rule::Input => {

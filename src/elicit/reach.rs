@@ -60,14 +60,20 @@ impl Reach {
 /// Who is calling, as far as caps on open questions are concerned.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Caller {
-    /// The MCP session the request came on (Streamable HTTP or legacy
-    /// SSE); a sealed state is bound to it.
+    /// What a sealed state is bound to: the MCP session the request came
+    /// on (Streamable HTTP or legacy SSE); with OAuth, that session and the
+    /// token's subject (the subject alone without a session), so a state
+    /// opens only for the person it was made for.
     pub session: Option<String>,
-    /// What one-time links and spent states are counted against: the
-    /// session, else the remote address; `None` over stdio, whose one
-    /// client the per-process caps already bound.
+    /// What one-time links and spent states are counted against: with
+    /// OAuth the token's subject (`subject <sub>`, see [`Caller::subject`]),
+    /// else the session, else the remote address; `None` over stdio, whose
+    /// one client the per-process caps already bound.
     pub counted_as: Option<String>,
 }
+
+/// How [`Caller::counted_as`] names a subject.
+const SUBJECT: &str = "subject ";
 
 impl Caller {
     pub fn of(context: &RequestContext<RoleServer>) -> Caller {
@@ -82,6 +88,16 @@ impl Caller {
                     .get::<crate::audit::SseSession>()
                     .map(|s| s.0.to_string())
             });
+        if let Some(identity) = crate::audit::identity(&context.extensions) {
+            let subject = format!("{SUBJECT}{}", identity.subject);
+            return Caller {
+                session: Some(match session {
+                    Some(session) => format!("session {session} of {subject}"),
+                    None => subject.clone(),
+                }),
+                counted_as: Some(subject),
+            };
+        }
         let address = parts
             .and_then(|p| {
                 p.extensions
@@ -96,5 +112,28 @@ impl Caller {
             session,
             counted_as,
         }
+    }
+
+    /// The OAuth subject of the access token the request came with, if it
+    /// came with one: what a page that signs the person in compares with.
+    pub fn subject(&self) -> Option<&str> {
+        self.counted_as.as_deref()?.strip_prefix(SUBJECT)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_subject_is_read_back_only_from_a_subject() {
+        let by = |counted: &str| Caller {
+            session: None,
+            counted_as: Some(counted.to_owned()),
+        };
+        assert_eq!(by("subject alice").subject(), Some("alice"));
+        assert_eq!(by("session subject x").subject(), None);
+        assert_eq!(by("address 192.0.2.1").subject(), None);
+        assert_eq!(Caller::default().subject(), None);
     }
 }

@@ -1,5 +1,7 @@
 //! Rate limits on the calls that change secrets, shared by every session of
 //! the process: a token bucket for all changes and a lower one for deletes.
+//! With OAuth the buckets are each subject's own ([`RateLimits::per_subject`]):
+//! one person's burst does not lock out another.
 //!
 //! [`MemoryRates`] keeps the buckets in this process (governor's token
 //! buckets); a state store that shares buckets across processes (Redis)
@@ -11,7 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use sha2::{Digest, Sha256};
 
 use crate::domain::Rule;
 use crate::domain::tool::Kind;
@@ -90,6 +93,46 @@ impl RateStore for MemoryRates {
     }
 }
 
+/// Buckets per subject in this process's memory. A per-minute rate of None
+/// is no limit.
+struct SubjectRates {
+    writes: Option<DefaultKeyedRateLimiter<String>>,
+    deletes: Option<DefaultKeyedRateLimiter<String>>,
+    clock: DefaultClock,
+}
+
+/// Subjects kept before the full buckets of idle ones are forgotten.
+const MAX_SUBJECTS: usize = 10_000;
+
+impl SubjectRates {
+    fn new(writes_per_minute: u32, deletes_per_minute: u32) -> SubjectRates {
+        let bucket = |n: u32| NonZeroU32::new(n).map(|n| RateLimiter::keyed(Quota::per_minute(n)));
+        SubjectRates {
+            writes: bucket(writes_per_minute),
+            deletes: bucket(deletes_per_minute),
+            clock: DefaultClock::default(),
+        }
+    }
+
+    fn take(&self, bucket: Bucket, subject: &str, n: NonZeroU32) -> Result<(), Duration> {
+        let limiter = match bucket {
+            Bucket::Writes => &self.writes,
+            Bucket::Deletes => &self.deletes,
+        };
+        let Some(limiter) = limiter else {
+            return Ok(());
+        };
+        if limiter.len() > MAX_SUBJECTS {
+            limiter.retain_recent();
+        }
+        match limiter.check_key_n(&subject.to_owned(), n) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(not_until.wait_time_from(self.clock.now())),
+            Err(_) => Err(Duration::from_secs(60)),
+        }
+    }
+}
+
 /// A call refused by a limit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limited {
@@ -99,15 +142,23 @@ pub struct Limited {
     pub retry_after_secs: u64,
     /// How many the call would have taken, when more than one.
     pub wanted: u32,
+    /// Whether the limit is the caller's own (OAuth: per subject) rather
+    /// than shared by every client.
+    pub own: bool,
 }
 
 impl Limited {
     /// The tool error: which limit, and when to retry.
     pub fn message(&self) -> String {
+        let whose = if self.own {
+            "for each signed-in person"
+        } else {
+            "shared by all its clients"
+        };
         if self.wanted > self.per_minute {
             return format!(
                 "Refused before contacting OSC: this call would make {} changes (the write and one per target), \
-                 and this server allows {} {} per minute, shared by all its clients. Nothing was changed. \
+                 and this server allows {} {} per minute, {whose}. Nothing was changed. \
                  Rotate into at most {} targets at once, then materialize the key into the rest with \
                  materialize_tenant_secret.",
                 self.wanted,
@@ -119,7 +170,7 @@ impl Limited {
         if self.wanted > 1 {
             return format!(
                 "Refused before contacting OSC: this call would make {} changes (the write and one per target), \
-                 more than this server's limit of {} {} per minute has left now, shared by all its clients. \
+                 more than this server's limit of {} {} per minute has left now, {whose}. \
                  Nothing was changed. Retry after {} s.",
                 self.wanted,
                 self.per_minute,
@@ -128,7 +179,7 @@ impl Limited {
             );
         }
         format!(
-            "Refused before contacting OSC: this server allows {} {} per minute, shared by all its clients, \
+            "Refused before contacting OSC: this server allows {} {} per minute, {whose}, \
              and that many were just made. Nothing was changed. Retry after {} s.",
             self.per_minute,
             self.bucket.counted(self.per_minute),
@@ -179,6 +230,9 @@ pub struct RateLimits {
     store: Arc<dyn RateStore>,
     /// Counts in the shared state store instead, when set.
     shared: Option<Store>,
+    /// Each subject's own buckets, when set (OAuth); calls without a
+    /// subject still take from the process-wide ones.
+    subjects: Option<Arc<SubjectRates>>,
     writes_per_minute: u32,
     deletes_per_minute: u32,
 }
@@ -194,6 +248,7 @@ impl RateLimits {
         RateLimits {
             store: Arc::new(MemoryRates::new(writes_per_minute, deletes_per_minute)),
             shared: None,
+            subjects: None,
             writes_per_minute,
             deletes_per_minute,
         }
@@ -212,6 +267,19 @@ impl RateLimits {
         }
     }
 
+    /// The same limits, each subject's own: a call that names its subject
+    /// takes from that subject's buckets (in the shared store too, under a
+    /// name made from a digest of the subject).
+    pub fn per_subject(self) -> RateLimits {
+        RateLimits {
+            subjects: Some(Arc::new(SubjectRates::new(
+                self.writes_per_minute,
+                self.deletes_per_minute,
+            ))),
+            ..self
+        }
+    }
+
     /// Whether the limits are counted across processes.
     pub fn shared(&self) -> bool {
         self.shared.is_some()
@@ -220,13 +288,21 @@ impl RateLimits {
     /// Admits a call of `kind`, or says which limit refused it. A delete
     /// takes from the deletes bucket first, then from the changes bucket.
     pub async fn admit(&self, kind: Kind) -> Result<(), NotAdmitted> {
-        self.admit_n(kind, NonZeroU32::MIN).await
+        self.admit_n(kind, NonZeroU32::MIN, None).await
     }
 
     /// Admits a call of `kind` that makes `writes` changes (a rotation: the
     /// write and one materialize per target), all or none; one that could
     /// never fit the limit is refused up front, with the numbers.
-    pub async fn admit_n(&self, kind: Kind, writes: NonZeroU32) -> Result<(), NotAdmitted> {
+    /// `subject`, with limits [`RateLimits::per_subject`], picks whose
+    /// buckets.
+    pub async fn admit_n(
+        &self,
+        kind: Kind,
+        writes: NonZeroU32,
+        subject: Option<&str>,
+    ) -> Result<(), NotAdmitted> {
+        let subject = subject.filter(|_| self.subjects.is_some());
         let buckets: &[Bucket] = match kind {
             Kind::Read => &[],
             Kind::Write => &[Bucket::Writes],
@@ -242,17 +318,26 @@ impl RateLimits {
                 per_minute,
                 retry_after_secs,
                 wanted: writes.get(),
+                own: subject.is_some(),
             };
             if per_minute != 0 && writes.get() > per_minute {
                 return Err(NotAdmitted::Limited(limited(60)));
             }
-            let waited = match (&self.shared, NonZeroU32::new(per_minute)) {
-                (_, None) => None,
-                (Some(store), Some(rate)) => store
+            let waited = match (&self.shared, NonZeroU32::new(per_minute), subject) {
+                (_, None, _) => None,
+                (Some(store), Some(rate), None) => store
                     .take(bucket.name(), rate, writes)
                     .await
                     .map_err(NotAdmitted::Unreachable)?,
-                (None, Some(_)) => self.store.take(bucket, writes).err(),
+                (Some(store), Some(rate), Some(subject)) => store
+                    .take(&subject_bucket(bucket, subject), rate, writes)
+                    .await
+                    .map_err(NotAdmitted::Unreachable)?,
+                (None, Some(_), None) => self.store.take(bucket, writes).err(),
+                (None, Some(_), Some(subject)) => self
+                    .subjects
+                    .as_ref()
+                    .and_then(|s| s.take(bucket, subject, writes).err()),
             };
             if let Some(wait) = waited {
                 return Err(NotAdmitted::Limited(limited(
@@ -262,6 +347,14 @@ impl RateLimits {
         }
         Ok(())
     }
+}
+
+/// A subject's bucket in a shared store: named by a digest, so that no
+/// subject, whatever it holds, spells a key of its own.
+fn subject_bucket(bucket: Bucket, subject: &str) -> String {
+    let digest = Sha256::digest(subject.as_bytes());
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}:{hex}", bucket.name())
 }
 
 #[cfg(test)]
@@ -316,14 +409,14 @@ mod tests {
     async fn a_rotation_takes_a_change_per_target() {
         let n = |k| NonZeroU32::new(k).unwrap();
         let limits = RateLimits::in_memory(5, 1);
-        let never = limits.admit_n(Kind::Write, n(6)).await.unwrap_err();
+        let never = limits.admit_n(Kind::Write, n(6), None).await.unwrap_err();
         let said = never.message();
         assert!(
             said.contains("would make 6 changes") && said.contains("at most 4 targets"),
             "{said}"
         );
-        assert!(limits.admit_n(Kind::Write, n(4)).await.is_ok());
-        let short = limits.admit_n(Kind::Write, n(2)).await.unwrap_err();
+        assert!(limits.admit_n(Kind::Write, n(4), None).await.is_ok());
+        let short = limits.admit_n(Kind::Write, n(2), None).await.unwrap_err();
         assert!(
             short.message().contains("would make 2 changes"),
             "{}",
@@ -331,7 +424,72 @@ mod tests {
         );
         assert!(limits.admit(Kind::Write).await.is_ok());
         assert!(limits.admit(Kind::Write).await.is_err());
-        assert!(RateLimits::none().admit_n(Kind::Write, n(65)).await.is_ok());
+        assert!(
+            RateLimits::none()
+                .admit_n(Kind::Write, n(65), None)
+                .await
+                .is_ok()
+        );
+    }
+
+    /// With OAuth each subject has its own buckets, in memory and in a
+    /// shared store; a call without a subject takes from the shared ones.
+    #[tokio::test]
+    async fn each_subject_has_its_own_limit() {
+        let limits = RateLimits::in_memory(1, 1).per_subject();
+        let one = NonZeroU32::MIN;
+        assert!(
+            limits
+                .admit_n(Kind::Write, one, Some("alice"))
+                .await
+                .is_ok()
+        );
+        let refused = limits
+            .admit_n(Kind::Write, one, Some("alice"))
+            .await
+            .unwrap_err();
+        assert!(
+            refused.message().contains("for each signed-in person"),
+            "{}",
+            refused.message()
+        );
+        assert!(limits.admit_n(Kind::Write, one, Some("bob")).await.is_ok());
+        assert!(limits.admit_n(Kind::Write, one, None).await.is_ok());
+        // Without per_subject, the subject changes nothing.
+        let shared = RateLimits::in_memory(1, 1);
+        assert!(
+            shared
+                .admit_n(Kind::Write, one, Some("alice"))
+                .await
+                .is_ok()
+        );
+        assert!(shared.admit_n(Kind::Write, one, Some("bob")).await.is_err());
+
+        let counting = Arc::new(Counting::default());
+        let store = Store::memory().with_buckets(counting.clone());
+        let limits = RateLimits::counted_in(&store, 1, 1).per_subject();
+        assert!(
+            limits
+                .admit_n(Kind::Write, one, Some("alice"))
+                .await
+                .is_ok()
+        );
+        assert!(
+            limits
+                .admit_n(Kind::Write, one, Some("alice"))
+                .await
+                .is_err()
+        );
+        assert!(limits.admit_n(Kind::Write, one, Some("bob")).await.is_ok());
+        let names: std::collections::BTreeSet<String> =
+            counting.0.lock().unwrap().keys().cloned().collect();
+        assert_eq!(names.len(), 2);
+        assert!(
+            names
+                .iter()
+                .all(|n| n.contains("writes:") && !n.contains("alice") && !n.contains("bob")),
+            "{names:?}"
+        );
     }
 
     #[tokio::test]

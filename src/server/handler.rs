@@ -7,14 +7,16 @@ use std::time::Instant;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomRequest,
-    CustomResult, ErrorCode, GetPromptRequestParams, GetPromptResponse, JsonObject,
-    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
-    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ServerConfig,
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
+    CustomRequest, CustomResult, ErrorCode, GetPromptRequestParams, GetPromptResponse, JsonObject,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
+    ResultType, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 use serde_json::Value;
+use tracing::Instrument;
 
 use super::instructions::SANDBOX_NOTE;
 use super::surface::served_router;
@@ -107,6 +109,8 @@ impl SecretsServer {
         request: &CallToolRequestParams,
         caller: &crate::elicit::Caller,
     ) -> Result<(), (Rule, String)> {
+        // With OAuth, each subject's own limits (see `RateLimits::per_subject`).
+        let subject = caller.subject();
         let Some(kind) = kind.filter(|k| *k != Kind::Read) else {
             return Ok(());
         };
@@ -143,7 +147,7 @@ impl SecretsServer {
             .and_then(std::num::NonZeroU32::new)
             .unwrap_or(std::num::NonZeroU32::MAX);
         self.rates
-            .admit_n(kind, writes)
+            .admit_n(kind, writes, subject)
             .await
             .map_err(|refused| (refused.rule(), refused.message()))
     }
@@ -295,35 +299,9 @@ impl SecretsServer {
     }
 }
 
-/// Milliseconds since `started`, for an audit record.
-fn elapsed_ms(started: Instant) -> u64 {
-    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
-}
-
-/// What every call of a server started with a configuration problem says.
-fn unconfigured(problem: &str) -> String {
-    format!(
-        "Not done: this server is not configured: {problem}. Nothing was sent to OSC. Tell the person to fix this \
-         server's settings in their MCP client's configuration (or run `osc-secrets-mcp check` with them), then \
-         restart the server."
-    )
-}
-
-#[tool_handler(router = self.routes())]
-impl ServerHandler for SecretsServer {
-    fn get_info(&self) -> ServerConfig {
-        (*self.info).clone()
-    }
-
-    /// Checks the arguments against the tool's input schema before rmcp
-    /// deserializes them, so a mismatch is answered in the server's words.
-    /// An unknown tool stays rmcp's JSON-RPC error.
-    ///
-    /// Whatever a transport attached to the request (the HTTP transports put
-    /// the client's in-flight permit there) lives until the tool has
-    /// returned: rmcp's tool adapter drops the request context before it
-    /// awaits the tool, so a copy of the hold is kept here.
-    async fn call_tool(
+impl SecretsServer {
+    /// `tools/call`, inside the call's span (see `call_tool`).
+    async fn call(
         &self,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
@@ -345,6 +323,10 @@ impl ServerHandler for SecretsServer {
         let record = |outcome| {
             self.record(&name, call.as_ref(), kind, outcome, started);
         };
+        if let Some(refusal) = beyond_scope(&name, kind, &context) {
+            record(Outcome::Refused(Rule::Scope));
+            return Ok(self.refusal(&name, refusal));
+        }
         if let Some(refusal) = self.off_limits(&name, request.arguments.as_ref()) {
             record(Outcome::Refused(Rule::Guardrail));
             return Ok(self.refusal(&name, refusal));
@@ -423,12 +405,125 @@ impl ServerHandler for SecretsServer {
         }
         Ok(self.finish(&name, response))
     }
+}
+
+/// Milliseconds since `started`, for an audit record.
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The refusal of a call the request's OAuth access token does not allow,
+/// if it is one (the HTTP layer answers `403 insufficient_scope` first;
+/// this holds for whatever reaches the handler another way, such as a
+/// batch).
+fn beyond_scope(
+    name: &str,
+    kind: Option<Kind>,
+    context: &RequestContext<RoleServer>,
+) -> Option<String> {
+    let identity = crate::audit::identity(&context.extensions)?;
+    let kind = kind?;
+    if identity.allows(kind) {
+        return None;
+    }
+    tracing::info!(
+        subject = %identity.subject,
+        tool = name,
+        "call beyond the access token's scopes refused"
+    );
+    Some(format!(
+        "{} {name} needs the OAuth scope {}, which the access token this client signed in with does not have, so \
+         nothing was sent to OSC. Use only the tools tools/list shows; if the person needs this one, the client must \
+         sign in again asking for that scope.",
+        crate::advice::REFUSED,
+        identity.needed(kind)
+    ))
+}
+
+/// Whether the request may read (list keys, the resources, the prompts):
+/// always, unless an OAuth access token without the read scope came with it.
+fn may_read(context: &RequestContext<RoleServer>) -> bool {
+    crate::audit::identity(&context.extensions).is_none_or(|i| i.allows(Kind::Read))
+}
+
+/// What every call of a server started with a configuration problem says.
+fn unconfigured(problem: &str) -> String {
+    format!(
+        "Not done: this server is not configured: {problem}. Nothing was sent to OSC. Tell the person to fix this \
+         server's settings in their MCP client's configuration (or run `osc-secrets-mcp check` with them), then \
+         restart the server."
+    )
+}
+
+#[tool_handler(router = self.routes())]
+impl ServerHandler for SecretsServer {
+    fn get_info(&self) -> ServerConfig {
+        (*self.info).clone()
+    }
+
+    /// Checks the arguments against the tool's input schema before rmcp
+    /// deserializes them, so a mismatch is answered in the server's words.
+    /// An unknown tool stays rmcp's JSON-RPC error.
+    ///
+    /// Whatever a transport attached to the request (the HTTP transports put
+    /// the client's in-flight permit there) lives until the tool has
+    /// returned: rmcp's tool adapter drops the request context before it
+    /// awaits the tool, so a copy of the hold is kept here.
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        // With OAuth, every line the call logs names the subject (never the token).
+        let span = match crate::audit::identity(&context.extensions) {
+            Some(identity) => tracing::info_span!("call", subject = %identity.subject),
+            None => tracing::Span::none(),
+        };
+        self.call(request, context).instrument(span).await
+    }
+
+    /// The tools this server serves, less those an OAuth access token's
+    /// scopes do not allow: a client sees only what it may call. Such a list
+    /// is the token's own, so a 2026-07-28 client is told not to share it.
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let supports_cache_hints = context
+            .protocol_version()
+            .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28);
+        let identity = crate::audit::identity(&context.extensions);
+        let mut tools = self.routes().list_all();
+        if let Some(identity) = identity {
+            tools.retain(|tool| registry::kind_of(&tool.name).is_some_and(|k| identity.allows(k)));
+        }
+        Ok(ListToolsResult {
+            result_type: Some(ResultType::COMPLETE),
+            tools,
+            meta: None,
+            next_cursor: None,
+            ttl_ms: supports_cache_hints.then_some(0),
+            cache_scope: supports_cache_hints.then_some(if identity.is_some() {
+                CacheScope::Private
+            } else {
+                CacheScope::Public
+            }),
+        })
+    }
+
+    fn get_tool(&self, name: &str) -> Option<rmcp::model::Tool> {
+        self.routes().get(name).cloned()
+    }
 
     async fn list_resources(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
+        if !may_read(&context) {
+            return Ok(ListResourcesResult::with_all_items(Vec::new()));
+        }
         Ok(ListResourcesResult::with_all_items(resources::list(
             &self.tools,
         )))
@@ -437,8 +532,11 @@ impl ServerHandler for SecretsServer {
     async fn list_resource_templates(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        if !may_read(&context) {
+            return Ok(ListResourceTemplatesResult::with_all_items(Vec::new()));
+        }
         Ok(ListResourceTemplatesResult::with_all_items(
             resources::templates(&self.tools),
         ))
@@ -447,10 +545,21 @@ impl ServerHandler for SecretsServer {
     async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         if let Some(problem) = &self.problem {
             return Err(ErrorData::internal_error(unconfigured(problem), None));
+        }
+        if let Some(identity) = crate::audit::identity(&context.extensions)
+            && !identity.allows(Kind::Read)
+        {
+            return Err(ErrorData::invalid_request(
+                format!(
+                    "reading this server's resources needs the OAuth scope {}, which the access token does not have",
+                    identity.needed(Kind::Read)
+                ),
+                None,
+            ));
         }
         resources::read(&self.tools, &request.uri)
             .await
@@ -460,8 +569,11 @@ impl ServerHandler for SecretsServer {
     async fn list_prompts(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
+        if !may_read(&context) {
+            return Ok(ListPromptsResult::with_all_items(Vec::new()));
+        }
         Ok(ListPromptsResult::with_all_items(prompts::listed(
             &self.tools.policy.tools,
         )))
@@ -470,8 +582,19 @@ impl ServerHandler for SecretsServer {
     async fn get_prompt(
         &self,
         request: GetPromptRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
+        if let Some(identity) = crate::audit::identity(&context.extensions)
+            && !identity.allows(Kind::Read)
+        {
+            return Err(ErrorData::invalid_request(
+                format!(
+                    "this server's prompts need the OAuth scope {}, which the access token does not have",
+                    identity.needed(Kind::Read)
+                ),
+                None,
+            ));
+        }
         prompts::get(&request, &self.tools.policy.tools).map(Into::into)
     }
 

@@ -102,9 +102,15 @@ pub(crate) fn structured<T: Serialize>(output: &T) -> CallToolResult {
     }
 }
 
-/// Who made a call, for the ledger: the MCP client's name as it gave it,
-/// as one safe line (see [`crate::store::one_line`]).
+/// Who made a call, for the ledger: with OAuth the access token's subject,
+/// else the MCP client's name as it gave it; as one safe line (see
+/// [`crate::store::one_line`]).
 pub(crate) fn caller(context: &rmcp::service::RequestContext<rmcp::RoleServer>) -> String {
+    // With OAuth, the person the authorization server vouched for, not
+    // whatever name the client gave itself.
+    if let Some(identity) = crate::audit::identity(&context.extensions) {
+        return crate::store::one_line(&identity.subject);
+    }
     let name = context
         .peer
         .peer_info()

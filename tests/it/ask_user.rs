@@ -1446,6 +1446,7 @@ async fn a_session_era_wait_over_http_outlives_the_idle_session_timer() {
     let config = HttpConfig {
         listen: ([127, 0, 0, 1], port).into(),
         auth_token: None,
+        oauth: None,
         allowed_hosts: Vec::new(),
         allowed_origins: Vec::new(),
         stateless: false,

@@ -23,6 +23,8 @@ mod http_abuse;
 mod leak;
 mod ledger;
 mod metrics;
+mod oauth;
+mod oauth_provider;
 mod panic;
 mod process;
 mod prompts;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
+use crate::config::OAuthSettings;
 use crate::web::{HostRules, OriginRules};
 
 /// Everything `--transport http` needs besides the handler. No `Debug`: it
@@ -16,6 +17,8 @@ pub struct HttpConfig {
     /// The bearer token clients must present; None serves without
     /// authentication, which [`HttpConfig::check`] allows on loopback only.
     pub auth_token: Option<SecretString>,
+    /// OAuth access tokens instead (`--oauth-issuer`); never with `auth_token`.
+    pub oauth: Option<OAuthSettings>,
     /// Extra Host names (or host:port) besides loopback; `*` accepts any.
     pub allowed_hosts: Vec<String>,
     /// Extra browser origins besides loopback ones.
@@ -43,6 +46,9 @@ impl HttpConfig {
     pub fn check(&self, osc_token: &SecretString) -> Result<Vec<String>, HttpError> {
         let mut warnings = Vec::new();
         let loopback = self.listen.ip().is_loopback();
+        if self.oauth.is_some() && self.auth_token.is_some() {
+            return Err(HttpError::OAuthAndStaticToken);
+        }
         match &self.auth_token {
             Some(token) => {
                 if bool::from(
@@ -54,6 +60,7 @@ impl HttpConfig {
                     return Err(HttpError::SameToken);
                 }
             }
+            None if self.oauth.is_some() => {}
             None if !loopback => {
                 return Err(HttpError::Exposed {
                     listen: self.listen,
@@ -66,7 +73,7 @@ impl HttpConfig {
             )),
         }
         let hosts = HostRules::parse(&self.allowed_hosts, self.listen).map_err(HttpError::Hosts)?;
-        if hosts.any && self.auth_token.is_none() {
+        if hosts.any && self.auth_token.is_none() && self.oauth.is_none() {
             return Err(HttpError::AnyHostWithoutToken);
         }
         if hosts.any {
@@ -113,6 +120,14 @@ pub enum HttpError {
     /// MCP_ALLOWED_ORIGINS cannot be used; the rules' own sentence says why.
     #[error("{0}")]
     Origins(String),
+    #[error(
+        "--oauth-issuer (MCP_OAUTH_ISSUER) and the static bearer token (MCP_AUTH_TOKEN or --auth-token-file) are \
+         both set, and a listener takes one or the other: clients that find OAuth metadata drop a configured \
+         header. Remove the static token to use OAuth, or --oauth-issuer to keep the token"
+    )]
+    OAuthAndStaticToken,
+    #[error("cannot start OAuth: {0}")]
+    OAuth(#[from] super::oauth::OAuthError),
     #[error("the one-time askUser page cannot be served: {0}")]
     Page(String),
     #[error("the HTTP server stopped unexpectedly: {0}")]
@@ -128,6 +143,7 @@ impl HttpConfig {
                 .parse()
                 .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0))),
             auth_token: token.map(|t| SecretString::from(t.to_owned())),
+            oauth: None,
             allowed_hosts: vec![],
             allowed_origins: vec![],
             stateless: false,

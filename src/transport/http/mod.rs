@@ -25,6 +25,7 @@ mod held;
 mod layers;
 mod limits;
 mod metrics;
+pub mod oauth;
 mod paths;
 mod reclaim;
 mod routes;
@@ -64,11 +65,17 @@ pub async fn serve(
         addr: config.listen,
         source,
     })?;
+    let oauth = match &config.oauth {
+        Some(settings) => Some(Arc::new(
+            oauth::ResourceServer::start(settings, local).await?,
+        )),
+        None => None,
+    };
     let page = page_config(&server, &config, local).await?;
     let scrape = metrics::Scrape {
         links: server.links().cloned(),
     };
-    let app = App::new(server, &config, local, page)?;
+    let app = App::new(server, &config, local, page, oauth.clone())?;
     let (max_connections, descriptors) = conn::connection_cap(config.max_connections);
     if max_connections < config.max_connections {
         tracing::warn!(
@@ -86,10 +93,14 @@ pub async fn serve(
     crate::logging::say(&format!(
         "listening on http://{local} (Streamable HTTP at {MCP_PATH}{}, legacy SSE at {SSE_PATH}, health at {HEALTH_PATH}; {})",
         if config.stateless { ", stateless" } else { "" },
-        if config.auth_token.is_some() {
-            "bearer token required"
-        } else {
-            "NO authentication"
+        match (&oauth, config.auth_token.is_some()) {
+            (Some(oauth), _) => format!(
+                "OAuth access tokens from {} for {} required",
+                oauth.issuer(),
+                oauth.resource()
+            ),
+            (None, true) => "bearer token required".to_owned(),
+            (None, false) => "NO authentication".to_owned(),
         }
     ));
     if let Some(addr) = config.metrics_listen {

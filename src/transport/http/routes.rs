@@ -11,7 +11,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, post};
 use rmcp::transport::streamable_http_server::session::SessionManager;
@@ -30,12 +30,15 @@ use super::layers::cors::{Decorate, Preflight};
 use super::layers::drain::{CutOffLayer, Drain, RefuseNew};
 use super::layers::host_origin::{self, Admitted};
 use super::layers::log::Refusals;
+use super::layers::owner::{self, Owners};
 use super::layers::peek;
 use super::layers::permits::{Calls, Streamable};
 use super::layers::query::RefuseCredentials;
+use super::layers::scope;
 use super::layers::tidy::RmcpAnswers;
 use super::limits::{Inflight, SessionBudget};
 use super::metrics;
+use super::oauth::ResourceServer;
 use super::paths::{HEALTH_PATH, MCP_PATH, MESSAGES_PATH, METRICS_PATH, SSE_KEEP_ALIVE, SSE_PATH};
 use super::sessions::CappedSessions;
 use super::sse::{self, LegacySse};
@@ -79,6 +82,15 @@ impl Protection {
                     ))
                     .layer(limit),
             ),
+            ListenerAuth::OAuth(oauth) => router.layer(
+                ServiceBuilder::new()
+                    .layer(refuse_new)
+                    .layer(from_fn_with_state(
+                        Arc::clone(oauth),
+                        auth::authenticated::<ResourceServer>,
+                    ))
+                    .layer(limit),
+            ),
             ListenerAuth::Open => {
                 router.layer(ServiceBuilder::new().layer(refuse_new).layer(limit))
             }
@@ -92,9 +104,10 @@ impl App {
         config: &HttpConfig,
         local: SocketAddr,
         page: Option<PageConfig>,
+        oauth: Option<Arc<ResourceServer>>,
     ) -> Result<Self, HttpError> {
         // [`HttpConfig::check`] says so at start-up; this holds even if it was skipped.
-        if config.auth_token.is_none() && !local.ip().is_loopback() {
+        if config.auth_token.is_none() && oauth.is_none() && !local.ip().is_loopback() {
             return Err(HttpError::Exposed { listen: local });
         }
         let admitted = Arc::new(Admitted {
@@ -114,7 +127,7 @@ impl App {
         let drain = Arc::new(Drain::default());
         let protection = Protection {
             drain: Arc::clone(&drain),
-            auth: ListenerAuth::new(config.auth_token.clone()),
+            auth: ListenerAuth::new(config.auth_token.clone(), oauth.clone()),
             body,
         };
         let legacy = Arc::new(LegacySse::new(
@@ -124,11 +137,12 @@ impl App {
             config.session_idle,
             body,
             cancel.child_token(),
+            oauth.clone(),
         ));
         let scrape = metrics::Scrape {
             links: server.links().cloned(),
         };
-        let mcp = streamable(server, config, &admitted, &calls, &drain, &cancel);
+        let mcp = streamable(server, config, &admitted, &calls, &drain, &cancel, &oauth);
         let protected = protection.wrap(
             Router::new()
                 .route(SSE_PATH, get(sse::connect))
@@ -141,10 +155,10 @@ impl App {
         // exists), except the OAuth probes under a path prefix.
         let unmatched = protection
             .wrap(Router::new().fallback(not_found))
-            .layer(from_fn(well_known::prefixed));
+            .layer(from_fn_with_state(oauth.clone(), well_known::prefixed));
         let router = Router::new()
             .route(HEALTH_PATH, get(healthz).with_state(Arc::clone(&drain)))
-            .merge(well_known::router())
+            .merge(well_known::router(oauth.as_ref()))
             .merge(protected)
             .fallback_service(unmatched)
             .layer(
@@ -180,6 +194,7 @@ fn streamable(
     calls: &Arc<Calls>,
     drain: &Arc<Drain>,
     cancel: &CancellationToken,
+    oauth: &Option<Arc<ResourceServer>>,
 ) -> MethodRouter {
     let mut rmcp_config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(!config.stateless)
@@ -201,6 +216,7 @@ fn streamable(
             server.store().clone(),
         )));
     }
+    let server_store = server.store().clone();
     let factory = move || Ok(server.clone());
     let layers = CallLayers {
         calls: Arc::clone(calls),
@@ -209,6 +225,7 @@ fn streamable(
             max_bytes: config.max_body_bytes,
             timeout: config.header_timeout,
         },
+        oauth: oauth.clone(),
     };
     if config.stateless {
         return layers.around(StreamableHttpService::new(
@@ -217,6 +234,9 @@ fn streamable(
             rmcp_config,
         ));
     }
+    let owners = oauth
+        .as_ref()
+        .map(|_| Owners::new(server_store.shares_sessions().then(|| server_store.clone())));
     let mut sessions = LocalSessionManager::default();
     let mut session_config = SessionConfig::default();
     session_config.keep_alive = Some(config.session_idle);
@@ -225,12 +245,17 @@ fn streamable(
         inner: sessions,
         budget: Arc::clone(&calls.budget),
         slots: Mutex::new(HashMap::new()),
+        owners: owners.clone(),
     };
-    layers.around(StreamableHttpService::new(
+    let routes = layers.around(StreamableHttpService::new(
         factory,
         Arc::new(sessions),
         rmcp_config,
-    ))
+    ));
+    match owners {
+        Some(owners) => routes.layer(from_fn_with_state(owners, owner::enforce)),
+        None => routes,
+    }
 }
 
 /// The state of the layers of `POST` and `DELETE /mcp`.
@@ -238,11 +263,13 @@ struct CallLayers {
     calls: Arc<Calls>,
     drain: Arc<Drain>,
     cap: BodyCap,
+    /// With OAuth, the scope check after the peek.
+    oauth: Option<Arc<ResourceServer>>,
 }
 
 impl CallLayers {
-    /// `POST`: peek, permits, cut-off, tidy; `DELETE` the same without the
-    /// peek; `GET` (the session's stream) and any other method straight to
+    /// `POST`: peek, (with OAuth) scopes, permits, cut-off, tidy; `DELETE`
+    /// the same without the peek and scopes; `GET` (the session's stream) and any other method straight to
     /// rmcp, which answers 405 where it serves nothing.
     ///
     /// rmcp's `Service::call` clones the whole service for every request
@@ -265,6 +292,10 @@ impl CallLayers {
         let post_call = post(transport.clone()).route_layer(
             ServiceBuilder::new()
                 .layer(from_fn_with_state(self.cap, peek::peek))
+                .option_layer(
+                    self.oauth
+                        .map(|oauth| from_fn_with_state(oauth, scope::enforce)),
+                )
                 .layer(calls.clone()),
         );
         let delete_session = delete(transport.clone()).route_layer(calls);
@@ -323,7 +354,14 @@ mod tests {
         .unwrap();
         let config = HttpConfig::for_tests("127.0.0.1:8765", Some(TOKEN));
         let local = config.listen;
-        App::new(SecretsServer::new(Arc::new(osc)), &config, local, None).unwrap()
+        App::new(
+            SecretsServer::new(Arc::new(osc)),
+            &config,
+            local,
+            None,
+            None,
+        )
+        .unwrap()
     }
 
     async fn error_of(app: &App, request: Request) -> (StatusCode, String) {

@@ -32,6 +32,8 @@ pub(super) struct CappedSessions {
     pub(super) inner: LocalSessionManager,
     pub(super) budget: Arc<SessionBudget>,
     pub(super) slots: Mutex<HashMap<SessionId, SessionSlot>>,
+    /// With OAuth, whose each session is (forgotten when it closes).
+    pub(super) owners: Option<Arc<super::layers::owner::Owners>>,
 }
 
 impl SessionManager for CappedSessions {
@@ -61,6 +63,9 @@ impl SessionManager for CappedSessions {
     async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
         let result = self.inner.close_session(id).await;
         lock(&self.slots).remove(id);
+        if let Some(owners) = &self.owners {
+            owners.forget(id);
+        }
         Ok(result?)
     }
 

@@ -14,6 +14,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::Extension;
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -31,9 +32,13 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::layers::drain::{SHUTTING_DOWN_CODE, SHUTTING_DOWN_MESSAGE};
+use super::layers::peek;
 use super::layers::permits::{too_many_requests, too_many_sessions};
+use super::layers::scope;
 use super::limits::{Inflight, Permit, SessionBudget, SessionSlot};
+use super::oauth::ResourceServer;
 use super::paths::{MESSAGES_PATH, SSE_KEEP_ALIVE};
+use crate::domain::Identity;
 use crate::server::SecretsServer;
 use crate::server::hold::CallHold;
 use crate::sync::lock;
@@ -54,6 +59,8 @@ pub(crate) struct LegacySse {
     body: BodyCap,
     /// Cancelled at shutdown; every session's token is a child of it.
     cancel: CancellationToken,
+    /// With OAuth, for the scope check of each message.
+    oauth: Option<Arc<ResourceServer>>,
 }
 
 /// One open session. No `Debug`: its queues carry tool arguments.
@@ -65,6 +72,9 @@ struct Session {
     in_flight: Arc<Mutex<HashSet<RequestId>>>,
     last_seen: Mutex<Instant>,
     cancel: CancellationToken,
+    /// With OAuth: the subject whose token opened the session. Messages
+    /// with another subject's token are not taken.
+    subject: Option<Arc<str>>,
     _slot: SessionSlot,
 }
 
@@ -99,6 +109,7 @@ impl LegacySse {
         idle: Duration,
         body: BodyCap,
         cancel: CancellationToken,
+        oauth: Option<Arc<ResourceServer>>,
     ) -> Self {
         LegacySse {
             server,
@@ -108,6 +119,7 @@ impl LegacySse {
             idle,
             body,
             cancel,
+            oauth,
         }
     }
 
@@ -178,7 +190,10 @@ async fn idle_expiry(session: &Session, idle: Duration) {
 }
 
 /// `GET /sse`: opens a session and streams its events.
-pub(crate) async fn connect(State(sse): State<Arc<LegacySse>>) -> Response {
+pub(crate) async fn connect(
+    State(sse): State<Arc<LegacySse>>,
+    identity: Option<Extension<Identity>>,
+) -> Response {
     let Some(slot) = sse.budget.try_acquire() else {
         return too_many_sessions(sse.budget.cap());
     };
@@ -191,6 +206,7 @@ pub(crate) async fn connect(State(sse): State<Arc<LegacySse>>) -> Response {
         in_flight: Arc::new(Mutex::new(HashSet::new())),
         last_seen: Mutex::new(Instant::now()),
         cancel: sse.cancel.child_token(),
+        subject: identity.map(|Extension(identity)| identity.subject),
         _slot: slot,
     });
     lock(&sse.sessions).insert(id.clone(), Arc::clone(&session));
@@ -244,28 +260,44 @@ pub(crate) struct MessagesQuery {
 pub(crate) async fn message(
     State(sse): State<Arc<LegacySse>>,
     query: Result<Query<MessagesQuery>, axum::extract::rejection::QueryRejection>,
+    identity: Option<Extension<Identity>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let identity = identity.map(|Extension(identity)| identity);
     let (id, session) = match sse.session_named(query) {
         Ok(found) => found,
         Err(refused) => return refused.into_response(),
     };
+    // Another subject's token does not reach this session: as far as it
+    // can tell, there is no such session.
+    if session.subject.as_deref() != identity.as_ref().map(|i| &*i.subject) {
+        return Refused::SessionNotFound.into_response();
+    }
     if !is_json(&headers) {
         return Refused::NotJson.into_response();
     }
-    let mut message = match sse.body.read(body).await {
-        Ok(bytes) => match parse_message(&bytes) {
-            Ok(message) => message,
-            Err(refused) => return refused.into_response(),
-        },
+    let bytes = match sse.body.read(body).await {
+        Ok(bytes) => bytes,
         Err(error) => return error.into_response(),
     };
-    session.touch();
-    if let ClientJsonRpcMessage::Request(request) = &mut message
-        && let Err(refused) = sse.register_call(&id, &session, request)
+    let mut message = match parse_message(&bytes) {
+        Ok(message) => message,
+        Err(refused) => return refused.into_response(),
+    };
+    if let Some(oauth) = &sse.oauth
+        && let Some(refusal) = scope::check(oauth, identity.as_ref(), peek::what(&bytes).needs)
     {
-        return refused.into_response();
+        return super::layers::refused(refusal);
+    }
+    session.touch();
+    if let ClientJsonRpcMessage::Request(request) = &mut message {
+        if let Err(refused) = sse.register_call(&id, &session, request) {
+            return refused.into_response();
+        }
+        if let Some(identity) = identity {
+            request.request.extensions_mut().insert(identity);
+        }
     }
     // A message that cannot be queued is dropped here, and with it its place.
     match session.inbound.try_send(message) {

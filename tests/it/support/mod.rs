@@ -5,8 +5,10 @@
 pub mod docs;
 pub mod haproxy;
 pub mod http;
+pub mod issuer;
 pub mod logs;
 pub mod page;
+pub mod provider;
 pub mod python;
 pub mod redis;
 pub mod stdio;

@@ -4,11 +4,12 @@
 //! ([`super::super::routes`]); public routes (`/healthz`, the OAuth probes,
 //! the one-time page) are routed before this layer and never meet it.
 //!
-//! Today's one implementation is [`StaticBearer`], the operator's
-//! `MCP_AUTH_TOKEN`. An OAuth resource server would be a second one: it
-//! validates the access token, puts what it learnt of the caller in the
-//! request's extensions, and answers its own `401` challenge (with its
-//! `resource_metadata`), in place of the static token, never beside it.
+//! Two implementations: [`StaticBearer`], the operator's `MCP_AUTH_TOKEN`,
+//! and the OAuth resource server ([`super::super::oauth::ResourceServer`],
+//! `--oauth-issuer`), which validates an access token, puts the caller's
+//! [`crate::domain::Identity`] in the request's extensions, and answers its
+//! own `401` challenge (with its `resource_metadata`). A listener has one
+//! or the other, never both.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -20,25 +21,30 @@ use axum::response::Response;
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
+use super::super::oauth::ResourceServer;
 use super::refused;
 use crate::web::error_response;
 
 /// How a listener authenticates: exactly one way per listener, chosen when
-/// it is built. An OAuth resource server would be one more variant, with
-/// its own [`Authenticate`] implementation behind the same layer.
+/// it is built.
 pub(crate) enum ListenerAuth {
     /// No authentication: only on loopback, without `MCP_AUTH_TOKEN` (see
     /// `HttpConfig::check`). The layer is left out.
     Open,
     /// The operator's static bearer token.
     StaticBearer(Arc<StaticBearer>),
+    /// OAuth access tokens from the configured authorization server.
+    OAuth(Arc<ResourceServer>),
 }
 
 impl ListenerAuth {
-    pub(crate) fn new(token: Option<SecretString>) -> Self {
-        match token {
-            Some(token) => ListenerAuth::StaticBearer(Arc::new(StaticBearer::new(token))),
-            None => ListenerAuth::Open,
+    /// OAuth when there is a resource server (configuration refused the
+    /// static token beside it), else the static token, else none.
+    pub(crate) fn new(token: Option<SecretString>, oauth: Option<Arc<ResourceServer>>) -> Self {
+        match (oauth, token) {
+            (Some(oauth), _) => ListenerAuth::OAuth(oauth),
+            (None, Some(token)) => ListenerAuth::StaticBearer(Arc::new(StaticBearer::new(token))),
+            (None, None) => ListenerAuth::Open,
         }
     }
 }

@@ -258,6 +258,7 @@ mod tests {
         request.extensions_mut().insert(Peeked {
             is_initialize: false,
             id: Some(id),
+            needs: None,
         });
         if permit {
             request.extensions_mut().insert(CallHold::new(()));

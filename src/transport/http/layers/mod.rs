@@ -13,19 +13,25 @@
 //!    [`super::well_known`]) end here; the protected ones (`/mcp`, `/sse`,
 //!    `/messages`, and any unknown path) go on through
 //! 8. [`drain::RefuseNew`]: `503` once shutdown began;
-//! 9. [`auth`]: the listener's one authentication (the static bearer token);
+//! 9. [`auth`]: the listener's one authentication (the static bearer token,
+//!    or OAuth access tokens, see [`super::oauth`]);
 //! 10. [`body::Limit`]: a declared body over the cap is refused unread;
 //!
 //! and, on `POST` and `DELETE /mcp` only (a `GET` stream holds no permit):
 //!
 //! 11. [`peek`] (`POST`): reads the body through the one capped reader, to
 //!     tell an `initialize` from a call and learn the call's id;
+//!     with OAuth, [`scope`] then refuses a call the token's scopes do not
+//!     allow (`403 insufficient_scope`);
 //! 12. [`permits`]: the session cap and the per-client permit, held until
 //!     the response body ends;
 //! 13. [`drain::CutOffLayer`]: answers a call still running when the shutdown
 //!     grace period ends;
 //! 14. [`tidy`]: replaces rmcp's plain-text errors with fixed sentences;
 //! 15. the transport (rmcp's Streamable HTTP service).
+//!
+//! With OAuth and sessions, [`owner`] comes first on every method of
+//! `/mcp`: a session answers only the subject that opened it.
 //!
 //! A refusal ends the request where it is made, so nothing below it runs:
 //! a bad Host never reaches authentication, and a refused request never
@@ -43,9 +49,11 @@ pub(super) mod cors;
 pub(super) mod drain;
 pub(super) mod host_origin;
 pub(super) mod log;
+pub(super) mod owner;
 pub(super) mod peek;
 pub(super) mod permits;
 pub(super) mod query;
+pub(super) mod scope;
 pub(super) mod tidy;
 
 pub(super) use log::refused;

@@ -1,8 +1,9 @@
 //! The peek of `POST /mcp`: its body is read first, through the one capped
 //! reader, to tell an `initialize` from a call (for the session cap and the
 //! permits) and to learn a call's JSON-RPC id (should shutdown cut it off).
-//! The body is handed on unchanged; nothing but the method name's verdict
-//! and the id is kept.
+//! The body is handed on unchanged; nothing but the method name's verdict,
+//! the id and what the request needs (for OAuth scopes: the called tool's
+//! kind, from the tool table) is kept.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -11,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::refused;
+use crate::domain::tool::{self as registry, Kind};
 use crate::web::BodyCap;
 
 /// What the peek learnt of a `POST /mcp` body, in the request's extensions.
@@ -20,6 +22,41 @@ pub(crate) struct Peeked {
     /// The JSON-RPC id of a request (a number or a string); None for
     /// notifications and for the client's responses.
     pub(crate) id: Option<Value>,
+    /// What the request does to secrets, when it does anything: a known
+    /// tool's kind, or reading for the resources and prompts.
+    pub(crate) needs: Option<Needs>,
+}
+
+/// What a request needs to be allowed, and how to name it in a refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Needs {
+    pub(crate) kind: Kind,
+    /// The tool's name, or what else the request is.
+    pub(crate) what: &'static str,
+}
+
+/// What a JSON-RPC request with `method` and `params` needs. Tools unknown
+/// to the table need nothing here (rmcp refuses them).
+pub(crate) fn needs(method: &str, params: Option<&Value>) -> Option<Needs> {
+    match method {
+        "tools/call" => {
+            let name = params?.get("name")?.as_str()?;
+            let entry = registry::entry(name)?;
+            Some(Needs {
+                kind: entry.kind,
+                what: entry.name,
+            })
+        }
+        "resources/read" => Some(Needs {
+            kind: Kind::Read,
+            what: "Reading a resource",
+        }),
+        "prompts/get" => Some(Needs {
+            kind: Kind::Read,
+            what: "Getting a prompt",
+        }),
+        _ => None,
+    }
 }
 
 /// Reads the body (`413` or `408` when it is too large or too slow), notes
@@ -35,14 +72,19 @@ pub(crate) async fn peek(State(cap): State<BodyCap>, request: Request, next: Nex
         .await
 }
 
-fn what(bytes: &[u8]) -> Peeked {
+pub(crate) fn what(bytes: &[u8]) -> Peeked {
     #[derive(serde::Deserialize)]
     struct Peek {
         method: Option<String>,
         id: Option<Value>,
+        params: Option<Value>,
     }
     let peek = serde_json::from_slice::<Peek>(bytes).ok();
+    let needs = peek
+        .as_ref()
+        .and_then(|p| needs(p.method.as_deref()?, p.params.as_ref()));
     Peeked {
+        needs,
         is_initialize: peek
             .as_ref()
             .and_then(|m| m.method.as_deref())
@@ -88,7 +130,25 @@ mod tests {
             None
         );
         let junk = what(b"not json");
-        assert!(!junk.is_initialize && junk.id.is_none());
+        assert!(!junk.is_initialize && junk.id.is_none() && junk.needs.is_none());
+        let delete = what(
+            br#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"delete_tenant_secret"}}"#,
+        );
+        assert_eq!(
+            delete.needs,
+            Some(Needs {
+                kind: Kind::Destroy,
+                what: "delete_tenant_secret"
+            })
+        );
+        let read = what(br#"{"jsonrpc":"2.0","id":4,"method":"resources/read","params":{}}"#);
+        assert_eq!(read.needs.map(|n| n.kind), Some(Kind::Read));
+        for free in [
+            br#"{"jsonrpc":"2.0","id":5,"method":"tools/list"}"#.as_slice(),
+            br#"{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"nope"}}"#,
+        ] {
+            assert_eq!(what(free).needs, None);
+        }
     }
 
     #[tokio::test]

@@ -173,6 +173,7 @@ mod tests {
         request.extensions_mut().insert(Peeked {
             is_initialize: initialize,
             id: None,
+            needs: None,
         });
         request
     }

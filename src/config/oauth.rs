@@ -1,0 +1,283 @@
+//! Settings of the OAuth 2.1 resource server (`--oauth-issuer`): the HTTP
+//! transports then accept access tokens an external authorization server
+//! issued for this server, in place of the static bearer token.
+
+use clap::Args;
+
+use super::error::ConfigError;
+use crate::domain::ScopeNames;
+
+#[derive(Args, Debug)]
+#[command(next_help_heading = "OAuth")]
+pub struct OAuthArgs {
+    /// Turns OAuth on: the authorization server's issuer URL, exactly as it writes it in its metadata (Auth0's ends in a slash). Clients then sign in there and send its JWT access tokens; the static MCP_AUTH_TOKEN must not be set. https://, or http:// to loopback only.
+    #[arg(long, env = "MCP_OAUTH_ISSUER", value_name = "URL")]
+    pub oauth_issuer: Option<String>,
+
+    /// The resource identifier tokens must be issued for (their `aud`): default --public-url plus /mcp, or this listener's own http://ADDR/mcp on loopback.
+    #[arg(long, env = "MCP_OAUTH_RESOURCE", value_name = "URL")]
+    pub oauth_resource: Option<String>,
+
+    /// Other `aud` values accepted besides the resource, comma-separated: Entra ID's v2 tokens name the API's application (client) ID instead of its Application ID URI.
+    #[arg(
+        long,
+        env = "MCP_OAUTH_AUDIENCE",
+        value_delimiter = ',',
+        value_name = "AUDIENCES"
+    )]
+    pub oauth_audience: Vec<String>,
+
+    /// The scope that allows listing keys and reading the resources and prompts.
+    #[arg(
+        long,
+        env = "MCP_OAUTH_SCOPE_READ",
+        default_value = "secrets:read",
+        value_name = "SCOPE"
+    )]
+    pub oauth_scope_read: String,
+
+    /// The scope that allows set_tenant_secret, materialize_tenant_secret and rotate_tenant_secret.
+    #[arg(
+        long,
+        env = "MCP_OAUTH_SCOPE_WRITE",
+        default_value = "secrets:write",
+        value_name = "SCOPE"
+    )]
+    pub oauth_scope_write: String,
+
+    /// The scope that allows delete_tenant_secret.
+    #[arg(
+        long,
+        env = "MCP_OAUTH_SCOPE_DELETE",
+        default_value = "secrets:delete",
+        value_name = "SCOPE"
+    )]
+    pub oauth_scope_delete: String,
+}
+
+/// What the resource server is given, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthSettings {
+    /// As the operator wrote it: the metadata's `issuer` must equal it.
+    pub issuer: String,
+    /// None: derived from the listener's address when it binds (loopback only).
+    pub resource: Option<String>,
+    /// `aud` values accepted besides the resource.
+    pub audiences: Vec<String>,
+    pub scopes: ScopeNames,
+}
+
+impl OAuthArgs {
+    /// The checked settings, or None when OAuth is off. `public_base` is
+    /// the checked `--public-url`, which the resource defaults from.
+    pub fn settings(
+        &self,
+        public_base: Option<&str>,
+    ) -> Result<Option<OAuthSettings>, ConfigError> {
+        let Some(issuer) = self
+            .oauth_issuer
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        else {
+            if self
+                .oauth_resource
+                .as_deref()
+                .is_some_and(|r| !r.trim().is_empty())
+            {
+                return Err(ConfigError::OAuthResourceAlone);
+            }
+            return Ok(None);
+        };
+        check_url(issuer).map_err(|problem| ConfigError::OAuthIssuer { problem })?;
+        let resource = match self
+            .oauth_resource
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            Some(resource) => {
+                check_url(resource).map_err(|problem| ConfigError::OAuthResource { problem })?;
+                Some(resource.to_owned())
+            }
+            None => public_base.map(|base| format!("{}/mcp", base.trim_end_matches('/'))),
+        };
+        let scopes = ScopeNames {
+            read: scope(&self.oauth_scope_read, "--oauth-scope-read")?,
+            write: scope(&self.oauth_scope_write, "--oauth-scope-write")?,
+            delete: scope(&self.oauth_scope_delete, "--oauth-scope-delete")?,
+        };
+        let names = scopes.all();
+        if names[0] == names[1] || names[1] == names[2] || names[0] == names[2] {
+            return Err(ConfigError::OAuthScopesRepeat);
+        }
+        let audiences = self
+            .oauth_audience
+            .iter()
+            .map(|a| a.trim())
+            .filter(|a| !a.is_empty())
+            .map(|a| {
+                let fits = a.len() <= 200 && a.chars().all(|c| c.is_ascii_graphic());
+                fits.then(|| a.to_owned()).ok_or(ConfigError::OAuthAudience)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(OAuthSettings {
+            issuer: issuer.to_owned(),
+            resource,
+            audiences,
+            scopes,
+        }))
+    }
+}
+
+/// A scope name: one token of a space-separated `scope` (RFC 6749 3.3).
+fn scope(raw: &str, flag: &'static str) -> Result<String, ConfigError> {
+    let raw = raw.trim();
+    let fits = !raw.is_empty()
+        && raw.len() <= 200
+        && raw
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));
+    if fits {
+        Ok(raw.to_owned())
+    } else {
+        Err(ConfigError::OAuthScope { flag })
+    }
+}
+
+/// An issuer or resource URL: absolute https, or http to a loopback host,
+/// no credentials, no fragment (RFC 8414 2 and RFC 9728 1.2 forbid
+/// fragments, and a query for the issuer). The problem never quotes it.
+pub fn check_url(raw: &str) -> Result<(), &'static str> {
+    let url = reqwest::Url::parse(raw).map_err(|_| "is not an absolute URL")?;
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        "http" => return Err("must be https:// (plain http:// is accepted for loopback only)"),
+        _ => return Err("must start with https://"),
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("names no host");
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not hold a user name or password");
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("must not have a query (?) or fragment (#)");
+    }
+    Ok(())
+}
+
+/// Whether `url` names this machine: localhost, or a loopback address.
+pub fn is_loopback(url: &reqwest::Url) -> bool {
+    url.host_str().is_some_and(|host| {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(issuer: Option<&str>, resource: Option<&str>) -> OAuthArgs {
+        OAuthArgs {
+            oauth_issuer: issuer.map(str::to_owned),
+            oauth_resource: resource.map(str::to_owned),
+            oauth_audience: vec![],
+            oauth_scope_read: "secrets:read".to_owned(),
+            oauth_scope_write: "secrets:write".to_owned(),
+            oauth_scope_delete: "secrets:delete".to_owned(),
+        }
+    }
+
+    #[test]
+    fn the_issuer_is_kept_exactly_and_the_resource_follows_the_public_url() {
+        let settings = args(Some("https://tenant.auth0.com/"), None)
+            .settings(Some("https://secrets.example.com/prefix"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(settings.issuer, "https://tenant.auth0.com/");
+        assert_eq!(
+            settings.resource.as_deref(),
+            Some("https://secrets.example.com/prefix/mcp")
+        );
+        let given = args(
+            Some("http://127.0.0.1:9000/realms/a"),
+            Some("api://osc-secrets"),
+        );
+        assert!(given.settings(None).is_err(), "api:// is not https");
+        let given = args(
+            Some("http://localhost:9000/realms/a"),
+            Some("https://mcp.example.com/mcp"),
+        );
+        let settings = given.settings(None).unwrap().unwrap();
+        assert_eq!(
+            settings.resource.as_deref(),
+            Some("https://mcp.example.com/mcp")
+        );
+        assert_eq!(
+            args(Some("http://[::1]:1/"), None)
+                .settings(None)
+                .unwrap()
+                .unwrap()
+                .resource,
+            None
+        );
+        assert!(args(None, None).settings(None).unwrap().is_none());
+        let mut entra = args(Some("https://login.microsoftonline.com/t/v2.0"), None);
+        entra.oauth_audience = vec![
+            " 00000000-1111-2222-3333-444444444444 ".to_owned(),
+            String::new(),
+        ];
+        assert_eq!(
+            entra.settings(None).unwrap().unwrap().audiences,
+            ["00000000-1111-2222-3333-444444444444"]
+        );
+        entra.oauth_audience = vec!["two words".to_owned()];
+        assert!(entra.settings(None).is_err());
+    }
+
+    #[test]
+    fn unusable_settings_say_what_to_write_without_quoting() {
+        for bad in [
+            "http://issuer.example.com",
+            "issuer.example.com",
+            "https://user:canary@issuer.example.com",
+            "https://issuer.example.com/?canary",
+            "ftp://issuer.example.com",
+        ] {
+            let error = args(Some(bad), None)
+                .settings(None)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("--oauth-issuer"), "{bad}: {error}");
+            assert!(!error.contains("canary"), "{bad}: {error}");
+        }
+        let error = args(None, Some("https://mcp.example.com/mcp"))
+            .settings(None)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("--oauth-issuer"), "{error}");
+        let mut renamed = args(Some("https://issuer.example.com"), None);
+        renamed.oauth_scope_write = "secrets:read".to_owned();
+        assert!(
+            renamed
+                .settings(None)
+                .unwrap_err()
+                .to_string()
+                .contains("three different")
+        );
+        renamed.oauth_scope_write = "two words".to_owned();
+        assert!(
+            renamed
+                .settings(None)
+                .unwrap_err()
+                .to_string()
+                .contains("--oauth-scope-write")
+        );
+    }
+}

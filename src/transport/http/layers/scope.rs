@@ -1,0 +1,48 @@
+//! OAuth scopes, after the peek of `POST /mcp`: a call the access token's
+//! scopes do not allow is answered `403 insufficient_scope`, naming the
+//! scope it needs, before it reaches the transport (and so before any OSC
+//! request). A client can then ask the person for that scope (step-up).
+//! Only on a listener with OAuth; requests without a [`Needs`] pass.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use super::super::oauth::ResourceServer;
+use super::peek::{Needs, Peeked};
+use super::refused;
+use crate::domain::Identity;
+
+pub(crate) async fn enforce(
+    State(oauth): State<Arc<ResourceServer>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let needs = request.extensions().get::<Peeked>().and_then(|p| p.needs);
+    if let Some(refusal) = check(&oauth, request.extensions().get::<Identity>(), needs) {
+        return refused(refusal);
+    }
+    next.run(request).await
+}
+
+/// The refusal of a request the identity's scopes do not allow, if it is one.
+pub(crate) fn check(
+    oauth: &ResourceServer,
+    identity: Option<&Identity>,
+    needs: Option<Needs>,
+) -> Option<Response> {
+    let (identity, needs) = (identity?, needs?);
+    if identity.allows(needs.kind) {
+        return None;
+    }
+    let scope = identity.needed(needs.kind);
+    tracing::info!(
+        subject = %identity.subject,
+        request = needs.what,
+        scope,
+        "OAuth: request refused, the access token lacks its scope"
+    );
+    Some(oauth.insufficient_scope(scope, needs.what))
+}
