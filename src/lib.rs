@@ -21,8 +21,8 @@
 //!   every listener shares, below `ask_user`.
 //! - `config` (flags and environment) and `app` (the composition root).
 //!
-//! `logging`, `metrics`, `redact` and `sync` are small utilities any of them
-//! may use;
+//! `dns`, `logging`, `metrics`, `redact` and `sync` are small utilities any
+//! of them may use;
 //! `emulator` is the offline OSC, apart from the product path.
 
 pub mod advice;
@@ -30,6 +30,7 @@ pub mod app;
 pub mod ask_user;
 pub mod audit;
 pub mod config;
+pub mod dns;
 pub mod domain;
 pub mod elicit;
 pub mod emulator;

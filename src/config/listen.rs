@@ -1,7 +1,7 @@
 //! `--listen`: an IP address and port, or a host name and port resolved once
 //! at start.
 
-use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::net::{Ipv4Addr, SocketAddr};
 
 const EXAMPLES: &str = "for example 127.0.0.1:8765, localhost:8765, [::1]:8765 or 0.0.0.0:8765";
 
@@ -35,8 +35,9 @@ pub fn parse_listen(raw: &str) -> Result<SocketAddr, ListenError> {
     if host.eq_ignore_ascii_case("localhost") {
         return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
     }
-    match (host, port).to_socket_addrs() {
-        Ok(mut addrs) => addrs
+    match crate::dns::Dns::new().lookup_now(host, port) {
+        Ok(addrs) => addrs
+            .into_iter()
             .next()
             .ok_or_else(|| ListenError(format!("the host name has no address; {EXAMPLES}"))),
         Err(_) => Err(ListenError(format!(

@@ -275,7 +275,9 @@ impl OscClient {
         // reqwest is built without a bundled crypto provider; ring is the
         // lighter one to compile and link. Installing twice is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut builder = reqwest::Client::builder();
+        // Names are resolved without the C library's resolver (see `dns`),
+        // the proxy's too.
+        let mut builder = reqwest::Client::builder().dns_resolver(crate::dns::Dns::new());
         if self.base_url.starts_with("http://") {
             // Plain HTTP (the emulator, a local proxy) with redirects off can
             // never need TLS: skip loading the system's root certificates,

@@ -29,6 +29,7 @@ mod panic;
 mod process;
 mod prompts;
 mod redis_store;
+mod release;
 mod replicas;
 mod resources;
 mod scoping;

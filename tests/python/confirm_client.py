@@ -7,7 +7,9 @@ and what the emulator holds afterwards.
 
     OSC_MCP_TEST_TOKEN=... python tests/python/confirm_client.py \
         --server BIN --api-url URL --mode legacy|auto --answer key|wrong|decline --key user.x
-    python tests/python/confirm_client.py --url http://127.0.0.1:PORT/mcp ...
+    [OSC_MCP_TEST_BEARER=...] python tests/python/confirm_client.py --url http://127.0.0.1:PORT/mcp ...
+
+With --url, OSC_MCP_TEST_BEARER (if set) is sent as the server's bearer token.
 
 `--mode legacy` uses the initialize handshake (the session era: the server
 sends elicitation/create); `--mode auto` discovers 2026-07-28 (the retry
@@ -26,9 +28,11 @@ import os
 import sys
 from typing import Any
 
+import httpx2
 import mcp_types as types
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
 
 
 def dump(model: Any) -> Any:
@@ -58,8 +62,13 @@ async def main() -> int:
     if args.server:
         env = {"OSC_ACCESS_TOKEN": os.environ["OSC_MCP_TEST_TOKEN"], "PATH": os.environ.get("PATH", "")}
         server = StdioServerParameters(command=args.server, args=["--api-url", args.api_url], env=env)
+    bearer = os.environ.get("OSC_MCP_TEST_BEARER", "")
+    headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+    http = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30.0, read=300.0))
+    if args.url and bearer:
+        server = streamable_http_client(args.url, http_client=http)
     calls: dict[str, Any] = {}
-    async with Client(server, mode=args.mode, elicitation_callback=human) as client:
+    async with http, Client(server, mode=args.mode, elicitation_callback=human) as client:
         for name, tool, arguments in [
             ("replace", "set_tenant_secret", {"key": args.key, "generate": {}}),
             ("delete", "delete_tenant_secret", {"key": args.key}),

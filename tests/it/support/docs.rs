@@ -29,6 +29,9 @@ pub const REGENERATE: &str = "UPDATE_SNAPSHOTS=1 cargo test --test it surface::"
 pub const TOOLS_MD: &str = "docs/tools.md";
 pub const CONFIGURATION_MD: &str = "docs/configuration.md";
 pub const MANIFEST: &str = "mcp-manifest.json";
+/// The MCP Registry's entry, and the MCP Bundle's manifest.
+pub const SERVER_JSON: &str = "server.json";
+pub const MCPB_MANIFEST: &str = "packaging/mcpb/manifest.json";
 pub const README: &str = "README.md";
 
 /// The README sections the generator owns, between these markers.
@@ -116,6 +119,14 @@ pub fn expected(root: &Path) -> Result<Vec<Output>, String> {
         Output {
             path: MANIFEST,
             content: manifest_json()?,
+        },
+        Output {
+            path: SERVER_JSON,
+            content: server_json()?,
+        },
+        Output {
+            path: MCPB_MANIFEST,
+            content: mcpb_manifest_json()?,
         },
         Output {
             path: README,
@@ -882,8 +893,9 @@ struct Run {
 }
 
 /// A published package a registry entry could point at: none yet. The
-/// crate is not on crates.io and no image or bundle is released, so the
-/// manifest names no package rather than a fictional one.
+/// crate is not on crates.io and no image or bundle is released (the
+/// scripts build them; server.json names where a release puts them), so
+/// the manifest names no package rather than a fictional one.
 #[derive(Serialize)]
 struct Package {}
 
@@ -930,7 +942,7 @@ pub fn manifest_json() -> Result<String, String> {
         run: Run {
             command,
             args: Vec::new(),
-            install: "cargo install --path . (from a clone of the repository; not published as a package yet)",
+            install: "No package is published yet. From a clone of the repository: scripts/build-static (a static Linux x86_64 binary), scripts/build-image (an OCI image), scripts/build-mcpb (an MCP Bundle), or cargo install --path .",
             sandbox_args: vec!["--sandbox".to_owned()],
             environment_variables: environment(),
         },
@@ -1003,6 +1015,189 @@ fn transports() -> Result<Vec<TransportEntry>, String> {
         }
     }
     Ok(out)
+}
+
+// ---------------------------------------------------------------- release
+
+/// The MCP Registry's name for this server (GitHub namespace), also the
+/// image's `io.modelcontextprotocol.server.name` label.
+pub const REGISTRY_NAME: &str = "io.github.osc-secrets-mcp/osc-secrets-mcp";
+/// The `server.json` schema the entry is written for.
+pub const SERVER_SCHEMA: &str =
+    "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json";
+/// Where a release's image is pushed (`scripts/build-image` builds it
+/// locally under `localhost/`).
+pub fn image_reference() -> String {
+    format!(
+        "ghcr.io/osc-secrets-mcp/osc-secrets-mcp:{}",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+/// The bundle's file name, as `scripts/build-mcpb` writes it.
+pub fn mcpb_file_name() -> String {
+    format!(
+        "{}-{}-linux-x86_64.mcpb",
+        env!("CARGO_PKG_NAME"),
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// The variables a desktop or container user sets: the OSC token (secret,
+/// required), the environment, and the read-only switch.
+fn package_variables() -> Vec<EnvironmentVariable> {
+    let wanted = [
+        config::TOKEN_VARS[0],
+        "OSC_ENVIRONMENT",
+        "OSC_MCP_READ_ONLY",
+    ];
+    let mut vars: Vec<EnvironmentVariable> = environment()
+        .into_iter()
+        .filter(|v| wanted.contains(&v.name.as_str()))
+        .collect();
+    vars.sort_by_key(|v| wanted.iter().position(|w| *w == v.name));
+    vars
+}
+
+/// `server.json` for the official MCP Registry: the image (stdio) and the
+/// HTTP form a team runs itself. The bundle's entry needs the released
+/// file's SHA-256, so `scripts/build-mcpb` adds it to the copy it writes
+/// beside the bundle.
+pub fn server_json() -> Result<String, String> {
+    let info = server_info()?;
+    let description = env!("CARGO_PKG_DESCRIPTION");
+    let listen = built_command()
+        .get_arguments()
+        .find(|a| a.get_id().as_str() == "listen")
+        .and_then(default)
+        .ok_or("the command has no --listen flag with a default")?;
+    let port = listen.rsplit(':').next().unwrap_or_default().to_owned();
+    let entry = serde_json::json!({
+        "$schema": SERVER_SCHEMA,
+        "name": REGISTRY_NAME,
+        "title": info.server.title,
+        "description": description,
+        "version": env!("CARGO_PKG_VERSION"),
+        "repository": {"url": env!("CARGO_PKG_REPOSITORY"), "source": "github"},
+        "websiteUrl": env!("CARGO_PKG_REPOSITORY"),
+        "packages": [{
+            "registryType": "oci",
+            "identifier": image_reference(),
+            "runtimeHint": "docker",
+            "transport": {"type": "stdio"},
+            "environmentVariables": package_variables(),
+        }],
+        "remotes": [{
+            "type": "streamable-http",
+            "url": "https://{host}/mcp",
+            "variables": {
+                "host": {
+                    "description": format!(
+                        "Host name of your own deployment (the image with MCP_TRANSPORT=http behind TLS; it listens on port {port}); there is no shared public endpoint."
+                    ),
+                    "isRequired": true,
+                    "placeholder": "mcp.example.com",
+                },
+            },
+            "headers": [{
+                "name": "Authorization",
+                "description": "Bearer and the deployment's MCP_AUTH_TOKEN (never the OSC token).",
+                "value": "Bearer {token}",
+                "isRequired": true,
+                "isSecret": true,
+                "variables": {
+                    "token": {
+                        "description": "The deployment's MCP_AUTH_TOKEN.",
+                        "isRequired": true,
+                        "isSecret": true,
+                    },
+                },
+            }],
+        }],
+    });
+    let mut json = serde_json::to_string_pretty(&entry).map_err(|e| e.to_string())?;
+    json.push('\n');
+    Ok(json)
+}
+
+/// `manifest.json` of the MCP Bundle (`.mcpb`) for Claude Desktop:
+/// the static Linux binary under `server/`, the OSC token as a sensitive
+/// setting the desktop app keeps and hands over in the environment.
+pub fn mcpb_manifest_json() -> Result<String, String> {
+    let info = server_info()?;
+    let name = env!("CARGO_PKG_NAME");
+    let repository = env!("CARGO_PKG_REPOSITORY");
+    let var = |name: &str| {
+        package_variables()
+            .into_iter()
+            .find(|v| v.name == name)
+            .map(|v| v.description)
+            .ok_or_else(|| format!("{name} is not a variable of the server"))
+    };
+    let tools: Vec<Value> = server::definitions()
+        .iter()
+        .map(|tool| {
+            serde_json::json!({
+                "name": tool.name,
+                "description": first_sentence(tool.description.as_deref().unwrap_or_default()),
+            })
+        })
+        .collect();
+    let manifest = serde_json::json!({
+        "manifest_version": "0.3",
+        "name": name,
+        "display_name": info.server.title,
+        "version": env!("CARGO_PKG_VERSION"),
+        "description": env!("CARGO_PKG_DESCRIPTION"),
+        "author": {"name": "osc-secrets-mcp contributors", "url": repository},
+        "repository": {"type": "git", "url": repository},
+        "homepage": repository,
+        "documentation": format!("{repository}#readme"),
+        "support": format!("{repository}/issues"),
+        "license": env!("CARGO_PKG_LICENSE"),
+        "keywords": ["osc", "eyevinn", "secrets"],
+        "server": {
+            "type": "binary",
+            "entry_point": format!("server/{name}"),
+            "mcp_config": {
+                "command": format!("${{__dirname}}/server/{name}"),
+                "args": [],
+                "env": {
+                    "OSC_ACCESS_TOKEN": "${user_config.osc_access_token}",
+                    "OSC_ENVIRONMENT": "${user_config.osc_environment}",
+                    "OSC_MCP_READ_ONLY": "${user_config.read_only}",
+                },
+            },
+        },
+        "tools": tools,
+        "tools_generated": false,
+        "compatibility": {"platforms": ["linux"]},
+        "user_config": {
+            "osc_access_token": {
+                "type": "string",
+                "title": "OSC personal access token",
+                "description": var("OSC_ACCESS_TOKEN")?,
+                "sensitive": true,
+                "required": true,
+            },
+            "osc_environment": {
+                "type": "string",
+                "title": "OSC environment",
+                "description": format!("{} One of prod, dev, stage.", var("OSC_ENVIRONMENT")?),
+                "default": "prod",
+                "required": false,
+            },
+            "read_only": {
+                "type": "boolean",
+                "title": "Read-only",
+                "description": var("OSC_MCP_READ_ONLY")?,
+                "default": false,
+                "required": false,
+            },
+        },
+    });
+    let mut json = serde_json::to_string_pretty(&manifest).map_err(|e| e.to_string())?;
+    json.push('\n');
+    Ok(json)
 }
 
 // ---------------------------------------------------------------- shared

@@ -37,14 +37,20 @@ impl StdioServer {
     ) -> StdioServer {
         let mut cmd = binary();
         adjust(&mut cmd);
-        cmd.args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+        cmd.args(args);
         for (k, v) in env {
             cmd.env(k, v);
         }
+        Self::spawn_command(cmd)
+    }
+
+    /// `cmd` (the binary, or something that runs it) spoken to over its
+    /// stdio.
+    pub fn spawn_command(mut cmd: tokio::process::Command) -> StdioServer {
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
         let mut child = cmd.spawn().expect("binary spawns");
         let stdin = child.stdin.take().unwrap();
         let stdout = BufReader::new(child.stdout.take().unwrap());
