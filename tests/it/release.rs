@@ -955,3 +955,46 @@ async fn the_kubernetes_topology_runs_from_the_image() {
         support::assert_no_leak("a replica's log", &log, &[OSC_TOKEN, MCP_TOKEN]);
     }
 }
+
+/// server.json is valid against the MCP Registry's published schema (the
+/// version its `$schema` names, from the registry's own files as the PyPI
+/// package `skillsaw` ships them); copies broken the ways publishers break
+/// theirs are not, so the check can tell.
+#[tokio::test]
+#[ignore = "needs the registry's schema: OSC_MCP_PYTHON with skillsaw; .ci/run installs it"]
+async fn server_json_is_valid_against_the_registry_schema() {
+    let ours = repo_path("server.json");
+    let entry: Value = serde_json::from_str(&std::fs::read_to_string(&ours).unwrap()).unwrap();
+    let dir = scratch_dir("server-json");
+    let mut broken = Vec::new();
+    for (name, change) in [
+        ("no-namespace", json!({"name": "osc-secrets-mcp"})),
+        ("long-description", json!({"description": "x".repeat(300)})),
+        ("no-description", json!({"description": null})),
+    ] {
+        let mut copy = entry.clone();
+        for (field, value) in change.as_object().unwrap() {
+            if value.is_null() {
+                copy.as_object_mut().unwrap().remove(field);
+            } else {
+                copy[field] = value.clone();
+            }
+        }
+        let path = dir.join(format!("{name}.json"));
+        std::fs::write(&path, copy.to_string()).unwrap();
+        broken.push(path);
+    }
+    let mut cmd = python("tests/python/validate_server_json.py");
+    cmd.arg(&ours).args(&broken);
+    let report = run_python(cmd, "validate server.json", &[]).await.report;
+    let checked = &report[ours.to_str().unwrap()];
+    assert_eq!(
+        checked["schema"], entry["$schema"],
+        "checked against the schema it names: {report:#}"
+    );
+    assert_eq!(checked["errors"], json!([]), "{report:#}");
+    for path in &broken {
+        let errors = report[path.to_str().unwrap()]["errors"].as_array().unwrap();
+        assert!(!errors.is_empty(), "{}: {report:#}", path.display());
+    }
+}
