@@ -35,5 +35,6 @@ mod resources;
 mod scoping;
 mod stdio;
 mod surface;
+mod tls_proxy;
 mod tools;
 mod value_sources;
