@@ -91,16 +91,8 @@ pub(crate) async fn ask(
     pending: impl FnOnce(Pending) -> CallToolResult,
 ) -> Result<CallToolResponse, Failure> {
     let key = call.key;
-    let Some(links) = ask.links() else {
-        return Err(Failure::refused(
-            Rule::NoPage,
-            format!(
-                "askUser is not available: this server cannot serve the one-time page the human would type the value on, \
-             so nothing was written to `{key}`. Use `\"generate\": {{}}` for a credential nobody needs to know, \
-             or ask the operator to store the value."
-            ),
-        ));
-    };
+    let links = ready(ask, &call)?;
+    let person = audit::identity(&call.context.extensions).is_some();
     let reach = Reach::of(call.context);
     if call.request_state.is_some() {
         return retried(ask, links, call).await;
@@ -119,8 +111,13 @@ pub(crate) async fn ask(
         }
         // A link that passed through the model proves no human: under
         // --confirm always it may not replace a key (or one that may
-        // exist: the check failed).
-        if ask.confirm_always() && call.mode == WriteMode::Upsert && exists != Some(false) {
+        // exist: the check failed), unless the page signs the person in
+        // (OAuth), which proves the one who asked.
+        if ask.confirm_always()
+            && !person
+            && call.mode == WriteMode::Upsert
+            && exists != Some(false)
+        {
             tracing::info!(key = %key, tool = call.tool, "askUser link refused: --confirm always");
             return Err(Failure::refused(
                 Rule::ConfirmUnavailable,
@@ -169,6 +166,38 @@ pub(crate) async fn ask(
             .into())
         }
     }
+}
+
+/// The links askUser can open for `call`, or why it cannot be used at all:
+/// no page, or, with OAuth, a page that cannot sign the person in. Checked
+/// before anything else, OSC included.
+pub(crate) fn ready<'a>(ask: &'a Asker, call: &Asking<'_>) -> Result<&'a Arc<Links>, Failure> {
+    let key = call.key;
+    let Some(links) = ask.links() else {
+        return Err(Failure::refused(
+            Rule::NoPage,
+            format!(
+                "askUser is not available: this server cannot serve the one-time page the human would type the value on, \
+             so nothing was written to `{key}`. Use `\"generate\": {{}}` for a credential nobody needs to know, \
+             or ask the operator to store the value."
+            ),
+        ));
+    };
+    // With OAuth the page must prove the person: a link for a subject is
+    // opened only where the page can sign that subject in.
+    let person = audit::identity(&call.context.extensions).is_some();
+    if person && links.sign_in().is_none() {
+        return Err(Failure::refused(
+            Rule::NoPage,
+            format!(
+                "askUser is not available: with OAuth the one-time page must sign the person in before it writes, \
+                 and this server's operator has not registered the page with the authorization server \
+                 (--oauth-page-client-id), so nothing was written to `{key}`. Use `\"generate\": {{}}` for a \
+                 credential nobody needs to know, or ask the operator to set up the page's sign-in."
+            ),
+        ));
+    }
+    Ok(links)
 }
 
 /// Whether the page's write gets an audit record of its own.
@@ -274,6 +303,7 @@ async fn open(
         work,
         audit: (audited == Audited::Yes)
             .then(|| audit::Call::read(call.tool, "write", Some(call.arguments), call.context)),
+        subject: audit::identity(&call.context.extensions).map(|i| i.subject.to_string()),
     };
     links.open(job).await.map_err(|e| {
         tracing::warn!(error = %e, "no askUser link could be opened");

@@ -22,6 +22,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use super::sign_in::SignIn;
 use crate::domain::{Key, WriteMode};
 use crate::elicit::{NoRandomness, States, unguessable};
 use crate::store::{
@@ -65,6 +66,10 @@ pub struct Job {
     /// recorded in the audit log on its own.
     #[serde(default)]
     pub audit: Option<crate::audit::Call>,
+    /// With OAuth: the subject whose token asked for the link. Only a
+    /// browser signed in as this subject may use the page.
+    #[serde(default)]
+    pub subject: Option<String>,
 }
 
 /// A key as its text, checked by every key rule on the way back.
@@ -107,6 +112,10 @@ mod mode_word {
 /// link's page runs its job.
 pub trait Worker: Send + Sync {
     fn run(&self, job: Job, value: SecretString) -> BoxFuture<Settled>;
+
+    /// Someone signed in as `signed_in`, not the job's subject, tried to
+    /// use the link: recorded, nothing run.
+    fn refused(&self, _job: &Job, _signed_in: &str) {}
 }
 
 /// Where a link stands.
@@ -164,6 +173,8 @@ pub struct Shown {
     pub expires_at: SystemTime,
     /// The server runs against the offline emulator: the page says so.
     pub sandbox: bool,
+    /// Who may use the page (see [`Job::subject`]).
+    pub subject: Option<String>,
 }
 
 /// Why no link could be opened.
@@ -231,6 +242,8 @@ pub struct Links {
     host: Arc<dyn PageHost>,
     /// Set once at start when the server is a sandbox.
     sandbox: AtomicBool,
+    /// How the page signs a person in, with OAuth on.
+    sign_in: RwLock<Option<Arc<dyn SignIn>>>,
 }
 
 /// Most unused links one client (a session, or an address) may hold: a
@@ -261,6 +274,7 @@ impl Links {
             },
             host,
             sandbox: AtomicBool::new(false),
+            sign_in: RwLock::new(None),
         }
     }
 
@@ -278,6 +292,59 @@ impl Links {
     /// Marks every page of these links as the sandbox's.
     pub fn set_sandbox(&self, on: bool) {
         self.sandbox.store(on, Ordering::Relaxed);
+    }
+
+    /// Has the page sign people in through `sign_in` (OAuth on).
+    pub fn set_sign_in(&self, sign_in: Arc<dyn SignIn>) {
+        *self.sign_in.write().unwrap_or_else(|p| p.into_inner()) = Some(sign_in);
+    }
+
+    /// How the page signs a person in, if it does.
+    pub fn sign_in(&self) -> Option<Arc<dyn SignIn>> {
+        self.sign_in
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Seals `payload` for the page to keep in a browser, bound to
+    /// `purpose` and `name`, with this server's key.
+    pub(crate) fn seal_note<T: Serialize>(
+        &self,
+        purpose: &str,
+        name: &str,
+        payload: &T,
+        ttl: Duration,
+    ) -> Option<String> {
+        let backing = self.backing().ok()?;
+        backing.states.seal_record(purpose, name, payload, ttl).ok()
+    }
+
+    /// Opens what [`Self::seal_note`] sealed; None for anything else.
+    pub(crate) fn open_note<T: serde::de::DeserializeOwned>(
+        &self,
+        purpose: &str,
+        name: &str,
+        sealed: &str,
+    ) -> Option<T> {
+        let backing = self.backing().ok()?;
+        backing.states.open_record(purpose, name, sealed)
+    }
+
+    /// Records that someone signed in as `signed_in` tried to use the link
+    /// of another subject. Nothing is claimed or run.
+    pub async fn refuse_person(&self, id: &str, signed_in: &str) {
+        let Ok((job, _)) = self.read(id).await else {
+            return;
+        };
+        let worker = self
+            .worker
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(worker) = worker {
+            worker.refused(&job, signed_in);
+        }
     }
 
     /// How long a link stays usable.
@@ -363,6 +430,7 @@ impl Links {
                 exists: job.exists,
                 expires_at: at(row.deadline_ms),
                 sandbox: self.sandbox.load(Ordering::Relaxed),
+                subject: job.subject,
             }),
             fate => Err(fate),
         }
@@ -588,6 +656,7 @@ mod tests {
             exists: Some(true),
             work: serde_json::Value::Null,
             audit: None,
+            subject: None,
         }
     }
 

@@ -7,7 +7,8 @@
 //!   it ([`AskSettings`]);
 //! - [`flow`]: how a tool call reaches the human, by what the client can do;
 //! - [`links`]: the one-time links, their single use and their fate;
-//! - [`page`]: the page itself, its form and its answers.
+//! - [`page`]: the page itself, its form and its answers;
+//! - [`sign_in`]: with OAuth, how the page signs the person in.
 //!
 //! The tools' own branch (which write runs with the value) is
 //! `Toolkit::ask_user` in `tools`.
@@ -16,5 +17,6 @@ pub mod asker;
 pub mod flow;
 pub mod links;
 pub mod page;
+pub mod sign_in;
 
 pub use asker::{AskSettings, Asker};

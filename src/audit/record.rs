@@ -172,6 +172,35 @@ pub struct Client {
 }
 
 impl Call {
+    /// A use of an askUser one-time page by a browser signed in as
+    /// `subject`: the call that opened the link when the link carries it
+    /// (with the page's subject in place of the caller's), else the tool
+    /// and key alone. Its transport is `page`.
+    pub fn on_page(opened: Option<&Call>, tool: &str, key: &str, subject: &str) -> Call {
+        let mut call = opened.cloned().unwrap_or_else(|| Call {
+            tool: clip(tool),
+            kind: "write",
+            key: Some(clip(key)),
+            service_id: None,
+            secret_name: None,
+            value_source: Some("askUser"),
+            targets: None,
+            client: Client {
+                name: None,
+                version: None,
+            },
+            subject: None,
+            client_id: None,
+            transport: "page",
+            session: None,
+            request: String::new(),
+        });
+        call.subject = Some(clip(subject));
+        call.client_id = None;
+        call.transport = "page";
+        call
+    }
+
     /// Reads the call's names from its arguments, keeping each only if it
     /// passes the rule its tool checks it by: a string that fails (which
     /// could be anything, a value pasted into the wrong field included) is

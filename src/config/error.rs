@@ -119,4 +119,37 @@ pub enum ConfigError {
          and there is no token to check"
     )]
     OAuthNeedsHttp,
+    #[error(
+        "{what} is set without --oauth-issuer (MCP_OAUTH_ISSUER): the one-time page signs people in only \
+         with OAuth on; set the issuer, or remove {what}"
+    )]
+    OAuthPageAlone { what: &'static str },
+    #[error(
+        "--oauth-page-client-id (MCP_OAUTH_PAGE_CLIENT_ID) must be the client ID the authorization server gave \
+         the page: printable ASCII without spaces, at most 200 characters"
+    )]
+    OAuthPageClientId,
+    #[error(
+        "the page client's secret is set twice, in MCP_OAUTH_PAGE_CLIENT_SECRET and in the file of \
+         --oauth-page-client-secret-file (MCP_OAUTH_PAGE_CLIENT_SECRET_FILE): keep one"
+    )]
+    OAuthPageSecretTwice,
+    #[error(
+        "cannot read the page client's secret from --oauth-page-client-secret-file \
+         (MCP_OAUTH_PAGE_CLIENT_SECRET_FILE): {kind}; check the path and that this user may read it"
+    )]
+    OAuthPageSecretFile { kind: std::io::ErrorKind },
+    #[error(
+        "the page client's secret ({origin}) {problem}; copy the secret the authorization server shows for the \
+         page's client, and nothing else"
+    )]
+    OAuthPageSecretUnusable {
+        origin: &'static str,
+        problem: &'static str,
+    },
+    #[error(
+        "--oauth-page-scope (MCP_OAUTH_PAGE_SCOPE) must be scope names separated by spaces, each printable \
+         ASCII without quotes or backslashes, at most 400 characters in all"
+    )]
+    OAuthPageScope,
 }

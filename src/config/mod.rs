@@ -25,7 +25,7 @@ pub use error::ConfigError;
 pub use guardrails::GuardrailArgs;
 pub use http::{AUTH_TOKEN_VAR, HttpArgs, MIN_AUTH_TOKEN_LEN};
 pub use listen::parse_listen;
-pub use oauth::{OAuthArgs, OAuthSettings, check_url, is_loopback};
+pub use oauth::{OAuthArgs, OAuthSettings, PAGE_SECRET_VAR, PageClient, check_url, is_loopback};
 pub use serve::{Environment, ServeArgs, TOKEN_VARS, Transport};
 pub use state::{StateArgs, default_state_dir};
 pub use token::{TOKEN_FILE_VAR, TokenSource, missing_token_message, osc_token};

@@ -2,7 +2,11 @@
 //! transports then accept access tokens an external authorization server
 //! issued for this server, in place of the static bearer token.
 
+use std::io::Read;
+use std::path::PathBuf;
+
 use clap::Args;
+use secrecy::SecretString;
 
 use super::error::ConfigError;
 use crate::domain::ScopeNames;
@@ -53,10 +57,34 @@ pub struct OAuthArgs {
         value_name = "SCOPE"
     )]
     pub oauth_scope_delete: String,
+
+    /// Turns on the one-time page's sign-in, which askUser needs with OAuth: the client ID the page is registered under at the authorization server, with the redirect URI <public URL>/ask/signed-in. Its secret comes from MCP_OAUTH_PAGE_CLIENT_SECRET or --oauth-page-client-secret-file, never the command line; none for a public client (PKCE alone).
+    #[arg(long, env = "MCP_OAUTH_PAGE_CLIENT_ID", value_name = "ID")]
+    pub oauth_page_client_id: Option<String>,
+
+    /// File holding the page client's secret (instead of MCP_OAUTH_PAGE_CLIENT_SECRET); surrounding whitespace is ignored.
+    #[arg(long, env = "MCP_OAUTH_PAGE_CLIENT_SECRET_FILE", value_name = "PATH")]
+    pub oauth_page_client_secret_file: Option<PathBuf>,
+
+    /// The scopes the page asks for when it signs a person in, space-separated: default the write scope (--oauth-scope-write).
+    #[arg(long, env = "MCP_OAUTH_PAGE_SCOPE", value_name = "SCOPES")]
+    pub oauth_page_scope: Option<String>,
+}
+
+pub use crate::domain::vars::PAGE_SECRET_VAR;
+
+/// The client the one-time page signs people in as.
+#[derive(Debug, Clone)]
+pub struct PageClient {
+    pub client_id: String,
+    /// None: a public client, PKCE alone.
+    pub secret: Option<SecretString>,
+    /// What it asks for, space-separated.
+    pub scope: String,
 }
 
 /// What the resource server is given, checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct OAuthSettings {
     /// As the operator wrote it: the metadata's `issuer` must equal it.
     pub issuer: String,
@@ -65,6 +93,8 @@ pub struct OAuthSettings {
     /// `aud` values accepted besides the resource.
     pub audiences: Vec<String>,
     pub scopes: ScopeNames,
+    /// The one-time page's sign-in, when set up.
+    pub page: Option<PageClient>,
 }
 
 impl OAuthArgs {
@@ -86,6 +116,9 @@ impl OAuthArgs {
                 .is_some_and(|r| !r.trim().is_empty())
             {
                 return Err(ConfigError::OAuthResourceAlone);
+            }
+            if let Some(what) = self.page_flag_set() {
+                return Err(ConfigError::OAuthPageAlone { what });
             }
             return Ok(None);
         };
@@ -121,13 +154,123 @@ impl OAuthArgs {
                 fits.then(|| a.to_owned()).ok_or(ConfigError::OAuthAudience)
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let page = self.page_client(&scopes)?;
         Ok(Some(OAuthSettings {
             issuer: issuer.to_owned(),
             resource,
             audiences,
             scopes,
+            page,
         }))
     }
+
+    /// The first of the page's settings that is set, by name.
+    fn page_flag_set(&self) -> Option<&'static str> {
+        let set = |v: Option<&str>| v.is_some_and(|v| !v.trim().is_empty());
+        if set(self.oauth_page_client_id.as_deref()) {
+            Some("--oauth-page-client-id (MCP_OAUTH_PAGE_CLIENT_ID)")
+        } else if self.oauth_page_client_secret_file.is_some()
+            || set(std::env::var(PAGE_SECRET_VAR).ok().as_deref())
+        {
+            Some("the page client's secret")
+        } else if set(self.oauth_page_scope.as_deref()) {
+            Some("--oauth-page-scope (MCP_OAUTH_PAGE_SCOPE)")
+        } else {
+            None
+        }
+    }
+
+    /// The page's client, checked; None when no client ID is set (then no
+    /// secret or scope may be either).
+    fn page_client(&self, scopes: &ScopeNames) -> Result<Option<PageClient>, ConfigError> {
+        let Some(client_id) = self
+            .oauth_page_client_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        else {
+            return match self.page_flag_set() {
+                Some(what) => Err(ConfigError::OAuthPageAlone { what }),
+                None => Ok(None),
+            };
+        };
+        if client_id.len() > 200 || !client_id.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ConfigError::OAuthPageClientId);
+        }
+        let secret = page_secret(self.oauth_page_client_secret_file.as_deref())?;
+        let scope = match self
+            .oauth_page_scope
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            None => scopes.write.clone(),
+            Some(given) => {
+                let fits = given.len() <= 400
+                    && given
+                        .split(' ')
+                        .all(|one| !one.is_empty() && scope(one, "--oauth-page-scope").is_ok());
+                if !fits {
+                    return Err(ConfigError::OAuthPageScope);
+                }
+                given.to_owned()
+            }
+        };
+        Ok(Some(PageClient {
+            client_id: client_id.to_owned(),
+            secret,
+            scope,
+        }))
+    }
+}
+
+/// Largest secret file read.
+const SECRET_FILE_LIMIT: u64 = 64 * 1024;
+
+/// The page client's secret, from [`PAGE_SECRET_VAR`] or `file`; None when
+/// neither is set. Errors never quote it.
+fn page_secret(file: Option<&std::path::Path>) -> Result<Option<SecretString>, ConfigError> {
+    let from_env = std::env::var(PAGE_SECRET_VAR)
+        .ok()
+        .filter(|raw| !raw.trim().is_empty());
+    let (raw, origin) = match (from_env, file) {
+        (Some(_), Some(_)) => return Err(ConfigError::OAuthPageSecretTwice),
+        (Some(raw), None) => (raw, PAGE_SECRET_VAR),
+        (None, Some(path)) => {
+            let mut raw = Vec::new();
+            std::fs::File::open(path)
+                .and_then(|file| file.take(SECRET_FILE_LIMIT + 1).read_to_end(&mut raw))
+                .map_err(|e| ConfigError::OAuthPageSecretFile { kind: e.kind() })?;
+            let origin = "the file of --oauth-page-client-secret-file";
+            if raw.len() as u64 > SECRET_FILE_LIMIT {
+                return Err(ConfigError::OAuthPageSecretUnusable {
+                    origin,
+                    problem: "is larger than 64 KiB",
+                });
+            }
+            let text =
+                String::from_utf8(raw).map_err(|_| ConfigError::OAuthPageSecretUnusable {
+                    origin,
+                    problem: "is not UTF-8 text",
+                })?;
+            (text, origin)
+        }
+        (None, None) => return Ok(None),
+    };
+    let secret = raw.trim();
+    if secret.is_empty() {
+        return Err(ConfigError::OAuthPageSecretUnusable {
+            origin,
+            problem: "is empty",
+        });
+    }
+    if !secret.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ConfigError::OAuthPageSecretUnusable {
+            origin,
+            problem: "holds spaces, line breaks, control or non-ASCII characters",
+        });
+    }
+    Ok(Some(SecretString::from(secret.to_owned())))
 }
 
 /// A scope name: one token of a space-separated `scope` (RFC 6749 3.3).
@@ -191,6 +334,9 @@ mod tests {
             oauth_scope_read: "secrets:read".to_owned(),
             oauth_scope_write: "secrets:write".to_owned(),
             oauth_scope_delete: "secrets:delete".to_owned(),
+            oauth_page_client_id: None,
+            oauth_page_client_secret_file: None,
+            oauth_page_scope: None,
         }
     }
 

@@ -44,11 +44,14 @@ pub enum Rule {
     ConfirmMissing,
     /// The state store, which single use and the ledger need, did not answer.
     StateStore,
+    /// OAuth: an askUser page was used by a browser signed in as another
+    /// subject than the one whose token asked for the link.
+    PagePerson,
 }
 
 impl Rule {
     /// Every rule, in the order the docs list them.
-    pub const ALL: [Rule; 18] = [
+    pub const ALL: [Rule; 19] = [
         Rule::Guardrail,
         Rule::Scope,
         Rule::Arguments,
@@ -67,6 +70,7 @@ impl Rule {
         Rule::ConfirmDeclined,
         Rule::ConfirmMissing,
         Rule::StateStore,
+        Rule::PagePerson,
     ];
 
     /// The name an audit record gives the rule.
@@ -90,6 +94,7 @@ impl Rule {
             Rule::ConfirmDeclined => "confirm_declined",
             Rule::ConfirmMissing => "confirm_missing",
             Rule::StateStore => "state_store",
+            Rule::PagePerson => "page_person",
         }
     }
 
@@ -131,6 +136,9 @@ impl Rule {
             Rule::ConfirmMissing => "the retry carried no usable answer to the confirmation form",
             Rule::StateStore => {
                 "the state store (the state directory or Redis, which single use and rotation from the ledger need) could not be reached in time"
+            }
+            Rule::PagePerson => {
+                "OAuth: an `askUser` page was used by a browser signed in as someone other than the person whose token asked for the link"
             }
         }
     }

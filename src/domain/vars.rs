@@ -13,3 +13,10 @@ pub const TOKEN_FILE_VAR: &str = "OSC_ACCESS_TOKEN_FILE";
 
 /// Holds the bearer token HTTP clients must present.
 pub const AUTH_TOKEN_VAR: &str = "MCP_AUTH_TOKEN";
+
+/// Holds the secret of the client the one-time page signs people in as
+/// (OAuth).
+pub const PAGE_SECRET_VAR: &str = "MCP_OAUTH_PAGE_CLIENT_SECRET";
+
+/// Names the Redis server, with its password when it has one.
+pub const REDIS_URL_VAR: &str = "OSC_MCP_REDIS_URL";

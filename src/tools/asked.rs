@@ -46,6 +46,17 @@ impl Worker for AskedWrites {
             .await
         })
     }
+
+    fn refused(&self, job: &Job, signed_in: &str) {
+        let Some(log) = &self.audit else { return };
+        let call =
+            crate::audit::Call::on_page(job.audit.as_ref(), &job.tool, job.key.as_str(), signed_in);
+        log.write(&crate::audit::Record {
+            call: &call,
+            outcome: crate::audit::Outcome::Refused(crate::domain::Rule::PagePerson),
+            duration_ms: 0,
+        });
+    }
 }
 
 /// Runs the tool's write that `job` names with `value`.

@@ -147,6 +147,7 @@ impl Toolkit {
         if let Some(links) = self.ask.links() {
             links.set_worker(self.worker());
         }
+        flow::ready(&self.ask, &call)?;
         let exists = match exists {
             Some(known) => Some(known),
             None => self.exists(call.key).await,

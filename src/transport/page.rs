@@ -176,6 +176,7 @@ mod tests {
             exists: Some(false),
             work: serde_json::Value::Null,
             audit: None,
+            subject: None,
         }
     }
 

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 
-use crate::domain::vars::{AUTH_TOKEN_VAR, TOKEN_FILE_VAR, TOKEN_VARS};
+use crate::domain::vars::{
+    AUTH_TOKEN_VAR, PAGE_SECRET_VAR, REDIS_URL_VAR, TOKEN_FILE_VAR, TOKEN_VARS,
+};
 
 /// Variables that hold (or point at) this server's own credentials: never
 /// readable through `fromEnv`, whatever the allow list says.
@@ -20,10 +22,12 @@ pub fn protected(name: &str) -> bool {
 }
 
 fn own_variables() -> impl Iterator<Item = &'static str> {
-    TOKEN_VARS
-        .iter()
-        .copied()
-        .chain([AUTH_TOKEN_VAR, TOKEN_FILE_VAR])
+    TOKEN_VARS.iter().copied().chain([
+        AUTH_TOKEN_VAR,
+        TOKEN_FILE_VAR,
+        PAGE_SECRET_VAR,
+        REDIS_URL_VAR,
+    ])
 }
 
 /// Longest variable name accepted.
@@ -48,7 +52,8 @@ pub enum PatternError {
     Shape,
     #[error(
         "an entry names or matches one of this server's own credential variables \
-         (OSC_ACCESS_TOKEN, OSC_PAT_JWT, OSC_ACCESS_TOKEN_FILE, MCP_AUTH_TOKEN), which can never be \
+         (OSC_ACCESS_TOKEN, OSC_PAT_JWT, OSC_ACCESS_TOKEN_FILE, MCP_AUTH_TOKEN, \
+         MCP_OAUTH_PAGE_CLIENT_SECRET, OSC_MCP_REDIS_URL), which can never be \
          read through fromEnv; use a narrower name or prefix"
     )]
     Protected,
@@ -244,6 +249,18 @@ mod tests {
             );
         }
         assert!(protected("osc_access_token_file"));
+        // The page client's secret, and a Redis URL that may carry a
+        // password, are credentials too.
+        assert!(protected("MCP_OAUTH_PAGE_CLIENT_SECRET"));
+        assert!(protected("OSC_MCP_REDIS_URL"));
+        assert_eq!(
+            EnvPattern::parse("MCP_OAUTH_*"),
+            Err(PatternError::Protected)
+        );
+        assert_eq!(
+            EnvPattern::parse("OSC_MCP_RED*"),
+            Err(PatternError::Protected)
+        );
         assert!(!protected("OSC_ACCESS"));
         assert!(EnvPattern::parse("OSCAR_KEY").is_ok());
     }

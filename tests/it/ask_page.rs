@@ -1175,6 +1175,7 @@ async fn a_write_that_failed_is_not_titled_done() {
         exists: Some(false),
         work: serde_json::Value::Null,
         audit: None,
+        subject: None,
     };
     let ticket = page.links.open(job).await.unwrap();
     let answer = send("POST refused", post(&page, &ticket.url, form_value(CANARY))).await;

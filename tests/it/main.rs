@@ -10,6 +10,7 @@ mod support;
 
 mod arguments;
 mod ask_page;
+mod ask_page_sign_in;
 mod ask_user;
 mod audit;
 mod browser;
@@ -24,6 +25,7 @@ mod leak;
 mod ledger;
 mod metrics;
 mod oauth;
+mod oauth_page;
 mod oauth_provider;
 mod panic;
 mod process;

@@ -932,3 +932,93 @@ async fn a_session_answers_only_the_subject_that_opened_it() {
         server.log()
     );
 }
+
+/// With OAuth and no page client, askUser is refused before any link is
+/// opened or OSC is asked, saying what the operator must set up; the
+/// start-up said so too. Page settings without OAuth, or a page client
+/// secret given twice or unusable, stop the server at start, unquoted.
+#[tokio::test]
+async fn ask_user_needs_the_pages_sign_in_with_oauth() {
+    let emu = emulator().await;
+    let issuer = Issuer::start().await;
+    let server = serve(&issuer, &emu, &[]).await;
+    assert!(
+        server.log().contains(&format!(
+            "the one-time askUser page cannot sign anyone in, so askUser is refused: register the page at the \
+             authorization server as a client with the redirect URI {}",
+            server.url("/ask/signed-in")
+        )),
+        "{}",
+        server.log()
+    );
+    let resource = server.url("/mcp");
+    let dana = issuer.token(&resource, "dana", ALL);
+    let session = open_session(&server, Some(&dana)).await;
+    let before = emu.requests().len();
+    let answer = post_mcp(
+        &server,
+        Some(&dana),
+        Some(&session),
+        &call(
+            2,
+            "set_tenant_secret",
+            json!({ "key": "user.dana", "askUser": true }),
+        ),
+    )
+    .send()
+    .await
+    .unwrap();
+    let answer = message_in(&answer.text().await.unwrap());
+    assert_eq!(answer["result"]["isError"], true, "{answer}");
+    let said = answer["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(
+        said.contains("must sign the person in")
+            && said.contains("--oauth-page-client-id")
+            && said.contains("nothing was written to `user.dana`"),
+        "{said}"
+    );
+    assert!(!said.contains("/ask/"), "no link was handed out: {said}");
+    assert_eq!(emu.requests().len(), before, "OSC was not asked");
+    assert_eq!(stored(&emu, "user.dana"), None);
+
+    // The page's settings without OAuth.
+    let (status, stderr) = run_to_exit(command(
+        &emu,
+        &["--oauth-page-client-id", "osc-secrets-page"],
+        Some("mcp-client-token-http-tests-4b1d0c9a7e"),
+    ))
+    .await;
+    assert!(!status.success());
+    assert!(
+        stderr.contains(
+            "--oauth-page-client-id (MCP_OAUTH_PAGE_CLIENT_ID) is set without --oauth-issuer"
+        ),
+        "{stderr}"
+    );
+    // The secret twice, and a secret file that holds more than a secret:
+    // neither is quoted.
+    let dir = scratch_dir("oauth-page-secret");
+    let file = dir.join("secret");
+    std::fs::write(&file, "page-secret-canary 2nd-line\n").unwrap();
+    let with_file = [
+        "--oauth-issuer",
+        issuer.url.as_str(),
+        "--oauth-page-client-id",
+        "osc-secrets-page",
+        "--oauth-page-client-secret-file",
+        file.to_str().unwrap(),
+    ];
+    let (status, stderr) = run_to_exit(command(&emu, &with_file, None)).await;
+    assert!(!status.success());
+    assert!(
+        stderr.contains("holds spaces, line breaks, control or non-ASCII characters"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("canary"), "{stderr}");
+    let mut twice = command(&emu, &with_file, None);
+    twice.env("MCP_OAUTH_PAGE_CLIENT_SECRET", "page-secret-canary-env");
+    let (status, stderr) = run_to_exit(twice).await;
+    assert!(!status.success());
+    assert!(stderr.contains("is set twice"), "{stderr}");
+    assert!(!stderr.contains("canary"), "{stderr}");
+}

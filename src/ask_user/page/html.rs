@@ -125,6 +125,96 @@ fn when(at: SystemTime) -> String {
     )
 }
 
+/// A page with a heading, one paragraph and a link to follow.
+fn with_link(status: StatusCode, title: &str, text: &str, link: &str, href: &str) -> Response {
+    html(
+        status,
+        title,
+        &format!(
+            "<h1>{}</h1>\n<p>{}</p>\n<p><a href=\"{}\">{}</a></p>",
+            escape(title),
+            escape(text),
+            escape(href),
+            escape(link)
+        ),
+    )
+}
+
+/// The link needs a signed-in person and this server cannot sign one in.
+pub(super) fn sign_in_unavailable() -> Response {
+    page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Sign-in not available",
+        "This link is for one signed-in person, and this server cannot sign anyone in right now. Nothing was written. \
+         Try again in a minute; if it persists, ask the server's operator to set up the page's sign-in \
+         (--oauth-page-client-id).",
+    )
+}
+
+/// Signed in, as someone else than the person the link is for.
+pub(super) fn another_person(signed_in: &str, again: &str) -> Response {
+    with_link(
+        StatusCode::FORBIDDEN,
+        "Another person's link",
+        &format!(
+            "You are signed in as {signed_in}, and this link was made for someone else: only the person whose \
+             assistant asked for the value can use it. Nothing was written, and this attempt was recorded."
+        ),
+        "Sign in as someone else",
+        again,
+    )
+}
+
+/// A form sent by a browser that has not signed in.
+pub(super) fn sign_in_first(link: &str) -> Response {
+    with_link(
+        StatusCode::UNAUTHORIZED,
+        "Sign in first",
+        "This link works only in a browser signed in as the person it was made for. Nothing was written. \
+         Open the link to sign in, then fill in the form.",
+        "Open the link",
+        link,
+    )
+}
+
+/// An answer from the authorization server that no sign-in of this
+/// browser waits for.
+pub(super) fn sign_in_unknown() -> Response {
+    page(
+        StatusCode::BAD_REQUEST,
+        "Sign-in not recognized",
+        "This sign-in was not started in this browser, or it took longer than ten minutes. Nothing was written. \
+         Open the link you were given again.",
+    )
+}
+
+/// The authorization server did not sign the person in.
+pub(super) fn sign_in_not_completed(said: Option<&str>, link: &str) -> Response {
+    let why = said.map_or(String::new(), |e| format!(" (it said: {e})"));
+    with_link(
+        StatusCode::FORBIDDEN,
+        "Not signed in",
+        &format!(
+            "The sign-in did not complete{why}. Nothing was written. Open the link again to sign in."
+        ),
+        "Open the link again",
+        link,
+    )
+}
+
+/// Signed in at the authorization server, but no subject came of it.
+pub(super) fn sign_in_failed(why: &str, link: &str) -> Response {
+    with_link(
+        StatusCode::BAD_GATEWAY,
+        "Sign-in failed",
+        &format!(
+            "The sign-in could not be finished: {why}. Nothing was written. Open the link again to retry."
+        ),
+        "Open the link again",
+        link,
+    )
+}
+
 /// The form for an open link, with a problem to fix above it if any.
 pub(super) fn form(status: StatusCode, shown: &Shown, problem: Option<&str>) -> Response {
     let key = escape(&shown.key);
@@ -144,6 +234,16 @@ pub(super) fn form(status: StatusCode, shown: &Shown, problem: Option<&str>) -> 
     let problem = problem
         .map(|p| format!("<p role=\"alert\"><strong>{}</strong></p>\n", escape(p)))
         .unwrap_or_default();
+    let signed_in = shown
+        .subject
+        .as_deref()
+        .map(|s| {
+            format!(
+                "<p>You are signed in as <strong>{}</strong>.</p>\n",
+                escape(s)
+            )
+        })
+        .unwrap_or_default();
     let sandbox = if shown.sandbox {
         "<p><strong>Sandbox:</strong> this server runs against an offline emulator of Open Source Cloud. \
          Nothing you type here reaches Open Source Cloud, and it is gone when the server stops.</p>\n"
@@ -151,7 +251,7 @@ pub(super) fn form(status: StatusCode, shown: &Shown, problem: Option<&str>) -> 
         ""
     };
     let body = format!(
-        "<h1>Enter the value for <code>{key}</code></h1>\n{sandbox}\
+        "<h1>Enter the value for <code>{key}</code></h1>\n{signed_in}{sandbox}\
          <p>An assistant asked you for the value of the Open Source Cloud tenant secret <code>{key}</code>. \
          What you type here goes to the secret store; the assistant never sees it.</p>\n\
          <p>Mode: <code>{}</code>. {mode}</p>\n{exists}\n\
@@ -192,6 +292,7 @@ mod tests {
                 exists: Some(false),
                 expires_at: SystemTime::now(),
                 sandbox,
+                subject: None,
             };
             let page = body(form(StatusCode::OK, &shown, None)).await;
             assert_eq!(page.contains("Sandbox:"), sandbox, "{page}");

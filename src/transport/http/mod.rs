@@ -72,6 +72,9 @@ pub async fn serve(
         None => None,
     };
     let page = page_config(&server, &config, local).await?;
+    if let (Some(oauth), Some(links)) = (&oauth, server.links()) {
+        page_sign_in(oauth, links, &config).await?;
+    }
     let scrape = metrics::Scrape {
         links: server.links().cloned(),
     };
@@ -230,6 +233,34 @@ async fn page_config(
         origins: vec![origin],
         body_timeout: config.header_timeout,
     }))
+}
+
+/// With OAuth, the one-time page signs the person in (askUser is refused
+/// without it, and the start-up says so).
+async fn page_sign_in(
+    oauth: &Arc<oauth::ResourceServer>,
+    links: &Arc<crate::ask_user::links::Links>,
+    config: &HttpConfig,
+) -> Result<(), HttpError> {
+    let base = links.base().await.unwrap_or_default();
+    let redirect = format!("{base}{}", crate::ask_user::sign_in::SIGNED_IN_PATH);
+    match config.oauth.as_ref().and_then(|o| o.page.as_ref()) {
+        Some(client) => {
+            let sign_in = oauth::sign_in::PageSignIn::new(Arc::clone(oauth), client)?;
+            crate::logging::say(&format!(
+                "one-time askUser pages sign people in as the client {} of {} (redirect URI {redirect})",
+                sign_in.client_id(),
+                oauth.issuer()
+            ));
+            links.set_sign_in(Arc::new(sign_in));
+        }
+        None => crate::logging::say(&format!(
+            "warning: OAuth is on and the one-time askUser page cannot sign anyone in, so askUser is refused: \
+             register the page at the authorization server as a client with the redirect URI {redirect}, then \
+             set --oauth-page-client-id (MCP_OAUTH_PAGE_CLIENT_ID) and its secret (MCP_OAUTH_PAGE_CLIENT_SECRET)"
+        )),
+    }
+    Ok(())
 }
 
 fn url_is_loopback(base: &str) -> bool {

@@ -638,6 +638,27 @@ pub fn environment() -> Vec<EnvironmentVariable> {
             .get_arguments()
             .filter_map(environment_variable),
     );
+    // The page client's secret has no flag; it sits next to its client ID.
+    let at = vars
+        .iter()
+        .position(|v| v.name == "MCP_OAUTH_PAGE_CLIENT_ID")
+        .map_or(vars.len(), |i| i + 1);
+    vars.insert(
+        at,
+        EnvironmentVariable {
+            name: config::PAGE_SECRET_VAR.to_owned(),
+            description: "The secret of the client the one-time page signs people in as, with OAuth \
+                          (--oauth-page-client-id; or use --oauth-page-client-secret-file). Never on a command line."
+                .to_owned(),
+            is_required: false,
+            is_secret: true,
+            default: None,
+            format: None,
+            choices: None,
+            flag: None,
+            heading: Some("OAuth".to_owned()),
+        },
+    );
     vars
 }
 

@@ -29,6 +29,8 @@ pub struct Page {
     pub links: Arc<Links>,
     pub addr: SocketAddr,
     pub base: String,
+    /// Each attempt by another signed-in person: (key, who).
+    pub refusals: Arc<Mutex<Vec<(String, String)>>>,
     gate: Gate,
 }
 
@@ -46,9 +48,11 @@ impl Page {
         let base = format!("http://{addr}");
         let links = Arc::new(Links::new(ttl, Arc::new(FixedBase(base.clone()))));
         let gate = Gate::default();
+        let refusals = Arc::default();
         links.set_worker(Arc::new(Writes {
             osc: Arc::clone(&osc),
             gate: Arc::clone(&gate),
+            refusals: Arc::clone(&refusals),
         }));
         serve_page(
             listener,
@@ -65,6 +69,7 @@ impl Page {
             links,
             addr,
             base,
+            refusals,
             gate,
         }
     }
@@ -88,6 +93,7 @@ impl Page {
             exists: Some(exists),
             work: serde_json::Value::Null,
             audit: None,
+            subject: None,
         }
     }
 
@@ -108,9 +114,17 @@ type Gate = Arc<Mutex<Option<(oneshot::Sender<()>, oneshot::Receiver<()>)>>>;
 struct Writes {
     osc: Arc<OscClient>,
     gate: Gate,
+    refusals: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 impl Worker for Writes {
+    fn refused(&self, job: &Job, signed_in: &str) {
+        self.refusals
+            .lock()
+            .unwrap()
+            .push((job.key.as_str().to_owned(), signed_in.to_owned()));
+    }
+
     fn run(&self, job: Job, value: SecretString) -> BoxFuture<Settled> {
         let osc = Arc::clone(&self.osc);
         let gate = self.gate.lock().unwrap().take();

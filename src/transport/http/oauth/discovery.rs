@@ -16,6 +16,10 @@ const MAX_METADATA_BYTES: usize = 256 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Metadata {
     pub(crate) jwks_uri: String,
+    /// Where a browser signs in (the one-time page's sign-in), if usable.
+    pub(crate) authorization_endpoint: Option<String>,
+    /// Where a code is redeemed (the one-time page's sign-in), if usable.
+    pub(crate) token_endpoint: Option<String>,
     /// Where it was found, for the start-up line.
     pub(crate) found_at: String,
 }
@@ -105,10 +109,38 @@ fn check(document: &Value, issuer: &str, location: &str) -> Result<Metadata, Dis
         .ok_or_else(|| DiscoveryError::NoKeys {
             found_at: found_at.clone(),
         })?;
+    let endpoint = |name: &str| {
+        document
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|uri| endpoint_ok(uri))
+            .map(str::to_owned)
+    };
     Ok(Metadata {
         jwks_uri: jwks_uri.to_owned(),
+        authorization_endpoint: endpoint("authorization_endpoint"),
+        token_endpoint: endpoint("token_endpoint"),
         found_at,
     })
+}
+
+/// An endpoint URL as the sign-in may use it: https (http to loopback), no
+/// credentials, no fragment. The authorization endpoint may carry a query
+/// (RFC 6749 3.1), which the request's parameters are added to.
+fn endpoint_ok(uri: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(uri) else {
+        return false;
+    };
+    let scheme_ok = match url.scheme() {
+        "https" => true,
+        "http" => crate::config::is_loopback(&url),
+        _ => false,
+    };
+    scheme_ok
+        && url.host_str().is_some_and(|h| !h.is_empty())
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.fragment().is_none()
 }
 
 /// An issuer string as a message may quote it: cut to 200 characters, with

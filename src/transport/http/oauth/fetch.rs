@@ -1,7 +1,7 @@
 //! The one way the resource server reaches its authorization server: GET a
-//! JSON document, https only (plain http to loopback, for tests), never
-//! through a proxy to loopback, never following a redirect, and bounded in
-//! time and in bytes. A document that breaks a bound is an error, and no
+//! JSON document, or POST a form to its token endpoint; https only (plain
+//! http to loopback, for tests), never through a proxy to loopback, never
+//! following a redirect, and bounded in time and in bytes. A document that breaks a bound is an error, and no
 //! more of it is read.
 
 use std::time::Duration;
@@ -77,6 +77,47 @@ impl Fetcher {
 
     /// GETs `url` and parses it as a JSON object of at most `limit` bytes.
     pub(crate) async fn json(&self, url: &str, limit: usize) -> Result<Value, FetchError> {
+        self.send(url, limit, |client, parsed| client.get(parsed))
+            .await
+    }
+
+    /// POSTs `form` to `url` (a token endpoint), with HTTP Basic
+    /// credentials when `basic` names them, and parses the answer as a JSON
+    /// object of at most `limit` bytes. An answer that is not a success is
+    /// [`FetchError::Status`], its body unread.
+    pub(crate) async fn post_form(
+        &self,
+        url: &str,
+        form: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Value, FetchError> {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        self.send(url, limit, move |client, parsed| {
+            let request = client
+                .post(parsed)
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
+                .body(body);
+            match basic {
+                // RFC 6749 2.3.1: each part form-encoded before joining.
+                Some((id, secret)) => request.basic_auth(encoded(id), Some(encoded(secret))),
+                None => request,
+            }
+        })
+        .await
+    }
+
+    async fn send(
+        &self,
+        url: &str,
+        limit: usize,
+        build: impl FnOnce(&reqwest::Client, reqwest::Url) -> reqwest::RequestBuilder,
+    ) -> Result<Value, FetchError> {
         let shown = shown(url);
         let parsed = reqwest::Url::parse(url).map_err(|_| FetchError::NotHttps(shown.clone()))?;
         let loopback = is_loopback(&parsed);
@@ -103,8 +144,7 @@ impl Fetcher {
                 }
             }
         };
-        let mut response = client
-            .get(parsed)
+        let mut response = build(client, parsed)
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
             .await
@@ -144,6 +184,11 @@ impl Fetcher {
             _ => Err(FetchError::NotJson { url: shown }),
         }
     }
+}
+
+/// A client id or secret as HTTP Basic carries it (RFC 6749 2.3.1).
+fn encoded(raw: &str) -> String {
+    form_urlencoded::byte_serialize(raw.as_bytes()).collect()
 }
 
 /// What went wrong, in fixed words (reqwest's own text may carry a URL).

@@ -15,6 +15,7 @@
 pub mod discovery;
 pub mod fetch;
 pub mod keys;
+pub(crate) mod sign_in;
 pub(crate) mod verify;
 
 use std::collections::HashMap;
@@ -55,6 +56,11 @@ pub enum OAuthError {
     #[error(transparent)]
     Fetch(#[from] fetch::FetchError),
     #[error(
+        "the authorization server's metadata names no usable {0} (https://, or http:// to loopback), which the \
+         one-time page's sign-in (--oauth-page-client-id) needs"
+    )]
+    NoSignInEndpoint(&'static str),
+    #[error(
         "OAuth needs the resource identifier tokens are issued for: set --public-url (OSC_MCP_PUBLIC_URL) to the \
          URL clients reach this server at, or --oauth-resource (MCP_OAUTH_RESOURCE). Only a loopback listener \
          may go without, and then it is http://ADDR/mcp"
@@ -78,6 +84,9 @@ pub(crate) struct ResourceServer {
     names: Arc<ScopeNames>,
     fetcher: Fetcher,
     keys: Keys,
+    /// The issuer's authorization and token endpoints, for the one-time
+    /// page's sign-in.
+    endpoints: (Option<String>, Option<String>),
     /// Validations by the token's SHA-256, until the token's `exp`.
     cache: Mutex<HashMap<[u8; 32], Cached>>,
 }
@@ -134,6 +143,7 @@ impl ResourceServer {
             names,
             fetcher,
             keys,
+            endpoints: (metadata.authorization_endpoint, metadata.token_endpoint),
             cache: Mutex::new(HashMap::new()),
         })
     }
