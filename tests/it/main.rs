@@ -25,6 +25,7 @@ mod ledger;
 mod metrics;
 mod oauth;
 mod oauth_provider;
+mod oauth_typescript;
 mod panic;
 mod process;
 mod prompts;
