@@ -27,6 +27,7 @@ mod metrics;
 mod oauth;
 mod oauth_page;
 mod oauth_provider;
+mod oauth_typescript;
 mod panic;
 mod process;
 mod prompts;
