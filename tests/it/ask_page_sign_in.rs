@@ -536,3 +536,57 @@ async fn a_persons_link_without_a_sign_in_to_offer_is_refused_and_others_need_no
     let done = send(post(&s, &plain.url, None)).await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
 }
+
+/// Two replicas sharing the state store and the key: a sign-in started on
+/// one finishes on the other, and the pass it gives opens the person's
+/// link on either.
+#[tokio::test]
+async fn a_sign_in_started_on_one_replica_finishes_on_another() {
+    let one = signing().await;
+    let two = signing().await;
+    let store = osc_secrets_mcp::store::Store::memory();
+    let states = Arc::new(osc_secrets_mcp::elicit::States::new().unwrap());
+    one.page.links.keep_in(store.clone(), Arc::clone(&states));
+    two.page.links.keep_in(store, states);
+    let ticket = one.alices("user.replicas").await;
+    let on_two = ticket.url.replace(&one.page.base, &two.page.base);
+
+    let sent = send(client().get(&ticket.url)).await;
+    assert_eq!(sent.status, StatusCode::SEE_OTHER);
+    let state = param(&query_of(sent.headers[LOCATION].to_str().unwrap()), "state");
+    let flow = cookie_value(&sent.headers, "osc-ask-signin").unwrap();
+    let back = send(
+        client()
+            .get(format!(
+                "{}/ask/signed-in?code=as-alice&state={state}",
+                two.page.base
+            ))
+            .header("cookie", format!("osc-ask-signin={flow}")),
+    )
+    .await;
+    assert_eq!(back.status, StatusCode::SEE_OTHER, "{}", back.body);
+    let pass = cookie_value(&back.headers, "osc-ask-pass").unwrap();
+    assert!(one.seen.lock().unwrap().redeemed.is_empty());
+    assert_eq!(two.seen.lock().unwrap().redeemed.len(), 1);
+    let shown = send(
+        client()
+            .get(&ticket.url)
+            .header("cookie", format!("osc-ask-pass={pass}")),
+    )
+    .await;
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
+    let done = send(
+        client()
+            .post(&on_two)
+            .header("origin", two.page.base.clone())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("cookie", format!("osc-ask-pass={pass}"))
+            .body(form(CANARY)),
+    )
+    .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert_eq!(
+        stored(&two.page.emu, "user.replicas").as_deref(),
+        Some(CANARY)
+    );
+}
