@@ -22,7 +22,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::haproxy::free_port;
-use crate::support::http::Server;
+use crate::support::http::{Server, command};
 use crate::support::provider::Provider;
 use crate::support::python::{python, run_python};
 use crate::support::{
@@ -78,34 +78,45 @@ async fn only_the_person_who_asked_writes_on_the_page() {
     let provider = Provider::start().await;
     let emu = emulator().await;
     emu.insert_tenant_secret("user.page-first", "the-old-value");
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let (client_id, client_secret) =
-        register_page(&provider.issuer, &format!("{base}/ask/signed-in")).await;
     let dir = scratch_dir("oauth-page");
     let audit = dir.join("audit.jsonl");
     let secret_file = dir.join("page-client-secret");
-    std::fs::write(&secret_file, format!("{client_secret}\n")).unwrap();
-    let listen = format!("127.0.0.1:{port}");
-    let server = Server::start(
-        &emu,
-        &[
-            "--listen",
-            &listen,
-            "--oauth-issuer",
-            &provider.issuer,
-            "--oauth-page-client-id",
-            &client_id,
-            "--oauth-page-client-secret-file",
-            secret_file.to_str().unwrap(),
-            "--confirm",
-            "always",
-            "--audit-log",
-            audit.to_str().unwrap(),
-        ],
-        None,
-    )
-    .await;
+    // The port is chosen before the server starts (the redirect URI is
+    // registered first, as an operator would): another process may take
+    // it meanwhile, and then the page is registered again on another.
+    let mut attempts = 0;
+    let (server, base, client_id, client_secret) = loop {
+        attempts += 1;
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let (client_id, client_secret) =
+            register_page(&provider.issuer, &format!("{base}/ask/signed-in")).await;
+        std::fs::write(&secret_file, format!("{client_secret}\n")).unwrap();
+        let listen = format!("127.0.0.1:{port}");
+        let cmd = command(
+            &emu,
+            &[
+                "--listen",
+                &listen,
+                "--oauth-issuer",
+                &provider.issuer,
+                "--oauth-page-client-id",
+                &client_id,
+                "--oauth-page-client-secret-file",
+                secret_file.to_str().unwrap(),
+                "--confirm",
+                "always",
+                "--audit-log",
+                audit.to_str().unwrap(),
+            ],
+            None,
+        );
+        match Server::try_start_command(cmd).await {
+            Ok(server) => break (server, base, client_id, client_secret),
+            Err(log) if attempts < 3 && log.contains("Address already in use") => continue,
+            Err(log) => panic!("the server did not start; its stderr:\n{log}"),
+        }
+    };
     assert!(
         server.log().contains(&format!(
             "one-time askUser pages sign people in as the client {client_id} of {} (redirect URI {base}/ask/signed-in)",

@@ -62,7 +62,16 @@ impl Server {
         Self::start_command(command(emulator, args, token)).await
     }
 
-    pub async fn start_command(mut cmd: Command) -> Server {
+    pub async fn start_command(cmd: Command) -> Server {
+        Self::try_start_command(cmd)
+            .await
+            .unwrap_or_else(|log| panic!("the server did not start; its stderr:\n{log}"))
+    }
+
+    /// As [`Self::start_command`], but a server that does not start is
+    /// its stderr, for a caller that can try again (a port chosen ahead
+    /// and taken meanwhile).
+    pub async fn try_start_command(mut cmd: Command) -> Result<Server, String> {
         let mut child = cmd.spawn().unwrap();
         let log = Arc::new(Mutex::new(String::new()));
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
@@ -89,17 +98,14 @@ impl Server {
         });
         let addr = match tokio::time::timeout(WAIT, ready_rx).await {
             Ok(Ok(addr)) => addr.parse().unwrap(),
-            _ => panic!(
-                "the server did not start; its stderr:\n{}",
-                log.lock().unwrap()
-            ),
+            _ => return Err(log.lock().unwrap().clone()),
         };
-        Server {
+        Ok(Server {
             child,
             addr,
             log,
             reader,
-        }
+        })
     }
 
     pub fn url(&self, path: &str) -> String {
