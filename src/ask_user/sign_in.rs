@@ -26,8 +26,6 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::links::BoxFuture;
-
 /// How long a sign-in may take, from the page to the authorization server
 /// and back.
 pub const FLOW_TTL: Duration = Duration::from_secs(600);
@@ -53,13 +51,12 @@ pub trait SignIn: Send + Sync {
     /// Redeems `code` for an access token issued for this server's
     /// resource, and returns the subject it names (as the MCP endpoint
     /// reads a subject), or why not.
-    fn redeem(
-        &self,
-        code: String,
-        verifier: SecretString,
-        redirect_uri: String,
-    ) -> BoxFuture<Result<String, SignInFailed>>;
+    fn redeem(&self, code: String, verifier: SecretString, redirect_uri: String) -> Redeemed;
 }
+
+/// What [`SignIn::redeem`] comes to: the subject, or why none.
+pub type Redeemed =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, SignInFailed>> + Send>>;
 
 /// One authorization request.
 pub struct Authorize<'a> {

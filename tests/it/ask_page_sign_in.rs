@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
-use osc_secrets_mcp::ask_user::links::{BoxFuture, Ticket};
-use osc_secrets_mcp::ask_user::sign_in::{Authorize, SignIn, SignInFailed};
+use osc_secrets_mcp::ask_user::links::Ticket;
+use osc_secrets_mcp::ask_user::sign_in::{Authorize, Redeemed, SignIn, SignInFailed};
 use osc_secrets_mcp::domain::WriteMode;
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
@@ -45,12 +45,7 @@ impl SignIn for StandIn {
         format!("http://as.invalid/authorize?{query}")
     }
 
-    fn redeem(
-        &self,
-        code: String,
-        verifier: SecretString,
-        redirect_uri: String,
-    ) -> BoxFuture<Result<String, SignInFailed>> {
+    fn redeem(&self, code: String, verifier: SecretString, redirect_uri: String) -> Redeemed {
         self.0.lock().unwrap().redeemed.push((
             code.clone(),
             verifier.expose_secret().to_owned(),

@@ -17,8 +17,7 @@ use serde_json::Value;
 
 use super::fetch::FetchError;
 use super::{OAuthError, ResourceServer};
-use crate::ask_user::links::BoxFuture;
-use crate::ask_user::sign_in::{Authorize, SignIn, SignInFailed};
+use crate::ask_user::sign_in::{Authorize, Redeemed, SignIn, SignInFailed};
 use crate::config::PageClient;
 
 /// Most bytes of a token response.
@@ -81,12 +80,7 @@ impl SignIn for PageSignIn {
         url.into()
     }
 
-    fn redeem(
-        &self,
-        code: String,
-        verifier: SecretString,
-        redirect_uri: String,
-    ) -> BoxFuture<Result<String, SignInFailed>> {
+    fn redeem(&self, code: String, verifier: SecretString, redirect_uri: String) -> Redeemed {
         let server = Arc::clone(&self.server);
         let token_endpoint = self.token.clone();
         let client_id = self.client_id.clone();
