@@ -120,10 +120,10 @@ pub enum ConfigError {
     )]
     OAuthNeedsHttp,
     #[error(
-        "{what} is set without --oauth-issuer (MCP_OAUTH_ISSUER): the one-time page signs people in only \
-         with OAuth on; set the issuer, or remove {what}"
+        "{what} is set without --oauth-issuer (MCP_OAUTH_ISSUER): it has effect only with OAuth on; set the \
+         issuer, or remove {what}"
     )]
-    OAuthPageAlone { what: &'static str },
+    OAuthSettingAlone { what: &'static str },
     #[error(
         "--oauth-page-client-id (MCP_OAUTH_PAGE_CLIENT_ID) must be the client ID the authorization server gave \
          the page: printable ASCII without spaces, at most 200 characters"

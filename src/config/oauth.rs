@@ -58,6 +58,15 @@ pub struct OAuthArgs {
     )]
     pub oauth_scope_delete: String,
 
+    /// The claim that names the person in a token: `sub`, or `oid` for Entra ID, whose `sub` differs for each client application (claude.ai's, the page's). It goes into audit records, the ledger and the per-person limits, and the page compares it.
+    #[arg(
+        long,
+        env = "MCP_OAUTH_SUBJECT_CLAIM",
+        default_value = "sub",
+        value_name = "CLAIM"
+    )]
+    pub oauth_subject_claim: SubjectClaim,
+
     /// Turns on the one-time page's sign-in, which askUser needs with OAuth: the client ID the page is registered under at the authorization server, with the redirect URI <public URL>/ask/signed-in. Its secret comes from MCP_OAUTH_PAGE_CLIENT_SECRET or --oauth-page-client-secret-file, never the command line; none for a public client (PKCE alone).
     #[arg(long, env = "MCP_OAUTH_PAGE_CLIENT_ID", value_name = "ID")]
     pub oauth_page_client_id: Option<String>,
@@ -72,6 +81,25 @@ pub struct OAuthArgs {
 }
 
 pub use crate::domain::vars::PAGE_SECRET_VAR;
+
+/// The claim of a token that names the person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SubjectClaim {
+    /// The token's subject: every authorization server writes it.
+    Sub,
+    /// Entra ID's object ID of the user, the same for every client
+    /// application.
+    Oid,
+}
+
+impl SubjectClaim {
+    pub fn name(self) -> &'static str {
+        match self {
+            SubjectClaim::Sub => "sub",
+            SubjectClaim::Oid => "oid",
+        }
+    }
+}
 
 /// The client the one-time page signs people in as.
 #[derive(Debug, Clone)]
@@ -93,6 +121,7 @@ pub struct OAuthSettings {
     /// `aud` values accepted besides the resource.
     pub audiences: Vec<String>,
     pub scopes: ScopeNames,
+    pub subject_claim: SubjectClaim,
     /// The one-time page's sign-in, when set up.
     pub page: Option<PageClient>,
 }
@@ -118,7 +147,12 @@ impl OAuthArgs {
                 return Err(ConfigError::OAuthResourceAlone);
             }
             if let Some(what) = self.page_flag_set() {
-                return Err(ConfigError::OAuthPageAlone { what });
+                return Err(ConfigError::OAuthSettingAlone { what });
+            }
+            if self.oauth_subject_claim != SubjectClaim::Sub {
+                return Err(ConfigError::OAuthSettingAlone {
+                    what: "--oauth-subject-claim (MCP_OAUTH_SUBJECT_CLAIM)",
+                });
             }
             return Ok(None);
         };
@@ -160,6 +194,7 @@ impl OAuthArgs {
             resource,
             audiences,
             scopes,
+            subject_claim: self.oauth_subject_claim,
             page,
         }))
     }
@@ -190,7 +225,7 @@ impl OAuthArgs {
             .filter(|s| !s.is_empty())
         else {
             return match self.page_flag_set() {
-                Some(what) => Err(ConfigError::OAuthPageAlone { what }),
+                Some(what) => Err(ConfigError::OAuthSettingAlone { what }),
                 None => Ok(None),
             };
         };
@@ -334,6 +369,7 @@ mod tests {
             oauth_scope_read: "secrets:read".to_owned(),
             oauth_scope_write: "secrets:write".to_owned(),
             oauth_scope_delete: "secrets:delete".to_owned(),
+            oauth_subject_claim: SubjectClaim::Sub,
             oauth_page_client_id: None,
             oauth_page_client_secret_file: None,
             oauth_page_scope: None,
@@ -374,6 +410,11 @@ mod tests {
             None
         );
         assert!(args(None, None).settings(None).unwrap().is_none());
+        let mut oid = args(None, None);
+        oid.oauth_subject_claim = SubjectClaim::Oid;
+        assert!(oid.settings(None).unwrap_err().to_string().contains(
+            "--oauth-subject-claim (MCP_OAUTH_SUBJECT_CLAIM) is set without --oauth-issuer"
+        ));
         let mut entra = args(Some("https://login.microsoftonline.com/t/v2.0"), None);
         entra.oauth_audience = vec![
             " 00000000-1111-2222-3333-444444444444 ".to_owned(),

@@ -1022,3 +1022,63 @@ async fn ask_user_needs_the_pages_sign_in_with_oauth() {
     assert!(stderr.contains("is set twice"), "{stderr}");
     assert!(!stderr.contains("canary"), "{stderr}");
 }
+
+/// Entra ID names a person in every client application by `oid` (its
+/// `sub` differs for each): with `--oauth-subject-claim oid` that is who
+/// the audit log names, and a token without it names no one.
+#[tokio::test]
+async fn the_subject_may_be_entras_object_id() {
+    let emu = emulator().await;
+    let issuer = Issuer::start().await;
+    let dir = scratch_dir("oauth-oid");
+    let audit = dir.join("audit.jsonl");
+    let server = serve(
+        &issuer,
+        &emu,
+        &[
+            "--oauth-subject-claim",
+            "oid",
+            "--audit-log",
+            audit.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let resource = server.url("/mcp");
+    let person = "7f3c1e2a-0b4d-4e5f-8a9b-0c1d2e3f4a5b";
+    let mut from_one_app = issuer.claims(&resource, "pairwise-sub-for-app-one", ALL);
+    from_one_app["oid"] = json!(person);
+    let token = issuer.key.sign(&header("key-1"), &from_one_app);
+    let session = open_session(&server, Some(&token)).await;
+    let answer = post_mcp(
+        &server,
+        Some(&token),
+        Some(&session),
+        &call(
+            2,
+            "set_tenant_secret",
+            json!({ "key": "user.oid", "generate": {} }),
+        ),
+    )
+    .send()
+    .await
+    .unwrap();
+    let answer = message_in(&answer.text().await.unwrap());
+    assert_eq!(answer["result"]["isError"], false, "{answer}");
+    let records: Vec<Value> = std::fs::read_to_string(&audit)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 1, "{records:#?}");
+    assert_eq!(records[0]["subject"], person, "{records:#?}");
+
+    // Without `oid` the token names no person: refused like any bad token.
+    let no_oid = issuer.token(&resource, "pairwise-sub-for-app-two", ALL);
+    let response = post_mcp(&server, Some(&no_oid), None, &initialize_request())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let log = server.wait_for_log("reason=\"no subject\"").await;
+    assert!(log.contains("OAuth: access token refused"), "{log}");
+}

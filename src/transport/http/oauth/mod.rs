@@ -82,6 +82,8 @@ pub(crate) struct ResourceServer {
     /// The paths under `/.well-known/oauth-protected-resource` it is served at.
     metadata_suffixes: Vec<String>,
     names: Arc<ScopeNames>,
+    /// The claim that names the person (`sub`, or Entra ID's `oid`).
+    subject_claim: &'static str,
     fetcher: Fetcher,
     keys: Keys,
     /// The issuer's authorization and token endpoints, for the one-time
@@ -141,6 +143,7 @@ impl ResourceServer {
             metadata: Arc::new(document),
             metadata_suffixes,
             names,
+            subject_claim: settings.subject_claim.name(),
             fetcher,
             keys,
             endpoints: (metadata.authorization_endpoint, metadata.token_endpoint),
@@ -218,8 +221,7 @@ impl ResourceServer {
             return Err(Invalid::Audience);
         }
         let subject = claims
-            .sub
-            .as_deref()
+            .subject(self.subject_claim)
             .map(clip)
             .filter(|s| !s.is_empty())
             .ok_or(Invalid::NoSubject)?;
@@ -258,7 +260,13 @@ impl ResourceServer {
         validation.validate_aud = true;
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&self.audiences);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        // `sub` is required where it names the person; another claim
+        // (`--oauth-subject-claim`) is checked after decoding.
+        if self.subject_claim == "sub" {
+            validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        } else {
+            validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        }
         validation
     }
 
@@ -447,9 +455,21 @@ struct Claims {
     client_id: Option<String>,
     #[serde(default)]
     azp: Option<String>,
+    /// Entra ID's object ID: the same person in every client application,
+    /// where its `sub` differs for each.
+    #[serde(default)]
+    oid: Option<String>,
 }
 
 impl Claims {
+    /// The claim that names the person: `sub`, or `oid` (Entra ID).
+    fn subject(&self, claim: &str) -> Option<&str> {
+        match claim {
+            "oid" => self.oid.as_deref(),
+            _ => self.sub.as_deref(),
+        }
+    }
+
     fn audiences(&self) -> impl Iterator<Item = &str> {
         strings(Some(&self.aud))
     }
