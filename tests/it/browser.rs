@@ -9,7 +9,6 @@
 //! exports; asked for and missing, the test fails rather than skips.
 
 use crate::support;
-use std::process::Stdio;
 use std::time::Duration;
 
 use crate::support::assert_no_leak;
@@ -17,9 +16,6 @@ use crate::support::logs::Logs;
 use crate::support::page::{CANARY, Page};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-
-/// Bound on the whole browser run.
-const BROWSER_WAIT: Duration = Duration::from_secs(120);
 
 #[tokio::test]
 #[ignore = "needs Chromium and playwright-core: OSC_MCP_CHROMIUM and OSC_MCP_PLAYWRIGHT; .ci/run installs them"]
@@ -50,7 +46,8 @@ async fn a_human_types_values_on_the_page_in_chromium() {
             {"url": multiline.url, "key": "user.tls.key", "type": true, "field": "multiline", "value": pem},
         ],
     });
-    let (report, stdout) = run_browser(&node, &config).await;
+    let (report, stdout) =
+        crate::support::run_node_script(&node, "tests/browser/submit.mjs", &config).await;
     let results = report["results"].as_array().unwrap();
     assert_eq!(results.len(), 4, "{report}");
 
@@ -114,30 +111,6 @@ fn assert_page_responses(report: &Value, stdout: &str) {
     assert_eq!(report["cspViolations"], json!([]), "{report}");
 }
 
-/// Runs tests/browser/submit.mjs with `config`; returns its report and all
-/// of its output (to check for the value).
-async fn run_browser(node: &str, config: &Value) -> (Value, String) {
-    let mut command = tokio::process::Command::new(node);
-    command
-        .arg(support::repo_path("tests/browser/submit.mjs"))
-        .arg(config.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let output = tokio::time::timeout(BROWSER_WAIT, command.output())
-        .await
-        .expect("the browser run ends in time")
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the browser run failed:\n{stderr}\n{stdout}"
-    );
-    (serde_json::from_str(stdout.trim()).unwrap(), stdout)
-}
-
 /// The whole way: an agent on stdio (a client without URL elicitation)
 /// gets the link, the human uses it in Chromium, the value lands in OSC,
 /// and nothing the agent received carries it.
@@ -174,7 +147,8 @@ async fn the_link_an_agent_got_over_stdio_works_in_chromium() {
             {"url": url, "key": "user.agent.cred", "type": true, "field": "value", "value": CANARY},
         ],
     });
-    let (report, stdout) = run_browser(&node, &config).await;
+    let (report, stdout) =
+        crate::support::run_node_script(&node, "tests/browser/submit.mjs", &config).await;
     assert_eq!(report["results"][0]["sawKey"], true, "{report}");
     assert_eq!(report["results"][0]["status"], 200, "{report}");
     assert_eq!(

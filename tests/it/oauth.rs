@@ -648,11 +648,7 @@ async fn scopes_step_up_identity_and_per_subject_limits() {
             .any(|l| l.contains("call{subject=bob}") && l.contains("tenant secret written")),
         "{log}"
     );
-    let records: Vec<Value> = std::fs::read_to_string(&audit)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let records = crate::support::audit_records(&audit);
     let summary: Vec<(String, String, String, String)> = records
         .iter()
         .map(|r| {
@@ -1064,11 +1060,7 @@ async fn the_subject_may_be_entras_object_id() {
     .unwrap();
     let answer = message_in(&answer.text().await.unwrap());
     assert_eq!(answer["result"]["isError"], false, "{answer}");
-    let records: Vec<Value> = std::fs::read_to_string(&audit)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let records = crate::support::audit_records(&audit);
     assert_eq!(records.len(), 1, "{records:#?}");
     assert_eq!(records[0]["subject"], person, "{records:#?}");
 

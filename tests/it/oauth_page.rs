@@ -16,18 +16,13 @@
 //! access token, posts the third link's form itself and is refused. No
 //! value, token or client secret reaches a log, a response or the agent.
 
-use std::process::Stdio;
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
 use crate::support::haproxy::free_port;
 use crate::support::http::{Server, command};
 use crate::support::provider::Provider;
 use crate::support::python::{python, run_python};
-use crate::support::{
-    OSC_TOKEN, assert_no_leak, emulator, external, repo_path, scratch_dir, stored,
-};
+use crate::support::{OSC_TOKEN, assert_no_leak, emulator, external, scratch_dir, stored};
 
 const ALICE_FIRST: &str = "typed-by-alice-in-chromium-1f3a9c";
 const ALICE_SECOND: &str = "typed-by-alice-in-chromium-77be21";
@@ -174,7 +169,8 @@ async fn only_the_person_who_asked_writes_on_the_page() {
             {"person": "alice", "url": second, "login": "alice", "value": ALICE_SECOND},
         ],
     });
-    let (browser, browser_out) = run_browser(&node, &config).await;
+    let (browser, browser_out) =
+        crate::support::run_node_script(&node, "tests/browser/sign_in.mjs", &config).await;
     let results = browser["results"].as_array().unwrap();
     assert_eq!(results.len(), 3, "{browser:#}");
 
@@ -272,11 +268,7 @@ async fn only_the_person_who_asked_writes_on_the_page() {
     );
 
     // The audit log: Alice's two page writes, Bob's refused attempt.
-    let records: Vec<Value> = std::fs::read_to_string(&audit)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let records = crate::support::audit_records(&audit);
     let page_records: Vec<(&str, &str, &str, &str)> = records
         .iter()
         .filter(|r| r["outcome"] != "pending")
@@ -301,26 +293,4 @@ async fn only_the_person_who_asked_writes_on_the_page() {
     let bobs = records.iter().find(|r| r["subject"] == "bob").unwrap();
     assert_eq!(bobs["transport"], "page", "{bobs:#}");
     assert!(bobs.get("clientId").is_none(), "{bobs:#}");
-}
-
-async fn run_browser(node: &str, config: &Value) -> (Value, String) {
-    let mut command = tokio::process::Command::new(node);
-    command
-        .arg(repo_path("tests/browser/sign_in.mjs"))
-        .arg(config.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let output = tokio::time::timeout(Duration::from_secs(120), command.output())
-        .await
-        .expect("the browser run ends in time")
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the browser run failed:\n{stderr}\n{stdout}"
-    );
-    (serde_json::from_str(stdout.trim()).unwrap(), stdout)
 }

@@ -7,7 +7,7 @@
 //! secrets:read, is refused a write with 403 insufficient_scope, steps up to
 //! secrets:write and writes. The audit log names the person.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::support::http::Server;
 use crate::support::provider::Provider;
@@ -93,11 +93,7 @@ async fn the_python_sdk_signs_in_through_a_real_authorization_server_and_steps_u
         .collect();
     assert!(!signatures.is_empty());
     assert_no_leak("the server's log", &log, &signatures);
-    let records: Vec<Value> = std::fs::read_to_string(&audit)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let records = crate::support::audit_records(&audit);
     let seen: Vec<(&str, &str, &str)> = records
         .iter()
         .map(|r| {

@@ -182,11 +182,7 @@ async fn the_typescript_sdk_signs_in_through_a_real_authorization_server_and_ste
     assert_eq!(signatures.len(), 3, "{report:#}");
     assert_no_leak("the server's log", &log, &signatures);
     // The audit log names the person and the client the SDK registered.
-    let records: Vec<Value> = std::fs::read_to_string(&audit)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let records = crate::support::audit_records(&audit);
     let seen: Vec<(&str, &str, &str, &str)> = records
         .iter()
         .map(|r| {

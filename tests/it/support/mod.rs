@@ -249,3 +249,41 @@ pub fn scratch_dir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// The records of the audit log at `path`, one JSON object a line.
+pub fn audit_records(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Runs the Node.js script `script` (a path under the repository) with
+/// `node` and one JSON argument, bounded to two minutes; it must succeed.
+/// Returns the JSON line it printed and all of its output (for leak checks).
+pub async fn run_node_script(
+    node: &str,
+    script: &str,
+    config: &serde_json::Value,
+) -> (serde_json::Value, String) {
+    let mut command = tokio::process::Command::new(node);
+    command
+        .arg(repo_path(script))
+        .arg(config.to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(std::time::Duration::from_secs(120), command.output())
+        .await
+        .expect("the script ends in time")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{script} failed:\n{stderr}\n{stdout}"
+    );
+    (serde_json::from_str(stdout.trim()).unwrap(), stdout)
+}
