@@ -292,10 +292,7 @@ impl CallLayers {
         let post_call = post(transport.clone()).route_layer(
             ServiceBuilder::new()
                 .layer(from_fn_with_state(self.cap, peek::peek))
-                .option_layer(
-                    self.oauth
-                        .map(|oauth| from_fn_with_state(oauth, scope::enforce)),
-                )
+                .option_layer(self.oauth.map(|oauth| AroundLayer(scope::Enforce(oauth))))
                 .layer(calls.clone()),
         );
         let delete_session = delete(transport.clone()).route_layer(calls);

@@ -3,28 +3,35 @@
 //! scope it needs, before it reaches the transport (and so before any OSC
 //! request). A client can then ask the person for that scope (step-up).
 //! Only on a listener with OAuth; requests without a [`Needs`] pass.
+//!
+//! An [`Around`]: the check waits for nothing, so it costs no `from_fn`
+//! (its boxed future and deep copy of the routes below, on every call).
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::Response;
 
 use super::super::oauth::ResourceServer;
+use super::around::Around;
 use super::peek::{Needs, Peeked};
 use super::refused;
 use crate::domain::Identity;
 
-pub(crate) async fn enforce(
-    State(oauth): State<Arc<ResourceServer>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let needs = request.extensions().get::<Peeked>().and_then(|p| p.needs);
-    if let Some(refusal) = check(&oauth, request.extensions().get::<Identity>(), needs) {
-        return refused(refusal);
+/// The layer: `AroundLayer(Enforce(oauth))`, inside the peek.
+#[derive(Clone)]
+pub(crate) struct Enforce(pub(crate) Arc<ResourceServer>);
+
+impl Around for Enforce {
+    type Note = ();
+
+    fn before(&self, request: &mut Request) -> Result<(), Response> {
+        let needs = request.extensions().get::<Peeked>().and_then(|p| p.needs);
+        match check(&self.0, request.extensions().get::<Identity>(), needs) {
+            Some(refusal) => Err(refused(refusal)),
+            None => Ok(()),
+        }
     }
-    next.run(request).await
 }
 
 /// The refusal of a request the identity's scopes do not allow, if it is one.

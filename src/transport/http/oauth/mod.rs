@@ -368,9 +368,7 @@ fn bearer(headers: &HeaderMap) -> Presented<'_> {
     if values.next().is_some() {
         return Presented::Unusable;
     }
-    value
-        .to_str()
-        .ok()
+    super::layers::auth::header_text(value)
         .and_then(|v| v.trim().split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim())
