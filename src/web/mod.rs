@@ -1,12 +1,14 @@
 //! HTTP pieces shared by every listener of the server (the MCP endpoint, and
 //! askUser's one-time value page): Host and Origin rules, fixed JSON
-//! refusals.
+//! refusals, a header's text read quickly.
 
 pub mod body;
+pub mod header;
 pub mod hosts;
 pub mod refusal;
 
 pub use body::{BodyCap, BodyError};
+pub use header::header_text;
 pub use hosts::{HostRules, OriginRules};
 pub use refusal::{Refusal, body_too_large, body_too_slow, error_response};
 

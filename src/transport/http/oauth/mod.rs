@@ -23,7 +23,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use jsonwebtoken::{Algorithm, Validation};
@@ -33,7 +32,6 @@ use sha2::{Digest, Sha256};
 
 use self::fetch::Fetcher;
 use self::keys::{Keys, NoKey};
-use super::layers::auth::Authenticate;
 use crate::config::OAuthSettings;
 use crate::domain::{Identity, ScopeNames};
 use crate::sync::lock;
@@ -328,39 +326,15 @@ impl ResourceServer {
     }
 }
 
-impl Authenticate for ResourceServer {
-    async fn authenticate(&self, request: &mut Request) -> Result<(), Response> {
-        let token = match bearer(request.headers()) {
-            Presented::Missing => return Err(self.unauthorized(false)),
-            Presented::Unusable => {
-                tracing::info!(reason = "malformed", "OAuth: access token refused");
-                return Err(self.unauthorized(true));
-            }
-            Presented::Token(token) => token,
-        };
-        match self.validate(token).await {
-            Ok(identity) => {
-                tracing::debug!(subject = %identity.subject, "OAuth: access token accepted");
-                request.extensions_mut().insert(identity);
-                Ok(())
-            }
-            Err(why) => {
-                tracing::info!(reason = why.as_str(), "OAuth: access token refused");
-                Err(self.unauthorized(true))
-            }
-        }
-    }
-}
-
 /// What the `Authorization` header holds.
-enum Presented<'a> {
+pub(crate) enum Presented<'a> {
     Missing,
     /// Twice, another scheme, or not text.
     Unusable,
     Token(&'a str),
 }
 
-fn bearer(headers: &HeaderMap) -> Presented<'_> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Presented<'_> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Presented::Missing;
@@ -368,7 +342,7 @@ fn bearer(headers: &HeaderMap) -> Presented<'_> {
     if values.next().is_some() {
         return Presented::Unusable;
     }
-    super::layers::auth::header_text(value)
+    crate::web::header_text(value)
         .and_then(|v| v.trim().split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim())
