@@ -129,6 +129,21 @@ impl Identity {
         self.names.name(Access::for_kind(kind))
     }
 
+    /// The scopes a client should ask for to call a tool of `kind`: those
+    /// the token holds and the one it needs, space-separated. Clients of
+    /// the 2025-11-25 authorization spec ask for exactly what a challenge
+    /// names, and would drop what they held; clients that add the
+    /// challenge's scopes to their own lose nothing by it.
+    pub fn step_up(&self, kind: Kind) -> String {
+        let needed = Access::for_kind(kind);
+        [Access::Read, Access::Write, Access::Delete]
+            .into_iter()
+            .filter(|a| *a == needed || self.grant.allows(*a))
+            .map(|a| self.names.name(a))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     /// The identity a request carries, if it was authenticated by OAuth:
     /// among the request's own extensions (the legacy SSE transport puts
     /// it there), or in the HTTP request's parts (Streamable HTTP).
@@ -177,5 +192,11 @@ mod tests {
         assert!(identity.allows(Kind::Write));
         assert!(!identity.allows(Kind::Read));
         assert_eq!(identity.needed(Kind::Destroy), "secrets:delete");
+        // Held first, then the one needed, in the names' order.
+        assert_eq!(
+            identity.step_up(Kind::Destroy),
+            "secrets:write secrets:delete"
+        );
+        assert_eq!(identity.step_up(Kind::Read), "secrets:read secrets:write");
     }
 }

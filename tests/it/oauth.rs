@@ -574,7 +574,7 @@ async fn scopes_step_up_identity_and_per_subject_limits() {
     let sent = headers["www-authenticate"].to_str().unwrap();
     assert!(
         sent.starts_with(
-            r#"Bearer error="insufficient_scope", scope="secrets:write", resource_metadata=""#
+            r#"Bearer error="insufficient_scope", scope="secrets:read secrets:write", resource_metadata=""#
         ),
         "{sent}"
     );
@@ -713,7 +713,7 @@ async fn legacy_sse_follows_the_same_rules() {
         headers["www-authenticate"]
             .to_str()
             .unwrap()
-            .contains(r#"scope="secrets:write""#)
+            .contains(r#"scope="secrets:read secrets:write""#)
     );
     // Another subject's valid token does not reach Alice's session.
     let mallory = issuer.token(&resource, "mallory", ALL);
@@ -867,7 +867,8 @@ async fn the_ledger_names_the_subject() {
         headers["www-authenticate"]
             .to_str()
             .unwrap()
-            .contains(r#"scope="secrets:read""#)
+            .contains(r#"scope="secrets:read secrets:write""#),
+        "the challenge names what the token holds and what it needs"
     );
 }
 

@@ -124,10 +124,10 @@ async fn the_typescript_sdk_signs_in_through_a_real_authorization_server_and_ste
 
     // Three authorizations, each with PKCE (S256) and this server as the
     // resource. The SDK (1.32.2) asks first for the protected resource
-    // metadata's scopes_supported, and on a step-up for exactly the scope
-    // the 403 names, without the scopes it already had: so the write's
-    // token holds secrets:write alone (the tools listed then are the
-    // writing ones), and the delete needs a step-up of its own.
+    // metadata's scopes_supported, and on a step-up for exactly the scopes
+    // the 403 names, without adding those it already had; the challenge
+    // names them (the token's and the one needed), so it keeps reading
+    // after stepping up to write, and the delete steps up once more.
     assert_eq!(report["authorizations"], 3, "{report:#}");
     let requested: Vec<&str> = report["requested"]
         .as_array()
@@ -144,19 +144,24 @@ async fn the_typescript_sdk_signs_in_through_a_real_authorization_server_and_ste
         requested,
         [
             "secrets:read secrets:write secrets:delete",
-            "secrets:write",
-            "secrets:delete"
+            "secrets:read secrets:write",
+            "secrets:read secrets:write secrets:delete"
         ]
     );
     // The provider granted the first only secrets:read (what alice was
     // allowed then), the step-ups what they asked for.
     assert_eq!(
         report["grantedScopes"],
-        json!(["secrets:read", "secrets:write", "secrets:delete"])
+        json!([
+            "secrets:read",
+            "secrets:read secrets:write",
+            "secrets:read secrets:write secrets:delete"
+        ])
     );
     assert_eq!(
         report["toolsAfter"],
         json!([
+            "list_tenant_secrets",
             "materialize_tenant_secret",
             "rotate_tenant_secret",
             "set_tenant_secret"

@@ -1,7 +1,8 @@
 //! OAuth scopes, after the peek of `POST /mcp`: a call the access token's
 //! scopes do not allow is answered `403 insufficient_scope`, naming the
-//! scope it needs, before it reaches the transport (and so before any OSC
-//! request). A client can then ask the person for that scope (step-up).
+//! scope it needs (with those the token holds, in the challenge), before it
+//! reaches the transport (and so before any OSC request). A client can then
+//! ask the person for that scope (step-up).
 //! Only on a listener with OAuth; requests without a [`Needs`] pass.
 //!
 //! An [`Around`]: the check waits for nothing, so it costs no `from_fn`
@@ -51,5 +52,5 @@ pub(crate) fn check(
         scope,
         "OAuth: request refused, the access token lacks its scope"
     );
-    Some(oauth.insufficient_scope(scope, needs.what))
+    Some(oauth.insufficient_scope(&identity.step_up(needs.kind), scope, needs.what))
 }

@@ -302,10 +302,11 @@ impl ResourceServer {
     }
 
     /// `403 insufficient_scope`, naming the scope the request needs, so a
-    /// client can ask the person for it (step-up).
-    pub(crate) fn insufficient_scope(&self, scope: &str, what: &str) -> Response {
+    /// client can ask the person for it (step-up). The challenge's `scope`
+    /// is `ask`: the scopes the token holds and the one needed.
+    pub(crate) fn insufficient_scope(&self, ask: &str, scope: &str, what: &str) -> Response {
         let challenge = format!(
-            r#"Bearer error="insufficient_scope", scope="{scope}", resource_metadata="{}", error_description="This request needs the scope {scope}""#,
+            r#"Bearer error="insufficient_scope", scope="{ask}", resource_metadata="{}", error_description="This request needs the scope {scope}""#,
             self.metadata_url
         );
         let mut response = error_response(
