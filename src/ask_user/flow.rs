@@ -80,18 +80,20 @@ struct Sealed {
 }
 
 /// Has the human type the value for `call`, in whichever way its client
-/// allows; `work` is the tool's own part of the link's job (what its
-/// worker needs besides key and mode), and `pending` makes the tool's
-/// result for a link handed to the agent.
+/// allows, through `links` (what [`ready`] gave for it); `work` is the
+/// tool's own part of the link's job (what its worker needs besides key
+/// and mode), and `pending` makes the tool's result for a link handed to
+/// the agent.
 pub(crate) async fn ask(
     ask: &Asker,
+    links: &Links,
     call: Asking<'_>,
     exists: Option<bool>,
     work: serde_json::Value,
     pending: impl FnOnce(Pending) -> CallToolResult,
 ) -> Result<CallToolResponse, Failure> {
     let key = call.key;
-    let links = ready(ask, &call)?;
+    // With OAuth, `ready` made sure the page signs the person in.
     let person = audit::identity(&call.context.extensions).is_some();
     let reach = Reach::of(call.context);
     if call.request_state.is_some() {

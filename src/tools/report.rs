@@ -147,12 +147,12 @@ impl Toolkit {
         if let Some(links) = self.ask.links() {
             links.set_worker(self.worker());
         }
-        flow::ready(&self.ask, &call)?;
+        let links = flow::ready(&self.ask, &call)?;
         let exists = match exists {
             Some(known) => Some(known),
             None => self.exists(call.key).await,
         };
-        flow::ask(&self.ask, call, exists, work, |link| {
+        flow::ask(&self.ask, links, call, exists, work, |link| {
             structured(&pending(link))
         })
         .await
