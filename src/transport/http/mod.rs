@@ -264,15 +264,7 @@ async fn page_sign_in(
 }
 
 fn url_is_loopback(base: &str) -> bool {
-    reqwest::Url::parse(base).is_ok_and(|url| {
-        url.host_str().is_some_and(|host| {
-            let host = host.trim_start_matches('[').trim_end_matches(']');
-            host.eq_ignore_ascii_case("localhost")
-                || host
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.is_loopback())
-        })
-    })
+    reqwest::Url::parse(base).is_ok_and(|url| crate::config::is_loopback(&url))
 }
 
 #[cfg(test)]
