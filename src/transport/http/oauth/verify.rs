@@ -55,7 +55,8 @@ struct RingVerifier {
 }
 
 impl RingVerifier {
-    fn params(&self) -> Option<&'static dyn ring_sig::VerificationAlgorithm> {
+    /// The RSA parameters of an RSA algorithm.
+    fn rsa(&self) -> Option<&'static ring_sig::RsaParameters> {
         Some(match self.algorithm {
             Algorithm::RS256 => &ring_sig::RSA_PKCS1_2048_8192_SHA256,
             Algorithm::RS384 => &ring_sig::RSA_PKCS1_2048_8192_SHA384,
@@ -63,6 +64,15 @@ impl RingVerifier {
             Algorithm::PS256 => &ring_sig::RSA_PSS_2048_8192_SHA256,
             Algorithm::PS384 => &ring_sig::RSA_PSS_2048_8192_SHA384,
             Algorithm::PS512 => &ring_sig::RSA_PSS_2048_8192_SHA512,
+            _ => return None,
+        })
+    }
+
+    fn params(&self) -> Option<&'static dyn ring_sig::VerificationAlgorithm> {
+        if let Some(rsa) = self.rsa() {
+            return Some(rsa);
+        }
+        Some(match self.algorithm {
             Algorithm::ES256 => &ring_sig::ECDSA_P256_SHA256_FIXED,
             Algorithm::ES384 => &ring_sig::ECDSA_P384_SHA384_FIXED,
             Algorithm::EdDSA => &ring_sig::ED25519,
@@ -76,15 +86,7 @@ impl Verifier<Vec<u8>> for RingVerifier {
         let params = self.params().ok_or_else(signature::Error::new)?;
         let verified = match &self.key {
             DecodingKeyKind::RsaModulusExponent { n, e } => {
-                let rsa = match self.algorithm {
-                    Algorithm::RS256 => &ring_sig::RSA_PKCS1_2048_8192_SHA256,
-                    Algorithm::RS384 => &ring_sig::RSA_PKCS1_2048_8192_SHA384,
-                    Algorithm::RS512 => &ring_sig::RSA_PKCS1_2048_8192_SHA512,
-                    Algorithm::PS256 => &ring_sig::RSA_PSS_2048_8192_SHA256,
-                    Algorithm::PS384 => &ring_sig::RSA_PSS_2048_8192_SHA384,
-                    Algorithm::PS512 => &ring_sig::RSA_PSS_2048_8192_SHA512,
-                    _ => return Err(signature::Error::new()),
-                };
+                let rsa = self.rsa().ok_or_else(signature::Error::new)?;
                 RsaPublicKeyComponents { n, e }.verify(rsa, message, signature)
             }
             DecodingKeyKind::SecretOrDer(bytes) => {
